@@ -1,0 +1,60 @@
+//! The bus between producer and consumer. Two backends side by side behind one
+//! pair of traits: an in-process bounded channel (embedded default) and Kafka.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub mod memory;
+
+pub use memory::memory_bus;
+
+/// Where a message sits in its topic: what the consumer commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Position {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// One message as the consumer receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+    pub position: Position,
+}
+
+/// What a poll found.
+#[derive(Debug)]
+pub enum Polled {
+    Messages(Vec<Message>),
+    /// Nothing arrived within the wait.
+    Idle,
+    /// No more messages will ever come (every producer of an in-process bus is
+    /// gone). A Kafka topic never closes.
+    Closed,
+}
+
+#[async_trait]
+pub trait Producer: Send + Sync {
+    /// Queues one message. Waits while the bus is full: a slow consumer slows the
+    /// producer, nothing is dropped and nothing grows without bound.
+    async fn send(&self, key: &[u8], payload: Vec<u8>) -> anyhow::Result<()>;
+
+    /// Waits until every queued message is delivered, or fails naming how many
+    /// were not.
+    async fn flush(&self) -> anyhow::Result<()>;
+}
+
+#[async_trait]
+pub trait Consumer: Send {
+    /// Up to `max` messages, waiting at most `wait` for the first.
+    async fn poll(&mut self, max: usize, wait: Duration) -> anyhow::Result<Polled>;
+
+    /// Records that every message up to and including these positions is
+    /// stored; called only after the store has acknowledged them.
+    async fn commit(&mut self, done: &[Position]) -> anyhow::Result<()>;
+
+    /// Names a message's place for rejects and logs: `topic/partition@offset`.
+    fn describe(&self, position: Position) -> String;
+}

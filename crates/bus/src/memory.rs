@@ -1,0 +1,172 @@
+//! The embedded bus: a bounded in-process channel. One partition; offsets count
+//! messages from zero.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use crate::{Consumer, Message, Polled, Position, Producer};
+
+/// A connected producer/consumer pair holding at most `capacity` messages in
+/// flight.
+pub fn memory_bus(capacity: usize) -> (MemoryProducer, MemoryConsumer) {
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    (
+        MemoryProducer {
+            tx,
+            next_offset: AtomicI64::new(0),
+        },
+        MemoryConsumer {
+            rx,
+            committed: None,
+        },
+    )
+}
+
+pub struct MemoryProducer {
+    tx: mpsc::Sender<Message>,
+    next_offset: AtomicI64,
+}
+
+#[async_trait]
+impl Producer for MemoryProducer {
+    async fn send(&self, key: &[u8], payload: Vec<u8>) -> anyhow::Result<()> {
+        let offset = self.next_offset.fetch_add(1, Ordering::Relaxed);
+        let message = Message {
+            key: Some(key.to_vec()),
+            payload,
+            position: Position {
+                partition: 0,
+                offset,
+            },
+        };
+        self.tx
+            .send(message)
+            .await
+            .map_err(|_| anyhow::anyhow!("the in-process bus is closed: its consumer has stopped"))
+    }
+
+    async fn flush(&self) -> anyhow::Result<()> {
+        // A message handed to the channel is delivered.
+        Ok(())
+    }
+}
+
+pub struct MemoryConsumer {
+    rx: mpsc::Receiver<Message>,
+    committed: Option<i64>,
+}
+
+impl MemoryConsumer {
+    /// The last offset committed, if any.
+    pub fn committed(&self) -> Option<i64> {
+        self.committed
+    }
+}
+
+#[async_trait]
+impl Consumer for MemoryConsumer {
+    async fn poll(&mut self, max: usize, wait: Duration) -> anyhow::Result<Polled> {
+        let first = match tokio::time::timeout(wait, self.rx.recv()).await {
+            Err(_) => return Ok(Polled::Idle),
+            Ok(None) => return Ok(Polled::Closed),
+            Ok(Some(m)) => m,
+        };
+        let mut batch = Vec::with_capacity(max.min(4096));
+        batch.push(first);
+        while batch.len() < max {
+            match self.rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        Ok(Polled::Messages(batch))
+    }
+
+    async fn commit(&mut self, done: &[Position]) -> anyhow::Result<()> {
+        if let Some(max) = done.iter().map(|p| p.offset).max() {
+            self.committed = Some(self.committed.map_or(max, |c| c.max(max)));
+        }
+        Ok(())
+    }
+
+    fn describe(&self, position: Position) -> String {
+        format!("memory@{}", position.offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn delivers_in_order_then_closes() {
+        let (producer, mut consumer) = memory_bus(4);
+        let sender = tokio::spawn(async move {
+            for i in 0..10u8 {
+                producer.send(b"k", vec![i]).await.unwrap();
+            }
+        });
+        let mut got = Vec::new();
+        loop {
+            match consumer.poll(3, Duration::from_secs(5)).await.unwrap() {
+                Polled::Messages(ms) => {
+                    assert!(ms.len() <= 3);
+                    got.extend(ms.iter().map(|m| (m.payload[0], m.position.offset)));
+                }
+                Polled::Idle => panic!("idle while the producer is sending"),
+                Polled::Closed => break,
+            }
+        }
+        sender.await.unwrap();
+        assert_eq!(got, (0..10u8).map(|i| (i, i as i64)).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_full_bus_makes_the_producer_wait() {
+        let (producer, mut consumer) = memory_bus(2);
+        producer.send(b"k", vec![1]).await.unwrap();
+        producer.send(b"k", vec![2]).await.unwrap();
+        let third =
+            tokio::time::timeout(Duration::from_millis(100), producer.send(b"k", vec![3])).await;
+        assert!(third.is_err(), "a third message fitted into a bus of two");
+        assert!(matches!(
+            consumer.poll(1, Duration::from_secs(1)).await.unwrap(),
+            Polled::Messages(_)
+        ));
+        tokio::time::timeout(Duration::from_secs(1), producer.send(b"k", vec![3]))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn idle_when_nothing_comes_and_commit_tracks_the_highest_offset() {
+        let (producer, mut consumer) = memory_bus(2);
+        assert!(matches!(
+            consumer.poll(1, Duration::from_millis(20)).await.unwrap(),
+            Polled::Idle
+        ));
+        drop(producer);
+        assert!(matches!(
+            consumer.poll(1, Duration::from_millis(20)).await.unwrap(),
+            Polled::Closed
+        ));
+        consumer
+            .commit(&[
+                Position {
+                    partition: 0,
+                    offset: 5,
+                },
+                Position {
+                    partition: 0,
+                    offset: 3,
+                },
+            ])
+            .await
+            .unwrap();
+        assert_eq!(consumer.committed(), Some(5));
+    }
+}

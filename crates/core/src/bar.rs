@@ -1,0 +1,195 @@
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Days, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+
+/// When a bar happened: a trading date (daily bars) or an instant (intraday bars).
+///
+/// Its text form is the store's sort key, so it must sort chronologically as a
+/// string: `2023-04-03` for dates, `2023-04-03T14:30:00Z` (always UTC, `Z`) for
+/// instants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Ts {
+    Date(NaiveDate),
+    Instant(DateTime<Utc>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unparseable date {0:?}: expected YYYY-MM-DD or an RFC 3339 instant")]
+pub struct TsError(pub String);
+
+impl Ts {
+    /// The trading date the bar belongs to (UTC date for instants).
+    pub fn date(&self) -> NaiveDate {
+        match self {
+            Ts::Date(d) => *d,
+            Ts::Instant(t) => t.date_naive(),
+        }
+    }
+
+    pub fn is_intraday(&self) -> bool {
+        matches!(self, Ts::Instant(_))
+    }
+}
+
+impl FromStr for Ts {
+    type Err = TsError;
+
+    /// Accepts `2023-04-03`, RFC 3339 (`2023-04-03T14:30:00Z`, any offset), and the
+    /// space-separated form pandas writes (`2023-04-03 14:30:00`, read as UTC, or
+    /// with an offset such as `-04:00`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        let err = || TsError(s.to_string());
+        if t.len() == 10 {
+            return NaiveDate::parse_from_str(t, "%Y-%m-%d")
+                .map(Ts::Date)
+                .map_err(|_| err());
+        }
+        if t.len() < 19 {
+            return Err(err());
+        }
+        // Normalise the date/time separator so one set of formats covers both.
+        let mut norm = t.to_string();
+        if norm.as_bytes()[10] == b' ' {
+            norm.replace_range(10..11, "T");
+        }
+        if let Ok(dt) = DateTime::parse_from_rfc3339(&norm) {
+            return Ok(Ts::Instant(dt.with_timezone(&Utc)));
+        }
+        if let Ok(dt) = DateTime::parse_from_str(&norm, "%Y-%m-%dT%H:%M:%S%.f%#z") {
+            return Ok(Ts::Instant(dt.with_timezone(&Utc)));
+        }
+        NaiveDateTime::parse_from_str(&norm, "%Y-%m-%dT%H:%M:%S%.f")
+            .map(|n| Ts::Instant(n.and_utc()))
+            .map_err(|_| err())
+    }
+}
+
+impl fmt::Display for Ts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ts::Date(d) => write!(f, "{}", d.format("%Y-%m-%d")),
+            Ts::Instant(t) => f.write_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        }
+    }
+}
+
+/// One OHLCV bar. Identity is `(company, ts)`: storing the same identity twice
+/// leaves one row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bar {
+    pub symbol: String,
+    pub company: String,
+    pub ts: Ts,
+    pub open: f64,
+    pub high: f64,
+    pub low: f64,
+    pub close: f64,
+    pub volume: f64,
+}
+
+impl Bar {
+    /// The identity under which the store keeps this bar.
+    pub fn identity(&self) -> (&str, Ts) {
+        (&self.company, self.ts)
+    }
+}
+
+/// An inclusive range of bar times as the stores compare them: on the text form
+/// of [`Ts`]. A date-only upper bound takes in every instant of that day.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DateRange {
+    pub from: Option<Ts>,
+    pub to: Option<Ts>,
+}
+
+impl DateRange {
+    pub fn new(from: Option<Ts>, to: Option<Ts>) -> Self {
+        DateRange { from, to }
+    }
+
+    /// Lowest key in range, inclusive.
+    pub fn lower(&self) -> String {
+        self.from.map(|t| t.to_string()).unwrap_or_default()
+    }
+
+    /// Highest key in range, inclusive. `2023-04-05` becomes `2023-04-05T99`, which
+    /// sorts after every `2023-04-05T..Z` instant and before `2023-04-06`.
+    pub fn upper(&self) -> String {
+        match self.to {
+            None => "9999-12-31T99".to_string(),
+            Some(Ts::Date(d)) => format!("{}T99", d.format("%Y-%m-%d")),
+            Some(t @ Ts::Instant(_)) => t.to_string(),
+        }
+    }
+
+    /// Whether a stored key falls in this range.
+    pub fn contains(&self, key: &str) -> bool {
+        key >= self.lower().as_str() && key <= self.upper().as_str()
+    }
+}
+
+/// The next calendar day, for callers that need an exclusive bound.
+pub fn next_day(d: NaiveDate) -> NaiveDate {
+    d.checked_add_days(Days::new(1)).unwrap_or(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_every_accepted_form() {
+        let cases = [
+            ("2023-04-03", "2023-04-03"),
+            ("2023-04-03T14:30:00Z", "2023-04-03T14:30:00Z"),
+            ("2023-04-03 14:30:00", "2023-04-03T14:30:00Z"),
+            ("2023-04-03T10:30:00-04:00", "2023-04-03T14:30:00Z"),
+            ("2023-04-03 10:30:00-04:00", "2023-04-03T14:30:00Z"),
+            ("2023-04-03T14:30:00.250Z", "2023-04-03T14:30:00.250Z"),
+            (" 2023-04-03 ", "2023-04-03"),
+        ];
+        for (input, want) in cases {
+            let ts: Ts = input.parse().unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(ts.to_string(), want, "{input}");
+            assert_eq!(ts.to_string().parse::<Ts>().unwrap(), ts);
+        }
+    }
+
+    #[test]
+    fn rejects_nonsense_dates() {
+        for bad in [
+            "",
+            "2023-13-01",
+            "2023-02-30",
+            "04/03/2023",
+            "yesterday",
+            "2023-04-03T25:00:00Z",
+        ] {
+            assert!(bad.parse::<Ts>().is_err(), "{bad:?} parsed");
+        }
+    }
+
+    #[test]
+    fn text_order_is_time_order() {
+        let a: Ts = "2023-04-03".parse().unwrap();
+        let b: Ts = "2023-04-03T14:30:00Z".parse().unwrap();
+        let c: Ts = "2023-04-04".parse().unwrap();
+        assert!(a.to_string() < b.to_string() && b.to_string() < c.to_string());
+    }
+
+    #[test]
+    fn date_range_bounds_include_whole_days() {
+        let r = DateRange::new(
+            Some("2023-04-03".parse().unwrap()),
+            Some("2023-04-05".parse().unwrap()),
+        );
+        assert!(r.contains("2023-04-03"));
+        assert!(r.contains("2023-04-05"));
+        assert!(r.contains("2023-04-05T19:59:00Z"));
+        assert!(!r.contains("2023-04-02T23:59:59Z"));
+        assert!(!r.contains("2023-04-06"));
+        assert!(DateRange::default().contains("1970-01-01"));
+    }
+}

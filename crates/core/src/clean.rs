@@ -1,0 +1,202 @@
+//! Cleaning as the original project's notebook did it: a missing value is
+//! forward-filled from the same company's previous bar, or the row is dropped.
+
+use std::collections::HashMap;
+
+use crate::bar::{Bar, Ts};
+use crate::codec::RawBar;
+use crate::companies::symbol_for_company;
+use crate::reject::Refusal;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissingPolicy {
+    /// Fill a missing value from the company's previous accepted bar.
+    #[default]
+    Ffill,
+    /// Drop (reject) any record with a missing value.
+    Drop,
+}
+
+impl std::str::FromStr for MissingPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "ffill" => Ok(MissingPolicy::Ffill),
+            "drop" => Ok(MissingPolicy::Drop),
+            _ => Err(format!("unknown missing-value policy {s:?} (ffill|drop)")),
+        }
+    }
+}
+
+const FIELDS: [&str; 5] = ["Open", "High", "Low", "Close", "Volume"];
+
+/// Turns raw records into bars, remembering per company the last accepted values
+/// (O(companies) memory) for forward-fill.
+#[derive(Debug, Default)]
+pub struct Cleaner {
+    policy: MissingPolicy,
+    last: HashMap<String, [f64; 5]>,
+    /// Records completed by forward-fill.
+    pub imputed: u64,
+}
+
+impl Cleaner {
+    pub fn new(policy: MissingPolicy) -> Self {
+        Cleaner {
+            policy,
+            ..Default::default()
+        }
+    }
+
+    /// Parses and completes a raw record. The caller validates the result and
+    /// then calls [`Cleaner::remember`] if it was accepted.
+    pub fn clean(&mut self, raw: RawBar) -> Result<Bar, Refusal> {
+        let company = match raw.company.as_deref().map(str::trim) {
+            Some(c) if !c.is_empty() => c.to_string(),
+            _ => return Err(Refusal::new("missing_company", "Company Name is missing")),
+        };
+        let ts: Ts = match raw.date.as_deref() {
+            None => {
+                return Err(Refusal::new(
+                    "missing_date",
+                    format!("Date is missing ({company})"),
+                ))
+            }
+            Some(d) => d
+                .parse()
+                .map_err(|e| Refusal::new("bad_date", format!("{e} ({company})")))?,
+        };
+        let mut values = [raw.open, raw.high, raw.low, raw.close, raw.volume];
+        if let Some(i) = values.iter().position(Option::is_none) {
+            let missing = || {
+                let names: Vec<_> = (0..5)
+                    .filter(|&j| values[j].is_none())
+                    .map(|j| FIELDS[j])
+                    .collect();
+                names.join(", ")
+            };
+            match (self.policy, self.last.get(&company)) {
+                (MissingPolicy::Ffill, Some(prev)) => {
+                    for (v, p) in values.iter_mut().zip(prev) {
+                        v.get_or_insert(*p);
+                    }
+                    self.imputed += 1;
+                }
+                (MissingPolicy::Ffill, None) => {
+                    return Err(Refusal::new(
+                        "missing_value",
+                        format!(
+                            "{} missing for {company} {ts} with no earlier bar to fill from",
+                            missing()
+                        ),
+                    ))
+                }
+                (MissingPolicy::Drop, _) => {
+                    return Err(Refusal::new(
+                        "missing_value",
+                        format!("{} missing for {company} {ts} (dropped)", missing()),
+                    ))
+                }
+            }
+            debug_assert!(values[i].is_some());
+        }
+        let [open, high, low, close, volume] = values.map(|v| v.expect("filled above"));
+        let symbol = match raw.symbol {
+            Some(s) if !s.trim().is_empty() => s.trim().to_string(),
+            _ => symbol_for_company(&company),
+        };
+        Ok(Bar {
+            symbol,
+            company,
+            ts,
+            open,
+            high,
+            low,
+            close,
+            volume,
+        })
+    }
+
+    /// Records an accepted bar as the source for later forward-fills.
+    pub fn remember(&mut self, bar: &Bar) {
+        let values = [bar.open, bar.high, bar.low, bar.close, bar.volume];
+        match self.last.get_mut(&bar.company) {
+            Some(v) => *v = values,
+            None => {
+                self.last.insert(bar.company.clone(), values);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(date: &str, close: Option<f64>) -> RawBar {
+        RawBar {
+            date: Some(date.into()),
+            open: Some(10.0),
+            high: Some(12.0),
+            low: Some(9.0),
+            close,
+            volume: Some(5.0),
+            company: Some("NVIDIA".into()),
+            symbol: None,
+        }
+    }
+
+    #[test]
+    fn fills_forward_within_a_company() {
+        let mut c = Cleaner::new(MissingPolicy::Ffill);
+        let first = c.clean(raw("2024-01-02", Some(11.0))).unwrap();
+        assert_eq!(first.symbol, "NVDA");
+        c.remember(&first);
+        let second = c.clean(raw("2024-01-03", None)).unwrap();
+        assert_eq!(second.close, 11.0);
+        assert_eq!(c.imputed, 1);
+        // Another company has nothing to fill from.
+        let mut other = raw("2024-01-03", None);
+        other.company = Some("Tesla".into());
+        assert_eq!(c.clean(other).unwrap_err().kind, "missing_value");
+    }
+
+    #[test]
+    fn drop_policy_refuses_and_names_the_fields() {
+        let mut c = Cleaner::new(MissingPolicy::Drop);
+        let first = c.clean(raw("2024-01-02", Some(11.0))).unwrap();
+        c.remember(&first);
+        let mut r = raw("2024-01-03", None);
+        r.volume = None;
+        let refusal = c.clean(r).unwrap_err();
+        assert_eq!(refusal.kind, "missing_value");
+        assert!(
+            refusal
+                .reason
+                .contains("Close, Volume missing for NVIDIA 2024-01-03"),
+            "{}",
+            refusal.reason
+        );
+    }
+
+    #[test]
+    fn refuses_missing_identity() {
+        let mut c = Cleaner::default();
+        let mut r = raw("2024-01-02", Some(11.0));
+        r.company = Some(" ".into());
+        assert_eq!(c.clean(r).unwrap_err().kind, "missing_company");
+        assert_eq!(
+            c.clean(RawBar {
+                company: Some("X".into()),
+                ..Default::default()
+            })
+            .unwrap_err()
+            .kind,
+            "missing_date"
+        );
+        assert_eq!(
+            c.clean(raw("02/01/2024", Some(1.0))).unwrap_err().kind,
+            "bad_date"
+        );
+    }
+}

@@ -1,0 +1,17 @@
+//! The pure heart of stockstream: the [`Bar`] record, its wire codec, the company
+//! table, and the validation and cleaning every record passes before it is stored.
+//! Nothing here does I/O, so all of it is tested without servers.
+
+pub mod bar;
+pub mod clean;
+pub mod codec;
+pub mod companies;
+pub mod reject;
+pub mod validate;
+
+pub use bar::{Bar, DateRange, Ts, TsError};
+pub use clean::{Cleaner, MissingPolicy};
+pub use codec::{decode, encode, encode_into, encode_raw_into, RawBar};
+pub use companies::{company_for_symbol, symbol_for_company, DEFAULT_COMPANIES};
+pub use reject::{DeadLetters, Refusal, Reject};
+pub use validate::validate;

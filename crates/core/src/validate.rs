@@ -1,0 +1,128 @@
+//! The rules every bar passes before it is stored. Each refusal names the rule
+//! and the values that broke it.
+
+use chrono::Datelike;
+
+use crate::bar::Bar;
+use crate::reject::Refusal;
+
+/// Years a market bar can plausibly carry; anything else is a typo or garbage.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1900..=2999;
+
+pub fn validate(bar: &Bar) -> Result<(), Refusal> {
+    if bar.company.trim().is_empty() {
+        return Err(Refusal::new("missing_company", "Company Name is empty"));
+    }
+    let year = bar.ts.date().year();
+    if !YEARS.contains(&year) {
+        return Err(Refusal::new(
+            "date_out_of_range",
+            format!(
+                "Date {} is out of range (years {}..={})",
+                bar.ts,
+                YEARS.start(),
+                YEARS.end()
+            ),
+        ));
+    }
+    for (name, v) in [
+        ("Open", bar.open),
+        ("High", bar.high),
+        ("Low", bar.low),
+        ("Close", bar.close),
+    ] {
+        if !v.is_finite() {
+            return Err(Refusal::new(
+                "non_finite_price",
+                format!("{name} is {v}, not a finite number"),
+            ));
+        }
+        if v <= 0.0 {
+            return Err(Refusal::new(
+                "non_positive_price",
+                format!("{name} {v} is not a positive price"),
+            ));
+        }
+    }
+    if !bar.volume.is_finite() || bar.volume < 0.0 {
+        return Err(Refusal::new(
+            "bad_volume",
+            format!("Volume {} is not a count >= 0", bar.volume),
+        ));
+    }
+    let body_low = bar.open.min(bar.close);
+    if bar.low > body_low {
+        return Err(Refusal::new(
+            "low_above_open_close",
+            format!("Low {} is above min(Open, Close) = {body_low}", bar.low),
+        ));
+    }
+    let body_high = bar.open.max(bar.close);
+    if bar.high < body_high {
+        return Err(Refusal::new(
+            "high_below_open_close",
+            format!("High {} is below max(Open, Close) = {body_high}", bar.high),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn good() -> Bar {
+        Bar {
+            symbol: "AAPL".into(),
+            company: "Apple".into(),
+            ts: "2024-01-02".parse().unwrap(),
+            open: 10.0,
+            high: 12.0,
+            low: 9.0,
+            close: 11.0,
+            volume: 100.0,
+        }
+    }
+
+    fn kind_of(f: impl FnOnce(&mut Bar)) -> &'static str {
+        let mut b = good();
+        f(&mut b);
+        validate(&b).map(|_| "ok").unwrap_or_else(|r| r.kind)
+    }
+
+    #[test]
+    fn accepts_a_consistent_bar_and_edge_equalities() {
+        assert_eq!(kind_of(|_| {}), "ok");
+        assert_eq!(kind_of(|b| (b.low, b.high) = (10.0, 11.0)), "ok");
+        assert_eq!(kind_of(|b| b.volume = 0.0), "ok");
+    }
+
+    #[test]
+    fn every_rule_refuses_with_its_own_kind() {
+        assert_eq!(kind_of(|b| b.company = "  ".into()), "missing_company");
+        assert_eq!(
+            kind_of(|b| b.ts = "1850-01-02".parse().unwrap()),
+            "date_out_of_range"
+        );
+        assert_eq!(kind_of(|b| b.open = -1.0), "non_positive_price");
+        assert_eq!(kind_of(|b| b.close = 0.0), "non_positive_price");
+        assert_eq!(kind_of(|b| b.high = f64::INFINITY), "non_finite_price");
+        assert_eq!(kind_of(|b| b.low = f64::NAN), "non_finite_price");
+        assert_eq!(kind_of(|b| b.volume = -5.0), "bad_volume");
+        assert_eq!(kind_of(|b| b.volume = f64::NAN), "bad_volume");
+        assert_eq!(kind_of(|b| b.low = 10.5), "low_above_open_close");
+        assert_eq!(kind_of(|b| b.high = 10.5), "high_below_open_close");
+        assert_eq!(
+            kind_of(|b| (b.high, b.low) = (8.0, 13.0)),
+            "low_above_open_close"
+        );
+    }
+
+    #[test]
+    fn reasons_name_the_values() {
+        let mut b = good();
+        b.high = 10.5;
+        let r = validate(&b).unwrap_err();
+        assert_eq!(r.reason, "High 10.5 is below max(Open, Close) = 11");
+    }
+}

@@ -1,0 +1,9 @@
+//! Where bars come from: CSV files in the original project's layout, read as a
+//! stream, and a synthetic market generator for demos and load tests.
+
+pub mod calendar;
+pub mod csv_file;
+pub mod synthetic;
+
+pub use csv_file::{CsvError, CsvSource, SourceRecord};
+pub use synthetic::{Interval, Synthetic, SyntheticConfig};

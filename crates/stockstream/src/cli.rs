@@ -1,0 +1,147 @@
+//! Option groups shared by several commands.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::Args;
+use stockstream_sources::{Interval, SyntheticConfig};
+
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// SQLite database file of the embedded store.
+    #[arg(long, env = "STOCKSTREAM_DB", default_value = "stockstream.db")]
+    pub db: PathBuf,
+}
+
+/// Options of the synthetic market. The data is SYNTHETIC: made-up prices from a
+/// random model, not real market history.
+#[derive(Args, Debug, Clone)]
+pub struct SyntheticArgs {
+    /// Symbols to generate (comma-separated).
+    #[arg(
+        long,
+        env = "STOCKSTREAM_SYMBOLS",
+        value_delimiter = ',',
+        default_value = "NVDA,TSLA,META,AMZN,AAPL,NFLX,GOOGL"
+    )]
+    pub symbols: Vec<String>,
+    /// First trading day.
+    #[arg(long, env = "STOCKSTREAM_START", default_value = "2023-04-03")]
+    pub start: NaiveDate,
+    /// Last trading day (inclusive).
+    #[arg(long, env = "STOCKSTREAM_END", default_value = "2025-04-15")]
+    pub end: NaiveDate,
+    /// Bar length: 1d, or intraday 1h, 1m, 1s (inside NYSE market hours).
+    #[arg(long, env = "STOCKSTREAM_INTERVAL", default_value = "1d")]
+    pub interval: Interval,
+    /// Generate exactly this many bars (load tests), running past --end if needed.
+    #[arg(long, env = "STOCKSTREAM_ROWS")]
+    pub rows: Option<u64>,
+    /// Random seed: the same seed gives the same data.
+    #[arg(long, env = "STOCKSTREAM_SEED", default_value_t = 42)]
+    pub seed: u64,
+}
+
+impl SyntheticArgs {
+    pub fn config(&self) -> SyntheticConfig {
+        SyntheticConfig {
+            symbols: self
+                .symbols
+                .iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            start: self.start,
+            end: self.end,
+            interval: self.interval,
+            rows: self.rows,
+            seed: self.seed,
+        }
+    }
+}
+
+/// How fast the producer sends.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PaceArgs {
+    /// Send at most this many records per second.
+    #[arg(long, env = "STOCKSTREAM_RATE", conflicts_with = "speed")]
+    pub rate: Option<f64>,
+    /// Replay history this many times faster than its timestamps (`60x`).
+    #[arg(long, env = "STOCKSTREAM_SPEED", value_parser = parse_speed)]
+    pub speed: Option<f64>,
+    /// As fast as possible (the default).
+    #[arg(long, conflicts_with_all = ["rate", "speed"])]
+    pub max: bool,
+}
+
+fn parse_speed(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim_end_matches(['x', 'X'])
+        .parse()
+        .map_err(|_| format!("{s:?} is not a speed like 60x"))?;
+    if v > 0.0 && v.is_finite() {
+        Ok(v)
+    } else {
+        Err(format!("speed {s:?} must be positive"))
+    }
+}
+
+impl PaceArgs {
+    pub fn pace(&self) -> crate::pipeline::Pace {
+        use crate::pipeline::Pace;
+        match (self.rate, self.speed) {
+            (Some(r), _) if r > 0.0 => Pace::Rate(r),
+            (_, Some(x)) => Pace::Speed(x),
+            _ => Pace::Max,
+        }
+    }
+}
+
+/// Where the producer's records come from.
+#[derive(Args, Debug, Clone)]
+pub struct SourceArgs {
+    /// Stream this CSV file (original project's layout) instead of synthetic data.
+    #[arg(long, env = "STOCKSTREAM_INPUT")]
+    pub input: Option<PathBuf>,
+    #[command(flatten)]
+    pub synthetic: SyntheticArgs,
+}
+
+impl SourceArgs {
+    /// Opens the source. A file in an unknown layout fails here, before anything
+    /// is written anywhere.
+    pub fn open(
+        &self,
+    ) -> anyhow::Result<(
+        Box<dyn Iterator<Item = crate::pipeline::Item> + Send>,
+        String,
+        Option<u64>,
+    )> {
+        use crate::pipeline::Item;
+        match &self.input {
+            Some(path) => {
+                let source = stockstream_sources::CsvSource::open(path)?;
+                let iter = source.map(|r| match r {
+                    Ok(rec) => Item::Raw(rec),
+                    Err(rej) => Item::Reject(rej),
+                });
+                Ok((Box::new(iter), path.display().to_string(), None))
+            }
+            None => {
+                let config = self.synthetic.config();
+                let label = format!(
+                    "synthetic data (seed {}, {} symbols, {}..{}, {:?})",
+                    config.seed,
+                    config.symbols.len(),
+                    config.start,
+                    config.end,
+                    config.interval
+                );
+                let generator =
+                    stockstream_sources::Synthetic::new(config).map_err(anyhow::Error::msg)?;
+                let expected = generator.expected_rows();
+                Ok((Box::new(generator.map(Item::Bar)), label, expected))
+            }
+        }
+    }
+}

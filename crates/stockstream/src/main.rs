@@ -1,0 +1,83 @@
+//! `stockstream`: a real-time stock market data pipeline in one binary.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod cli;
+mod config;
+mod generate;
+mod pipeline;
+mod query;
+mod run;
+
+#[derive(Parser)]
+#[command(name = "stockstream", version, about = "A real-time stock market data pipeline", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The whole pipeline in one process (embedded: in-process bus, SQLite store).
+    Run(run::RunArgs),
+    /// Writes SYNTHETIC market data (made up, not real prices) as CSV.
+    Generate(generate::GenerateArgs),
+    /// Reads bars back from the store.
+    Query(query::QueryArgs),
+    /// Measures throughput against a plain baseline in the same run.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    if let Err(e) = config::load_file_into_env() {
+        eprintln!("error: {e:#}");
+        return ExitCode::from(2);
+    }
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run::run(args).await,
+            Command::Generate(args) => generate::generate(args),
+            Command::Query(args) => query::query(args).await,
+            Command::Bench(args) => bench::bench(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` or `STOCKSTREAM_LOG` picks the level.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("STOCKSTREAM_LOG")
+        .ok()
+        .map(EnvFilter::new)
+        .unwrap_or_else(|| {
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"))
+        });
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .init();
+}

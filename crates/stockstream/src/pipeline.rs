@@ -1,0 +1,372 @@
+//! The two loops every command is made of: produce (source → bus) and consume
+//! (bus → decode → clean → validate → store, rejects → dead letters, then commit).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use stockstream_bus::{Consumer, Polled, Position, Producer};
+use stockstream_core::{
+    decode, encode_into, encode_raw_into, symbol_for_company, validate, Bar, Cleaner, DeadLetters,
+    MissingPolicy, Refusal, Reject, Ts,
+};
+use stockstream_sources::SourceRecord;
+use stockstream_store::Store;
+use tokio::sync::watch;
+
+/// Counters shared by the stages, read by the summary and the progress bar.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Records taken from the source (producer side).
+    pub read: AtomicU64,
+    /// Messages handed to the bus.
+    pub produced: AtomicU64,
+    /// Messages taken off the bus (consumer side).
+    pub consumed: AtomicU64,
+    /// Bars acknowledged by the store.
+    pub stored: AtomicU64,
+    pub rejected: AtomicU64,
+    pub imputed: AtomicU64,
+    rejected_by_kind: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Stats {
+    fn count_rejects(&self, rejects: &[Reject]) {
+        if rejects.is_empty() {
+            return;
+        }
+        self.rejected
+            .fetch_add(rejects.len() as u64, Ordering::Relaxed);
+        let mut by_kind = self.rejected_by_kind.lock().expect("stats lock");
+        for r in rejects {
+            *by_kind.entry(r.kind).or_default() += 1;
+        }
+    }
+
+    pub fn rejected_by_kind(&self) -> BTreeMap<&'static str, u64> {
+        self.rejected_by_kind.lock().expect("stats lock").clone()
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// One item a source yields: a finished bar (generator), a raw record (files), or
+/// a row it could not read.
+pub enum Item {
+    Bar(Bar),
+    Raw(SourceRecord),
+    Reject(Reject),
+}
+
+/// How the producer paces itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Pace {
+    /// As fast as the bus takes them.
+    #[default]
+    Max,
+    /// This many records per second.
+    Rate(f64),
+    /// Replay history this many times faster than its timestamps.
+    Speed(f64),
+}
+
+/// Sends every item of `source` to the bus; rows the source could not read go to
+/// the dead letters. Stops early, cleanly, when `stop` turns true.
+pub async fn produce(
+    source: impl Iterator<Item = Item>,
+    producer: &dyn Producer,
+    dead: &dyn DeadLetters,
+    stats: &Stats,
+    pace: Pace,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut pacer = Pacer::new(pace);
+    let mut rejects = Vec::new();
+    let mut buf = Vec::with_capacity(256);
+    for item in source {
+        if *stop.borrow() {
+            tracing::info!("stop requested: producer stops reading its source");
+            break;
+        }
+        stats.read.fetch_add(1, Ordering::Relaxed);
+        buf.clear();
+        let (key, ts) = match &item {
+            Item::Bar(bar) => {
+                encode_into(bar, &mut buf);
+                (bar.symbol.clone(), Some(bar.ts))
+            }
+            Item::Raw(rec) => {
+                encode_raw_into(&rec.raw, &mut buf);
+                let key = match (&rec.raw.symbol, &rec.raw.company) {
+                    (Some(s), _) => s.clone(),
+                    (None, Some(c)) => symbol_for_company(c),
+                    (None, None) => String::new(),
+                };
+                (key, rec.raw.date.as_deref().and_then(|d| d.parse().ok()))
+            }
+            Item::Reject(r) => {
+                rejects.push(r.clone());
+                if rejects.len() >= 1000 {
+                    keep_rejects(dead, stats, std::mem::take(&mut rejects)).await?;
+                }
+                continue;
+            }
+        };
+        if let Some(wait) = pacer.wait_for(ts, started) {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        producer.send(key.as_bytes(), buf.clone()).await?;
+        stats.produced.fetch_add(1, Ordering::Relaxed);
+    }
+    keep_rejects(dead, stats, rejects).await?;
+    producer.flush().await
+}
+
+async fn keep_rejects(
+    dead: &dyn DeadLetters,
+    stats: &Stats,
+    rejects: Vec<Reject>,
+) -> anyhow::Result<()> {
+    if rejects.is_empty() {
+        return Ok(());
+    }
+    stats.count_rejects(&rejects);
+    dead.keep(rejects)
+        .await
+        .context("cannot keep rejected records")
+}
+
+/// Turns a pace into sleeps.
+struct Pacer {
+    pace: Pace,
+    sent: u64,
+    first_ts: Option<i64>,
+}
+
+impl Pacer {
+    fn new(pace: Pace) -> Self {
+        Pacer {
+            pace,
+            sent: 0,
+            first_ts: None,
+        }
+    }
+
+    fn wait_for(&mut self, ts: Option<Ts>, started: Instant) -> Option<Duration> {
+        self.sent += 1;
+        let due = match self.pace {
+            Pace::Max => return None,
+            Pace::Rate(per_s) => Duration::from_secs_f64(self.sent as f64 / per_s),
+            Pace::Speed(x) => {
+                let t = match ts? {
+                    Ts::Date(d) => d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis(),
+                    Ts::Instant(t) => t.timestamp_millis(),
+                };
+                let first = *self.first_ts.get_or_insert(t);
+                Duration::from_secs_f64(((t - first).max(0) as f64 / 1000.0) / x)
+            }
+        };
+        due.checked_sub(started.elapsed())
+            .filter(|d| *d > Duration::from_millis(1))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsumeOptions {
+    /// Bars per store write.
+    pub batch_size: usize,
+    /// A partial batch is written after this long.
+    pub flush_interval: Duration,
+    pub missing: MissingPolicy,
+    /// Return once the bus has been idle this long (None: run until stopped).
+    pub idle_exit: Option<Duration>,
+}
+
+impl Default for ConsumeOptions {
+    fn default() -> Self {
+        ConsumeOptions {
+            batch_size: 5000,
+            flush_interval: Duration::from_millis(200),
+            missing: MissingPolicy::Ffill,
+            idle_exit: None,
+        }
+    }
+}
+
+/// A batch on its way to the store.
+#[derive(Default)]
+struct Batch {
+    bars: Vec<Bar>,
+    rejects: Vec<Reject>,
+    positions: Vec<Position>,
+    identities: HashSet<(String, Ts)>,
+}
+
+/// Consumes until the bus closes, the bus stays idle for `idle_exit`, or `stop`
+/// turns true; in every case the batch in hand is written and committed first.
+///
+/// One batch is written while the next is decoded (write-behind of depth one):
+/// the store, the slowest stage, never waits for decoding. Commits stay in order
+/// and follow their write.
+pub async fn consume(
+    consumer: &mut dyn Consumer,
+    store: Arc<dyn Store>,
+    dead: Arc<dyn DeadLetters>,
+    stats: Arc<Stats>,
+    options: &ConsumeOptions,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut cleaner = Cleaner::new(options.missing);
+    let mut batch = Batch::default();
+    let mut batch_started = Instant::now();
+    let mut idle_since: Option<Instant> = None;
+    let mut writing: Option<Writing> = None;
+    loop {
+        if *stop.borrow() {
+            tracing::info!("stop requested: consumer writes what it holds and commits");
+            break;
+        }
+        let wait = options
+            .flush_interval
+            .saturating_sub(batch_started.elapsed())
+            .max(Duration::from_millis(1));
+        let room = options
+            .batch_size
+            .saturating_sub(batch.positions.len())
+            .max(1);
+        let polled = tokio::select! {
+            polled = consumer.poll(room, wait) => polled?,
+            _ = stop.changed() => continue,
+        };
+        match polled {
+            Polled::Messages(messages) => {
+                idle_since = None;
+                if batch.positions.is_empty() {
+                    batch_started = Instant::now();
+                }
+                stats
+                    .consumed
+                    .fetch_add(messages.len() as u64, Ordering::Relaxed);
+                for m in messages {
+                    match accept(&mut cleaner, &m.payload, &mut batch.identities) {
+                        Ok(bar) => batch.bars.push(bar),
+                        Err(refusal) => {
+                            let source = consumer.describe(m.position);
+                            batch.rejects.push(refusal.into_reject(source, m.payload));
+                        }
+                    }
+                    batch.positions.push(m.position);
+                }
+            }
+            Polled::Closed => break,
+            Polled::Idle => {
+                let since = *idle_since.get_or_insert_with(Instant::now);
+                let quiet = batch.positions.is_empty() && writing.is_none();
+                if options
+                    .idle_exit
+                    .is_some_and(|limit| since.elapsed() >= limit)
+                    && quiet
+                {
+                    break;
+                }
+                // Nothing new: let the write in flight finish and commit it.
+                if let Some(w) = writing.take() {
+                    w.finish(consumer).await?;
+                }
+            }
+        }
+        let due = batch.positions.len() >= options.batch_size
+            || batch_started.elapsed() >= options.flush_interval;
+        if due && !batch.positions.is_empty() {
+            if let Some(w) = writing.take() {
+                w.finish(consumer).await?;
+            }
+            writing = Some(Writing::start(&mut batch, &store, &dead, &stats));
+            stats.imputed.store(cleaner.imputed, Ordering::Relaxed);
+            batch_started = Instant::now();
+        }
+    }
+    if let Some(w) = writing.take() {
+        w.finish(consumer).await?;
+    }
+    if !batch.positions.is_empty() {
+        Writing::start(&mut batch, &store, &dead, &stats)
+            .finish(consumer)
+            .await?;
+    }
+    stats.imputed.store(cleaner.imputed, Ordering::Relaxed);
+    Ok(())
+}
+
+/// A batch being written in the background; its positions are committed once
+/// the write is acknowledged.
+struct Writing {
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    positions: Vec<Position>,
+}
+
+impl Writing {
+    /// Store first, dead letters second: an offset is committed only once
+    /// everything up to it is durable somewhere.
+    fn start(
+        batch: &mut Batch,
+        store: &Arc<dyn Store>,
+        dead: &Arc<dyn DeadLetters>,
+        stats: &Arc<Stats>,
+    ) -> Self {
+        let bars = std::mem::take(&mut batch.bars);
+        let rejects = std::mem::take(&mut batch.rejects);
+        let positions = std::mem::take(&mut batch.positions);
+        batch.identities.clear();
+        let (store, dead, stats) = (store.clone(), dead.clone(), stats.clone());
+        let task = tokio::spawn(async move {
+            let n = bars.len() as u64;
+            store
+                .upsert(bars)
+                .await
+                .context("store write failed; offsets not committed")?;
+            stats.stored.fetch_add(n, Ordering::Relaxed);
+            keep_rejects(dead.as_ref(), &stats, rejects).await
+        });
+        Writing { task, positions }
+    }
+
+    async fn finish(self, consumer: &mut dyn Consumer) -> anyhow::Result<()> {
+        self.task.await.context("store writer panicked")??;
+        consumer
+            .commit(&self.positions)
+            .await
+            .context("offset commit failed")
+    }
+}
+
+/// Decodes, cleans and validates one message.
+fn accept(
+    cleaner: &mut Cleaner,
+    payload: &[u8],
+    seen: &mut HashSet<(String, Ts)>,
+) -> Result<Bar, Refusal> {
+    let raw = decode(payload)?;
+    let bar = cleaner.clean(raw)?;
+    validate(&bar)
+        .map_err(|r| Refusal::new(r.kind, format!("{} {}: {}", bar.company, bar.ts, r.reason)))?;
+    if !seen.insert((bar.company.clone(), bar.ts)) {
+        return Err(Refusal::new(
+            "duplicate",
+            format!(
+                "duplicate of an earlier record for ({}, {}) in the same batch",
+                bar.company, bar.ts
+            ),
+        ));
+    }
+    cleaner.remember(&bar);
+    Ok(bar)
+}

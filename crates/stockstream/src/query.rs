@@ -1,0 +1,133 @@
+//! `stockstream query`: one company's bars from the store.
+
+use std::io::Write;
+
+use clap::{Args, ValueEnum};
+use stockstream_core::{company_for_symbol, encode, Bar, DateRange, Ts};
+use stockstream_store::{SqliteStore, Store};
+
+use crate::cli::StoreArgs;
+
+#[derive(Args, Debug)]
+pub struct QueryArgs {
+    /// Company name (`NVIDIA`) or its symbol (`NVDA`).
+    #[arg(long)]
+    pub company: String,
+    /// First date, inclusive (YYYY-MM-DD or an RFC 3339 instant).
+    #[arg(long)]
+    pub from: Option<Ts>,
+    /// Last date, inclusive: a date takes in the whole day.
+    #[arg(long)]
+    pub to: Option<Ts>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
+    if !args.store.db.exists() {
+        anyhow::bail!(
+            "no database at {}: run `stockstream run` first or pass --db",
+            args.store.db.display()
+        );
+    }
+    let store = SqliteStore::open(&args.store.db)?;
+    let range = DateRange::new(args.from, args.to);
+    let mut bars = store.range(&args.company, &range).await?;
+    if bars.is_empty() {
+        // A symbol names its company.
+        let company = company_for_symbol(&args.company);
+        if company != args.company {
+            bars = store.range(&company, &range).await?;
+        }
+    }
+    if bars.is_empty()
+        && !store
+            .companies()
+            .await?
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(&args.company))
+    {
+        let known = store.companies().await?.join(", ");
+        anyhow::bail!(
+            "unknown company {:?}; stored companies: {known}",
+            args.company
+        );
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    write_bars(&mut out, &bars, args.format)?;
+    out.flush()?;
+    Ok(())
+}
+
+fn write_bars(out: &mut impl Write, bars: &[Bar], format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            w.write_record([
+                "Date",
+                "Open",
+                "High",
+                "Low",
+                "Close",
+                "Volume",
+                "Company Name",
+                "Symbol",
+            ])?;
+            for b in bars {
+                w.write_record([
+                    b.ts.to_string(),
+                    b.open.to_string(),
+                    b.high.to_string(),
+                    b.low.to_string(),
+                    b.close.to_string(),
+                    b.volume.to_string(),
+                    b.company.clone(),
+                    b.symbol.clone(),
+                ])?;
+            }
+            w.flush()?;
+        }
+        Format::Json => {
+            out.write_all(b"[")?;
+            for (i, b) in bars.iter().enumerate() {
+                if i > 0 {
+                    out.write_all(b",\n")?;
+                }
+                out.write_all(&encode(b))?;
+            }
+            out.write_all(b"]\n")?;
+        }
+        Format::Table => {
+            writeln!(
+                out,
+                "{:<22} {:>10} {:>10} {:>10} {:>10} {:>14}  Company",
+                "Date", "Open", "High", "Low", "Close", "Volume"
+            )?;
+            for b in bars {
+                writeln!(
+                    out,
+                    "{:<22} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>14}  {}",
+                    b.ts.to_string(),
+                    b.open,
+                    b.high,
+                    b.low,
+                    b.close,
+                    b.volume,
+                    b.company
+                )?;
+            }
+            writeln!(out, "({} bars)", bars.len())?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,29 @@
+//! Where bars are kept. Two backends side by side behind one trait: SQLite
+//! (embedded default) and DynamoDB. Writes are idempotent upserts keyed by a
+//! bar's identity `(company, date)`, which makes at-least-once delivery store
+//! every bar once.
+
+use async_trait::async_trait;
+use stockstream_core::{Bar, DateRange};
+
+pub mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Inserts or replaces these bars; returns once they are durable.
+    async fn upsert(&self, bars: Vec<Bar>) -> anyhow::Result<()>;
+
+    /// One company's bars within an inclusive range, oldest first.
+    async fn range(&self, company: &str, range: &DateRange) -> anyhow::Result<Vec<Bar>>;
+
+    /// The newest bar of every company, by company name.
+    async fn latest(&self) -> anyhow::Result<Vec<Bar>>;
+
+    /// Every company with at least one bar, sorted.
+    async fn companies(&self) -> anyhow::Result<Vec<String>>;
+
+    /// How many bars are stored.
+    async fn count(&self) -> anyhow::Result<u64>;
+}

@@ -1,0 +1,325 @@
+//! The embedded store: one SQLite file in WAL mode. Bars live in `bars`, keyed by
+//! `(company, date)`; rejected records in `rejects`, with reason and original bytes.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use rusqlite::{params, Connection};
+use stockstream_core::{Bar, DateRange, DeadLetters, Reject, Ts};
+
+use crate::Store;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS bars (
+    company TEXT NOT NULL,
+    date    TEXT NOT NULL,
+    symbol  TEXT NOT NULL,
+    open    REAL NOT NULL,
+    high    REAL NOT NULL,
+    low     REAL NOT NULL,
+    close   REAL NOT NULL,
+    volume  REAL NOT NULL,
+    PRIMARY KEY (company, date)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rejects (
+    id       INTEGER PRIMARY KEY,
+    at       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    source   TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    reason   TEXT NOT NULL,
+    original BLOB NOT NULL
+);
+";
+
+const UPSERT: &str = "INSERT INTO bars (company, date, symbol, open, high, low, close, volume)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+ON CONFLICT (company, date) DO UPDATE SET
+    symbol = excluded.symbol, open = excluded.open, high = excluded.high,
+    low = excluded.low, close = excluded.close, volume = excluded.volume";
+
+const COLUMNS: &str = "company, date, symbol, open, high, low, close, volume";
+
+/// A reject as stored, for reading back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReject {
+    pub source: String,
+    pub kind: String,
+    pub reason: String,
+    pub original: Vec<u8>,
+}
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let conn = Connection::open(path)
+            .with_context(|| format!("cannot open SQLite database {}", path.display()))?;
+        // WAL lets readers (query, serve) run while the consumer writes;
+        // synchronous=NORMAL is durable across process crashes in WAL mode.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(SCHEMA)
+            .with_context(|| format!("{} is not a stockstream database", path.display()))?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs blocking SQLite work off the async executor.
+    async fn with_conn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| anyhow::anyhow!("SQLite connection poisoned"))?;
+            f(&mut guard).map_err(anyhow::Error::from)
+        })
+        .await?
+    }
+
+    /// Every reject kept so far, oldest first.
+    pub async fn rejects(&self) -> anyhow::Result<Vec<StoredReject>> {
+        self.with_conn(|c| {
+            let mut st =
+                c.prepare("SELECT source, kind, reason, original FROM rejects ORDER BY id")?;
+            let rows = st.query_map([], |r| {
+                Ok(StoredReject {
+                    source: r.get(0)?,
+                    kind: r.get(1)?,
+                    reason: r.get(2)?,
+                    original: r.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+}
+
+fn bar_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Bar> {
+    let date: String = r.get(1)?;
+    let ts: Ts = date.parse().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Ok(Bar {
+        company: r.get(0)?,
+        ts,
+        symbol: r.get(2)?,
+        open: r.get(3)?,
+        high: r.get(4)?,
+        low: r.get(5)?,
+        close: r.get(6)?,
+        volume: r.get(7)?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn upsert(&self, bars: Vec<Bar>) -> anyhow::Result<()> {
+        if bars.is_empty() {
+            return Ok(());
+        }
+        self.with_conn(move |c| {
+            let tx = c.transaction()?;
+            {
+                let mut st = tx.prepare_cached(UPSERT)?;
+                let mut date = String::with_capacity(32);
+                for b in &bars {
+                    use std::fmt::Write;
+                    date.clear();
+                    let _ = write!(date, "{}", b.ts);
+                    st.execute(params![
+                        b.company, date, b.symbol, b.open, b.high, b.low, b.close, b.volume
+                    ])?;
+                }
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn range(&self, company: &str, range: &DateRange) -> anyhow::Result<Vec<Bar>> {
+        let (company, lower, upper) = (company.to_string(), range.lower(), range.upper());
+        self.with_conn(move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM bars WHERE company = ?1 AND date >= ?2 AND date <= ?3 ORDER BY date"
+            ))?;
+            let rows = st.query_map(params![company, lower, upper], bar_from_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn latest(&self) -> anyhow::Result<Vec<Bar>> {
+        self.with_conn(|c| {
+            // SQLite returns the other columns from the row holding MAX(date).
+            let mut st = c.prepare_cached(
+                "SELECT company, MAX(date), symbol, open, high, low, close, volume FROM bars GROUP BY company ORDER BY company",
+            )?;
+            let rows = st.query_map([], bar_from_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn companies(&self) -> anyhow::Result<Vec<String>> {
+        self.with_conn(|c| {
+            let mut st = c.prepare_cached("SELECT DISTINCT company FROM bars ORDER BY company")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn count(&self) -> anyhow::Result<u64> {
+        self.with_conn(|c| {
+            c.query_row("SELECT COUNT(*) FROM bars", [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl DeadLetters for SqliteStore {
+    async fn keep(&self, rejects: Vec<Reject>) -> anyhow::Result<()> {
+        if rejects.is_empty() {
+            return Ok(());
+        }
+        self.with_conn(move |c| {
+            let tx = c.transaction()?;
+            {
+                let mut st = tx.prepare_cached(
+                    "INSERT INTO rejects (source, kind, reason, original) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for r in &rejects {
+                    st.execute(params![r.source, r.kind, r.reason, r.original])?;
+                }
+            }
+            tx.commit()
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bar(company: &str, date: &str, close: f64) -> Bar {
+        Bar {
+            symbol: stockstream_core::symbol_for_company(company),
+            company: company.into(),
+            ts: date.parse().unwrap(),
+            open: close,
+            high: close + 1.0,
+            low: close - 1.0,
+            close,
+            volume: 1000.0,
+        }
+    }
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("t.db")).unwrap();
+        (dir, s)
+    }
+
+    #[tokio::test]
+    async fn upsert_is_idempotent_and_last_write_wins() {
+        let (_d, s) = store();
+        let bars = vec![
+            bar("NVIDIA", "2024-01-02", 10.0),
+            bar("NVIDIA", "2024-01-03", 11.0),
+        ];
+        s.upsert(bars.clone()).await.unwrap();
+        s.upsert(bars.clone()).await.unwrap();
+        assert_eq!(s.count().await.unwrap(), 2);
+        s.upsert(vec![bar("NVIDIA", "2024-01-03", 12.5)])
+            .await
+            .unwrap();
+        assert_eq!(s.count().await.unwrap(), 2);
+        let got = s.range("NVIDIA", &DateRange::default()).await.unwrap();
+        assert_eq!(got[1].close, 12.5);
+        assert_eq!(got[0], bars[0]);
+    }
+
+    #[tokio::test]
+    async fn range_latest_and_companies() {
+        let (_d, s) = store();
+        s.upsert(vec![
+            bar("Tesla", "2024-01-02", 1.0),
+            bar("Tesla", "2024-01-03T14:30:00Z", 2.0),
+            bar("Tesla", "2024-01-04", 3.0),
+            bar("Apple", "2024-01-05", 4.0),
+        ])
+        .await
+        .unwrap();
+        let r = |from: Option<&str>, to: Option<&str>| {
+            DateRange::new(
+                from.map(|f| f.parse().unwrap()),
+                to.map(|t| t.parse().unwrap()),
+            )
+        };
+        let dates = |bars: Vec<Bar>| {
+            bars.into_iter()
+                .map(|b| b.ts.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            dates(
+                s.range("Tesla", &r(Some("2024-01-03"), Some("2024-01-03")))
+                    .await
+                    .unwrap()
+            ),
+            ["2024-01-03T14:30:00Z"]
+        );
+        assert_eq!(
+            dates(
+                s.range("Tesla", &r(Some("2024-01-03"), None))
+                    .await
+                    .unwrap()
+            )
+            .len(),
+            2
+        );
+        assert_eq!(
+            dates(
+                s.range("Tesla", &r(None, Some("2024-01-02")))
+                    .await
+                    .unwrap()
+            ),
+            ["2024-01-02"]
+        );
+        assert!(s.range("Nobody", &r(None, None)).await.unwrap().is_empty());
+        let latest = s.latest().await.unwrap();
+        assert_eq!(dates(latest.clone()), ["2024-01-05", "2024-01-04"]);
+        assert_eq!(latest[1].close, 3.0);
+        assert_eq!(s.companies().await.unwrap(), ["Apple", "Tesla"]);
+    }
+
+    #[tokio::test]
+    async fn rejects_keep_reason_and_original_bytes() {
+        let (_d, s) = store();
+        let r = Reject {
+            source: "x.csv:3".into(),
+            kind: "bad_date",
+            reason: "why".into(),
+            original: vec![0xff, 0],
+        };
+        s.keep(vec![r.clone()]).await.unwrap();
+        let back = s.rejects().await.unwrap();
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].original, r.original);
+        assert_eq!(back[0].kind, "bad_date");
+    }
+}
