@@ -110,14 +110,8 @@ pub struct SourceArgs {
 impl SourceArgs {
     /// Opens the source. A file in an unknown layout fails here, before anything
     /// is written anywhere.
-    pub fn open(
-        &self,
-    ) -> anyhow::Result<(
-        Box<dyn Iterator<Item = crate::pipeline::Item> + Send>,
-        String,
-        Option<u64>,
-    )> {
-        use crate::pipeline::Item;
+    pub fn open(&self) -> anyhow::Result<crate::pipeline::OpenedSource> {
+        use crate::pipeline::{Item, OpenedSource};
         match &self.input {
             Some(path) => {
                 let source = stockstream_sources::CsvSource::open(path)?;
@@ -125,7 +119,7 @@ impl SourceArgs {
                     Ok(rec) => Item::Raw(rec),
                     Err(rej) => Item::Reject(rej),
                 });
-                Ok((Box::new(iter), path.display().to_string(), None))
+                Ok(OpenedSource { items: Box::new(iter), label: path.display().to_string(), expected: None })
             }
             None => {
                 let config = self.synthetic.config();
@@ -140,7 +134,7 @@ impl SourceArgs {
                 let generator =
                     stockstream_sources::Synthetic::new(config).map_err(anyhow::Error::msg)?;
                 let expected = generator.expected_rows();
-                Ok((Box::new(generator.map(Item::Bar)), label, expected))
+                Ok(OpenedSource { items: Box::new(generator.map(Item::Bar)), label, expected })
             }
         }
     }

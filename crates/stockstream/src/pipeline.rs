@@ -62,6 +62,14 @@ pub enum Item {
     Reject(Reject),
 }
 
+/// A source ready to stream, with a label for the summary and the number of
+/// records when known in advance (for the progress bar).
+pub struct OpenedSource {
+    pub items: Box<dyn Iterator<Item = Item> + Send>,
+    pub label: String,
+    pub expected: Option<u64>,
+}
+
 /// How the producer paces itself.
 #[derive(Debug, Clone, Copy, Default)]
 pub enum Pace {
@@ -93,12 +101,12 @@ pub async fn produce(
             tracing::info!("stop requested: producer stops reading its source");
             break;
         }
-        stats.read.fetch_add(1, Ordering::Relaxed);
         buf.clear();
+        let key_buf: String;
         let (key, ts) = match &item {
             Item::Bar(bar) => {
                 encode_into(bar, &mut buf);
-                (bar.symbol.clone(), Some(bar.ts))
+                (bar.symbol.as_str(), Some(bar.ts))
             }
             Item::Raw(rec) => {
                 encode_raw_into(&rec.raw, &mut buf);
@@ -107,9 +115,11 @@ pub async fn produce(
                     (None, Some(c)) => symbol_for_company(c),
                     (None, None) => String::new(),
                 };
-                (key, rec.raw.date.as_deref().and_then(|d| d.parse().ok()))
+                key_buf = key;
+                (key_buf.as_str(), rec.raw.date.as_deref().and_then(|d| d.parse().ok()))
             }
             Item::Reject(r) => {
+                stats.read.fetch_add(1, Ordering::Relaxed);
                 rejects.push(r.clone());
                 if rejects.len() >= 1000 {
                     keep_rejects(dead, stats, std::mem::take(&mut rejects)).await?;
@@ -122,7 +132,12 @@ pub async fn produce(
                 _ = tokio::time::sleep(wait) => {}
                 _ = stop.changed() => {}
             }
+            if *stop.borrow() {
+                // This record was never sent, so it is not counted as read.
+                break;
+            }
         }
+        stats.read.fetch_add(1, Ordering::Relaxed);
         producer.send(key.as_bytes(), buf.clone()).await?;
         stats.produced.fetch_add(1, Ordering::Relaxed);
     }

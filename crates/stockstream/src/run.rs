@@ -11,7 +11,7 @@ use stockstream_store::{SqliteStore, Store};
 use tokio::sync::watch;
 
 use crate::cli::{PaceArgs, SourceArgs, StoreArgs};
-use crate::pipeline::{consume, produce, ConsumeOptions, Item, Pace, Stats};
+use crate::pipeline::{consume, produce, ConsumeOptions, Item, OpenedSource, Pace, Stats};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -34,7 +34,7 @@ pub struct RunArgs {
 pub const BUS_CAPACITY: usize = 16_384;
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let (source, label, expected) = args.source.open()?;
+    let OpenedSource { items: source, label, expected } = args.source.open()?;
     let store = Arc::new(SqliteStore::open(&args.store.db)?);
     let stats = Arc::new(Stats::default());
     let stop = stop_on_signal();
@@ -82,7 +82,10 @@ pub async fn embedded(
             async move { produce(source, &producer, store.as_ref(), &stats, pace, stop).await },
         )
     };
-    let consumed = consume(&mut consumer, store.clone(), store, stats, options, stop).await;
+    // The consumer is not told to stop: it drains the bus until the producer,
+    // which is told, closes it. Nothing read is left behind in the channel.
+    let (_never, drain) = watch::channel(false);
+    let consumed = consume(&mut consumer, store.clone(), store, stats, options, drain).await;
     drop(consumer);
     let produced = producing.await?;
     consumed?;
