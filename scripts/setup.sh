@@ -1,5 +1,29 @@
 #!/usr/bin/env bash
 # Installs what the tests need, once; later runs reuse what is there.
+#   - clippy and rustfmt
+#   - Tansu 0.6.0, a Kafka-protocol broker (cargo install, ~10 minutes once)
+#   - DynamoDB Local, from the npm package amplify-dynamodb-simulator (runs on Java 17)
+#   - kafka-python, confluent-kafka and boto3, independent clients for interop tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
+tools="${STOCKSTREAM_TOOLS:-$HOME/.cache/stockstream}"
+mkdir -p "$tools"
+
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+
+if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tansu" ]; then
+  echo "setup: installing the Tansu broker (one time, about 10 minutes)"
+  cargo install tansu --locked --version 0.6.0 --features dynostore,libsql
+fi
+
+ddb="$tools/dynamodb/node_modules/amplify-dynamodb-simulator/emulator"
+if [ ! -f "$ddb/DynamoDBLocal.jar" ]; then
+  echo "setup: installing DynamoDB Local (npm amplify-dynamodb-simulator)"
+  mkdir -p "$tools/dynamodb"
+  npm install --silent --no-audit --no-fund --prefix "$tools/dynamodb" amplify-dynamodb-simulator
+fi
+command -v java >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
+
+python3 - <<'PY' || python3 -m pip install --quiet --disable-pip-version-check kafka-python confluent-kafka boto3 lz4
+import kafka, confluent_kafka, boto3, lz4
+PY

@@ -5,8 +5,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub mod kafka;
 pub mod memory;
 
+pub use kafka::{
+    ensure_topic, KafkaConsumer, KafkaDeadLetters, KafkaProducer, KafkaSettings, OffsetReset,
+};
 pub use memory::memory_bus;
 
 /// Where a message sits in its topic: what the consumer commits.
@@ -57,4 +61,9 @@ pub trait Consumer: Send {
 
     /// Names a message's place for rejects and logs: `topic/partition@offset`.
     fn describe(&self, position: Position) -> String;
+
+    /// Messages not yet committed, where the backend can tell.
+    async fn lag(&mut self) -> Option<u64> {
+        None
+    }
 }

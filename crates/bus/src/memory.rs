@@ -95,6 +95,10 @@ impl Consumer for MemoryConsumer {
     fn describe(&self, position: Position) -> String {
         format!("memory@{}", position.offset)
     }
+
+    async fn lag(&mut self) -> Option<u64> {
+        Some(self.rx.len() as u64)
+    }
 }
 
 #[cfg(test)]

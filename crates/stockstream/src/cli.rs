@@ -119,7 +119,11 @@ impl SourceArgs {
                     Ok(rec) => Item::Raw(rec),
                     Err(rej) => Item::Reject(rej),
                 });
-                Ok(OpenedSource { items: Box::new(iter), label: path.display().to_string(), expected: None })
+                Ok(OpenedSource {
+                    items: Box::new(iter),
+                    label: path.display().to_string(),
+                    expected: None,
+                })
             }
             None => {
                 let config = self.synthetic.config();
@@ -134,8 +138,82 @@ impl SourceArgs {
                 let generator =
                     stockstream_sources::Synthetic::new(config).map_err(anyhow::Error::msg)?;
                 let expected = generator.expected_rows();
-                Ok(OpenedSource { items: Box::new(generator.map(Item::Bar)), label, expected })
+                Ok(OpenedSource {
+                    items: Box::new(generator.map(Item::Bar)),
+                    label,
+                    expected,
+                })
             }
+        }
+    }
+}
+
+/// How to reach Kafka.
+#[derive(Args, Debug, Clone)]
+pub struct KafkaArgs {
+    /// Bootstrap brokers, `host:port[,host:port...]`.
+    #[arg(long, env = "STOCKSTREAM_BROKERS", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    /// Topic of the bars; rejects go to `<topic>.dlq`.
+    #[arg(long, env = "STOCKSTREAM_TOPIC", default_value = "stock-prices")]
+    pub topic: String,
+    /// Partitions of a topic created because it was missing.
+    #[arg(long, env = "STOCKSTREAM_PARTITIONS", default_value_t = 6)]
+    pub partitions: i32,
+    /// A librdkafka setting passed through as is, e.g. `security.protocol=SASL_SSL`
+    /// or `sasl.mechanism=PLAIN` (repeatable).
+    #[arg(long = "kafka-option", env = "STOCKSTREAM_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_key_value)]
+    pub kafka_options: Vec<(String, String)>,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not key=value")),
+    }
+}
+
+impl KafkaArgs {
+    pub fn settings(&self) -> stockstream_bus::KafkaSettings {
+        stockstream_bus::KafkaSettings {
+            brokers: self.brokers.clone(),
+            options: self.kafka_options.clone(),
+        }
+    }
+
+    pub fn dlq_topic(&self) -> String {
+        format!("{}.dlq", self.topic)
+    }
+
+    /// Creates the topic and its dead-letter topic when missing.
+    pub async fn ensure_topics(&self) -> anyhow::Result<()> {
+        let settings = self.settings();
+        stockstream_bus::ensure_topic(&settings, &self.topic, self.partitions).await?;
+        stockstream_bus::ensure_topic(&settings, &self.dlq_topic(), self.partitions).await
+    }
+}
+
+/// Consumer-side options.
+#[derive(Args, Debug, Clone)]
+pub struct ConsumeArgs {
+    /// What to do with a missing value: fill it from the company's previous bar, or drop the row.
+    #[arg(long, env = "STOCKSTREAM_MISSING", default_value = "ffill")]
+    pub missing: stockstream_core::MissingPolicy,
+    /// Bars per store write.
+    #[arg(long, env = "STOCKSTREAM_BATCH_SIZE", default_value_t = 5000)]
+    pub batch_size: usize,
+    /// A partial batch is written after this many milliseconds.
+    #[arg(long, env = "STOCKSTREAM_FLUSH_MS", default_value_t = 200)]
+    pub flush_ms: u64,
+}
+
+impl ConsumeArgs {
+    pub fn options(&self) -> crate::pipeline::ConsumeOptions {
+        crate::pipeline::ConsumeOptions {
+            batch_size: self.batch_size.max(1),
+            flush_interval: std::time::Duration::from_millis(self.flush_ms.max(1)),
+            missing: self.missing,
+            ..Default::default()
         }
     }
 }

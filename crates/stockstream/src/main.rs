@@ -7,8 +7,10 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod cli;
 mod config;
+mod consume;
 mod generate;
 mod pipeline;
+mod produce;
 mod query;
 mod run;
 
@@ -23,6 +25,10 @@ struct Cli {
 enum Command {
     /// The whole pipeline in one process (embedded: in-process bus, SQLite store).
     Run(run::RunArgs),
+    /// Sends records (a CSV file or SYNTHETIC data) to a Kafka topic.
+    Produce(produce::ProduceArgs),
+    /// Consumes a Kafka topic into the store as a consumer-group member.
+    Consume(consume::ConsumeCommandArgs),
     /// Writes SYNTHETIC market data (made up, not real prices) as CSV.
     Generate(generate::GenerateArgs),
     /// Reads bars back from the store.
@@ -51,6 +57,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => run::run(args).await,
+            Command::Produce(args) => produce::produce_command(args).await,
+            Command::Consume(args) => consume::consume_command(args).await,
             Command::Generate(args) => generate::generate(args),
             Command::Query(args) => query::query(args).await,
             Command::Bench(args) => bench::bench(args).await,
@@ -72,7 +80,7 @@ fn init_logging() {
         .ok()
         .map(EnvFilter::new)
         .unwrap_or_else(|| {
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"))
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
         });
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()

@@ -29,6 +29,8 @@ pub struct Stats {
     pub stored: AtomicU64,
     pub rejected: AtomicU64,
     pub imputed: AtomicU64,
+    /// Messages on the bus not yet committed, when last measured.
+    pub lag: AtomicU64,
     rejected_by_kind: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -116,7 +118,10 @@ pub async fn produce(
                     (None, None) => String::new(),
                 };
                 key_buf = key;
-                (key_buf.as_str(), rec.raw.date.as_deref().and_then(|d| d.parse().ok()))
+                (
+                    key_buf.as_str(),
+                    rec.raw.date.as_deref().and_then(|d| d.parse().ok()),
+                )
             }
             Item::Reject(r) => {
                 stats.read.fetch_add(1, Ordering::Relaxed);
@@ -203,6 +208,11 @@ pub struct ConsumeOptions {
     pub missing: MissingPolicy,
     /// Return once the bus has been idle this long (None: run until stopped).
     pub idle_exit: Option<Duration>,
+    /// Return once this turns true and nothing is left to consume (lag 0): used
+    /// when the producer runs in the same process and has finished.
+    pub until_drained: Option<watch::Receiver<bool>>,
+    /// Log throughput and lag this often.
+    pub report_every: Option<Duration>,
 }
 
 impl Default for ConsumeOptions {
@@ -212,6 +222,8 @@ impl Default for ConsumeOptions {
             flush_interval: Duration::from_millis(200),
             missing: MissingPolicy::Ffill,
             idle_exit: None,
+            until_drained: None,
+            report_every: None,
         }
     }
 }
@@ -244,7 +256,26 @@ pub async fn consume(
     let mut batch_started = Instant::now();
     let mut idle_since: Option<Instant> = None;
     let mut writing: Option<Writing> = None;
+    let mut reported = (Instant::now(), 0u64);
     loop {
+        if let Some(every) = options.report_every {
+            if reported.0.elapsed() >= every {
+                let consumed = stats.consumed.load(Ordering::Relaxed);
+                let rate = (consumed - reported.1) as f64 / reported.0.elapsed().as_secs_f64();
+                let lag = consumer.lag().await;
+                if let Some(lag) = lag {
+                    stats.lag.store(lag, Ordering::Relaxed);
+                }
+                tracing::info!(
+                    consumed,
+                    stored = stats.stored.load(Ordering::Relaxed),
+                    rejected = stats.rejected.load(Ordering::Relaxed),
+                    lag = lag.map(|l| l as i64).unwrap_or(-1),
+                    "consuming at {rate:.0} msgs/s"
+                );
+                reported = (Instant::now(), consumed);
+            }
+        }
         if *stop.borrow() {
             tracing::info!("stop requested: consumer writes what it holds and commits");
             break;
@@ -295,6 +326,14 @@ pub async fn consume(
                 // Nothing new: let the write in flight finish and commit it.
                 if let Some(w) = writing.take() {
                     w.finish(consumer).await?;
+                }
+                if let Some(done) = &options.until_drained {
+                    if *done.borrow()
+                        && batch.positions.is_empty()
+                        && consumer.lag().await == Some(0)
+                    {
+                        break;
+                    }
                 }
             }
         }

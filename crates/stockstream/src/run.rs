@@ -3,14 +3,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use stockstream_bus::memory_bus;
-use stockstream_core::MissingPolicy;
+use stockstream_bus::{KafkaConsumer, KafkaDeadLetters, KafkaProducer, OffsetReset};
 use stockstream_store::{SqliteStore, Store};
 use tokio::sync::watch;
 
-use crate::cli::{PaceArgs, SourceArgs, StoreArgs};
+use crate::cli::{ConsumeArgs, KafkaArgs, PaceArgs, SourceArgs, StoreArgs};
 use crate::pipeline::{consume, produce, ConsumeOptions, Item, OpenedSource, Pace, Stats};
 
 #[derive(Args, Debug)]
@@ -21,12 +21,22 @@ pub struct RunArgs {
     pub store: StoreArgs,
     #[command(flatten)]
     pub pace: PaceArgs,
-    /// What to do with a missing value: fill it from the company's previous bar, or drop the row.
-    #[arg(long, env = "STOCKSTREAM_MISSING", default_value = "ffill")]
-    pub missing: MissingPolicy,
-    /// Bars per store write.
-    #[arg(long, env = "STOCKSTREAM_BATCH_SIZE", default_value_t = 5000)]
-    pub batch_size: usize,
+    #[command(flatten)]
+    pub consume: ConsumeArgs,
+    /// The bus: in-process (no servers) or a Kafka cluster.
+    #[arg(long, env = "STOCKSTREAM_BUS", value_enum, default_value_t = BusKind::Memory)]
+    pub bus: BusKind,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Consumer group (Kafka bus).
+    #[arg(long, env = "STOCKSTREAM_GROUP", default_value = "stockstream")]
+    pub group: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BusKind {
+    Memory,
+    Kafka,
 }
 
 /// Messages the in-process bus holds at most: the bound that makes a slow store
@@ -34,27 +44,36 @@ pub struct RunArgs {
 pub const BUS_CAPACITY: usize = 16_384;
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let OpenedSource { items: source, label, expected } = args.source.open()?;
+    let OpenedSource {
+        items: source,
+        label,
+        expected,
+    } = args.source.open()?;
     let store = Arc::new(SqliteStore::open(&args.store.db)?);
     let stats = Arc::new(Stats::default());
     let stop = stop_on_signal();
     let started = Instant::now();
-    let progress = Progress::start(stats.clone(), expected);
+    let progress = Progress::start(stats.clone(), expected, |s| {
+        Stats::get(&s.stored) + Stats::get(&s.rejected)
+    });
 
-    let options = ConsumeOptions {
-        batch_size: args.batch_size.max(1),
-        missing: args.missing,
-        ..Default::default()
+    let options = args.consume.options();
+    let result = match args.bus {
+        BusKind::Memory => {
+            embedded(
+                source,
+                store.clone(),
+                stats.clone(),
+                &options,
+                args.pace.pace(),
+                stop,
+            )
+            .await
+        }
+        BusKind::Kafka => {
+            over_kafka(&args, source, store.clone(), stats.clone(), options, stop).await
+        }
     };
-    let result = embedded(
-        source,
-        store.clone(),
-        stats.clone(),
-        &options,
-        args.pace.pace(),
-        stop,
-    )
-    .await;
     progress.finish();
     result?;
 
@@ -87,6 +106,44 @@ pub async fn embedded(
     let (_never, drain) = watch::channel(false);
     let consumed = consume(&mut consumer, store.clone(), store, stats, options, drain).await;
     drop(consumer);
+    let produced = producing.await?;
+    consumed?;
+    produced
+}
+
+/// Producer and consumer in one process over a Kafka cluster. The consumer
+/// returns once the producer is done and the group has committed everything.
+async fn over_kafka(
+    args: &RunArgs,
+    source: Box<dyn Iterator<Item = Item> + Send>,
+    store: Arc<SqliteStore>,
+    stats: Arc<Stats>,
+    mut options: ConsumeOptions,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    args.kafka.ensure_topics().await?;
+    let settings = args.kafka.settings();
+    let producer = KafkaProducer::new(&settings, &args.kafka.topic)?;
+    let dead = Arc::new(KafkaDeadLetters::new(&settings, &args.kafka.dlq_topic())?);
+    let mut consumer = KafkaConsumer::new(
+        &settings,
+        &args.kafka.topic,
+        &args.group,
+        OffsetReset::Earliest,
+    )?;
+    let (done_tx, done_rx) = watch::channel(false);
+    let producing = {
+        let (dead, stats, stop, pace) =
+            (dead.clone(), stats.clone(), stop.clone(), args.pace.pace());
+        tokio::spawn(async move {
+            let result = produce(source, &producer, dead.as_ref(), &stats, pace, stop).await;
+            let _ = done_tx.send(true);
+            result
+        })
+    };
+    options.until_drained = Some(done_rx);
+    options.report_every = Some(Duration::from_secs(10));
+    let consumed = consume(&mut consumer, store, dead, stats, &options, stop).await;
     let produced = producing.await?;
     consumed?;
     produced
@@ -146,7 +203,8 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn start(stats: Arc<Stats>, expected: Option<u64>) -> Self {
+    /// `done` reads how far the work is from the counters.
+    pub fn start(stats: Arc<Stats>, expected: Option<u64>, done: fn(&Stats) -> u64) -> Self {
         let bar = match expected {
             Some(n) => ProgressBar::new(n).with_style(
                 ProgressStyle::with_template("{bar:40} {pos}/{len} bars {per_sec} eta {eta}")
@@ -160,7 +218,7 @@ impl Progress {
         let shown = bar.clone();
         let ticker = tokio::spawn(async move {
             loop {
-                shown.set_position(Stats::get(&stats.stored) + Stats::get(&stats.rejected));
+                shown.set_position(done(&stats));
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         });

@@ -61,9 +61,11 @@ impl SqliteStore {
             .with_context(|| format!("cannot open SQLite database {}", path.display()))?;
         // WAL lets readers (query, serve) run while the consumer writes;
         // synchronous=NORMAL is durable across process crashes in WAL mode.
+        // Several processes may share the file (consumers of one group on one
+        // host): wait for a lock rather than fail, from the very first statement.
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)
             .with_context(|| format!("{} is not a stockstream database", path.display()))?;
         Ok(SqliteStore {

@@ -1,0 +1,391 @@
+//! The Kafka backend, over librdkafka (`rdkafka`): any Kafka-protocol cluster.
+//! Producer: idempotent, acks=all, lz4, batched. Consumer: a consumer-group member
+//! that commits only what the caller says is stored. Dead letters: `<topic>.dlq`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use futures_util::FutureExt;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Message as _, OwnedHeaders};
+use rdkafka::producer::{
+    BaseRecord, DeliveryResult, FutureProducer, FutureRecord, Producer as _, ProducerContext,
+    ThreadedProducer,
+};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use stockstream_core::{DeadLetters, Reject};
+
+use crate::{Consumer, Message, Polled, Position, Producer};
+
+/// How to reach the cluster: bootstrap brokers plus any librdkafka setting passed
+/// through as is (TLS, SASL, timeouts: `security.protocol=SASL_SSL`, ...).
+#[derive(Debug, Clone, Default)]
+pub struct KafkaSettings {
+    pub brokers: String,
+    pub options: Vec<(String, String)>,
+}
+
+impl KafkaSettings {
+    pub fn new(brokers: impl Into<String>) -> Self {
+        KafkaSettings {
+            brokers: brokers.into(),
+            options: Vec::new(),
+        }
+    }
+
+    fn client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers);
+        for (k, v) in &self.options {
+            c.set(k, v);
+        }
+        c
+    }
+}
+
+/// Creates the topic with `partitions` partitions when it does not exist
+/// (brokers may not auto-create topics). An existing topic is left as it is.
+pub async fn ensure_topic(
+    settings: &KafkaSettings,
+    topic: &str,
+    partitions: i32,
+) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = settings
+        .client_config()
+        .create()
+        .context("cannot create a Kafka admin client")?;
+    // Fail fast and clearly when the cluster cannot be reached at all.
+    let client = admin.inner();
+    tokio::task::block_in_place(|| client.fetch_metadata(None, Duration::from_secs(10)))
+        .with_context(|| format!("cannot reach Kafka at {}", settings.brokers))?;
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(-1));
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin
+        .create_topics([&new], &options)
+        .await
+        .with_context(|| format!("cannot create topic {topic} on {}", settings.brokers))?;
+    for r in results {
+        match r {
+            Ok(_) => tracing::info!(topic, partitions, "created topic"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => anyhow::bail!("cannot create topic {name}: {code}"),
+        }
+    }
+    Ok(())
+}
+
+/// Counts delivery outcomes reported by librdkafka's background thread.
+#[derive(Default)]
+pub struct DeliveryCounter {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl ClientContext for DeliveryCounter {}
+
+impl ProducerContext for DeliveryCounter {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((e, m)) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                let mut first = self.first_error.lock().expect("delivery lock");
+                if first.is_none() {
+                    *first = Some(format!(
+                        "{e} (topic {}, partition {})",
+                        m.topic(),
+                        m.partition()
+                    ));
+                }
+                tracing::error!("delivery failed: {e}");
+            }
+        }
+    }
+}
+
+pub struct KafkaProducer {
+    producer: ThreadedProducer<DeliveryCounter>,
+    topic: String,
+}
+
+impl KafkaProducer {
+    pub fn new(settings: &KafkaSettings, topic: &str) -> anyhow::Result<Self> {
+        let mut config = settings.client_config();
+        // Defaults tuned for throughput without giving up safety; a passed-through
+        // option of the same name wins.
+        for (k, v) in [
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("compression.type", "lz4"),
+            ("linger.ms", "10"),
+            ("batch.num.messages", "10000"),
+            ("batch.size", "1000000"),
+            ("queue.buffering.max.messages", "200000"),
+            // Java clients' partitioner: the same key lands on the same partition
+            // whichever client produced it.
+            ("partitioner", "murmur2_random"),
+        ] {
+            if !settings.options.iter().any(|(key, _)| key == k) {
+                config.set(k, v);
+            }
+        }
+        let producer = config
+            .create_with_context(DeliveryCounter::default())
+            .context("cannot create a Kafka producer")?;
+        Ok(KafkaProducer {
+            producer,
+            topic: topic.to_string(),
+        })
+    }
+
+    /// Messages whose delivery was confirmed, and failed.
+    pub fn delivery_counts(&self) -> (u64, u64) {
+        let c = self.producer.context();
+        (
+            c.delivered.load(Ordering::Relaxed),
+            c.failed.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[async_trait]
+impl Producer for KafkaProducer {
+    async fn send(&self, key: &[u8], payload: Vec<u8>) -> anyhow::Result<()> {
+        let mut record = BaseRecord::to(&self.topic).payload(&payload);
+        if !key.is_empty() {
+            record = record.key(key);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                // The local queue is full: wait for deliveries (backpressure).
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                Err((e, _)) => return Err(e).context("cannot queue a message for Kafka"),
+            }
+        }
+    }
+
+    async fn flush(&self) -> anyhow::Result<()> {
+        let producer = self.producer.clone();
+        tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(300)))
+            .await?
+            .context("Kafka flush did not complete")?;
+        let c = self.producer.context();
+        let failed = c.failed.load(Ordering::Relaxed);
+        if failed > 0 {
+            let first = c
+                .first_error
+                .lock()
+                .expect("delivery lock")
+                .clone()
+                .unwrap_or_default();
+            anyhow::bail!(
+                "{failed} records were not delivered to {}; first error: {first}",
+                self.topic
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Where a consumer group starts when it has no committed offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OffsetReset {
+    #[default]
+    Earliest,
+    Latest,
+}
+
+pub struct KafkaConsumer {
+    consumer: StreamConsumer,
+    topic: String,
+}
+
+impl KafkaConsumer {
+    pub fn new(
+        settings: &KafkaSettings,
+        topic: &str,
+        group: &str,
+        reset: OffsetReset,
+    ) -> anyhow::Result<Self> {
+        let mut config = settings.client_config();
+        config
+            .set("group.id", group)
+            // Offsets are committed by hand, only after the store acknowledged.
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set(
+                "auto.offset.reset",
+                if reset == OffsetReset::Latest {
+                    "latest"
+                } else {
+                    "earliest"
+                },
+            )
+            .set("enable.partition.eof", "false");
+        let consumer: StreamConsumer = config.create().context("cannot create a Kafka consumer")?;
+        consumer
+            .subscribe(&[topic])
+            .with_context(|| format!("cannot subscribe to {topic}"))?;
+        Ok(KafkaConsumer {
+            consumer,
+            topic: topic.to_string(),
+        })
+    }
+
+    fn owned(&self, m: &rdkafka::message::BorrowedMessage<'_>) -> Message {
+        Message {
+            key: m.key().map(<[u8]>::to_vec),
+            payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            position: Position {
+                partition: m.partition(),
+                offset: m.offset(),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl Consumer for KafkaConsumer {
+    async fn poll(&mut self, max: usize, wait: Duration) -> anyhow::Result<Polled> {
+        let first = match tokio::time::timeout(wait, self.consumer.recv()).await {
+            Err(_) => return Ok(Polled::Idle),
+            Ok(Err(e)) => return Err(e).context("Kafka consumer error"),
+            Ok(Ok(m)) => self.owned(&m),
+        };
+        let mut batch = vec![first];
+        // Take what is already fetched, without waiting.
+        while batch.len() < max {
+            match self.consumer.recv().now_or_never() {
+                Some(Ok(m)) => {
+                    let owned = self.owned(&m);
+                    batch.push(owned);
+                }
+                Some(Err(e)) => return Err(e).context("Kafka consumer error"),
+                None => break,
+            }
+        }
+        Ok(Polled::Messages(batch))
+    }
+
+    async fn commit(&mut self, done: &[Position]) -> anyhow::Result<()> {
+        let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+        for p in done {
+            let e = next.entry(p.partition).or_insert(p.offset + 1);
+            *e = (*e).max(p.offset + 1);
+        }
+        if next.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (partition, offset) in next {
+            tpl.add_partition_offset(&self.topic, partition, Offset::Offset(offset))?;
+        }
+        // Synchronous: when this returns, a restarted consumer resumes after
+        // these messages.
+        tokio::task::block_in_place(|| self.consumer.commit(&tpl, CommitMode::Sync))
+            .context("Kafka offset commit failed")
+    }
+
+    fn describe(&self, position: Position) -> String {
+        format!("{}/{}@{}", self.topic, position.partition, position.offset)
+    }
+
+    async fn lag(&mut self) -> Option<u64> {
+        let consumer = &self.consumer;
+        tokio::task::block_in_place(|| {
+            let assignment = consumer.assignment().ok()?;
+            if assignment.count() == 0 {
+                return None;
+            }
+            let committed = consumer
+                .committed_offsets(assignment, Duration::from_secs(5))
+                .ok()?;
+            let mut lag = 0u64;
+            for e in committed.elements() {
+                let (low, high) = consumer
+                    .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(5))
+                    .ok()?;
+                let at = match e.offset() {
+                    Offset::Offset(o) => o,
+                    _ => low,
+                };
+                lag += (high - at).max(0) as u64;
+            }
+            Some(lag)
+        })
+    }
+}
+
+/// Dead letters on Kafka: each reject goes to `<topic>.dlq` with its original
+/// bytes as the value and `reason`, `kind` and `source` headers.
+pub struct KafkaDeadLetters {
+    producer: FutureProducer,
+    topic: String,
+}
+
+impl KafkaDeadLetters {
+    /// `topic` is the dead-letter topic itself (`stock-prices.dlq`).
+    pub fn new(settings: &KafkaSettings, topic: &str) -> anyhow::Result<Self> {
+        let mut config = settings.client_config();
+        config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("compression.type", "lz4");
+        let producer = config
+            .create()
+            .context("cannot create the dead-letter producer")?;
+        Ok(KafkaDeadLetters {
+            producer,
+            topic: topic.to_string(),
+        })
+    }
+}
+
+#[async_trait]
+impl DeadLetters for KafkaDeadLetters {
+    async fn keep(&self, rejects: Vec<Reject>) -> anyhow::Result<()> {
+        let sends = rejects.iter().map(|r| {
+            let headers = OwnedHeaders::new()
+                .insert(Header {
+                    key: "reason",
+                    value: Some(r.reason.as_bytes()),
+                })
+                .insert(Header {
+                    key: "kind",
+                    value: Some(r.kind.as_bytes()),
+                })
+                .insert(Header {
+                    key: "source",
+                    value: Some(r.source.as_bytes()),
+                });
+            let record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic)
+                .payload(&r.original[..])
+                .headers(headers);
+            self.producer.send(record, Duration::from_secs(60))
+        });
+        for result in futures_util::future::join_all(sends).await {
+            result
+                .map_err(|(e, _)| e)
+                .with_context(|| format!("cannot write a dead letter to {}", self.topic))?;
+        }
+        Ok(())
+    }
+}
+

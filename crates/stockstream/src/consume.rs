@@ -1,0 +1,66 @@
+//! `stockstream consume`: a consumer-group member writing a Kafka topic into the
+//! store. Start several on any hosts with the same `--group`: Kafka spreads the
+//! partitions among them and moves them when one dies.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+use stockstream_bus::{KafkaConsumer, KafkaDeadLetters, OffsetReset};
+use stockstream_store::SqliteStore;
+
+use crate::cli::{ConsumeArgs, KafkaArgs, StoreArgs};
+use crate::pipeline::{consume, Stats};
+
+#[derive(Args, Debug)]
+pub struct ConsumeCommandArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub consume: ConsumeArgs,
+    /// Consumer group: members share the topic's partitions.
+    #[arg(long, env = "STOCKSTREAM_GROUP", default_value = "stockstream")]
+    pub group: String,
+    /// Where a group without committed offsets starts.
+    #[arg(long, env = "STOCKSTREAM_OFFSET_RESET", value_enum, default_value_t = Reset::Earliest)]
+    pub offset_reset: Reset,
+    /// Exit after the topic has been idle this many seconds (default: run until SIGINT/SIGTERM).
+    #[arg(long)]
+    pub idle_exit: Option<u64>,
+    /// Log throughput and lag every this many seconds.
+    #[arg(long, default_value_t = 10)]
+    pub report_every: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Reset {
+    Earliest,
+    Latest,
+}
+
+pub async fn consume_command(args: ConsumeCommandArgs) -> anyhow::Result<()> {
+    args.kafka.ensure_topics().await?;
+    let settings = args.kafka.settings();
+    let reset = match args.offset_reset {
+        Reset::Earliest => OffsetReset::Earliest,
+        Reset::Latest => OffsetReset::Latest,
+    };
+    let mut consumer = KafkaConsumer::new(&settings, &args.kafka.topic, &args.group, reset)?;
+    let dead = Arc::new(KafkaDeadLetters::new(&settings, &args.kafka.dlq_topic())?);
+    let store = Arc::new(SqliteStore::open(&args.store.db)?);
+    let stats = Arc::new(Stats::default());
+    let mut options = args.consume.options();
+    options.idle_exit = args.idle_exit.map(Duration::from_secs);
+    options.report_every = Some(Duration::from_secs(args.report_every.max(1)));
+    let stop = crate::run::stop_on_signal();
+    let started = Instant::now();
+    let result = consume(&mut consumer, store, dead, stats.clone(), &options, stop).await;
+    let label = format!(
+        "kafka topic {} on {}, group {}",
+        args.kafka.topic, args.kafka.brokers, args.group
+    );
+    crate::run::print_summary(&label, &stats, started.elapsed());
+    result
+}

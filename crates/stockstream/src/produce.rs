@@ -1,0 +1,54 @@
+//! `stockstream produce`: a source into a Kafka topic.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::Args;
+use stockstream_bus::{KafkaDeadLetters, KafkaProducer};
+
+use crate::cli::{KafkaArgs, PaceArgs, SourceArgs};
+use crate::pipeline::{produce, OpenedSource, Stats};
+
+#[derive(Args, Debug)]
+pub struct ProduceArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub pace: PaceArgs,
+}
+
+pub async fn produce_command(args: ProduceArgs) -> anyhow::Result<()> {
+    let OpenedSource {
+        items,
+        label,
+        expected,
+    } = args.source.open()?;
+    args.kafka.ensure_topics().await?;
+    let settings = args.kafka.settings();
+    let producer = KafkaProducer::new(&settings, &args.kafka.topic)?;
+    let dead = KafkaDeadLetters::new(&settings, &args.kafka.dlq_topic())?;
+    let stats = Arc::new(Stats::default());
+    let stop = crate::run::stop_on_signal();
+    let progress =
+        crate::run::Progress::start(stats.clone(), expected, |s| Stats::get(&s.produced));
+    let started = Instant::now();
+    let result = produce(items, &producer, &dead, &stats, args.pace.pace(), stop).await;
+    progress.finish();
+    let (delivered, failed) = producer.delivery_counts();
+    let secs = started.elapsed().as_secs_f64();
+    println!("source     {label}");
+    println!("topic      {} on {}", args.kafka.topic, args.kafka.brokers);
+    println!("read       {}", Stats::get(&stats.read));
+    println!("delivered  {delivered}");
+    println!("failed     {failed}");
+    println!(
+        "rejected   {} (to {})",
+        Stats::get(&stats.rejected),
+        args.kafka.dlq_topic()
+    );
+    println!("elapsed    {secs:.2} s");
+    println!("rate       {:.0} msgs/s", delivered as f64 / secs.max(1e-9));
+    result
+}

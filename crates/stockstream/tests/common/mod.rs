@@ -1,0 +1,78 @@
+//! Helpers shared by the integration tests: run the real binary, read its
+//! summary, read the SQLite store.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+#[allow(unused_imports)]
+pub use stockstream_testkit::{python, DynamoLocal, Tansu, TansuStorage};
+
+pub fn interop(script: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/interop")
+        .join(script)
+}
+
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_stockstream"));
+    c.env_remove("STOCKSTREAM_CONFIG")
+        .env("STOCKSTREAM_LOG", "warn");
+    c
+}
+
+pub fn stockstream(dir: &Path, args: &[&str]) -> Output {
+    bin()
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the stockstream binary runs")
+}
+
+pub fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = stockstream(dir, args);
+    assert!(
+        out.status.success(),
+        "stockstream {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A number from the summary line `name   value`.
+pub fn summary(stdout: &str, name: &str) -> u64 {
+    stdout
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(name)
+                .map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no {name:?} in summary:\n{stdout}"))
+}
+
+pub fn rows(db: &Path, sql: &str) -> Vec<Vec<String>> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut st = conn.prepare(sql).unwrap();
+    let n = st.column_count();
+    st.query_map([], |r| {
+        Ok((0..n)
+            .map(|i| match r.get_ref(i).unwrap() {
+                rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                rusqlite::types::ValueRef::Blob(b) => String::from_utf8_lossy(b).into_owned(),
+                other => format!("{other:?}"),
+            })
+            .collect())
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+pub fn count(db: &Path, table: &str) -> u64 {
+    rows(db, &format!("SELECT COUNT(*) FROM {table}"))[0][0]
+        .trim_start_matches("Integer(")
+        .trim_end_matches(')')
+        .parse()
+        .unwrap()
+}

@@ -1,0 +1,267 @@
+//! Real servers for tests, on free loopback ports, stopped when dropped. They are
+//! installed by `scripts/setup.sh`; a missing one fails the test loudly.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind an ephemeral port")
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<_> = text.lines().rev().take(30).collect();
+    lines.into_iter().rev().collect::<Vec<_>>().join("\n")
+}
+
+/// Finds an installed program: `$ENV`, then `PATH`, then `~/.cargo/bin`.
+fn find_program(name: &str, env: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env) {
+        return PathBuf::from(p);
+    }
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+        .join(".cargo/bin")
+        .join(name);
+    assert!(
+        home.is_file(),
+        "{name} is not installed: run scripts/setup.sh (or set {env})"
+    );
+    home
+}
+
+fn spawn_logged(mut cmd: Command, log: &Path) -> Child {
+    let out = std::fs::File::create(log).expect("create server log");
+    let err = out.try_clone().expect("clone log handle");
+    cmd.stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"))
+}
+
+/// Storage of a Tansu broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TansuStorage {
+    /// An SQLite file: survives a broker restart.
+    Sqlite,
+    /// In memory: fastest, gone on restart.
+    Memory,
+}
+
+/// A Tansu broker (Kafka protocol) on a free loopback port.
+pub struct Tansu {
+    child: Option<Child>,
+    pub port: u16,
+    storage: TansuStorage,
+    dir: tempfile::TempDir,
+}
+
+impl Tansu {
+    pub fn start(storage: TansuStorage) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir for the broker");
+        let mut t = Tansu {
+            child: None,
+            port: free_port(),
+            storage,
+            dir,
+        };
+        t.launch();
+        t
+    }
+
+    fn launch(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let engine = match self.storage {
+            // Tansu reads `sqlite://FILE` relative to its working directory.
+            TansuStorage::Sqlite => "sqlite://tansu.db".to_string(),
+            TansuStorage::Memory => "memory://tansu/".to_string(),
+        };
+        let mut cmd = Command::new(find_program("tansu", "TANSU"));
+        cmd.current_dir(self.dir.path()).args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+            "--storage-engine",
+            &engine,
+        ]);
+        let log = self.dir.path().join("tansu.log");
+        self.child = Some(spawn_logged(cmd, &log));
+        assert!(
+            wait_for_port(self.port, Duration::from_secs(30)),
+            "Tansu did not listen on port {} within 30 s; its log:\n{}",
+            self.port,
+            log_tail(&log)
+        );
+    }
+
+    /// `host:port` for `bootstrap.servers`.
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the broker (SIGKILL) without starting it again.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts a killed broker again on the same port and storage.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// AWS's DynamoDB Local on a free loopback port.
+pub struct DynamoLocal {
+    child: Option<Child>,
+    pub port: u16,
+    /// `Some` when started with `-dbPath` (data survives a restart).
+    data: Option<PathBuf>,
+    dir: tempfile::TempDir,
+}
+
+/// Where `scripts/setup.sh` puts DynamoDB Local.
+pub fn dynamodb_local_home() -> PathBuf {
+    if let Some(p) = std::env::var_os("DYNAMODB_LOCAL_HOME") {
+        return PathBuf::from(p);
+    }
+    let tools = std::env::var_os("STOCKSTREAM_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/stockstream")
+        });
+    tools.join("dynamodb/node_modules/amplify-dynamodb-simulator/emulator")
+}
+
+impl DynamoLocal {
+    /// In memory: fastest.
+    pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// With its data in files, so that a restart keeps it.
+    pub fn start_persistent() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(persistent: bool) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir for DynamoDB Local");
+        let data = persistent.then(|| dir.path().join("data"));
+        if let Some(d) = &data {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let mut d = DynamoLocal {
+            child: None,
+            port: free_port(),
+            data,
+            dir,
+        };
+        d.launch();
+        d
+    }
+
+    fn launch(&mut self) {
+        let home = dynamodb_local_home();
+        assert!(
+            home.join("DynamoDBLocal.jar").is_file(),
+            "DynamoDB Local is not installed at {}: run scripts/setup.sh",
+            home.display()
+        );
+        let mut cmd = Command::new("java");
+        cmd.current_dir(&home).args([
+            "-Djava.library.path=DynamoDBLocal_lib",
+            "-jar",
+            "DynamoDBLocal.jar",
+        ]);
+        match &self.data {
+            Some(path) => cmd.args(["-dbPath", &path.display().to_string()]),
+            None => cmd.arg("-inMemory"),
+        };
+        cmd.args(["-port", &self.port.to_string()]);
+        let log = self.dir.path().join("dynamodb.log");
+        self.child = Some(spawn_logged(cmd, &log));
+        assert!(
+            wait_for_port(self.port, Duration::from_secs(60)),
+            "DynamoDB Local did not listen on port {} within 60 s; its log:\n{}",
+            self.port,
+            log_tail(&log)
+        );
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts a stopped server again on the same port (and data, if persistent).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+}
+
+impl Drop for DynamoLocal {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs a Python script with arguments; panics with its output when it fails.
+pub fn python(script: &Path, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{} {args:?} failed:\n{}\n{}",
+        script.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
