@@ -388,4 +388,3 @@ impl DeadLetters for KafkaDeadLetters {
         Ok(())
     }
 }
-

@@ -3,7 +3,9 @@
 
 pub mod calendar;
 pub mod csv_file;
+pub mod json_lines;
 pub mod synthetic;
 
 pub use csv_file::{CsvError, CsvSource, SourceRecord};
+pub use json_lines::{JsonLinesSource, WireRecord};
 pub use synthetic::{Interval, Synthetic, SyntheticConfig};

@@ -22,6 +22,25 @@ pub enum Target {
     /// Generated bars → in-process bus → SQLite, against a plain batched SQLite
     /// insert of the same rows.
     Embedded(EmbeddedArgs),
+    /// `produce --max` against the confluent-kafka peer, the same JSON lines to the
+    /// same broker, alternating runs.
+    Kafka(KafkaBenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct KafkaBenchArgs {
+    #[arg(long, env = "STOCKSTREAM_BROKERS", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    #[arg(long, default_value_t = 200_000)]
+    pub rows: u64,
+    /// Runs of each side; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    #[arg(long, default_value_t = 6)]
+    pub partitions: i32,
+    /// The peer script (confluent-kafka producer).
+    #[arg(long, default_value = "../shared/peers/kafka_produce_peer.py")]
+    pub peer: std::path::PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -38,6 +57,7 @@ pub struct EmbeddedArgs {
 pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     match args.target {
         Target::Embedded(a) => embedded(a).await,
+        Target::Kafka(a) => kafka(a).await,
     }
 }
 
@@ -126,6 +146,114 @@ async fn embedded(args: EmbeddedArgs) -> anyhow::Result<()> {
     println!(
         "ratio pipeline/plain                                 {:>8.2}  (target >= 0.50)",
         plain_secs / pipeline_secs
+    );
+    Ok(())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Runs a peer script and reads `name=value` from its last line.
+fn run_peer(script: &std::path::Path, args: &[&str], field: &str) -> anyhow::Result<f64> {
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .args(args)
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(
+        out.status.success(),
+        "peer {} failed: {}{}",
+        script.display(),
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{field}=")))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("peer printed no {field}: {stdout}"))
+}
+
+async fn kafka(args: KafkaBenchArgs) -> anyhow::Result<()> {
+    use stockstream_bus::{ensure_topic, KafkaDeadLetters, KafkaProducer, KafkaSettings};
+    anyhow::ensure!(
+        args.peer.is_file(),
+        "peer script {} not found (--peer)",
+        args.peer.display()
+    );
+    let dir = tempfile::tempdir()?;
+    let lines = dir.path().join("bars.jsonl");
+    {
+        use std::io::Write;
+        let config = SyntheticConfig {
+            rows: Some(args.rows),
+            interval: Interval::Minute,
+            ..Default::default()
+        };
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&lines)?);
+        let mut buf = Vec::with_capacity(256);
+        for bar in Synthetic::new(config).map_err(anyhow::Error::msg)? {
+            buf.clear();
+            stockstream_core::encode_into(&bar, &mut buf);
+            buf.push(b'\n');
+            out.write_all(&buf)?;
+        }
+        out.flush()?;
+    }
+    let settings = KafkaSettings::new(args.brokers.clone());
+    let run_id = std::process::id();
+    let (mut ours, mut peer) = (Vec::new(), Vec::new());
+    for i in 0..args.repeat {
+        let (our_topic, peer_topic) = (
+            format!("bench-ours-{run_id}-{i}"),
+            format!("bench-peer-{run_id}-{i}"),
+        );
+        for t in [&our_topic, &peer_topic, &format!("{our_topic}.dlq")] {
+            ensure_topic(&settings, t, args.partitions).await?;
+        }
+        let rate = run_peer(
+            &args.peer,
+            &[lines.to_str().unwrap(), &args.brokers, &peer_topic],
+            "messages_per_s",
+        )?;
+        peer.push(rate);
+
+        let producer = KafkaProducer::new(&settings, &our_topic)?;
+        let dead = KafkaDeadLetters::new(&settings, &format!("{our_topic}.dlq"))?;
+        let stats = Stats::default();
+        let source = stockstream_sources::JsonLinesSource::open(&lines)?.map(|r| match r {
+            Ok(w) => Item::Wire(w),
+            Err(r) => Item::Reject(r),
+        });
+        let (_keep, stop) = watch::channel(false);
+        let started = Instant::now();
+        crate::pipeline::produce(source, &producer, &dead, &stats, Pace::Max, stop).await?;
+        let secs = started.elapsed().as_secs_f64();
+        let (delivered, failed) = producer.delivery_counts();
+        anyhow::ensure!(
+            delivered == args.rows && failed == 0,
+            "delivered {delivered}, failed {failed}"
+        );
+        ours.push(args.rows as f64 / secs);
+        println!(
+            "run {}: stockstream {:>9.0} msgs/s   confluent-kafka peer {:>9.0} msgs/s",
+            i + 1,
+            ours[i],
+            peer[i]
+        );
+    }
+    let (o, p) = (median(ours), median(peer));
+    println!(
+        "bench kafka: {} JSON lines to {} ({} partitions), median of {}",
+        args.rows, args.brokers, args.partitions, args.repeat
+    );
+    println!("stockstream produce --max   {o:>10.0} msgs/s");
+    println!("confluent-kafka peer        {p:>10.0} msgs/s");
+    println!(
+        "ratio                       {:>10.2}  (target >= 1.5)",
+        o / p
     );
     Ok(())
 }

@@ -97,10 +97,19 @@ impl PaceArgs {
     }
 }
 
+/// `.jsonl`/`.ndjson` files hold wire messages, one per line; anything else is CSV.
+fn is_json_lines(path: &std::path::Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("jsonl" | "ndjson")
+    )
+}
+
 /// Where the producer's records come from.
 #[derive(Args, Debug, Clone)]
 pub struct SourceArgs {
-    /// Stream this CSV file (original project's layout) instead of synthetic data.
+    /// Stream this file instead of synthetic data: CSV in the original project's
+    /// layout, or wire-format JSON lines (`.jsonl`, `.ndjson`).
     #[arg(long, env = "STOCKSTREAM_INPUT")]
     pub input: Option<PathBuf>,
     #[command(flatten)]
@@ -113,6 +122,18 @@ impl SourceArgs {
     pub fn open(&self) -> anyhow::Result<crate::pipeline::OpenedSource> {
         use crate::pipeline::{Item, OpenedSource};
         match &self.input {
+            Some(path) if is_json_lines(path) => {
+                let source = stockstream_sources::JsonLinesSource::open(path)?;
+                let iter = source.map(|r| match r {
+                    Ok(rec) => Item::Wire(rec),
+                    Err(rej) => Item::Reject(rej),
+                });
+                Ok(OpenedSource {
+                    items: Box::new(iter),
+                    label: path.display().to_string(),
+                    expected: None,
+                })
+            }
             Some(path) => {
                 let source = stockstream_sources::CsvSource::open(path)?;
                 let iter = source.map(|r| match r {

@@ -12,7 +12,7 @@ use stockstream_core::{
     decode, encode_into, encode_raw_into, symbol_for_company, validate, Bar, Cleaner, DeadLetters,
     MissingPolicy, Refusal, Reject, Ts,
 };
-use stockstream_sources::SourceRecord;
+use stockstream_sources::{SourceRecord, WireRecord};
 use stockstream_store::Store;
 use tokio::sync::watch;
 
@@ -56,11 +56,12 @@ impl Stats {
     }
 }
 
-/// One item a source yields: a finished bar (generator), a raw record (files), or
-/// a row it could not read.
+/// One item a source yields: a finished bar (generator), a raw record (CSV), a
+/// message already in wire form (JSON lines), or a row it could not read.
 pub enum Item {
     Bar(Bar),
     Raw(SourceRecord),
+    Wire(WireRecord),
     Reject(Reject),
 }
 
@@ -122,6 +123,10 @@ pub async fn produce(
                     key_buf.as_str(),
                     rec.raw.date.as_deref().and_then(|d| d.parse().ok()),
                 )
+            }
+            Item::Wire(w) => {
+                buf.extend_from_slice(&w.payload);
+                (w.key.as_str(), w.ts)
             }
             Item::Reject(r) => {
                 stats.read.fetch_add(1, Ordering::Relaxed);
