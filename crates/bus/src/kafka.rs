@@ -17,8 +17,7 @@ use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message as _, OwnedHeaders};
 use rdkafka::producer::{
-    BaseRecord, DeliveryResult, FutureProducer, FutureRecord, Producer as _, ProducerContext,
-    ThreadedProducer,
+    BaseRecord, DeliveryResult, FutureProducer, FutureRecord, Producer as _, ProducerContext, ThreadedProducer,
 };
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use stockstream_core::{DeadLetters, Reject};
@@ -35,10 +34,7 @@ pub struct KafkaSettings {
 
 impl KafkaSettings {
     pub fn new(brokers: impl Into<String>) -> Self {
-        KafkaSettings {
-            brokers: brokers.into(),
-            options: Vec::new(),
-        }
+        KafkaSettings { brokers: brokers.into(), options: Vec::new() }
     }
 
     fn client_config(&self) -> ClientConfig {
@@ -53,15 +49,9 @@ impl KafkaSettings {
 
 /// Creates the topic with `partitions` partitions when it does not exist
 /// (brokers may not auto-create topics). An existing topic is left as it is.
-pub async fn ensure_topic(
-    settings: &KafkaSettings,
-    topic: &str,
-    partitions: i32,
-) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = settings
-        .client_config()
-        .create()
-        .context("cannot create a Kafka admin client")?;
+pub async fn ensure_topic(settings: &KafkaSettings, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> =
+        settings.client_config().create().context("cannot create a Kafka admin client")?;
     // Fail fast and clearly when the cluster cannot be reached at all.
     let client = admin.inner();
     tokio::task::block_in_place(|| client.fetch_metadata(None, Duration::from_secs(10)))
@@ -104,11 +94,7 @@ impl ProducerContext for DeliveryCounter {
                 self.failed.fetch_add(1, Ordering::Relaxed);
                 let mut first = self.first_error.lock().expect("delivery lock");
                 if first.is_none() {
-                    *first = Some(format!(
-                        "{e} (topic {}, partition {})",
-                        m.topic(),
-                        m.partition()
-                    ));
+                    *first = Some(format!("{e} (topic {}, partition {})", m.topic(), m.partition()));
                 }
                 tracing::error!("delivery failed: {e}");
             }
@@ -142,22 +128,15 @@ impl KafkaProducer {
                 config.set(k, v);
             }
         }
-        let producer = config
-            .create_with_context(DeliveryCounter::default())
-            .context("cannot create a Kafka producer")?;
-        Ok(KafkaProducer {
-            producer,
-            topic: topic.to_string(),
-        })
+        let producer =
+            config.create_with_context(DeliveryCounter::default()).context("cannot create a Kafka producer")?;
+        Ok(KafkaProducer { producer, topic: topic.to_string() })
     }
 
     /// Messages whose delivery was confirmed, and failed.
     pub fn delivery_counts(&self) -> (u64, u64) {
         let c = self.producer.context();
-        (
-            c.delivered.load(Ordering::Relaxed),
-            c.failed.load(Ordering::Relaxed),
-        )
+        (c.delivered.load(Ordering::Relaxed), c.failed.load(Ordering::Relaxed))
     }
 }
 
@@ -189,16 +168,8 @@ impl Producer for KafkaProducer {
         let c = self.producer.context();
         let failed = c.failed.load(Ordering::Relaxed);
         if failed > 0 {
-            let first = c
-                .first_error
-                .lock()
-                .expect("delivery lock")
-                .clone()
-                .unwrap_or_default();
-            anyhow::bail!(
-                "{failed} records were not delivered to {}; first error: {first}",
-                self.topic
-            );
+            let first = c.first_error.lock().expect("delivery lock").clone().unwrap_or_default();
+            anyhow::bail!("{failed} records were not delivered to {}; first error: {first}", self.topic);
         }
         Ok(())
     }
@@ -218,45 +189,25 @@ pub struct KafkaConsumer {
 }
 
 impl KafkaConsumer {
-    pub fn new(
-        settings: &KafkaSettings,
-        topic: &str,
-        group: &str,
-        reset: OffsetReset,
-    ) -> anyhow::Result<Self> {
+    pub fn new(settings: &KafkaSettings, topic: &str, group: &str, reset: OffsetReset) -> anyhow::Result<Self> {
         let mut config = settings.client_config();
         config
             .set("group.id", group)
             // Offsets are committed by hand, only after the store acknowledged.
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set(
-                "auto.offset.reset",
-                if reset == OffsetReset::Latest {
-                    "latest"
-                } else {
-                    "earliest"
-                },
-            )
+            .set("auto.offset.reset", if reset == OffsetReset::Latest { "latest" } else { "earliest" })
             .set("enable.partition.eof", "false");
         let consumer: StreamConsumer = config.create().context("cannot create a Kafka consumer")?;
-        consumer
-            .subscribe(&[topic])
-            .with_context(|| format!("cannot subscribe to {topic}"))?;
-        Ok(KafkaConsumer {
-            consumer,
-            topic: topic.to_string(),
-        })
+        consumer.subscribe(&[topic]).with_context(|| format!("cannot subscribe to {topic}"))?;
+        Ok(KafkaConsumer { consumer, topic: topic.to_string() })
     }
 
     fn owned(&self, m: &rdkafka::message::BorrowedMessage<'_>) -> Message {
         Message {
             key: m.key().map(<[u8]>::to_vec),
             payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-            position: Position {
-                partition: m.partition(),
-                offset: m.offset(),
-            },
+            position: Position { partition: m.partition(), offset: m.offset() },
         }
     }
 }
@@ -314,14 +265,10 @@ impl Consumer for KafkaConsumer {
             if assignment.count() == 0 {
                 return None;
             }
-            let committed = consumer
-                .committed_offsets(assignment, Duration::from_secs(5))
-                .ok()?;
+            let committed = consumer.committed_offsets(assignment, Duration::from_secs(5)).ok()?;
             let mut lag = 0u64;
             for e in committed.elements() {
-                let (low, high) = consumer
-                    .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(5))
-                    .ok()?;
+                let (low, high) = consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(5)).ok()?;
                 let at = match e.offset() {
                     Offset::Offset(o) => o,
                     _ => low,
@@ -344,17 +291,9 @@ impl KafkaDeadLetters {
     /// `topic` is the dead-letter topic itself (`stock-prices.dlq`).
     pub fn new(settings: &KafkaSettings, topic: &str) -> anyhow::Result<Self> {
         let mut config = settings.client_config();
-        config
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("compression.type", "lz4");
-        let producer = config
-            .create()
-            .context("cannot create the dead-letter producer")?;
-        Ok(KafkaDeadLetters {
-            producer,
-            topic: topic.to_string(),
-        })
+        config.set("enable.idempotence", "true").set("acks", "all").set("compression.type", "lz4");
+        let producer = config.create().context("cannot create the dead-letter producer")?;
+        Ok(KafkaDeadLetters { producer, topic: topic.to_string() })
     }
 }
 
@@ -363,27 +302,15 @@ impl DeadLetters for KafkaDeadLetters {
     async fn keep(&self, rejects: Vec<Reject>) -> anyhow::Result<()> {
         let sends = rejects.iter().map(|r| {
             let headers = OwnedHeaders::new()
-                .insert(Header {
-                    key: "reason",
-                    value: Some(r.reason.as_bytes()),
-                })
-                .insert(Header {
-                    key: "kind",
-                    value: Some(r.kind.as_bytes()),
-                })
-                .insert(Header {
-                    key: "source",
-                    value: Some(r.source.as_bytes()),
-                });
-            let record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic)
-                .payload(&r.original[..])
-                .headers(headers);
+                .insert(Header { key: "reason", value: Some(r.reason.as_bytes()) })
+                .insert(Header { key: "kind", value: Some(r.kind.as_bytes()) })
+                .insert(Header { key: "source", value: Some(r.source.as_bytes()) });
+            let record: FutureRecord<'_, [u8], [u8]> =
+                FutureRecord::to(&self.topic).payload(&r.original[..]).headers(headers);
             self.producer.send(record, Duration::from_secs(60))
         });
         for result in futures_util::future::join_all(sends).await {
-            result
-                .map_err(|(e, _)| e)
-                .with_context(|| format!("cannot write a dead letter to {}", self.topic))?;
+            result.map_err(|(e, _)| e).with_context(|| format!("cannot write a dead letter to {}", self.topic))?;
         }
         Ok(())
     }

@@ -8,9 +8,7 @@ use async_trait::async_trait;
 pub mod kafka;
 pub mod memory;
 
-pub use kafka::{
-    ensure_topic, KafkaConsumer, KafkaDeadLetters, KafkaProducer, KafkaSettings, OffsetReset,
-};
+pub use kafka::{ensure_topic, KafkaConsumer, KafkaDeadLetters, KafkaProducer, KafkaSettings, OffsetReset};
 pub use memory::memory_bus;
 
 /// Where a message sits in its topic: what the consumer commits.

@@ -13,16 +13,7 @@ use crate::{Consumer, Message, Polled, Position, Producer};
 /// flight.
 pub fn memory_bus(capacity: usize) -> (MemoryProducer, MemoryConsumer) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
-    (
-        MemoryProducer {
-            tx,
-            next_offset: AtomicI64::new(0),
-        },
-        MemoryConsumer {
-            rx,
-            committed: None,
-        },
-    )
+    (MemoryProducer { tx, next_offset: AtomicI64::new(0) }, MemoryConsumer { rx, committed: None })
 }
 
 pub struct MemoryProducer {
@@ -34,14 +25,7 @@ pub struct MemoryProducer {
 impl Producer for MemoryProducer {
     async fn send(&self, key: &[u8], payload: Vec<u8>) -> anyhow::Result<()> {
         let offset = self.next_offset.fetch_add(1, Ordering::Relaxed);
-        let message = Message {
-            key: Some(key.to_vec()),
-            payload,
-            position: Position {
-                partition: 0,
-                offset,
-            },
-        };
+        let message = Message { key: Some(key.to_vec()), payload, position: Position { partition: 0, offset } };
         self.tx
             .send(message)
             .await
@@ -133,44 +117,19 @@ mod tests {
         let (producer, mut consumer) = memory_bus(2);
         producer.send(b"k", vec![1]).await.unwrap();
         producer.send(b"k", vec![2]).await.unwrap();
-        let third =
-            tokio::time::timeout(Duration::from_millis(100), producer.send(b"k", vec![3])).await;
+        let third = tokio::time::timeout(Duration::from_millis(100), producer.send(b"k", vec![3])).await;
         assert!(third.is_err(), "a third message fitted into a bus of two");
-        assert!(matches!(
-            consumer.poll(1, Duration::from_secs(1)).await.unwrap(),
-            Polled::Messages(_)
-        ));
-        tokio::time::timeout(Duration::from_secs(1), producer.send(b"k", vec![3]))
-            .await
-            .unwrap()
-            .unwrap();
+        assert!(matches!(consumer.poll(1, Duration::from_secs(1)).await.unwrap(), Polled::Messages(_)));
+        tokio::time::timeout(Duration::from_secs(1), producer.send(b"k", vec![3])).await.unwrap().unwrap();
     }
 
     #[tokio::test]
     async fn idle_when_nothing_comes_and_commit_tracks_the_highest_offset() {
         let (producer, mut consumer) = memory_bus(2);
-        assert!(matches!(
-            consumer.poll(1, Duration::from_millis(20)).await.unwrap(),
-            Polled::Idle
-        ));
+        assert!(matches!(consumer.poll(1, Duration::from_millis(20)).await.unwrap(), Polled::Idle));
         drop(producer);
-        assert!(matches!(
-            consumer.poll(1, Duration::from_millis(20)).await.unwrap(),
-            Polled::Closed
-        ));
-        consumer
-            .commit(&[
-                Position {
-                    partition: 0,
-                    offset: 5,
-                },
-                Position {
-                    partition: 0,
-                    offset: 3,
-                },
-            ])
-            .await
-            .unwrap();
+        assert!(matches!(consumer.poll(1, Duration::from_millis(20)).await.unwrap(), Polled::Closed));
+        consumer.commit(&[Position { partition: 0, offset: 5 }, Position { partition: 0, offset: 3 }]).await.unwrap();
         assert_eq!(consumer.committed(), Some(5));
     }
 }

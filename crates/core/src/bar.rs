@@ -42,9 +42,7 @@ impl FromStr for Ts {
         let t = s.trim();
         let err = || TsError(s.to_string());
         if t.len() == 10 {
-            return NaiveDate::parse_from_str(t, "%Y-%m-%d")
-                .map(Ts::Date)
-                .map_err(|_| err());
+            return NaiveDate::parse_from_str(t, "%Y-%m-%d").map(Ts::Date).map_err(|_| err());
         }
         if t.len() < 19 {
             return Err(err());
@@ -109,9 +107,10 @@ impl DateRange {
         DateRange { from, to }
     }
 
-    /// Lowest key in range, inclusive.
+    /// Lowest key in range, inclusive (never empty: DynamoDB refuses an empty
+    /// key value).
     pub fn lower(&self) -> String {
-        self.from.map(|t| t.to_string()).unwrap_or_default()
+        self.from.map(|t| t.to_string()).unwrap_or_else(|| "0000".to_string())
     }
 
     /// Highest key in range, inclusive. `2023-04-05` becomes `2023-04-05T99`, which
@@ -159,14 +158,7 @@ mod tests {
 
     #[test]
     fn rejects_nonsense_dates() {
-        for bad in [
-            "",
-            "2023-13-01",
-            "2023-02-30",
-            "04/03/2023",
-            "yesterday",
-            "2023-04-03T25:00:00Z",
-        ] {
+        for bad in ["", "2023-13-01", "2023-02-30", "04/03/2023", "yesterday", "2023-04-03T25:00:00Z"] {
             assert!(bad.parse::<Ts>().is_err(), "{bad:?} parsed");
         }
     }
@@ -181,10 +173,7 @@ mod tests {
 
     #[test]
     fn date_range_bounds_include_whole_days() {
-        let r = DateRange::new(
-            Some("2023-04-03".parse().unwrap()),
-            Some("2023-04-05".parse().unwrap()),
-        );
+        let r = DateRange::new(Some("2023-04-03".parse().unwrap()), Some("2023-04-05".parse().unwrap()));
         assert!(r.contains("2023-04-03"));
         assert!(r.contains("2023-04-05"));
         assert!(r.contains("2023-04-05T19:59:00Z"));

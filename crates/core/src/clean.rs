@@ -42,10 +42,7 @@ pub struct Cleaner {
 
 impl Cleaner {
     pub fn new(policy: MissingPolicy) -> Self {
-        Cleaner {
-            policy,
-            ..Default::default()
-        }
+        Cleaner { policy, ..Default::default() }
     }
 
     /// Parses and completes a raw record. The caller validates the result and
@@ -56,23 +53,13 @@ impl Cleaner {
             _ => return Err(Refusal::new("missing_company", "Company Name is missing")),
         };
         let ts: Ts = match raw.date.as_deref() {
-            None => {
-                return Err(Refusal::new(
-                    "missing_date",
-                    format!("Date is missing ({company})"),
-                ))
-            }
-            Some(d) => d
-                .parse()
-                .map_err(|e| Refusal::new("bad_date", format!("{e} ({company})")))?,
+            None => return Err(Refusal::new("missing_date", format!("Date is missing ({company})"))),
+            Some(d) => d.parse().map_err(|e| Refusal::new("bad_date", format!("{e} ({company})")))?,
         };
         let mut values = [raw.open, raw.high, raw.low, raw.close, raw.volume];
         if let Some(i) = values.iter().position(Option::is_none) {
             let missing = || {
-                let names: Vec<_> = (0..5)
-                    .filter(|&j| values[j].is_none())
-                    .map(|j| FIELDS[j])
-                    .collect();
+                let names: Vec<_> = (0..5).filter(|&j| values[j].is_none()).map(|j| FIELDS[j]).collect();
                 names.join(", ")
             };
             match (self.policy, self.last.get(&company)) {
@@ -85,10 +72,7 @@ impl Cleaner {
                 (MissingPolicy::Ffill, None) => {
                     return Err(Refusal::new(
                         "missing_value",
-                        format!(
-                            "{} missing for {company} {ts} with no earlier bar to fill from",
-                            missing()
-                        ),
+                        format!("{} missing for {company} {ts} with no earlier bar to fill from", missing()),
                     ))
                 }
                 (MissingPolicy::Drop, _) => {
@@ -105,16 +89,7 @@ impl Cleaner {
             Some(s) if !s.trim().is_empty() => s.trim().to_string(),
             _ => symbol_for_company(&company),
         };
-        Ok(Bar {
-            symbol,
-            company,
-            ts,
-            open,
-            high,
-            low,
-            close,
-            volume,
-        })
+        Ok(Bar { symbol, company, ts, open, high, low, close, volume })
     }
 
     /// Records an accepted bar as the source for later forward-fills.
@@ -170,13 +145,7 @@ mod tests {
         r.volume = None;
         let refusal = c.clean(r).unwrap_err();
         assert_eq!(refusal.kind, "missing_value");
-        assert!(
-            refusal
-                .reason
-                .contains("Close, Volume missing for NVIDIA 2024-01-03"),
-            "{}",
-            refusal.reason
-        );
+        assert!(refusal.reason.contains("Close, Volume missing for NVIDIA 2024-01-03"), "{}", refusal.reason);
     }
 
     #[test]
@@ -186,17 +155,9 @@ mod tests {
         r.company = Some(" ".into());
         assert_eq!(c.clean(r).unwrap_err().kind, "missing_company");
         assert_eq!(
-            c.clean(RawBar {
-                company: Some("X".into()),
-                ..Default::default()
-            })
-            .unwrap_err()
-            .kind,
+            c.clean(RawBar { company: Some("X".into()), ..Default::default() }).unwrap_err().kind,
             "missing_date"
         );
-        assert_eq!(
-            c.clean(raw("02/01/2024", Some(1.0))).unwrap_err().kind,
-            "bad_date"
-        );
+        assert_eq!(c.clean(raw("02/01/2024", Some(1.0))).unwrap_err().kind, "bad_date");
     }
 }

@@ -73,9 +73,7 @@ fn number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
             if s.is_empty() || s.eq_ignore_ascii_case("nan") || s.eq_ignore_ascii_case("null") {
                 return Ok(None);
             }
-            s.parse::<f64>()
-                .map(Some)
-                .map_err(|_| E::custom(format!("{s:?} is not a number")))
+            s.parse::<f64>().map(Some).map_err(|_| E::custom(format!("{s:?} is not a number")))
         }
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
             Ok(None)
@@ -132,10 +130,7 @@ pub fn decode(bytes: &[u8]) -> Result<RawBar, Refusal> {
     // serde would also read a JSON array as a struct's fields in order.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         let head = String::from_utf8_lossy(&bytes[..bytes.len().min(40)]).into_owned();
-        return Err(Refusal::new(
-            "undecodable",
-            format!("not a JSON object: {head:?}"),
-        ));
+        return Err(Refusal::new("undecodable", format!("not a JSON object: {head:?}")));
     }
     match serde_json::from_slice::<RawBar>(bytes) {
         Ok(raw) => Ok(raw),
@@ -145,11 +140,7 @@ pub fn decode(bytes: &[u8]) -> Result<RawBar, Refusal> {
                     return Ok(raw);
                 }
             }
-            let what = if first.is_data() {
-                "unexpected field value"
-            } else {
-                "not a JSON object"
-            };
+            let what = if first.is_data() { "unexpected field value" } else { "not a JSON object" };
             Err(Refusal::new("undecodable", format!("{what}: {first}")))
         }
     }
@@ -190,13 +181,7 @@ pub fn encode_into(bar: &Bar, out: &mut Vec<u8>) {
     let _ = write!(out, "{{\"Date\":\"{}\"", bar.ts);
     write_rest(
         out,
-        [
-            Some(bar.open),
-            Some(bar.high),
-            Some(bar.low),
-            Some(bar.close),
-            Some(bar.volume),
-        ],
+        [Some(bar.open), Some(bar.high), Some(bar.low), Some(bar.close), Some(bar.volume)],
         Some(&bar.company),
         Some(&bar.symbol),
     );
@@ -225,19 +210,8 @@ pub fn encode_raw_into(raw: &RawBar, out: &mut Vec<u8>) {
 // Hand-written rather than derived: field order is fixed, numbers print in their
 // shortest exact form (101.3, never 101.30000000000001) and integral volumes
 // print without a fraction, as the original project's rows do.
-fn write_rest(
-    out: &mut Vec<u8>,
-    numbers: [Option<f64>; 5],
-    company: Option<&str>,
-    symbol: Option<&str>,
-) {
-    const NAMES: [&[u8]; 5] = [
-        b",\"Open\":",
-        b",\"High\":",
-        b",\"Low\":",
-        b",\"Close\":",
-        b",\"Volume\":",
-    ];
+fn write_rest(out: &mut Vec<u8>, numbers: [Option<f64>; 5], company: Option<&str>, symbol: Option<&str>) {
+    const NAMES: [&[u8]; 5] = [b",\"Open\":", b",\"High\":", b",\"Low\":", b",\"Close\":", b",\"Volume\":"];
     for (name, value) in NAMES.iter().zip(numbers) {
         out.extend_from_slice(name);
         match value {
@@ -318,22 +292,14 @@ mod tests {
 
     #[test]
     fn accepts_quoted_numbers_and_ignores_unknown_fields() {
-        let raw = decode(br#"{"Date":"2023-04-03","Open":"1.5","Adj Close":3,"Company Name":"X"}"#)
-            .unwrap();
+        let raw = decode(br#"{"Date":"2023-04-03","Open":"1.5","Adj Close":3,"Company Name":"X"}"#).unwrap();
         assert_eq!(raw.open, Some(1.5));
         assert_eq!(raw.high, None);
     }
 
     #[test]
     fn refuses_what_is_not_a_record() {
-        for bad in [
-            &b"not json"[..],
-            b"[1,2]",
-            b"{\"Open\": \"abc\"}",
-            b"",
-            b"{\"Date\":\"NaN\"",
-            b"\xff\xfe",
-        ] {
+        for bad in [&b"not json"[..], b"[1,2]", b"{\"Open\": \"abc\"}", b"", b"{\"Date\":\"NaN\"", b"\xff\xfe"] {
             let err = decode(bad).unwrap_err();
             assert_eq!(err.kind, "undecodable", "{bad:?}");
             assert!(!err.reason.is_empty());

@@ -24,18 +24,11 @@ pub fn company_for_symbol(symbol: &str) -> String {
 /// The symbol of a company: from the table when known, else derived from the
 /// name (upper-cased, letters and digits only, at most 8 characters).
 pub fn symbol_for_company(company: &str) -> String {
-    if let Some((s, _)) = DEFAULT_COMPANIES
-        .iter()
-        .find(|(_, c)| c.eq_ignore_ascii_case(company))
-    {
+    if let Some((s, _)) = DEFAULT_COMPANIES.iter().find(|(_, c)| c.eq_ignore_ascii_case(company)) {
         return s.to_string();
     }
-    let derived: String = company
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_uppercase())
-        .take(8)
-        .collect();
+    let derived: String =
+        company.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).take(8).collect();
     if derived.is_empty() {
         company.trim().to_string()
     } else {

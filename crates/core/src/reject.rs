@@ -21,19 +21,11 @@ pub struct Refusal {
 
 impl Refusal {
     pub fn new(kind: &'static str, reason: impl Into<String>) -> Self {
-        Refusal {
-            kind,
-            reason: reason.into(),
-        }
+        Refusal { kind, reason: reason.into() }
     }
 
     pub fn into_reject(self, source: impl Into<String>, original: Vec<u8>) -> Reject {
-        Reject {
-            source: source.into(),
-            kind: self.kind,
-            reason: self.reason,
-            original,
-        }
+        Reject { source: source.into(), kind: self.kind, reason: self.reason, original }
     }
 }
 

@@ -17,38 +17,19 @@ pub fn validate(bar: &Bar) -> Result<(), Refusal> {
     if !YEARS.contains(&year) {
         return Err(Refusal::new(
             "date_out_of_range",
-            format!(
-                "Date {} is out of range (years {}..={})",
-                bar.ts,
-                YEARS.start(),
-                YEARS.end()
-            ),
+            format!("Date {} is out of range (years {}..={})", bar.ts, YEARS.start(), YEARS.end()),
         ));
     }
-    for (name, v) in [
-        ("Open", bar.open),
-        ("High", bar.high),
-        ("Low", bar.low),
-        ("Close", bar.close),
-    ] {
+    for (name, v) in [("Open", bar.open), ("High", bar.high), ("Low", bar.low), ("Close", bar.close)] {
         if !v.is_finite() {
-            return Err(Refusal::new(
-                "non_finite_price",
-                format!("{name} is {v}, not a finite number"),
-            ));
+            return Err(Refusal::new("non_finite_price", format!("{name} is {v}, not a finite number")));
         }
         if v <= 0.0 {
-            return Err(Refusal::new(
-                "non_positive_price",
-                format!("{name} {v} is not a positive price"),
-            ));
+            return Err(Refusal::new("non_positive_price", format!("{name} {v} is not a positive price")));
         }
     }
     if !bar.volume.is_finite() || bar.volume < 0.0 {
-        return Err(Refusal::new(
-            "bad_volume",
-            format!("Volume {} is not a count >= 0", bar.volume),
-        ));
+        return Err(Refusal::new("bad_volume", format!("Volume {} is not a count >= 0", bar.volume)));
     }
     let body_low = bar.open.min(bar.close);
     if bar.low > body_low {
@@ -100,10 +81,7 @@ mod tests {
     #[test]
     fn every_rule_refuses_with_its_own_kind() {
         assert_eq!(kind_of(|b| b.company = "  ".into()), "missing_company");
-        assert_eq!(
-            kind_of(|b| b.ts = "1850-01-02".parse().unwrap()),
-            "date_out_of_range"
-        );
+        assert_eq!(kind_of(|b| b.ts = "1850-01-02".parse().unwrap()), "date_out_of_range");
         assert_eq!(kind_of(|b| b.open = -1.0), "non_positive_price");
         assert_eq!(kind_of(|b| b.close = 0.0), "non_positive_price");
         assert_eq!(kind_of(|b| b.high = f64::INFINITY), "non_finite_price");
@@ -112,10 +90,7 @@ mod tests {
         assert_eq!(kind_of(|b| b.volume = f64::NAN), "bad_volume");
         assert_eq!(kind_of(|b| b.low = 10.5), "low_above_open_close");
         assert_eq!(kind_of(|b| b.high = 10.5), "high_below_open_close");
-        assert_eq!(
-            kind_of(|b| (b.high, b.low) = (8.0, 13.0)),
-            "low_above_open_close"
-        );
+        assert_eq!(kind_of(|b| (b.high, b.low) = (8.0, 13.0)), "low_above_open_close");
     }
 
     #[test]

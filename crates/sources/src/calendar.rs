@@ -28,10 +28,7 @@ fn nth_weekday(y: i32, m: u32, wd: Weekday, n: u32) -> NaiveDate {
 
 fn last_weekday(y: i32, m: u32, wd: Weekday) -> NaiveDate {
     let mut d = nth_weekday(y, m, wd, 4);
-    while let Some(next) = d
-        .checked_add_signed(Duration::days(7))
-        .filter(|n| n.month() == m)
-    {
+    while let Some(next) = d.checked_add_signed(Duration::days(7)).filter(|n| n.month() == m) {
         d = next;
     }
     d
@@ -85,10 +82,7 @@ pub fn is_holiday(d: NaiveDate) -> bool {
     if y >= 2022 {
         days.push(observed(ymd(y, 6, 19)));
     }
-    days.contains(&d)
-        || SPECIAL_CLOSURES
-            .iter()
-            .any(|&(yy, m, dd)| ymd(yy, m, dd) == d)
+    days.contains(&d) || SPECIAL_CLOSURES.iter().any(|&(yy, m, dd)| ymd(yy, m, dd) == d)
 }
 
 pub fn is_trading_day(d: NaiveDate) -> bool {
@@ -97,10 +91,7 @@ pub fn is_trading_day(d: NaiveDate) -> bool {
 
 /// Trading days from `start` to `end`, inclusive.
 pub fn trading_days(start: NaiveDate, end: NaiveDate) -> impl Iterator<Item = NaiveDate> {
-    start
-        .iter_days()
-        .take_while(move |d| *d <= end)
-        .filter(|d| is_trading_day(*d))
+    start.iter_days().take_while(move |d| *d <= end).filter(|d| is_trading_day(*d))
 }
 
 /// The regular session's opening instant (09:30 New York) of a date, in UTC. US
@@ -110,8 +101,7 @@ pub fn session_open_utc(d: NaiveDate) -> NaiveDateTime {
     let y = d.year();
     let dst = d >= nth_weekday(y, 3, Weekday::Sun, 2) && d < nth_weekday(y, 11, Weekday::Sun, 1);
     let offset_hours = if dst { 4 } else { 5 };
-    d.and_time(NaiveTime::from_hms_opt(9, 30, 0).expect("valid time"))
-        + Duration::hours(offset_hours)
+    d.and_time(NaiveTime::from_hms_opt(9, 30, 0).expect("valid time")) + Duration::hours(offset_hours)
 }
 
 /// Length of the regular session (09:30–16:00).
@@ -173,21 +163,9 @@ mod tests {
 
     #[test]
     fn session_opens_at_half_past_nine_new_york() {
-        assert_eq!(
-            session_open_utc(ymd(2024, 1, 2)).to_string(),
-            "2024-01-02 14:30:00"
-        );
-        assert_eq!(
-            session_open_utc(ymd(2024, 7, 1)).to_string(),
-            "2024-07-01 13:30:00"
-        );
-        assert_eq!(
-            session_open_utc(ymd(2024, 3, 11)).to_string(),
-            "2024-03-11 13:30:00"
-        );
-        assert_eq!(
-            session_open_utc(ymd(2024, 11, 4)).to_string(),
-            "2024-11-04 14:30:00"
-        );
+        assert_eq!(session_open_utc(ymd(2024, 1, 2)).to_string(), "2024-01-02 14:30:00");
+        assert_eq!(session_open_utc(ymd(2024, 7, 1)).to_string(), "2024-07-01 13:30:00");
+        assert_eq!(session_open_utc(ymd(2024, 3, 11)).to_string(), "2024-03-11 13:30:00");
+        assert_eq!(session_open_utc(ymd(2024, 11, 4)).to_string(), "2024-11-04 14:30:00");
     }
 }

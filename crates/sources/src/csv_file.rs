@@ -18,24 +18,13 @@ pub struct SourceRecord {
 #[derive(Debug, thiserror::Error)]
 pub enum CsvError {
     #[error("cannot open {path}: {source}")]
-    Open {
-        path: String,
-        source: std::io::Error,
-    },
+    Open { path: String, source: std::io::Error },
     #[error("{path}: {message}")]
     Layout { path: String, message: String },
 }
 
 /// The columns we read, by name, in the original project's order.
-const COLUMNS: [&str; 7] = [
-    "Date",
-    "Open",
-    "High",
-    "Low",
-    "Close",
-    "Volume",
-    "Company Name",
-];
+const COLUMNS: [&str; 7] = ["Date", "Open", "High", "Low", "Close", "Volume", "Company Name"];
 
 /// Streams records out of a CSV file. Rows that cannot be read as a record come
 /// out as rejects, with the row's text and the reason.
@@ -51,46 +40,26 @@ pub struct CsvSource {
 
 impl CsvSource {
     pub fn open(path: &Path) -> Result<Self, CsvError> {
-        let file = File::open(path).map_err(|source| CsvError::Open {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::from_reader(
-            path.display().to_string(),
-            Box::new(BufReader::with_capacity(1 << 16, file)),
-        )
+        let file = File::open(path).map_err(|source| CsvError::Open { path: path.display().to_string(), source })?;
+        Self::from_reader(path.display().to_string(), Box::new(BufReader::with_capacity(1 << 16, file)))
     }
 
     /// Reads the header and checks the layout before any row is read, so that a
     /// file which is not in a known layout fails before anything is written.
     pub fn from_reader(name: String, input: Box<dyn Read + Send>) -> Result<Self, CsvError> {
-        let mut reader = csv::ReaderBuilder::new()
-            .flexible(true)
-            .has_headers(false)
-            .from_reader(input);
-        let layout_err = |message: String| CsvError::Layout {
-            path: name.clone(),
-            message,
-        };
+        let mut reader = csv::ReaderBuilder::new().flexible(true).has_headers(false).from_reader(input);
+        let layout_err = |message: String| CsvError::Layout { path: name.clone(), message };
         let mut header = csv::ByteRecord::new();
         match reader.read_byte_record(&mut header) {
             Ok(true) => {}
-            Ok(false) => {
-                return Err(layout_err(
-                    "the file is empty: expected a CSV header".into(),
-                ))
-            }
+            Ok(false) => return Err(layout_err("the file is empty: expected a CSV header".into())),
             Err(e) => return Err(layout_err(format!("cannot read a CSV header: {e}"))),
         }
         let names: Vec<String> = header
             .iter()
             .enumerate()
             .map(|(i, f)| {
-                let f = if i == 0 {
-                    f.strip_prefix(b"\xef\xbb\xbf").unwrap_or(f)
-                } else {
-                    f
-                };
+                let f = if i == 0 { f.strip_prefix(b"\xef\xbb\xbf").unwrap_or(f) } else { f };
                 String::from_utf8_lossy(f).trim().to_ascii_lowercase()
             })
             .collect();
@@ -104,9 +73,7 @@ impl CsvSource {
             }
         }
         if !missing.is_empty() {
-            let shown: String =
-                String::from_utf8_lossy(&header.as_slice()[..header.as_slice().len().min(120)])
-                    .into();
+            let shown: String = String::from_utf8_lossy(&header.as_slice()[..header.as_slice().len().min(120)]).into();
             return Err(layout_err(format!(
                 "unknown column layout (missing {}): expected a header {}; found {:?}",
                 missing.join(", "),
@@ -114,14 +81,7 @@ impl CsvSource {
                 shown
             )));
         }
-        Ok(CsvSource {
-            symbol: find("Symbol"),
-            width: names.len(),
-            name,
-            reader,
-            index,
-            row: csv::ByteRecord::new(),
-        })
+        Ok(CsvSource { symbol: find("Symbol"), width: names.len(), name, reader, index, row: csv::ByteRecord::new() })
     }
 
     fn refuse(&self, line: u64, kind: &'static str, reason: String) -> Reject {
@@ -135,11 +95,7 @@ impl CsvSource {
             return Err(self.refuse(
                 line,
                 "wrong_field_count",
-                format!(
-                    "row has {} fields, the header has {}",
-                    row.len(),
-                    self.width
-                ),
+                format!("row has {} fields, the header has {}", row.len(), self.width),
             ));
         }
         let text = |i: usize| -> Result<&str, Reject> {
@@ -147,10 +103,7 @@ impl CsvSource {
                 self.refuse(
                     line,
                     "invalid_utf8",
-                    format!(
-                        "column {} is not valid UTF-8",
-                        COLUMNS.get(i).unwrap_or(&"?")
-                    ),
+                    format!("column {} is not valid UTF-8", COLUMNS.get(i).unwrap_or(&"?")),
                 )
             })
         };
@@ -158,19 +111,12 @@ impl CsvSource {
         for (k, slot) in numbers.iter_mut().enumerate() {
             let column = COLUMNS[k + 1];
             let t = text(self.index[k + 1])?;
-            *slot = if t.is_empty()
-                || t.eq_ignore_ascii_case("nan")
-                || t.eq_ignore_ascii_case("null")
-            {
+            *slot = if t.is_empty() || t.eq_ignore_ascii_case("nan") || t.eq_ignore_ascii_case("null") {
                 None
             } else {
                 let v = t.parse::<f64>().map_err(|_| {
                     let shown: String = t.chars().take(40).collect();
-                    self.refuse(
-                        line,
-                        "not_a_number",
-                        format!("{column} {shown:?} is not a number"),
-                    )
+                    self.refuse(line, "not_a_number", format!("{column} {shown:?} is not a number"))
                 })?;
                 Some(v)
             };
@@ -220,19 +166,11 @@ impl Iterator for CsvSource {
             return match read {
                 Ok(false) => None,
                 // Blank lines carry nothing; skip them rather than reject them.
-                Ok(true)
-                    if self.row.len() == 1 && self.row[0].iter().all(u8::is_ascii_whitespace) =>
-                {
-                    continue
-                }
+                Ok(true) if self.row.len() == 1 && self.row[0].iter().all(u8::is_ascii_whitespace) => continue,
                 Ok(true) => Some(self.record(line)),
                 Err(e) => {
                     let kind = "unreadable_row";
-                    Some(Err(self.refuse(
-                        line,
-                        kind,
-                        format!("cannot read row: {e}"),
-                    )))
+                    Some(Err(self.refuse(line, kind, format!("cannot read row: {e}"))))
                 }
             };
         }
@@ -244,10 +182,7 @@ mod tests {
     use super::*;
 
     fn source(text: &str) -> Result<CsvSource, CsvError> {
-        CsvSource::from_reader(
-            "t.csv".into(),
-            Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
-        )
+        CsvSource::from_reader("t.csv".into(), Box::new(std::io::Cursor::new(text.as_bytes().to_vec())))
     }
 
     #[test]
@@ -273,14 +208,12 @@ mod tests {
 
     #[test]
     fn columns_are_found_by_name_in_any_order() {
-        let rows: Vec<_> = source("Company Name,Symbol,Volume,Close,Low,High,Open,Date\nApple,AAPL,5,2,1,3,1.5,2024-01-02\n")
-            .unwrap()
-            .collect();
+        let rows: Vec<_> =
+            source("Company Name,Symbol,Volume,Close,Low,High,Open,Date\nApple,AAPL,5,2,1,3,1.5,2024-01-02\n")
+                .unwrap()
+                .collect();
         let r = &rows[0].as_ref().unwrap().raw;
-        assert_eq!(
-            (r.open, r.high, r.low, r.close, r.volume),
-            (Some(1.5), Some(3.0), Some(1.0), Some(2.0), Some(5.0))
-        );
+        assert_eq!((r.open, r.high, r.low, r.close, r.volume), (Some(1.5), Some(3.0), Some(1.0), Some(2.0), Some(5.0)));
         assert_eq!(r.symbol.as_deref(), Some("AAPL"));
     }
 
@@ -300,24 +233,13 @@ mod tests {
         let b = rows[1].as_ref().unwrap_err();
         assert_eq!(b.kind, "not_a_number");
         assert_eq!(b.source, "t.csv:3");
-        assert!(
-            b.reason.contains("Open \"abc\" is not a number"),
-            "{}",
-            b.reason
-        );
+        assert!(b.reason.contains("Open \"abc\" is not a number"), "{}", b.reason);
     }
 
     #[test]
     fn files_that_are_not_in_the_layout_fail_up_front() {
-        for text in [
-            "",
-            "{\"not\": \"csv\"}\n",
-            "a,b,c\n1,2,3\n",
-            "Date,Open,High,Low,Close,Volume\n",
-        ] {
-            let err = source(text)
-                .err()
-                .unwrap_or_else(|| panic!("{text:?} accepted"));
+        for text in ["", "{\"not\": \"csv\"}\n", "a,b,c\n1,2,3\n", "Date,Open,High,Low,Close,Volume\n"] {
+            let err = source(text).err().unwrap_or_else(|| panic!("{text:?} accepted"));
             assert!(err.to_string().starts_with("t.csv: "), "{err}");
         }
     }

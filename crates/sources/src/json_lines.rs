@@ -25,22 +25,12 @@ pub struct JsonLinesSource {
 
 impl JsonLinesSource {
     pub fn open(path: &Path) -> Result<Self, CsvError> {
-        let file = File::open(path).map_err(|source| CsvError::Open {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Ok(Self::from_reader(
-            path.display().to_string(),
-            Box::new(BufReader::with_capacity(1 << 16, file)),
-        ))
+        let file = File::open(path).map_err(|source| CsvError::Open { path: path.display().to_string(), source })?;
+        Ok(Self::from_reader(path.display().to_string(), Box::new(BufReader::with_capacity(1 << 16, file))))
     }
 
     pub fn from_reader(name: String, reader: Box<dyn BufRead + Send>) -> Self {
-        JsonLinesSource {
-            name,
-            reader,
-            line: 0,
-        }
+        JsonLinesSource { name, reader, line: 0 }
     }
 }
 
@@ -56,10 +46,7 @@ impl Iterator for JsonLinesSource {
                 Ok(_) => {}
                 Err(e) => {
                     let source = format!("{}:{}", self.name, self.line);
-                    let refusal = stockstream_core::Refusal::new(
-                        "unreadable_row",
-                        format!("cannot read: {e}"),
-                    );
+                    let refusal = stockstream_core::Refusal::new("unreadable_row", format!("cannot read: {e}"));
                     return Some(Err(refusal.into_reject(source, Vec::new())));
                 }
             }
@@ -78,11 +65,7 @@ impl Iterator for JsonLinesSource {
                         (None, None) => String::new(),
                     };
                     let ts = raw.date.as_deref().and_then(|d| d.parse().ok());
-                    Ok(WireRecord {
-                        key,
-                        payload: buf,
-                        ts,
-                    })
+                    Ok(WireRecord { key, payload: buf, ts })
                 }
                 Err(refusal) => Err(refusal.into_reject(source, buf)),
             });
@@ -97,21 +80,14 @@ mod tests {
     #[test]
     fn lines_pass_through_keyed_by_symbol() {
         let text = b"{\"Date\":\"2024-01-02\",\"Close\":1,\"Company Name\":\"Tesla\"}\n\n{\"Symbol\":\"X\",\"Company Name\":\"Y\"}\r\nnope\n";
-        let got: Vec<_> =
-            JsonLinesSource::from_reader("d.jsonl".into(), Box::new(&text[..])).collect();
+        let got: Vec<_> = JsonLinesSource::from_reader("d.jsonl".into(), Box::new(&text[..])).collect();
         assert_eq!(got.len(), 3);
         let first = got[0].as_ref().unwrap();
         assert_eq!(first.key, "TSLA");
-        assert_eq!(
-            first.payload,
-            br#"{"Date":"2024-01-02","Close":1,"Company Name":"Tesla"}"#
-        );
+        assert_eq!(first.payload, br#"{"Date":"2024-01-02","Close":1,"Company Name":"Tesla"}"#);
         assert_eq!(first.ts.unwrap().to_string(), "2024-01-02");
         assert_eq!(got[1].as_ref().unwrap().key, "X");
         let bad = got[2].as_ref().unwrap_err();
-        assert_eq!(
-            (bad.source.as_str(), bad.kind, &bad.original[..]),
-            ("d.jsonl:4", "undecodable", &b"nope"[..])
-        );
+        assert_eq!((bad.source.as_str(), bad.kind, &bad.original[..]), ("d.jsonl:4", "undecodable", &b"nope"[..]));
     }
 }

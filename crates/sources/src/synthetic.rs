@@ -68,10 +68,7 @@ impl Default for SyntheticConfig {
     /// The original project's universe and range.
     fn default() -> Self {
         SyntheticConfig {
-            symbols: stockstream_core::DEFAULT_COMPANIES
-                .iter()
-                .map(|(s, _)| s.to_string())
-                .collect(),
+            symbols: stockstream_core::DEFAULT_COMPANIES.iter().map(|(s, _)| s.to_string()).collect(),
             start: NaiveDate::from_ymd_opt(2023, 4, 3).expect("valid"),
             end: NaiveDate::from_ymd_opt(2025, 4, 15).expect("valid"),
             interval: Interval::Day,
@@ -109,28 +106,12 @@ fn model_for(symbol: &str) -> Model {
         Some(&(_, d, v, p, vol, c)) => (d, v, p, vol, c),
         None => {
             // Unknown symbols still get stable, distinct parameters.
-            let h = upper.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-                (h ^ b as u64).wrapping_mul(0x100000001b3)
-            });
+            let h = upper.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
             let unit = |shift: u32| ((h >> shift) & 0xffff) as f64 / 65535.0;
-            (
-                -0.1 + 0.6 * unit(0),
-                0.2 + 0.4 * unit(16),
-                20.0 + 380.0 * unit(32),
-                1e6 + 49e6 * unit(48),
-                0.6,
-            )
+            (-0.1 + 0.6 * unit(0), 0.2 + 0.4 * unit(16), 20.0 + 380.0 * unit(32), 1e6 + 49e6 * unit(48), 0.6)
         }
     };
-    Model {
-        symbol: upper.clone(),
-        company: company_for_symbol(&upper),
-        drift,
-        vol,
-        price,
-        daily_volume,
-        market_corr,
-    }
+    Model { symbol: upper.clone(), company: company_for_symbol(&upper), drift, vol, price, daily_volume, market_corr }
 }
 
 /// An endless-until-done iterator of bars: every symbol at each time step.
@@ -157,10 +138,7 @@ impl Synthetic {
             return Err("no symbols to generate".into());
         }
         if config.rows.is_none() && config.end < config.start {
-            return Err(format!(
-                "--end {} is before --start {}",
-                config.end, config.start
-            ));
+            return Err(format!("--end {} is before --start {}", config.end, config.start));
         }
         if let Some(rows) = config.rows {
             let per_day = config.symbols.len() as u64 * config.interval.bars_per_day() as u64;
@@ -230,10 +208,7 @@ impl Synthetic {
         let day = self.day.expect("set above");
         self.step_ts = Some(match self.config.interval {
             Interval::Day => Ts::Date(day),
-            i => Ts::Instant(
-                (session_open_utc(day) + Duration::seconds(self.step_in_day * i.seconds()))
-                    .and_utc(),
-            ),
+            i => Ts::Instant((session_open_utc(day) + Duration::seconds(self.step_in_day * i.seconds())).and_utc()),
         });
         self.step_in_day += 1;
         self.step_market = self.normal();
@@ -243,11 +218,7 @@ impl Synthetic {
     fn bar_for(&mut self, i: usize, ts: Ts) -> Bar {
         let interval = self.config.interval;
         // Year fraction of one bar: a session is 1/252 of a trading year.
-        let seconds = if interval == Interval::Hour && self.step_in_day == 7 {
-            1800
-        } else {
-            interval.seconds()
-        };
+        let seconds = if interval == Interval::Hour && self.step_in_day == 7 { 1800 } else { interval.seconds() };
         let dt = seconds as f64 / SESSION_SECONDS as f64 / 252.0;
         let (drift, vol, corr, price, daily_volume) = {
             let m = &self.models[i];
@@ -256,11 +227,7 @@ impl Synthetic {
         let idio = self.normal();
         let z = corr * self.step_market + (1.0 - corr * corr).sqrt() * idio;
         let sd = vol * dt.sqrt();
-        let gap = if interval == Interval::Day {
-            0.15 * sd * self.normal()
-        } else {
-            0.0
-        };
+        let gap = if interval == Interval::Day { 0.15 * sd * self.normal() } else { 0.0 };
         let open = price * gap.exp();
         let close = open * ((drift - 0.5 * vol * vol) * dt + sd * z).exp();
         let wick_up = (0.5 * sd * self.normal().abs()).exp();
@@ -312,35 +279,23 @@ mod tests {
 
     #[test]
     fn default_dataset_is_the_original_universe_over_trading_days() {
-        let bars: Vec<Bar> = Synthetic::new(SyntheticConfig::default())
-            .unwrap()
-            .collect();
+        let bars: Vec<Bar> = Synthetic::new(SyntheticConfig::default()).unwrap().collect();
         assert_eq!(bars.len(), 511 * 7);
         assert_eq!(bars[0].ts.to_string(), "2023-04-03");
         assert_eq!(bars.last().unwrap().ts.to_string(), "2025-04-15");
-        let companies: std::collections::BTreeSet<_> =
-            bars.iter().map(|b| b.company.as_str()).collect();
+        let companies: std::collections::BTreeSet<_> = bars.iter().map(|b| b.company.as_str()).collect();
         assert_eq!(companies.len(), 7);
         assert!(companies.contains("NVIDIA") && companies.contains("Google"));
         for b in &bars {
             validate(b).unwrap_or_else(|r| panic!("{b:?}: {r}"));
         }
-        assert!(
-            !bars.iter().any(|b| b.ts.to_string() == "2025-01-09"),
-            "closed for a national day of mourning"
-        );
+        assert!(!bars.iter().any(|b| b.ts.to_string() == "2025-01-09"), "closed for a national day of mourning");
     }
 
     #[test]
     fn same_seed_same_data_other_seed_other_data() {
         let take = |seed| -> Vec<Bar> {
-            Synthetic::new(SyntheticConfig {
-                seed,
-                ..Default::default()
-            })
-            .unwrap()
-            .take(200)
-            .collect()
+            Synthetic::new(SyntheticConfig { seed, ..Default::default() }).unwrap().take(200).collect()
         };
         assert_eq!(take(7), take(7));
         assert_ne!(take(7), take(8));
@@ -348,15 +303,9 @@ mod tests {
 
     #[test]
     fn returns_are_correlated_and_companies_differ() {
-        let bars: Vec<Bar> = Synthetic::new(SyntheticConfig::default())
-            .unwrap()
-            .collect();
+        let bars: Vec<Bar> = Synthetic::new(SyntheticConfig::default()).unwrap().collect();
         let series = |sym: &str| -> Vec<f64> {
-            let closes: Vec<f64> = bars
-                .iter()
-                .filter(|b| b.symbol == sym)
-                .map(|b| b.close)
-                .collect();
+            let closes: Vec<f64> = bars.iter().filter(|b| b.symbol == sym).map(|b| b.close).collect();
             closes.windows(2).map(|w| (w[1] / w[0]).ln()).collect()
         };
         let (a, b) = (series("AMZN"), series("GOOGL"));
@@ -367,13 +316,8 @@ mod tests {
         let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
         let corr = cov / (va * vb).sqrt();
         assert!(corr > 0.3 && corr < 0.8, "correlation {corr}");
-        let sd = |v: &[f64]| {
-            (v.iter().map(|x| (x - mean(v)).powi(2)).sum::<f64>() / v.len() as f64).sqrt()
-        };
-        assert!(
-            sd(&series("TSLA")) > 1.5 * sd(&series("AAPL")),
-            "TSLA is more volatile than AAPL"
-        );
+        let sd = |v: &[f64]| (v.iter().map(|x| (x - mean(v)).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
+        assert!(sd(&series("TSLA")) > 1.5 * sd(&series("AAPL")), "TSLA is more volatile than AAPL");
     }
 
     #[test]
@@ -385,38 +329,23 @@ mod tests {
             interval: Interval::Hour,
             ..Default::default()
         };
-        let ts: Vec<String> = Synthetic::new(cfg.clone())
-            .unwrap()
-            .map(|b| b.ts.to_string())
-            .collect();
+        let ts: Vec<String> = Synthetic::new(cfg.clone()).unwrap().map(|b| b.ts.to_string()).collect();
         assert_eq!(ts.first().unwrap(), "2024-07-01T13:30:00Z");
         assert_eq!(ts.last().unwrap(), "2024-07-01T19:30:00Z");
         assert_eq!(ts.len(), 7);
-        let minutes = Synthetic::new(SyntheticConfig {
-            interval: Interval::Minute,
-            ..cfg
-        })
-        .unwrap()
-        .count();
+        let minutes = Synthetic::new(SyntheticConfig { interval: Interval::Minute, ..cfg }).unwrap().count();
         assert_eq!(minutes, 390);
     }
 
     #[test]
     fn rows_runs_past_the_end_and_stops_exactly() {
-        let cfg = SyntheticConfig {
-            rows: Some(10_001),
-            interval: Interval::Minute,
-            ..Default::default()
-        };
+        let cfg = SyntheticConfig { rows: Some(10_001), interval: Interval::Minute, ..Default::default() };
         let bars: Vec<Bar> = Synthetic::new(cfg).unwrap().collect();
         assert_eq!(bars.len(), 10_001);
         for b in &bars {
             validate(b).unwrap();
         }
-        let daily_forever = SyntheticConfig {
-            rows: Some(10_000_000),
-            ..Default::default()
-        };
+        let daily_forever = SyntheticConfig { rows: Some(10_000_000), ..Default::default() };
         assert!(Synthetic::new(daily_forever).is_err());
     }
 }

@@ -62,41 +62,24 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 async fn embedded(args: EmbeddedArgs) -> anyhow::Result<()> {
-    let config = SyntheticConfig {
-        rows: Some(args.rows),
-        interval: args.interval,
-        ..Default::default()
-    };
+    let config = SyntheticConfig { rows: Some(args.rows), interval: args.interval, ..Default::default() };
     let dir = tempfile::tempdir()?;
 
     // The whole pipeline, as `run` does it.
     let store = Arc::new(SqliteStore::open(&dir.path().join("pipeline.db"))?);
     let stats = Arc::new(Stats::default());
-    let source = Box::new(
-        Synthetic::new(config.clone())
-            .map_err(anyhow::Error::msg)?
-            .map(Item::Bar),
-    );
-    let options = ConsumeOptions {
-        batch_size: args.batch_size,
-        ..Default::default()
-    };
+    let source = Box::new(Synthetic::new(config.clone()).map_err(anyhow::Error::msg)?.map(Item::Bar));
+    let options = ConsumeOptions { batch_size: args.batch_size, ..Default::default() };
     let (_keep_open, stop) = watch::channel(false);
     let started = Instant::now();
-    crate::run::embedded(source, store, stats.clone(), &options, Pace::Max, stop).await?;
+    crate::run::embedded(source, store.clone(), store, stats.clone(), &options, Pace::Max, stop).await?;
     let pipeline_secs = started.elapsed().as_secs_f64();
     let stored = Stats::get(&stats.stored);
-    anyhow::ensure!(
-        stored == args.rows,
-        "pipeline stored {stored} of {} bars",
-        args.rows
-    );
+    anyhow::ensure!(stored == args.rows, "pipeline stored {stored} of {} bars", args.rows);
 
     // The baseline: the same bars, already in memory, in a plain prepared INSERT
     // inside transactions of the same size. No bus, no codec, no validation.
-    let bars: Vec<_> = Synthetic::new(config)
-        .map_err(anyhow::Error::msg)?
-        .collect();
+    let bars: Vec<_> = Synthetic::new(config).map_err(anyhow::Error::msg)?.collect();
     let path = dir.path().join("plain.db");
     let batch_size = args.batch_size;
     let plain_secs = tokio::task::spawn_blocking(move || -> anyhow::Result<f64> {
@@ -112,8 +95,7 @@ async fn embedded(args: EmbeddedArgs) -> anyhow::Result<()> {
         for chunk in bars.chunks(batch_size) {
             let tx = conn.transaction()?;
             {
-                let mut st =
-                    tx.prepare_cached("INSERT INTO bars VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
+                let mut st = tx.prepare_cached("INSERT INTO bars VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
                 for b in chunk {
                     st.execute(rusqlite::params![
                         b.company,
@@ -134,11 +116,11 @@ async fn embedded(args: EmbeddedArgs) -> anyhow::Result<()> {
     .await??;
 
     let rate = |secs: f64| args.rows as f64 / secs;
+    println!("bench embedded: {} bars, interval {:?}, batch {}", args.rows, args.interval, args.batch_size);
     println!(
-        "bench embedded: {} bars, interval {:?}, batch {}",
-        args.rows, args.interval, args.batch_size
+        "pipeline (generate → bus → decode/validate → SQLite)  {pipeline_secs:>8.3} s  {:>10.0} bars/s",
+        rate(pipeline_secs)
     );
-    println!("pipeline (generate → bus → decode/validate → SQLite)  {pipeline_secs:>8.3} s  {:>10.0} bars/s", rate(pipeline_secs));
     println!(
         "plain batched SQLite insert                          {plain_secs:>8.3} s  {:>10.0} bars/s",
         rate(plain_secs)
@@ -157,10 +139,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Runs a peer script and reads `name=value` from its last line.
 fn run_peer(script: &std::path::Path, args: &[&str], field: &str) -> anyhow::Result<f64> {
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .args(args)
-        .output()?;
+    let out = std::process::Command::new("python3").arg(script).args(args).output()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     anyhow::ensure!(
         out.status.success(),
@@ -178,20 +157,12 @@ fn run_peer(script: &std::path::Path, args: &[&str], field: &str) -> anyhow::Res
 
 async fn kafka(args: KafkaBenchArgs) -> anyhow::Result<()> {
     use stockstream_bus::{ensure_topic, KafkaDeadLetters, KafkaProducer, KafkaSettings};
-    anyhow::ensure!(
-        args.peer.is_file(),
-        "peer script {} not found (--peer)",
-        args.peer.display()
-    );
+    anyhow::ensure!(args.peer.is_file(), "peer script {} not found (--peer)", args.peer.display());
     let dir = tempfile::tempdir()?;
     let lines = dir.path().join("bars.jsonl");
     {
         use std::io::Write;
-        let config = SyntheticConfig {
-            rows: Some(args.rows),
-            interval: Interval::Minute,
-            ..Default::default()
-        };
+        let config = SyntheticConfig { rows: Some(args.rows), interval: Interval::Minute, ..Default::default() };
         let mut out = std::io::BufWriter::new(std::fs::File::create(&lines)?);
         let mut buf = Vec::with_capacity(256);
         for bar in Synthetic::new(config).map_err(anyhow::Error::msg)? {
@@ -206,18 +177,11 @@ async fn kafka(args: KafkaBenchArgs) -> anyhow::Result<()> {
     let run_id = std::process::id();
     let (mut ours, mut peer) = (Vec::new(), Vec::new());
     for i in 0..args.repeat {
-        let (our_topic, peer_topic) = (
-            format!("bench-ours-{run_id}-{i}"),
-            format!("bench-peer-{run_id}-{i}"),
-        );
+        let (our_topic, peer_topic) = (format!("bench-ours-{run_id}-{i}"), format!("bench-peer-{run_id}-{i}"));
         for t in [&our_topic, &peer_topic, &format!("{our_topic}.dlq")] {
             ensure_topic(&settings, t, args.partitions).await?;
         }
-        let rate = run_peer(
-            &args.peer,
-            &[lines.to_str().unwrap(), &args.brokers, &peer_topic],
-            "messages_per_s",
-        )?;
+        let rate = run_peer(&args.peer, &[lines.to_str().unwrap(), &args.brokers, &peer_topic], "messages_per_s")?;
         peer.push(rate);
 
         let producer = KafkaProducer::new(&settings, &our_topic)?;
@@ -232,17 +196,9 @@ async fn kafka(args: KafkaBenchArgs) -> anyhow::Result<()> {
         crate::pipeline::produce(source, &producer, &dead, &stats, Pace::Max, stop).await?;
         let secs = started.elapsed().as_secs_f64();
         let (delivered, failed) = producer.delivery_counts();
-        anyhow::ensure!(
-            delivered == args.rows && failed == 0,
-            "delivered {delivered}, failed {failed}"
-        );
+        anyhow::ensure!(delivered == args.rows && failed == 0, "delivered {delivered}, failed {failed}");
         ours.push(args.rows as f64 / secs);
-        println!(
-            "run {}: stockstream {:>9.0} msgs/s   confluent-kafka peer {:>9.0} msgs/s",
-            i + 1,
-            ours[i],
-            peer[i]
-        );
+        println!("run {}: stockstream {:>9.0} msgs/s   confluent-kafka peer {:>9.0} msgs/s", i + 1, ours[i], peer[i]);
     }
     let (o, p) = (median(ours), median(peer));
     println!(
@@ -251,9 +207,6 @@ async fn kafka(args: KafkaBenchArgs) -> anyhow::Result<()> {
     );
     println!("stockstream produce --max   {o:>10.0} msgs/s");
     println!("confluent-kafka peer        {p:>10.0} msgs/s");
-    println!(
-        "ratio                       {:>10.2}  (target >= 1.5)",
-        o / p
-    );
+    println!("ratio                       {:>10.2}  (target >= 1.5)", o / p);
     Ok(())
 }

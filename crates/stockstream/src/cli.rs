@@ -8,9 +8,71 @@ use stockstream_sources::{Interval, SyntheticConfig};
 
 #[derive(Args, Debug, Clone)]
 pub struct StoreArgs {
-    /// SQLite database file of the embedded store.
+    /// Where bars are stored: an SQLite file (no servers) or DynamoDB.
+    #[arg(long = "store", env = "STOCKSTREAM_STORE", value_enum, default_value_t = StoreKind::Sqlite)]
+    pub kind: StoreKind,
+    /// SQLite database file of the embedded store (also keeps the rejects of an
+    /// in-process run).
     #[arg(long, env = "STOCKSTREAM_DB", default_value = "stockstream.db")]
     pub db: PathBuf,
+    /// DynamoDB table (partition key `Company Name`, sort key `Date`).
+    #[arg(long, env = "STOCKSTREAM_TABLE", default_value = "StockMkt")]
+    pub table: String,
+    /// DynamoDB endpoint, e.g. `http://127.0.0.1:8000` for DynamoDB Local.
+    #[arg(long, env = "STOCKSTREAM_DYNAMODB_ENDPOINT")]
+    pub dynamodb_endpoint: Option<String>,
+    /// AWS region (default: the standard AWS chain, e.g. `AWS_REGION`).
+    #[arg(long, env = "STOCKSTREAM_REGION")]
+    pub region: Option<String>,
+    /// DynamoDB BatchWriteItem requests in flight at once.
+    #[arg(long, env = "STOCKSTREAM_DYNAMODB_CONCURRENCY", default_value_t = 16)]
+    pub dynamodb_concurrency: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreKind {
+    Sqlite,
+    Dynamodb,
+}
+
+impl StoreArgs {
+    /// Opens the chosen store; a missing DynamoDB table is created.
+    pub async fn open(&self) -> anyhow::Result<std::sync::Arc<dyn stockstream_store::Store>> {
+        Ok(match self.kind {
+            StoreKind::Sqlite => std::sync::Arc::new(stockstream_store::SqliteStore::open(&self.db)?),
+            StoreKind::Dynamodb => std::sync::Arc::new(stockstream_store::DynamoStore::connect(&self.dynamo()).await?),
+        })
+    }
+
+    /// Opens the store for reading: an SQLite file must already exist.
+    pub async fn open_existing(&self) -> anyhow::Result<std::sync::Arc<dyn stockstream_store::Store>> {
+        if self.kind == StoreKind::Sqlite && !self.db.exists() {
+            anyhow::bail!("no database at {}: run `stockstream run` first or pass --db", self.db.display());
+        }
+        self.open().await
+    }
+
+    pub fn dynamo(&self) -> stockstream_store::DynamoSettings {
+        stockstream_store::DynamoSettings {
+            table: self.table.clone(),
+            endpoint: self.dynamodb_endpoint.clone(),
+            region: self.region.clone(),
+            concurrency: self.dynamodb_concurrency,
+            ..Default::default()
+        }
+    }
+
+    /// For summaries; never includes credentials.
+    pub fn describe(&self) -> String {
+        match self.kind {
+            StoreKind::Sqlite => self.db.display().to_string(),
+            StoreKind::Dynamodb => format!(
+                "DynamoDB table {}{}",
+                self.table,
+                self.dynamodb_endpoint.as_deref().map(|e| format!(" at {e}")).unwrap_or_default()
+            ),
+        }
+    }
 }
 
 /// Options of the synthetic market. The data is SYNTHETIC: made-up prices from a
@@ -45,12 +107,7 @@ pub struct SyntheticArgs {
 impl SyntheticArgs {
     pub fn config(&self) -> SyntheticConfig {
         SyntheticConfig {
-            symbols: self
-                .symbols
-                .iter()
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect(),
+            symbols: self.symbols.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
             start: self.start,
             end: self.end,
             interval: self.interval,
@@ -75,10 +132,7 @@ pub struct PaceArgs {
 }
 
 fn parse_speed(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .trim_end_matches(['x', 'X'])
-        .parse()
-        .map_err(|_| format!("{s:?} is not a speed like 60x"))?;
+    let v: f64 = s.trim_end_matches(['x', 'X']).parse().map_err(|_| format!("{s:?} is not a speed like 60x"))?;
     if v > 0.0 && v.is_finite() {
         Ok(v)
     } else {
@@ -99,10 +153,7 @@ impl PaceArgs {
 
 /// `.jsonl`/`.ndjson` files hold wire messages, one per line; anything else is CSV.
 fn is_json_lines(path: &std::path::Path) -> bool {
-    matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("jsonl" | "ndjson")
-    )
+    matches!(path.extension().and_then(|e| e.to_str()), Some("jsonl" | "ndjson"))
 }
 
 /// Where the producer's records come from.
@@ -128,11 +179,7 @@ impl SourceArgs {
                     Ok(rec) => Item::Wire(rec),
                     Err(rej) => Item::Reject(rej),
                 });
-                Ok(OpenedSource {
-                    items: Box::new(iter),
-                    label: path.display().to_string(),
-                    expected: None,
-                })
+                Ok(OpenedSource { items: Box::new(iter), label: path.display().to_string(), expected: None })
             }
             Some(path) => {
                 let source = stockstream_sources::CsvSource::open(path)?;
@@ -140,11 +187,7 @@ impl SourceArgs {
                     Ok(rec) => Item::Raw(rec),
                     Err(rej) => Item::Reject(rej),
                 });
-                Ok(OpenedSource {
-                    items: Box::new(iter),
-                    label: path.display().to_string(),
-                    expected: None,
-                })
+                Ok(OpenedSource { items: Box::new(iter), label: path.display().to_string(), expected: None })
             }
             None => {
                 let config = self.synthetic.config();
@@ -156,14 +199,9 @@ impl SourceArgs {
                     config.end,
                     config.interval
                 );
-                let generator =
-                    stockstream_sources::Synthetic::new(config).map_err(anyhow::Error::msg)?;
+                let generator = stockstream_sources::Synthetic::new(config).map_err(anyhow::Error::msg)?;
                 let expected = generator.expected_rows();
-                Ok(OpenedSource {
-                    items: Box::new(generator.map(Item::Bar)),
-                    label,
-                    expected,
-                })
+                Ok(OpenedSource { items: Box::new(generator.map(Item::Bar)), label, expected })
             }
         }
     }
@@ -196,10 +234,7 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 
 impl KafkaArgs {
     pub fn settings(&self) -> stockstream_bus::KafkaSettings {
-        stockstream_bus::KafkaSettings {
-            brokers: self.brokers.clone(),
-            options: self.kafka_options.clone(),
-        }
+        stockstream_bus::KafkaSettings { brokers: self.brokers.clone(), options: self.kafka_options.clone() }
     }
 
     pub fn dlq_topic(&self) -> String {

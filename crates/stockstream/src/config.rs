@@ -14,9 +14,7 @@ pub fn load_file_into_env() -> anyhow::Result<()> {
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(e).with_context(|| format!("cannot read config file {}", path.display()))
-        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read config file {}", path.display())),
     };
     for (key, value) in parse(&text).with_context(|| format!("config file {}", path.display()))? {
         if std::env::var_os(&key).is_none() {
@@ -47,10 +45,7 @@ fn parse(text: &str) -> anyhow::Result<Vec<(String, String)>> {
                     .join(","),
                 other => anyhow::bail!("key {k:?}: unsupported value {other}"),
             };
-            Ok((
-                format!("STOCKSTREAM_{}", k.to_ascii_uppercase().replace('-', "_")),
-                value,
-            ))
+            Ok((format!("STOCKSTREAM_{}", k.to_ascii_uppercase().replace('-', "_")), value))
         })
         .collect()
 }
@@ -61,8 +56,7 @@ mod tests {
 
     #[test]
     fn keys_become_environment_names() {
-        let vars =
-            parse("db = \"x.db\"\nbatch-size = 500\nsymbols = [\"NVDA\", \"TSLA\"]\n").unwrap();
+        let vars = parse("db = \"x.db\"\nbatch-size = 500\nsymbols = [\"NVDA\", \"TSLA\"]\n").unwrap();
         assert!(vars.contains(&("STOCKSTREAM_DB".into(), "x.db".into())));
         assert!(vars.contains(&("STOCKSTREAM_BATCH_SIZE".into(), "500".into())));
         assert!(vars.contains(&("STOCKSTREAM_SYMBOLS".into(), "NVDA,TSLA".into())));

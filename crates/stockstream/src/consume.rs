@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use stockstream_bus::{KafkaConsumer, KafkaDeadLetters, OffsetReset};
-use stockstream_store::SqliteStore;
 
 use crate::cli::{ConsumeArgs, KafkaArgs, StoreArgs};
 use crate::pipeline::{consume, Stats};
@@ -49,7 +48,7 @@ pub async fn consume_command(args: ConsumeCommandArgs) -> anyhow::Result<()> {
     };
     let mut consumer = KafkaConsumer::new(&settings, &args.kafka.topic, &args.group, reset)?;
     let dead = Arc::new(KafkaDeadLetters::new(&settings, &args.kafka.dlq_topic())?);
-    let store = Arc::new(SqliteStore::open(&args.store.db)?);
+    let store = args.store.open().await?;
     let stats = Arc::new(Stats::default());
     let mut options = args.consume.options();
     options.idle_exit = args.idle_exit.map(Duration::from_secs);
@@ -57,10 +56,8 @@ pub async fn consume_command(args: ConsumeCommandArgs) -> anyhow::Result<()> {
     let stop = crate::run::stop_on_signal();
     let started = Instant::now();
     let result = consume(&mut consumer, store, dead, stats.clone(), &options, stop).await;
-    let label = format!(
-        "kafka topic {} on {}, group {}",
-        args.kafka.topic, args.kafka.brokers, args.group
-    );
+    println!("store      {}", args.store.describe());
+    let label = format!("kafka topic {} on {}, group {}", args.kafka.topic, args.kafka.brokers, args.group);
     crate::run::print_summary(&label, &stats, started.elapsed());
     result
 }

@@ -44,10 +44,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -76,16 +73,10 @@ fn main() -> ExitCode {
 /// Logs go to stderr; `RUST_LOG` or `STOCKSTREAM_LOG` picks the level.
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = std::env::var("STOCKSTREAM_LOG")
-        .ok()
-        .map(EnvFilter::new)
-        .unwrap_or_else(|| {
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
-        });
+    let filter = std::env::var("STOCKSTREAM_LOG").ok().map(EnvFilter::new).unwrap_or_else(|| {
+        EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new("info,aws_config=error,aws_smithy_runtime=error"))
+    });
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
 }

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use stockstream_bus::{Consumer, Polled, Position, Producer};
 use stockstream_core::{
-    decode, encode_into, encode_raw_into, symbol_for_company, validate, Bar, Cleaner, DeadLetters,
-    MissingPolicy, Refusal, Reject, Ts,
+    decode, encode_into, encode_raw_into, symbol_for_company, validate, Bar, Cleaner, DeadLetters, MissingPolicy,
+    Refusal, Reject, Ts,
 };
 use stockstream_sources::{SourceRecord, WireRecord};
 use stockstream_store::Store;
@@ -39,8 +39,7 @@ impl Stats {
         if rejects.is_empty() {
             return;
         }
-        self.rejected
-            .fetch_add(rejects.len() as u64, Ordering::Relaxed);
+        self.rejected.fetch_add(rejects.len() as u64, Ordering::Relaxed);
         let mut by_kind = self.rejected_by_kind.lock().expect("stats lock");
         for r in rejects {
             *by_kind.entry(r.kind).or_default() += 1;
@@ -119,10 +118,7 @@ pub async fn produce(
                     (None, None) => String::new(),
                 };
                 key_buf = key;
-                (
-                    key_buf.as_str(),
-                    rec.raw.date.as_deref().and_then(|d| d.parse().ok()),
-                )
+                (key_buf.as_str(), rec.raw.date.as_deref().and_then(|d| d.parse().ok()))
             }
             Item::Wire(w) => {
                 buf.extend_from_slice(&w.payload);
@@ -155,18 +151,12 @@ pub async fn produce(
     producer.flush().await
 }
 
-async fn keep_rejects(
-    dead: &dyn DeadLetters,
-    stats: &Stats,
-    rejects: Vec<Reject>,
-) -> anyhow::Result<()> {
+async fn keep_rejects(dead: &dyn DeadLetters, stats: &Stats, rejects: Vec<Reject>) -> anyhow::Result<()> {
     if rejects.is_empty() {
         return Ok(());
     }
     stats.count_rejects(&rejects);
-    dead.keep(rejects)
-        .await
-        .context("cannot keep rejected records")
+    dead.keep(rejects).await.context("cannot keep rejected records")
 }
 
 /// Turns a pace into sleeps.
@@ -178,11 +168,7 @@ struct Pacer {
 
 impl Pacer {
     fn new(pace: Pace) -> Self {
-        Pacer {
-            pace,
-            sent: 0,
-            first_ts: None,
-        }
+        Pacer { pace, sent: 0, first_ts: None }
     }
 
     fn wait_for(&mut self, ts: Option<Ts>, started: Instant) -> Option<Duration> {
@@ -199,8 +185,7 @@ impl Pacer {
                 Duration::from_secs_f64(((t - first).max(0) as f64 / 1000.0) / x)
             }
         };
-        due.checked_sub(started.elapsed())
-            .filter(|d| *d > Duration::from_millis(1))
+        due.checked_sub(started.elapsed()).filter(|d| *d > Duration::from_millis(1))
     }
 }
 
@@ -285,14 +270,8 @@ pub async fn consume(
             tracing::info!("stop requested: consumer writes what it holds and commits");
             break;
         }
-        let wait = options
-            .flush_interval
-            .saturating_sub(batch_started.elapsed())
-            .max(Duration::from_millis(1));
-        let room = options
-            .batch_size
-            .saturating_sub(batch.positions.len())
-            .max(1);
+        let wait = options.flush_interval.saturating_sub(batch_started.elapsed()).max(Duration::from_millis(1));
+        let room = options.batch_size.saturating_sub(batch.positions.len()).max(1);
         let polled = tokio::select! {
             polled = consumer.poll(room, wait) => polled?,
             _ = stop.changed() => continue,
@@ -303,9 +282,7 @@ pub async fn consume(
                 if batch.positions.is_empty() {
                     batch_started = Instant::now();
                 }
-                stats
-                    .consumed
-                    .fetch_add(messages.len() as u64, Ordering::Relaxed);
+                stats.consumed.fetch_add(messages.len() as u64, Ordering::Relaxed);
                 for m in messages {
                     match accept(&mut cleaner, &m.payload, &mut batch.identities) {
                         Ok(bar) => batch.bars.push(bar),
@@ -321,11 +298,7 @@ pub async fn consume(
             Polled::Idle => {
                 let since = *idle_since.get_or_insert_with(Instant::now);
                 let quiet = batch.positions.is_empty() && writing.is_none();
-                if options
-                    .idle_exit
-                    .is_some_and(|limit| since.elapsed() >= limit)
-                    && quiet
-                {
+                if options.idle_exit.is_some_and(|limit| since.elapsed() >= limit) && quiet {
                     break;
                 }
                 // Nothing new: let the write in flight finish and commit it.
@@ -333,17 +306,13 @@ pub async fn consume(
                     w.finish(consumer).await?;
                 }
                 if let Some(done) = &options.until_drained {
-                    if *done.borrow()
-                        && batch.positions.is_empty()
-                        && consumer.lag().await == Some(0)
-                    {
+                    if *done.borrow() && batch.positions.is_empty() && consumer.lag().await == Some(0) {
                         break;
                     }
                 }
             }
         }
-        let due = batch.positions.len() >= options.batch_size
-            || batch_started.elapsed() >= options.flush_interval;
+        let due = batch.positions.len() >= options.batch_size || batch_started.elapsed() >= options.flush_interval;
         if due && !batch.positions.is_empty() {
             if let Some(w) = writing.take() {
                 w.finish(consumer).await?;
@@ -357,9 +326,7 @@ pub async fn consume(
         w.finish(consumer).await?;
     }
     if !batch.positions.is_empty() {
-        Writing::start(&mut batch, &store, &dead, &stats)
-            .finish(consumer)
-            .await?;
+        Writing::start(&mut batch, &store, &dead, &stats).finish(consumer).await?;
     }
     stats.imputed.store(cleaner.imputed, Ordering::Relaxed);
     Ok(())
@@ -375,12 +342,7 @@ struct Writing {
 impl Writing {
     /// Store first, dead letters second: an offset is committed only once
     /// everything up to it is durable somewhere.
-    fn start(
-        batch: &mut Batch,
-        store: &Arc<dyn Store>,
-        dead: &Arc<dyn DeadLetters>,
-        stats: &Arc<Stats>,
-    ) -> Self {
+    fn start(batch: &mut Batch, store: &Arc<dyn Store>, dead: &Arc<dyn DeadLetters>, stats: &Arc<Stats>) -> Self {
         let bars = std::mem::take(&mut batch.bars);
         let rejects = std::mem::take(&mut batch.rejects);
         let positions = std::mem::take(&mut batch.positions);
@@ -388,10 +350,7 @@ impl Writing {
         let (store, dead, stats) = (store.clone(), dead.clone(), stats.clone());
         let task = tokio::spawn(async move {
             let n = bars.len() as u64;
-            store
-                .upsert(bars)
-                .await
-                .context("store write failed; offsets not committed")?;
+            store.upsert(bars).await.context("store write failed; offsets not committed")?;
             stats.stored.fetch_add(n, Ordering::Relaxed);
             keep_rejects(dead.as_ref(), &stats, rejects).await
         });
@@ -400,30 +359,19 @@ impl Writing {
 
     async fn finish(self, consumer: &mut dyn Consumer) -> anyhow::Result<()> {
         self.task.await.context("store writer panicked")??;
-        consumer
-            .commit(&self.positions)
-            .await
-            .context("offset commit failed")
+        consumer.commit(&self.positions).await.context("offset commit failed")
     }
 }
 
 /// Decodes, cleans and validates one message.
-fn accept(
-    cleaner: &mut Cleaner,
-    payload: &[u8],
-    seen: &mut HashSet<(String, Ts)>,
-) -> Result<Bar, Refusal> {
+fn accept(cleaner: &mut Cleaner, payload: &[u8], seen: &mut HashSet<(String, Ts)>) -> Result<Bar, Refusal> {
     let raw = decode(payload)?;
     let bar = cleaner.clean(raw)?;
-    validate(&bar)
-        .map_err(|r| Refusal::new(r.kind, format!("{} {}: {}", bar.company, bar.ts, r.reason)))?;
+    validate(&bar).map_err(|r| Refusal::new(r.kind, format!("{} {}: {}", bar.company, bar.ts, r.reason)))?;
     if !seen.insert((bar.company.clone(), bar.ts)) {
         return Err(Refusal::new(
             "duplicate",
-            format!(
-                "duplicate of an earlier record for ({}, {}) in the same batch",
-                bar.company, bar.ts
-            ),
+            format!("duplicate of an earlier record for ({}, {}) in the same batch", bar.company, bar.ts),
         ));
     }
     cleaner.remember(&bar);

@@ -20,19 +20,14 @@ pub struct ProduceArgs {
 }
 
 pub async fn produce_command(args: ProduceArgs) -> anyhow::Result<()> {
-    let OpenedSource {
-        items,
-        label,
-        expected,
-    } = args.source.open()?;
+    let OpenedSource { items, label, expected } = args.source.open()?;
     args.kafka.ensure_topics().await?;
     let settings = args.kafka.settings();
     let producer = KafkaProducer::new(&settings, &args.kafka.topic)?;
     let dead = KafkaDeadLetters::new(&settings, &args.kafka.dlq_topic())?;
     let stats = Arc::new(Stats::default());
     let stop = crate::run::stop_on_signal();
-    let progress =
-        crate::run::Progress::start(stats.clone(), expected, |s| Stats::get(&s.produced));
+    let progress = crate::run::Progress::start(stats.clone(), expected, |s| Stats::get(&s.produced));
     let started = Instant::now();
     let result = produce(items, &producer, &dead, &stats, args.pace.pace(), stop).await;
     progress.finish();
@@ -43,11 +38,7 @@ pub async fn produce_command(args: ProduceArgs) -> anyhow::Result<()> {
     println!("read       {}", Stats::get(&stats.read));
     println!("delivered  {delivered}");
     println!("failed     {failed}");
-    println!(
-        "rejected   {} (to {})",
-        Stats::get(&stats.rejected),
-        args.kafka.dlq_topic()
-    );
+    println!("rejected   {} (to {})", Stats::get(&stats.rejected), args.kafka.dlq_topic());
     println!("elapsed    {secs:.2} s");
     println!("rate       {:.0} msgs/s", delivered as f64 / secs.max(1e-9));
     result

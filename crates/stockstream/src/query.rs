@@ -4,7 +4,6 @@ use std::io::Write;
 
 use clap::{Args, ValueEnum};
 use stockstream_core::{company_for_symbol, encode, Bar, DateRange, Ts};
-use stockstream_store::{SqliteStore, Store};
 
 use crate::cli::StoreArgs;
 
@@ -33,13 +32,7 @@ pub enum Format {
 }
 
 pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
-    if !args.store.db.exists() {
-        anyhow::bail!(
-            "no database at {}: run `stockstream run` first or pass --db",
-            args.store.db.display()
-        );
-    }
-    let store = SqliteStore::open(&args.store.db)?;
+    let store = args.store.open_existing().await?;
     let range = DateRange::new(args.from, args.to);
     let mut bars = store.range(&args.company, &range).await?;
     if bars.is_empty() {
@@ -49,18 +42,9 @@ pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
             bars = store.range(&company, &range).await?;
         }
     }
-    if bars.is_empty()
-        && !store
-            .companies()
-            .await?
-            .iter()
-            .any(|c| c.eq_ignore_ascii_case(&args.company))
-    {
+    if bars.is_empty() && !store.companies().await?.iter().any(|c| c.eq_ignore_ascii_case(&args.company)) {
         let known = store.companies().await?.join(", ");
-        anyhow::bail!(
-            "unknown company {:?}; stored companies: {known}",
-            args.company
-        );
+        anyhow::bail!("unknown company {:?}; stored companies: {known}", args.company);
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -73,16 +57,7 @@ fn write_bars(out: &mut impl Write, bars: &[Bar], format: Format) -> anyhow::Res
     match format {
         Format::Csv => {
             let mut w = csv::Writer::from_writer(out);
-            w.write_record([
-                "Date",
-                "Open",
-                "High",
-                "Low",
-                "Close",
-                "Volume",
-                "Company Name",
-                "Symbol",
-            ])?;
+            w.write_record(["Date", "Open", "High", "Low", "Close", "Volume", "Company Name", "Symbol"])?;
             for b in bars {
                 w.write_record([
                     b.ts.to_string(),

@@ -7,10 +7,11 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use stockstream_bus::memory_bus;
 use stockstream_bus::{KafkaConsumer, KafkaDeadLetters, KafkaProducer, OffsetReset};
+use stockstream_core::DeadLetters;
 use stockstream_store::{SqliteStore, Store};
 use tokio::sync::watch;
 
-use crate::cli::{ConsumeArgs, KafkaArgs, PaceArgs, SourceArgs, StoreArgs};
+use crate::cli::{ConsumeArgs, KafkaArgs, PaceArgs, SourceArgs, StoreArgs, StoreKind};
 use crate::pipeline::{consume, produce, ConsumeOptions, Item, OpenedSource, Pace, Stats};
 
 #[derive(Args, Debug)]
@@ -44,42 +45,39 @@ pub enum BusKind {
 pub const BUS_CAPACITY: usize = 16_384;
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let OpenedSource {
-        items: source,
-        label,
-        expected,
-    } = args.source.open()?;
-    let store = Arc::new(SqliteStore::open(&args.store.db)?);
+    let OpenedSource { items: source, label, expected } = args.source.open()?;
+    let sqlite = match args.store.kind {
+        StoreKind::Sqlite => Some(Arc::new(SqliteStore::open(&args.store.db)?)),
+        StoreKind::Dynamodb => None,
+    };
+    let store: Arc<dyn Store> = match &sqlite {
+        Some(s) => s.clone(),
+        None => args.store.open().await?,
+    };
     let stats = Arc::new(Stats::default());
     let stop = stop_on_signal();
     let started = Instant::now();
-    let progress = Progress::start(stats.clone(), expected, |s| {
-        Stats::get(&s.stored) + Stats::get(&s.rejected)
-    });
+    let progress = Progress::start(stats.clone(), expected, |s| Stats::get(&s.stored) + Stats::get(&s.rejected));
 
     let options = args.consume.options();
     let result = match args.bus {
         BusKind::Memory => {
-            embedded(
-                source,
-                store.clone(),
-                stats.clone(),
-                &options,
-                args.pace.pace(),
-                stop,
-            )
-            .await
+            // Without Kafka there is no dead-letter topic: rejects go to the
+            // SQLite file's `rejects` table (the store itself when it is SQLite).
+            let rejects: Arc<dyn DeadLetters> = match &sqlite {
+                Some(s) => s.clone(),
+                None => Arc::new(SqliteStore::open(&args.store.db)?),
+            };
+            embedded(source, store.clone(), rejects, stats.clone(), &options, args.pace.pace(), stop).await
         }
-        BusKind::Kafka => {
-            over_kafka(&args, source, store.clone(), stats.clone(), options, stop).await
-        }
+        BusKind::Kafka => over_kafka(&args, source, store.clone(), stats.clone(), options, stop).await,
     };
     progress.finish();
     result?;
 
     let total = store.count().await?;
     print_summary(&label, &stats, started.elapsed());
-    println!("database   {} ({total} bars)", args.store.db.display());
+    println!("database   {} ({total} bars)", args.store.describe());
     Ok(())
 }
 
@@ -87,7 +85,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 /// store's `rejects` table.
 pub async fn embedded(
     source: Box<dyn Iterator<Item = Item> + Send>,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
+    dead: Arc<dyn DeadLetters>,
     stats: Arc<Stats>,
     options: &ConsumeOptions,
     pace: Pace,
@@ -95,16 +94,14 @@ pub async fn embedded(
 ) -> anyhow::Result<()> {
     let (producer, mut consumer) = memory_bus(BUS_CAPACITY);
     let producing = {
-        let (store, stats, stop) = (store.clone(), stats.clone(), stop.clone());
+        let (dead, stats, stop) = (dead.clone(), stats.clone(), stop.clone());
         // The producer is dropped when its source ends, which closes the bus.
-        tokio::spawn(
-            async move { produce(source, &producer, store.as_ref(), &stats, pace, stop).await },
-        )
+        tokio::spawn(async move { produce(source, &producer, dead.as_ref(), &stats, pace, stop).await })
     };
     // The consumer is not told to stop: it drains the bus until the producer,
     // which is told, closes it. Nothing read is left behind in the channel.
     let (_never, drain) = watch::channel(false);
-    let consumed = consume(&mut consumer, store.clone(), store, stats, options, drain).await;
+    let consumed = consume(&mut consumer, store, dead, stats, options, drain).await;
     drop(consumer);
     let produced = producing.await?;
     consumed?;
@@ -116,7 +113,7 @@ pub async fn embedded(
 async fn over_kafka(
     args: &RunArgs,
     source: Box<dyn Iterator<Item = Item> + Send>,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
     stats: Arc<Stats>,
     mut options: ConsumeOptions,
     stop: watch::Receiver<bool>,
@@ -125,16 +122,10 @@ async fn over_kafka(
     let settings = args.kafka.settings();
     let producer = KafkaProducer::new(&settings, &args.kafka.topic)?;
     let dead = Arc::new(KafkaDeadLetters::new(&settings, &args.kafka.dlq_topic())?);
-    let mut consumer = KafkaConsumer::new(
-        &settings,
-        &args.kafka.topic,
-        &args.group,
-        OffsetReset::Earliest,
-    )?;
+    let mut consumer = KafkaConsumer::new(&settings, &args.kafka.topic, &args.group, OffsetReset::Earliest)?;
     let (done_tx, done_rx) = watch::channel(false);
     let producing = {
-        let (dead, stats, stop, pace) =
-            (dead.clone(), stats.clone(), stop.clone(), args.pace.pace());
+        let (dead, stats, stop, pace) = (dead.clone(), stats.clone(), stop.clone(), args.pace.pace());
         tokio::spawn(async move {
             let result = produce(source, &producer, dead.as_ref(), &stats, pace, stop).await;
             let _ = done_tx.send(true);
@@ -157,16 +148,15 @@ pub fn stop_on_signal() -> watch::Receiver<bool> {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        tracing::warn!("cannot listen for SIGTERM: {e}");
-                        let _ = ctrl_c.await;
-                        let _ = tx.send(true);
-                        return;
-                    }
-                };
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!("cannot listen for SIGTERM: {e}");
+                    let _ = ctrl_c.await;
+                    let _ = tx.send(true);
+                    return;
+                }
+            };
             tokio::select! {
                 _ = ctrl_c => {}
                 _ = term.recv() => {}
@@ -207,13 +197,10 @@ impl Progress {
     pub fn start(stats: Arc<Stats>, expected: Option<u64>, done: fn(&Stats) -> u64) -> Self {
         let bar = match expected {
             Some(n) => ProgressBar::new(n).with_style(
-                ProgressStyle::with_template("{bar:40} {pos}/{len} bars {per_sec} eta {eta}")
-                    .expect("valid template"),
+                ProgressStyle::with_template("{bar:40} {pos}/{len} bars {per_sec} eta {eta}").expect("valid template"),
             ),
-            None => ProgressBar::new_spinner().with_style(
-                ProgressStyle::with_template("{spinner} {pos} bars {per_sec}")
-                    .expect("valid template"),
-            ),
+            None => ProgressBar::new_spinner()
+                .with_style(ProgressStyle::with_template("{spinner} {pos} bars {per_sec}").expect("valid template")),
         };
         let shown = bar.clone();
         let ticker = tokio::spawn(async move {

@@ -18,19 +18,10 @@ fn default_run_stores_the_default_dataset_once() {
     assert_eq!(summary(&first, "rejected"), 0);
     let db = dir.path().join("stockstream.db");
     assert_eq!(count(&db, "bars"), 3577);
-    let per_company = rows(
-        &db,
-        "SELECT company, COUNT(*) FROM bars GROUP BY company ORDER BY company",
-    );
+    let per_company = rows(&db, "SELECT company, COUNT(*) FROM bars GROUP BY company ORDER BY company");
     let names: Vec<_> = per_company.iter().map(|r| r[0].as_str()).collect();
-    assert_eq!(
-        names,
-        ["Amazon", "Apple", "Google", "Meta", "NVIDIA", "Netflix", "Tesla"]
-    );
-    assert!(
-        per_company.iter().all(|r| r[1] == "Integer(511)"),
-        "{per_company:?}"
-    );
+    assert_eq!(names, ["Amazon", "Apple", "Google", "Meta", "NVIDIA", "Netflix", "Tesla"]);
+    assert!(per_company.iter().all(|r| r[1] == "Integer(511)"), "{per_company:?}");
 
     let second = ok(dir.path(), &["run"]);
     assert_eq!(summary(&second, "stored"), 3577);
@@ -40,18 +31,7 @@ fn default_run_stores_the_default_dataset_once() {
 /// Writes a generated CSV with bad rows mixed in; returns (path, good rows, bad rows).
 fn csv_with_bad_rows(dir: &Path) -> (PathBuf, usize, usize) {
     let path = dir.join("mixed.csv");
-    let generated = ok(
-        dir,
-        &[
-            "generate",
-            "--symbols",
-            "NVDA,TSLA",
-            "--start",
-            "2024-01-02",
-            "--end",
-            "2024-01-31",
-        ],
-    );
+    let generated = ok(dir, &["generate", "--symbols", "NVDA,TSLA", "--start", "2024-01-02", "--end", "2024-01-31"]);
     let mut lines: Vec<String> = generated.lines().map(String::from).collect();
     assert_eq!(lines[0], "Date,Open,High,Low,Close,Volume,Company Name");
     let good = lines.len() - 1;
@@ -77,24 +57,14 @@ fn csv_with_bad_rows(dir: &Path) -> (PathBuf, usize, usize) {
 fn bad_rows_are_rejected_with_reasons_and_nothing_is_lost() {
     let dir = tempfile::tempdir().unwrap();
     let (csv, good, bad) = csv_with_bad_rows(dir.path());
-    let out = ok(
-        dir.path(),
-        &["run", "--input", csv.to_str().unwrap(), "--db", "mixed.db"],
-    );
-    let (read, stored, rejected) = (
-        summary(&out, "read"),
-        summary(&out, "stored"),
-        summary(&out, "rejected"),
-    );
+    let out = ok(dir.path(), &["run", "--input", csv.to_str().unwrap(), "--db", "mixed.db"]);
+    let (read, stored, rejected) = (summary(&out, "read"), summary(&out, "stored"), summary(&out, "rejected"));
     assert_eq!(read as usize, good + bad, "{out}");
     assert_eq!(stored + rejected, read, "{out}");
     assert_eq!(rejected as usize, bad, "{out}");
     let db = dir.path().join("mixed.db");
     assert_eq!(count(&db, "bars") as usize, good);
-    let rejects = rows(
-        &db,
-        "SELECT kind, reason, original, source FROM rejects ORDER BY kind",
-    );
+    let rejects = rows(&db, "SELECT kind, reason, original, source FROM rejects ORDER BY kind");
     let kinds: Vec<_> = rejects.iter().map(|r| r[0].as_str()).collect();
     assert_eq!(
         kinds,
@@ -114,23 +84,11 @@ fn bad_rows_are_rejected_with_reasons_and_nothing_is_lost() {
         assert!(!r[2].is_empty(), "original bytes kept: {r:?}");
     }
     let reason = |kind: &str| rejects.iter().find(|r| r[0] == kind).unwrap()[1].clone();
-    assert!(
-        reason("bad_date").contains("2024-13-45"),
-        "{}",
-        reason("bad_date")
-    );
-    assert!(
-        reason("non_positive_price").contains("Open -100"),
-        "{}",
-        reason("non_positive_price")
-    );
+    assert!(reason("bad_date").contains("2024-13-45"), "{}", reason("bad_date"));
+    assert!(reason("non_positive_price").contains("Open -100"), "{}", reason("non_positive_price"));
     assert!(reason("missing_value").contains("Close missing for Apple 2024-02-03"));
     assert!(reason("wrong_field_count").contains("row has 1 fields"));
-    assert!(rejects
-        .iter()
-        .find(|r| r[0] == "wrong_field_count")
-        .unwrap()[3]
-        .ends_with("mixed.csv:24"));
+    assert!(rejects.iter().find(|r| r[0] == "wrong_field_count").unwrap()[3].ends_with("mixed.csv:24"));
 }
 
 #[test]
@@ -145,72 +103,31 @@ fn missing_values_are_forward_filled_or_dropped() {
          2024-01-04,12,,11,12.5,,Meta\n",
     )
     .unwrap();
-    let filled = ok(
-        dir.path(),
-        &["run", "--input", "gaps.csv", "--db", "ffill.db"],
-    );
-    assert_eq!(
-        (summary(&filled, "stored"), summary(&filled, "imputed")),
-        (3, 2),
-        "{filled}"
-    );
-    let meta = rows(
-        &dir.path().join("ffill.db"),
-        "SELECT close, high, volume FROM bars ORDER BY date",
-    );
-    assert_eq!(
-        meta[1][0], "Real(11.0)",
-        "close filled from the previous bar"
-    );
-    assert_eq!(
-        meta[2][1], "Real(13.0)",
-        "high filled from the previous bar"
-    );
+    let filled = ok(dir.path(), &["run", "--input", "gaps.csv", "--db", "ffill.db"]);
+    assert_eq!((summary(&filled, "stored"), summary(&filled, "imputed")), (3, 2), "{filled}");
+    let meta = rows(&dir.path().join("ffill.db"), "SELECT close, high, volume FROM bars ORDER BY date");
+    assert_eq!(meta[1][0], "Real(11.0)", "close filled from the previous bar");
+    assert_eq!(meta[2][1], "Real(13.0)", "high filled from the previous bar");
     assert_eq!(meta[2][2], "Real(200.0)");
 
-    let dropped = ok(
-        dir.path(),
-        &[
-            "run",
-            "--input",
-            "gaps.csv",
-            "--db",
-            "drop.db",
-            "--missing",
-            "drop",
-        ],
-    );
-    assert_eq!(
-        (summary(&dropped, "stored"), summary(&dropped, "rejected")),
-        (1, 2),
-        "{dropped}"
-    );
+    let dropped = ok(dir.path(), &["run", "--input", "gaps.csv", "--db", "drop.db", "--missing", "drop"]);
+    assert_eq!((summary(&dropped, "stored"), summary(&dropped, "rejected")), (1, 2), "{dropped}");
 }
 
 #[test]
 fn a_file_that_is_not_csv_fails_cleanly_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    for (name, body) in [
-        ("x.json", &b"{\"Date\": \"2024-01-02\", \"Open\": 1}\n"[..]),
-        ("x.bin", b"\x89PNG\r\n\x1a\n\0\0\xff"),
-    ] {
+    for (name, body) in
+        [("x.json", &b"{\"Date\": \"2024-01-02\", \"Open\": 1}\n"[..]), ("x.bin", b"\x89PNG\r\n\x1a\n\0\0\xff")]
+    {
         std::fs::write(dir.path().join(name), body).unwrap();
         let out = stockstream(dir.path(), &["run", "--input", name, "--db", "never.db"]);
         assert!(!out.status.success(), "{name} accepted");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            err.contains(name) && err.contains("unknown column layout"),
-            "{err}"
-        );
-        assert!(
-            !dir.path().join("never.db").exists(),
-            "a database was created for {name}"
-        );
+        assert!(err.contains(name) && err.contains("unknown column layout"), "{err}");
+        assert!(!dir.path().join("never.db").exists(), "a database was created for {name}");
     }
-    let missing = stockstream(
-        dir.path(),
-        &["run", "--input", "nope.csv", "--db", "never.db"],
-    );
+    let missing = stockstream(dir.path(), &["run", "--input", "nope.csv", "--db", "never.db"]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot open nope.csv"));
 }
@@ -218,66 +135,19 @@ fn a_file_that_is_not_csv_fails_cleanly_and_writes_nothing() {
 #[test]
 fn query_reads_inclusive_ranges_in_every_format() {
     let dir = tempfile::tempdir().unwrap();
-    ok(
-        dir.path(),
-        &[
-            "run",
-            "--symbols",
-            "AAPL,NFLX",
-            "--start",
-            "2024-03-01",
-            "--end",
-            "2024-03-29",
-        ],
-    );
+    ok(dir.path(), &["run", "--symbols", "AAPL,NFLX", "--start", "2024-03-01", "--end", "2024-03-29"]);
     let csv = ok(
         dir.path(),
-        &[
-            "query",
-            "--company",
-            "Apple",
-            "--from",
-            "2024-03-04",
-            "--to",
-            "2024-03-08",
-            "--format",
-            "csv",
-        ],
+        &["query", "--company", "Apple", "--from", "2024-03-04", "--to", "2024-03-08", "--format", "csv"],
     );
     let lines: Vec<_> = csv.lines().collect();
-    assert_eq!(
-        lines[0],
-        "Date,Open,High,Low,Close,Volume,Company Name,Symbol"
-    );
-    let dates: Vec<_> = lines[1..]
-        .iter()
-        .map(|l| l.split(',').next().unwrap())
-        .collect();
-    assert_eq!(
-        dates,
-        [
-            "2024-03-04",
-            "2024-03-05",
-            "2024-03-06",
-            "2024-03-07",
-            "2024-03-08"
-        ]
-    );
+    assert_eq!(lines[0], "Date,Open,High,Low,Close,Volume,Company Name,Symbol");
+    let dates: Vec<_> = lines[1..].iter().map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(dates, ["2024-03-04", "2024-03-05", "2024-03-06", "2024-03-07", "2024-03-08"]);
     assert!(lines[1].ends_with(",Apple,AAPL"));
 
     // The symbol finds the company; JSON is the wire form.
-    let json = ok(
-        dir.path(),
-        &[
-            "query",
-            "--company",
-            "NFLX",
-            "--to",
-            "2024-03-05",
-            "--format",
-            "json",
-        ],
-    );
+    let json = ok(dir.path(), &["query", "--company", "NFLX", "--to", "2024-03-05", "--format", "json"]);
     let parsed: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
     assert_eq!(parsed.len(), 3);
     assert_eq!(parsed[0]["Company Name"], "Netflix");
@@ -288,19 +158,13 @@ fn query_reads_inclusive_ranges_in_every_format() {
 
     // What query writes, run reads back unchanged.
     std::fs::write(dir.path().join("back.csv"), &csv).unwrap();
-    let again = ok(
-        dir.path(),
-        &["run", "--input", "back.csv", "--db", "back.db"],
-    );
+    let again = ok(dir.path(), &["run", "--input", "back.csv", "--db", "back.db"]);
     assert_eq!(summary(&again, "stored"), 5);
-    let original = rows(&dir.path().join("stockstream.db"), "SELECT * FROM bars WHERE company='Apple' AND date BETWEEN '2024-03-04' AND '2024-03-08' ORDER BY date");
-    assert_eq!(
-        rows(
-            &dir.path().join("back.db"),
-            "SELECT * FROM bars ORDER BY date"
-        ),
-        original
+    let original = rows(
+        &dir.path().join("stockstream.db"),
+        "SELECT * FROM bars WHERE company='Apple' AND date BETWEEN '2024-03-04' AND '2024-03-08' ORDER BY date",
     );
+    assert_eq!(rows(&dir.path().join("back.db"), "SELECT * FROM bars ORDER BY date"), original);
 
     let unknown = stockstream(dir.path(), &["query", "--company", "Enron"]);
     assert!(!unknown.status.success());
@@ -312,23 +176,10 @@ fn intraday_generation_and_run() {
     let dir = tempfile::tempdir().unwrap();
     let out = ok(
         dir.path(),
-        &[
-            "run",
-            "--symbols",
-            "TSLA",
-            "--start",
-            "2024-07-01",
-            "--end",
-            "2024-07-02",
-            "--interval",
-            "1m",
-        ],
+        &["run", "--symbols", "TSLA", "--start", "2024-07-01", "--end", "2024-07-02", "--interval", "1m"],
     );
     assert_eq!(summary(&out, "stored"), 2 * 390, "{out}");
-    let first = rows(
-        &dir.path().join("stockstream.db"),
-        "SELECT MIN(date), MAX(date) FROM bars",
-    );
+    let first = rows(&dir.path().join("stockstream.db"), "SELECT MIN(date), MAX(date) FROM bars");
     assert_eq!(first[0], ["2024-07-01T13:30:00Z", "2024-07-02T19:59:00Z"]);
 }
 
@@ -343,17 +194,9 @@ fn sigterm_drains_and_exits_zero() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(800));
     let sent = Instant::now();
-    assert!(Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     let out = child.wait_with_output().unwrap();
-    assert!(
-        sent.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        sent.elapsed()
-    );
+    assert!(sent.elapsed() < Duration::from_secs(5), "took {:?}", sent.elapsed());
     assert!(out.status.success(), "exit {:?}", out.status);
     let stdout = String::from_utf8(out.stdout).unwrap();
     let (read, stored) = (summary(&stdout, "read"), summary(&stdout, "stored"));

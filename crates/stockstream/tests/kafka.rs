@@ -12,9 +12,7 @@ use common::{bin, count, interop, ok, python, rows, summary, Tansu, TansuStorage
 
 fn read_topic(brokers: &str, topic: &str, n: usize) -> Vec<serde_json::Value> {
     let out = python(&interop("read_topic.py"), &[brokers, topic, &n.to_string()]);
-    out.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 fn produce(dir: &Path, brokers: &str, topic: &str, extra: &[&str]) -> String {
@@ -23,27 +21,9 @@ fn produce(dir: &Path, brokers: &str, topic: &str, extra: &[&str]) -> String {
     ok(dir, &args)
 }
 
-fn consume(
-    dir: &Path,
-    brokers: &str,
-    topic: &str,
-    group: &str,
-    db: &str,
-    extra: &[&str],
-) -> String {
-    let mut args = vec![
-        "consume",
-        "--brokers",
-        brokers,
-        "--topic",
-        topic,
-        "--group",
-        group,
-        "--db",
-        db,
-        "--idle-exit",
-        "3",
-    ];
+fn consume(dir: &Path, brokers: &str, topic: &str, group: &str, db: &str, extra: &[&str]) -> String {
+    let mut args =
+        vec!["consume", "--brokers", brokers, "--topic", topic, "--group", group, "--db", db, "--idle-exit", "3"];
     args.extend_from_slice(extra);
     ok(dir, &args)
 }
@@ -54,12 +34,7 @@ fn ten_thousand_bars_through_six_partitions_into_sqlite() {
     let brokers = broker.brokers();
     let dir = tempfile::tempdir().unwrap();
     let gen = ["--rows", "10000", "--interval", "1m", "--seed", "7"];
-    let produced = produce(
-        dir.path(),
-        &brokers,
-        "bars",
-        &[&gen[..], &["--max"]].concat(),
-    );
+    let produced = produce(dir.path(), &brokers, "bars", &[&gen[..], &["--max"]].concat());
     assert_eq!(summary(&produced, "delivered"), 10_000, "{produced}");
     assert_eq!(summary(&produced, "failed"), 0);
 
@@ -87,9 +62,7 @@ fn ten_thousand_bars_through_six_partitions_into_sqlite() {
                 "{}|{}|{}",
                 r[0],
                 r[1],
-                r[2].trim_start_matches("Real(")
-                    .trim_end_matches(')')
-                    .trim_end_matches(".0")
+                r[2].trim_start_matches("Real(").trim_end_matches(')').trim_end_matches(".0")
             )
         })
         .collect();
@@ -106,27 +79,16 @@ fn ten_thousand_bars_through_six_partitions_into_sqlite() {
         let value: serde_json::Value = serde_json::from_str(m["value"].as_str().unwrap()).unwrap();
         let key = m["key"].as_str().unwrap().to_string();
         assert_eq!(value["Symbol"].as_str().unwrap(), key);
-        partitions_of
-            .entry(key.clone())
-            .or_default()
-            .insert(m["partition"].as_i64().unwrap());
+        partitions_of.entry(key.clone()).or_default().insert(m["partition"].as_i64().unwrap());
         let date = value["Date"].as_str().unwrap().to_string();
         let slot = (m["partition"].as_i64().unwrap(), key);
         if let Some(prev) = last_date.get(&slot) {
             assert!(*prev < date, "order broken in {slot:?}: {prev} then {date}");
         }
         last_date.insert(slot, date.clone());
-        records.push(format!(
-            "{}|{}|{}",
-            value["Company Name"].as_str().unwrap(),
-            date,
-            value["Close"]
-        ));
+        records.push(format!("{}|{}|{}", value["Company Name"].as_str().unwrap(), date, value["Close"]));
     }
-    assert!(
-        partitions_of.values().all(|p| p.len() == 1),
-        "{partitions_of:?}"
-    );
+    assert!(partitions_of.values().all(|p| p.len() == 1), "{partitions_of:?}");
     assert_eq!(partitions_of.len(), 7);
     records.sort();
     assert_eq!(records, expected);
@@ -137,18 +99,8 @@ fn messages_sent_as_the_original_producer_did_are_stored() {
     let broker = Tansu::start(TansuStorage::Sqlite);
     let brokers = broker.brokers();
     let dir = tempfile::tempdir().unwrap();
-    let csv = ok(
-        dir.path(),
-        &[
-            "generate",
-            "--symbols",
-            "NVDA,META,NFLX",
-            "--start",
-            "2024-01-02",
-            "--end",
-            "2024-03-28",
-        ],
-    );
+    let csv =
+        ok(dir.path(), &["generate", "--symbols", "NVDA,META,NFLX", "--start", "2024-01-02", "--end", "2024-03-28"]);
     // One missing Close, as pandas leaves it (NaN), in the middle of the data.
     let mut lines: Vec<String> = csv.lines().map(String::from).collect();
     let mut f: Vec<String> = lines[40].split(',').map(String::from).collect();
@@ -157,26 +109,8 @@ fn messages_sent_as_the_original_producer_did_are_stored() {
     std::fs::write(dir.path().join("seed.csv"), lines.join("\n") + "\n").unwrap();
     let rows_sent = lines.len() - 1;
 
-    ok(
-        dir.path(),
-        &[
-            "produce",
-            "--brokers",
-            &brokers,
-            "--topic",
-            "seed",
-            "--rows",
-            "1",
-        ],
-    ); // creates the topics
-    let sent = python(
-        &interop("seed_producer.py"),
-        &[
-            &brokers,
-            "seed",
-            dir.path().join("seed.csv").to_str().unwrap(),
-        ],
-    );
+    ok(dir.path(), &["produce", "--brokers", &brokers, "--topic", "seed", "--rows", "1"]); // creates the topics
+    let sent = python(&interop("seed_producer.py"), &[&brokers, "seed", dir.path().join("seed.csv").to_str().unwrap()]);
     assert_eq!(sent.trim().parse::<usize>().unwrap(), rows_sent);
 
     let out = consume(dir.path(), &brokers, "seed", "g", "seed.db", &[]);
@@ -185,11 +119,7 @@ fn messages_sent_as_the_original_producer_did_are_stored() {
     assert_eq!(summary(&out, "imputed"), 1, "{out}");
     let db = dir.path().join("seed.db");
     let symbols = rows(&db, "SELECT DISTINCT symbol FROM bars ORDER BY symbol");
-    assert_eq!(
-        symbols,
-        [["META"], ["NFLX"], ["NVDA"]],
-        "symbols come from the company table"
-    );
+    assert_eq!(symbols, [["META"], ["NFLX"], ["NVDA"]], "symbols come from the company table");
     assert_eq!(count(&db, "bars") as usize, rows_sent + 1);
 }
 
@@ -198,18 +128,7 @@ fn bad_messages_go_to_the_dead_letter_topic_with_reasons() {
     let broker = Tansu::start(TansuStorage::Sqlite);
     let brokers = broker.brokers();
     let dir = tempfile::tempdir().unwrap();
-    ok(
-        dir.path(),
-        &[
-            "produce",
-            "--brokers",
-            &brokers,
-            "--topic",
-            "mixed",
-            "--rows",
-            "0",
-        ],
-    );
+    ok(dir.path(), &["produce", "--brokers", &brokers, "--topic", "mixed", "--rows", "0"]);
     let good = |d: u32| {
         format!(
             r#"{{"Date":"2024-01-{d:02}","Open":10,"High":12,"Low":9,"Close":11,"Volume":100,"Company Name":"Tesla"}}"#
@@ -218,46 +137,17 @@ fn bad_messages_go_to_the_dead_letter_topic_with_reasons() {
     let bad = [
         "this is not json".to_string(),
         r#"{"Date":"2024-01-05","Open":10,"High":12,"Company Name":"Apple"}"#.to_string(),
-        r#"{"Date":"2024-01-06","Open":10,"High":8,"Low":9,"Close":11,"Volume":100,"Company Name":"Tesla"}"#.to_string(),
+        r#"{"Date":"2024-01-06","Open":10,"High":8,"Low":9,"Close":11,"Volume":100,"Company Name":"Tesla"}"#
+            .to_string(),
     ];
-    let lines = [
-        good(2),
-        bad[0].clone(),
-        good(3),
-        bad[1].clone(),
-        good(4),
-        bad[2].clone(),
-        good(8),
-    ];
+    let lines = [good(2), bad[0].clone(), good(3), bad[1].clone(), good(4), bad[2].clone(), good(8)];
     std::fs::write(dir.path().join("mixed.txt"), lines.join("\n")).unwrap();
-    python(
-        &interop("send_raw.py"),
-        &[
-            &brokers,
-            "mixed",
-            dir.path().join("mixed.txt").to_str().unwrap(),
-        ],
-    );
+    python(&interop("send_raw.py"), &[&brokers, "mixed", dir.path().join("mixed.txt").to_str().unwrap()]);
 
     let out = consume(dir.path(), &brokers, "mixed", "g", "mixed.db", &[]);
-    assert_eq!(
-        (summary(&out, "stored"), summary(&out, "rejected")),
-        (4, 3),
-        "{out}"
-    );
-    let dates = rows(
-        &dir.path().join("mixed.db"),
-        "SELECT date FROM bars ORDER BY date",
-    );
-    assert_eq!(
-        dates,
-        [
-            ["2024-01-02"],
-            ["2024-01-03"],
-            ["2024-01-04"],
-            ["2024-01-08"]
-        ]
-    );
+    assert_eq!((summary(&out, "stored"), summary(&out, "rejected")), (4, 3), "{out}");
+    let dates = rows(&dir.path().join("mixed.db"), "SELECT date FROM bars ORDER BY date");
+    assert_eq!(dates, [["2024-01-02"], ["2024-01-03"], ["2024-01-04"], ["2024-01-08"]]);
 
     let dead = read_topic(&brokers, "mixed.dlq", 3);
     let mut by_value: BTreeMap<String, (String, String)> = dead
@@ -266,34 +156,20 @@ fn bad_messages_go_to_the_dead_letter_topic_with_reasons() {
             let h = &m["headers"];
             (
                 m["value"].as_str().unwrap().to_string(),
-                (
-                    h["kind"].as_str().unwrap().to_string(),
-                    h["reason"].as_str().unwrap().to_string(),
-                ),
+                (h["kind"].as_str().unwrap().to_string(), h["reason"].as_str().unwrap().to_string()),
             )
         })
         .collect();
-    let (kind, reason) = by_value
-        .remove(&bad[0])
-        .expect("not-JSON message kept as sent");
+    let (kind, reason) = by_value.remove(&bad[0]).expect("not-JSON message kept as sent");
     assert_eq!(kind, "undecodable");
     assert!(reason.contains("not a JSON object"), "{reason}");
     let (kind, reason) = by_value.remove(&bad[1]).unwrap();
     assert_eq!(kind, "missing_value");
-    assert!(
-        reason.contains("Low, Close, Volume missing for Apple 2024-01-05"),
-        "{reason}"
-    );
+    assert!(reason.contains("Low, Close, Volume missing for Apple 2024-01-05"), "{reason}");
     let (kind, reason) = by_value.remove(&bad[2]).unwrap();
     assert_eq!(kind, "high_below_open_close");
-    assert!(
-        reason.contains("Tesla 2024-01-06: High 8 is below max(Open, Close) = 11"),
-        "{reason}"
-    );
-    assert!(dead.iter().all(|m| m["headers"]["source"]
-        .as_str()
-        .unwrap()
-        .starts_with("mixed/")));
+    assert!(reason.contains("Tesla 2024-01-06: High 8 is below max(Open, Close) = 11"), "{reason}");
+    assert!(dead.iter().all(|m| m["headers"]["source"].as_str().unwrap().starts_with("mixed/")));
 }
 
 /// Two members share the partitions; one is killed with SIGKILL mid-stream and,
@@ -306,39 +182,12 @@ fn a_group_shares_partitions_and_recovers_from_a_killed_member() {
     let broker = Tansu::start(TansuStorage::Sqlite);
     let brokers = broker.brokers();
     let dir = tempfile::tempdir().unwrap();
-    produce(
-        dir.path(),
-        &brokers,
-        "shared",
-        &["--rows", "30000", "--interval", "1m"],
-    );
+    produce(dir.path(), &brokers, "shared", &["--rows", "30000", "--interval", "1m"]);
     let member = |name: &str| {
         bin()
-            .args([
-                "consume",
-                "--brokers",
-                &brokers,
-                "--topic",
-                "shared",
-                "--group",
-                "pair",
-                "--db",
-                "pair.db",
-            ])
-            .args([
-                "--idle-exit",
-                "6",
-                "--batch-size",
-                "100",
-                "--flush-ms",
-                "50",
-            ])
-            .args([
-                "--kafka-option",
-                "session.timeout.ms=6000",
-                "--kafka-option",
-                "heartbeat.interval.ms=500",
-            ])
+            .args(["consume", "--brokers", &brokers, "--topic", "shared", "--group", "pair", "--db", "pair.db"])
+            .args(["--idle-exit", "6", "--batch-size", "100", "--flush-ms", "50"])
+            .args(["--kafka-option", "session.timeout.ms=6000", "--kafka-option", "heartbeat.interval.ms=500"])
             .current_dir(dir.path())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.path().join(format!("{name}.log"))).unwrap())
@@ -349,34 +198,21 @@ fn a_group_shares_partitions_and_recovers_from_a_killed_member() {
     let survivor = member("survivor");
     let db = dir.path().join("pair.db");
     let started = Instant::now();
-    while (!db.exists() || count(&db, "bars") < 3000) && started.elapsed() < Duration::from_secs(60)
-    {
+    while (!db.exists() || count(&db, "bars") < 3000) && started.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(50));
     }
     let at_kill = count(&db, "bars");
-    assert!(
-        at_kill < 30_000,
-        "the stream was over before the kill ({at_kill})"
-    );
+    assert!(at_kill < 30_000, "the stream was over before the kill ({at_kill})");
     doomed.kill().unwrap();
     doomed.wait().unwrap();
     std::thread::sleep(Duration::from_secs(7)); // past the dead member's session
     let restarted = member("restarted");
-    let (survivor, restarted) = (
-        survivor.wait_with_output().unwrap(),
-        restarted.wait_with_output().unwrap(),
-    );
+    let (survivor, restarted) = (survivor.wait_with_output().unwrap(), restarted.wait_with_output().unwrap());
     assert!(survivor.status.success() && restarted.status.success());
     let stored = |o: &std::process::Output| summary(&String::from_utf8_lossy(&o.stdout), "stored");
     let (by_survivor, by_restarted) = (stored(&survivor), stored(&restarted));
-    assert!(
-        by_survivor > 0 && by_survivor < 30_000,
-        "the survivor had a share, not all: {by_survivor}"
-    );
-    assert!(
-        by_restarted > 0,
-        "the restarted member took over partitions"
-    );
+    assert!(by_survivor > 0 && by_survivor < 30_000, "the survivor had a share, not all: {by_survivor}");
+    assert!(by_restarted > 0, "the restarted member took over partitions");
     assert_eq!(count(&db, "bars"), 30_000, "every bar stored once");
 }
 
@@ -385,24 +221,9 @@ fn sigterm_commits_so_a_restart_resumes_where_it_stopped() {
     let broker = Tansu::start(TansuStorage::Sqlite);
     let brokers = broker.brokers();
     let dir = tempfile::tempdir().unwrap();
-    produce(
-        dir.path(),
-        &brokers,
-        "resume",
-        &["--rows", "20000", "--interval", "1m"],
-    );
+    produce(dir.path(), &brokers, "resume", &["--rows", "20000", "--interval", "1m"]);
     let first = bin()
-        .args([
-            "consume",
-            "--brokers",
-            &brokers,
-            "--topic",
-            "resume",
-            "--group",
-            "r",
-            "--db",
-            "r.db",
-        ])
+        .args(["consume", "--brokers", &brokers, "--topic", "resume", "--group", "r", "--db", "r.db"])
         .args(["--batch-size", "100", "--flush-ms", "20"])
         .current_dir(dir.path())
         .stdout(Stdio::piped())
@@ -410,33 +231,20 @@ fn sigterm_commits_so_a_restart_resumes_where_it_stopped() {
         .unwrap();
     let db = dir.path().join("r.db");
     let started = Instant::now();
-    while (!db.exists() || count(&db, "bars") < 2000) && started.elapsed() < Duration::from_secs(60)
-    {
+    while (!db.exists() || count(&db, "bars") < 2000) && started.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(20));
     }
     let signalled = Instant::now();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &first.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    assert!(std::process::Command::new("kill").args(["-TERM", &first.id().to_string()]).status().unwrap().success());
     let out = first.wait_with_output().unwrap();
-    assert!(
-        signalled.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        signalled.elapsed()
-    );
+    assert!(signalled.elapsed() < Duration::from_secs(5), "took {:?}", signalled.elapsed());
     assert!(out.status.success(), "{:?}", out.status);
     let first_consumed = summary(&String::from_utf8(out.stdout).unwrap(), "read");
     assert!(first_consumed < 20_000, "stopped mid-stream");
 
     let second = consume(dir.path(), &brokers, "resume", "r", "r.db", &[]);
     let second_consumed = summary(&second, "read");
-    assert_eq!(
-        first_consumed + second_consumed,
-        20_000,
-        "no committed message was read again: {second}"
-    );
+    assert_eq!(first_consumed + second_consumed, 20_000, "no committed message was read again: {second}");
     assert_eq!(count(&db, "bars"), 20_000);
 }
 
@@ -444,18 +252,7 @@ fn sigterm_commits_so_a_restart_resumes_where_it_stopped() {
 fn run_over_kafka_stores_the_default_dataset() {
     let broker = Tansu::start(TansuStorage::Memory);
     let dir = tempfile::tempdir().unwrap();
-    let out = ok(
-        dir.path(),
-        &[
-            "run",
-            "--bus",
-            "kafka",
-            "--brokers",
-            &broker.brokers(),
-            "--topic",
-            "run",
-        ],
-    );
+    let out = ok(dir.path(), &["run", "--bus", "kafka", "--brokers", &broker.brokers(), "--topic", "run"]);
     assert_eq!(summary(&out, "stored"), 3577, "{out}");
     assert_eq!(count(&dir.path().join("stockstream.db"), "bars"), 3577);
 }

@@ -6,8 +6,10 @@
 use async_trait::async_trait;
 use stockstream_core::{Bar, DateRange};
 
+pub mod dynamodb;
 pub mod sqlite;
 
+pub use dynamodb::{DynamoSettings, DynamoStore};
 pub use sqlite::SqliteStore;
 
 #[async_trait]

@@ -57,8 +57,7 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub fn open(path: &Path) -> anyhow::Result<Self> {
-        let conn = Connection::open(path)
-            .with_context(|| format!("cannot open SQLite database {}", path.display()))?;
+        let conn = Connection::open(path).with_context(|| format!("cannot open SQLite database {}", path.display()))?;
         // WAL lets readers (query, serve) run while the consumer writes;
         // synchronous=NORMAL is durable across process crashes in WAL mode.
         // Several processes may share the file (consumers of one group on one
@@ -66,11 +65,8 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(SCHEMA)
-            .with_context(|| format!("{} is not a stockstream database", path.display()))?;
-        Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
-        })
+        conn.execute_batch(SCHEMA).with_context(|| format!("{} is not a stockstream database", path.display()))?;
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
     }
 
     /// Runs blocking SQLite work off the async executor.
@@ -80,9 +76,7 @@ impl SqliteStore {
     ) -> anyhow::Result<T> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn
-                .lock()
-                .map_err(|_| anyhow::anyhow!("SQLite connection poisoned"))?;
+            let mut guard = conn.lock().map_err(|_| anyhow::anyhow!("SQLite connection poisoned"))?;
             f(&mut guard).map_err(anyhow::Error::from)
         })
         .await?
@@ -91,15 +85,9 @@ impl SqliteStore {
     /// Every reject kept so far, oldest first.
     pub async fn rejects(&self) -> anyhow::Result<Vec<StoredReject>> {
         self.with_conn(|c| {
-            let mut st =
-                c.prepare("SELECT source, kind, reason, original FROM rejects ORDER BY id")?;
+            let mut st = c.prepare("SELECT source, kind, reason, original FROM rejects ORDER BY id")?;
             let rows = st.query_map([], |r| {
-                Ok(StoredReject {
-                    source: r.get(0)?,
-                    kind: r.get(1)?,
-                    reason: r.get(2)?,
-                    original: r.get(3)?,
-                })
+                Ok(StoredReject { source: r.get(0)?, kind: r.get(1)?, reason: r.get(2)?, original: r.get(3)? })
             })?;
             rows.collect()
         })
@@ -109,9 +97,9 @@ impl SqliteStore {
 
 fn bar_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Bar> {
     let date: String = r.get(1)?;
-    let ts: Ts = date.parse().map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(e))
-    })?;
+    let ts: Ts = date
+        .parse()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(e)))?;
     Ok(Bar {
         company: r.get(0)?,
         ts,
@@ -139,9 +127,7 @@ impl Store for SqliteStore {
                     use std::fmt::Write;
                     date.clear();
                     let _ = write!(date, "{}", b.ts);
-                    st.execute(params![
-                        b.company, date, b.symbol, b.open, b.high, b.low, b.close, b.volume
-                    ])?;
+                    st.execute(params![b.company, date, b.symbol, b.open, b.high, b.low, b.close, b.volume])?;
                 }
             }
             tx.commit()
@@ -183,11 +169,7 @@ impl Store for SqliteStore {
     }
 
     async fn count(&self) -> anyhow::Result<u64> {
-        self.with_conn(|c| {
-            c.query_row("SELECT COUNT(*) FROM bars", [], |r| r.get::<_, i64>(0))
-                .map(|n| n as u64)
-        })
-        .await
+        self.with_conn(|c| c.query_row("SELECT COUNT(*) FROM bars", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)).await
     }
 }
 
@@ -200,9 +182,8 @@ impl DeadLetters for SqliteStore {
         self.with_conn(move |c| {
             let tx = c.transaction()?;
             {
-                let mut st = tx.prepare_cached(
-                    "INSERT INTO rejects (source, kind, reason, original) VALUES (?1, ?2, ?3, ?4)",
-                )?;
+                let mut st =
+                    tx.prepare_cached("INSERT INTO rejects (source, kind, reason, original) VALUES (?1, ?2, ?3, ?4)")?;
                 for r in &rejects {
                     st.execute(params![r.source, r.kind, r.reason, r.original])?;
                 }
@@ -239,16 +220,11 @@ mod tests {
     #[tokio::test]
     async fn upsert_is_idempotent_and_last_write_wins() {
         let (_d, s) = store();
-        let bars = vec![
-            bar("NVIDIA", "2024-01-02", 10.0),
-            bar("NVIDIA", "2024-01-03", 11.0),
-        ];
+        let bars = vec![bar("NVIDIA", "2024-01-02", 10.0), bar("NVIDIA", "2024-01-03", 11.0)];
         s.upsert(bars.clone()).await.unwrap();
         s.upsert(bars.clone()).await.unwrap();
         assert_eq!(s.count().await.unwrap(), 2);
-        s.upsert(vec![bar("NVIDIA", "2024-01-03", 12.5)])
-            .await
-            .unwrap();
+        s.upsert(vec![bar("NVIDIA", "2024-01-03", 12.5)]).await.unwrap();
         assert_eq!(s.count().await.unwrap(), 2);
         let got = s.range("NVIDIA", &DateRange::default()).await.unwrap();
         assert_eq!(got[1].close, 12.5);
@@ -267,41 +243,15 @@ mod tests {
         .await
         .unwrap();
         let r = |from: Option<&str>, to: Option<&str>| {
-            DateRange::new(
-                from.map(|f| f.parse().unwrap()),
-                to.map(|t| t.parse().unwrap()),
-            )
+            DateRange::new(from.map(|f| f.parse().unwrap()), to.map(|t| t.parse().unwrap()))
         };
-        let dates = |bars: Vec<Bar>| {
-            bars.into_iter()
-                .map(|b| b.ts.to_string())
-                .collect::<Vec<_>>()
-        };
+        let dates = |bars: Vec<Bar>| bars.into_iter().map(|b| b.ts.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            dates(
-                s.range("Tesla", &r(Some("2024-01-03"), Some("2024-01-03")))
-                    .await
-                    .unwrap()
-            ),
+            dates(s.range("Tesla", &r(Some("2024-01-03"), Some("2024-01-03"))).await.unwrap()),
             ["2024-01-03T14:30:00Z"]
         );
-        assert_eq!(
-            dates(
-                s.range("Tesla", &r(Some("2024-01-03"), None))
-                    .await
-                    .unwrap()
-            )
-            .len(),
-            2
-        );
-        assert_eq!(
-            dates(
-                s.range("Tesla", &r(None, Some("2024-01-02")))
-                    .await
-                    .unwrap()
-            ),
-            ["2024-01-02"]
-        );
+        assert_eq!(dates(s.range("Tesla", &r(Some("2024-01-03"), None)).await.unwrap()).len(), 2);
+        assert_eq!(dates(s.range("Tesla", &r(None, Some("2024-01-02"))).await.unwrap()), ["2024-01-02"]);
         assert!(s.range("Nobody", &r(None, None)).await.unwrap().is_empty());
         let latest = s.latest().await.unwrap();
         assert_eq!(dates(latest.clone()), ["2024-01-05", "2024-01-04"]);
@@ -312,12 +262,7 @@ mod tests {
     #[tokio::test]
     async fn rejects_keep_reason_and_original_bytes() {
         let (_d, s) = store();
-        let r = Reject {
-            source: "x.csv:3".into(),
-            kind: "bad_date",
-            reason: "why".into(),
-            original: vec![0xff, 0],
-        };
+        let r = Reject { source: "x.csv:3".into(), kind: "bad_date", reason: "why".into(), original: vec![0xff, 0] };
         s.keep(vec![r.clone()]).await.unwrap();
         let back = s.rejects().await.unwrap();
         assert_eq!(back.len(), 1);

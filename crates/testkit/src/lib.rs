@@ -8,11 +8,7 @@ use std::time::{Duration, Instant};
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind an ephemeral port")
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port").local_addr().unwrap().port()
 }
 
 fn wait_for_port(port: u16, within: Duration) -> bool {
@@ -45,24 +41,15 @@ fn find_program(name: &str, env: &str) -> PathBuf {
             }
         }
     }
-    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-        .join(".cargo/bin")
-        .join(name);
-    assert!(
-        home.is_file(),
-        "{name} is not installed: run scripts/setup.sh (or set {env})"
-    );
+    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo/bin").join(name);
+    assert!(home.is_file(), "{name} is not installed: run scripts/setup.sh (or set {env})");
     home
 }
 
 fn spawn_logged(mut cmd: Command, log: &Path) -> Child {
     let out = std::fs::File::create(log).expect("create server log");
     let err = out.try_clone().expect("clone log handle");
-    cmd.stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"))
+    cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"))
 }
 
 /// Storage of a Tansu broker.
@@ -85,12 +72,7 @@ pub struct Tansu {
 impl Tansu {
     pub fn start(storage: TansuStorage) -> Self {
         let dir = tempfile::tempdir().expect("temp dir for the broker");
-        let mut t = Tansu {
-            child: None,
-            port: free_port(),
-            storage,
-            dir,
-        };
+        let mut t = Tansu { child: None, port: free_port(), storage, dir };
         t.launch();
         t
     }
@@ -164,9 +146,7 @@ pub fn dynamodb_local_home() -> PathBuf {
     }
     let tools = std::env::var_os("STOCKSTREAM_TOOLS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/stockstream")
-        });
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/stockstream"));
     tools.join("dynamodb/node_modules/amplify-dynamodb-simulator/emulator")
 }
 
@@ -187,12 +167,7 @@ impl DynamoLocal {
         if let Some(d) = &data {
             std::fs::create_dir_all(d).unwrap();
         }
-        let mut d = DynamoLocal {
-            child: None,
-            port: free_port(),
-            data,
-            dir,
-        };
+        let mut d = DynamoLocal { child: None, port: free_port(), data, dir };
         d.launch();
         d
     }
@@ -205,16 +180,14 @@ impl DynamoLocal {
             home.display()
         );
         let mut cmd = Command::new("java");
-        cmd.current_dir(&home).args([
-            "-Djava.library.path=DynamoDBLocal_lib",
-            "-jar",
-            "DynamoDBLocal.jar",
-        ]);
+        cmd.current_dir(&home).args(["-Djava.library.path=DynamoDBLocal_lib", "-jar", "DynamoDBLocal.jar"]);
         match &self.data {
             Some(path) => cmd.args(["-dbPath", &path.display().to_string()]),
             None => cmd.arg("-inMemory"),
         };
-        cmd.args(["-port", &self.port.to_string()]);
+        // One database whatever the credentials and region of the client, so
+        // that boto3 and the Rust SDK see the same tables.
+        cmd.args(["-sharedDb", "-port", &self.port.to_string()]);
         let log = self.dir.path().join("dynamodb.log");
         self.child = Some(spawn_logged(cmd, &log));
         assert!(
@@ -251,11 +224,7 @@ impl Drop for DynamoLocal {
 
 /// Runs a Python script with arguments; panics with its output when it fails.
 pub fn python(script: &Path, args: &[&str]) -> String {
-    let out = Command::new("python3")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3 runs");
+    let out = Command::new("python3").arg(script).args(args).output().expect("python3 runs");
     assert!(
         out.status.success(),
         "{} {args:?} failed:\n{}\n{}",

@@ -9,24 +9,17 @@ use std::process::{Command, Output};
 pub use stockstream_testkit::{python, DynamoLocal, Tansu, TansuStorage};
 
 pub fn interop(script: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/interop")
-        .join(script)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop").join(script)
 }
 
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_stockstream"));
-    c.env_remove("STOCKSTREAM_CONFIG")
-        .env("STOCKSTREAM_LOG", "warn");
+    c.env_remove("STOCKSTREAM_CONFIG").env("STOCKSTREAM_LOG", "warn");
     c
 }
 
 pub fn stockstream(dir: &Path, args: &[&str]) -> Output {
-    bin()
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the stockstream binary runs")
+    bin().args(args).current_dir(dir).output().expect("the stockstream binary runs")
 }
 
 pub fn ok(dir: &Path, args: &[&str]) -> String {
@@ -44,10 +37,7 @@ pub fn ok(dir: &Path, args: &[&str]) -> String {
 pub fn summary(stdout: &str, name: &str) -> u64 {
     stdout
         .lines()
-        .find_map(|l| {
-            l.strip_prefix(name)
-                .map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap())
-        })
+        .find_map(|l| l.strip_prefix(name).map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap()))
         .unwrap_or_else(|| panic!("no {name:?} in summary:\n{stdout}"))
 }
 

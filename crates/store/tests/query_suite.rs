@@ -1,0 +1,116 @@
+//! One query suite, run against every store backend with the same data: the
+//! backends must answer alike. DynamoDB runs against a real DynamoDB Local.
+
+use std::sync::Arc;
+
+use stockstream_core::{Bar, DateRange, Ts};
+use stockstream_store::{DynamoSettings, DynamoStore, SqliteStore, Store};
+use stockstream_testkit::DynamoLocal;
+
+fn bar(company: &str, ts: &str, close: f64) -> Bar {
+    Bar {
+        symbol: stockstream_core::symbol_for_company(company),
+        company: company.into(),
+        ts: ts.parse().unwrap(),
+        open: close - 0.25,
+        high: close + 1.125,
+        low: close - 1.5,
+        close,
+        volume: (close * 1000.0).round(),
+    }
+}
+
+/// Daily and intraday bars over several companies, with awkward decimals.
+fn data() -> Vec<Bar> {
+    let mut bars = Vec::new();
+    for (i, day) in ["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05", "2024-01-08"].iter().enumerate() {
+        bars.push(bar("NVIDIA", day, 100.1 + i as f64 * 0.7));
+        bars.push(bar("Tesla", day, 200.3 - i as f64 * 1.1));
+    }
+    for minute in 0..90 {
+        let ts = format!("2024-01-03T{:02}:{:02}:00Z", 14 + (30 + minute) / 60, (30 + minute) % 60);
+        bars.push(bar("Apple", &ts, 180.0 + minute as f64 / 100.0));
+    }
+    bars.push(bar("Berkshire Hathaway", "2024-01-02", 101.3));
+    bars
+}
+
+fn ranges() -> Vec<(Option<&'static str>, Option<&'static str>)> {
+    vec![
+        (None, None),
+        (Some("2024-01-03"), Some("2024-01-03")),
+        (Some("2024-01-03"), None),
+        (None, Some("2024-01-04")),
+        (Some("2024-01-03T15:00:00Z"), Some("2024-01-03T15:10:00Z")),
+        (Some("2024-01-06"), Some("2024-01-07")),
+        (Some("2024-01-09"), None),
+    ]
+}
+
+type Answers = (Vec<String>, Vec<Bar>, u64, Vec<Vec<Bar>>);
+
+async fn answers(store: &dyn Store) -> Answers {
+    let mut ranged = Vec::new();
+    for company in ["NVIDIA", "Tesla", "Apple", "Berkshire Hathaway", "Nobody"] {
+        for (from, to) in ranges() {
+            let range = DateRange::new(from.map(|f| f.parse::<Ts>().unwrap()), to.map(|t| t.parse::<Ts>().unwrap()));
+            ranged.push(store.range(company, &range).await.unwrap());
+        }
+    }
+    (store.companies().await.unwrap(), store.latest().await.unwrap(), store.count().await.unwrap(), ranged)
+}
+
+async fn load(store: &dyn Store) {
+    let bars = data();
+    // Twice, and in two batches: idempotent either way.
+    store.upsert(bars.clone()).await.unwrap();
+    store.upsert(bars[..40].to_vec()).await.unwrap();
+    // A duplicate key inside one write: the last one wins.
+    store.upsert(vec![bar("Tesla", "2024-01-08", 1.0), bar("Tesla", "2024-01-08", 195.9)]).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_and_dynamodb_answer_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("s.db")).unwrap());
+    let server = DynamoLocal::start();
+    let settings = DynamoSettings {
+        table: "SuiteMkt".into(),
+        endpoint: Some(server.endpoint()),
+        region: Some("us-east-1".into()),
+        ..Default::default()
+    };
+    let dynamo: Arc<dyn Store> = Arc::new(DynamoStore::connect(&settings).await.unwrap());
+    load(sqlite.as_ref()).await;
+    load(dynamo.as_ref()).await;
+
+    let (a, b) = (answers(sqlite.as_ref()).await, answers(dynamo.as_ref()).await);
+    assert_eq!(a.0, ["Apple", "Berkshire Hathaway", "NVIDIA", "Tesla"]);
+    assert_eq!(a.2, data().len() as u64);
+    let tesla_last = a.1.iter().find(|b| b.company == "Tesla").unwrap();
+    assert_eq!((tesla_last.ts.to_string().as_str(), tesla_last.close), ("2024-01-08", 195.9));
+    let counts: Vec<usize> = a.3.iter().map(Vec::len).collect();
+    assert_eq!(&counts[14..21], [90, 90, 90, 90, 11, 0, 0], "Apple's intraday ranges");
+    assert_eq!(a, b, "SQLite and DynamoDB disagree");
+
+    // A second connection finds the table and uses it as it is.
+    let again = DynamoStore::connect(&settings).await.unwrap();
+    assert_eq!(again.count().await.unwrap(), data().len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_with_another_key_schema_is_refused() {
+    let server = DynamoLocal::start();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../stockstream/tests/interop/ddb_create_table.py");
+    stockstream_testkit::python(&script, &[&server.endpoint(), "Other", "Symbol", "Date"]);
+    let settings = DynamoSettings {
+        table: "Other".into(),
+        endpoint: Some(server.endpoint()),
+        region: Some("us-east-1".into()),
+        ..Default::default()
+    };
+    let err = DynamoStore::connect(&settings).await.err().expect("a foreign key schema was accepted").to_string();
+    assert!(err.contains("table Other has key schema [Symbol"), "{err}");
+    assert!(err.contains("needs partition key \"Company Name\" (S) and sort key \"Date\" (S)"), "{err}");
+}
