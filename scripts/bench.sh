@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Runs the benchmarks that need servers, starting them on free loopback ports
-# and stopping them afterwards. Usage: scripts/bench.sh [embedded|kafka|all]
+# Runs the benchmarks, starting the servers they need on free loopback ports and
+# stopping them afterwards. Usage: scripts/bench.sh [embedded|kafka|dynamodb|all]
+# The peers are the scripts in ../shared/peers (Python: confluent-kafka, boto3,
+# kafka-python, pandas).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh >/dev/null
+python3 -c 'import pandas' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check pandas
 cargo build --release --locked -q
 bin=target/release/stockstream
 what="${1:-all}"
@@ -17,11 +20,29 @@ wait_port() { for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev
 if [ "$what" = embedded ] || [ "$what" = all ]; then
   $bin bench embedded --rows 1000000
 fi
-if [ "$what" = kafka ] || [ "$what" = all ]; then
+start_tansu() {
   port=$(free_port)
   "$(tansu_bin)" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
     --storage-engine memory://tansu/ >/tmp/stockstream-bench-tansu.log 2>&1 &
   pids+=($!)
   wait_port "$port"
-  STOCKSTREAM_LOG=warn $bin bench kafka --brokers "127.0.0.1:$port"
+  brokers="127.0.0.1:$port"
+}
+start_dynamodb() {
+  dport=$(free_port)
+  ( cd "${STOCKSTREAM_TOOLS:-$HOME/.cache/stockstream}/dynamodb/node_modules/amplify-dynamodb-simulator/emulator" &&
+    exec java -Djava.library.path=DynamoDBLocal_lib -jar DynamoDBLocal.jar -inMemory -sharedDb -port "$dport" \
+      >/tmp/stockstream-bench-dynamodb.log 2>&1 ) &
+  pids+=($!)
+  wait_port "$dport"
+  endpoint="http://127.0.0.1:$dport"
+}
+if [ "$what" = kafka ] || [ "$what" = all ]; then
+  start_tansu
+  STOCKSTREAM_LOG=warn $bin bench kafka --brokers "$brokers"
+fi
+if [ "$what" = dynamodb ] || [ "$what" = all ]; then
+  start_tansu
+  start_dynamodb
+  STOCKSTREAM_LOG=warn $bin bench dynamodb --brokers "$brokers" --dynamodb-endpoint "$endpoint"
 fi

@@ -70,7 +70,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             };
             embedded(source, store.clone(), rejects, stats.clone(), &options, args.pace.pace(), stop).await
         }
-        BusKind::Kafka => over_kafka(&args, source, store.clone(), stats.clone(), options, stop).await,
+        BusKind::Kafka => {
+            let pace = args.pace.pace();
+            over_kafka(&args.kafka, &args.group, pace, source, store.clone(), stats.clone(), options, stop).await
+        }
     };
     progress.finish();
     result?;
@@ -110,22 +113,25 @@ pub async fn embedded(
 
 /// Producer and consumer in one process over a Kafka cluster. The consumer
 /// returns once the producer is done and the group has committed everything.
-async fn over_kafka(
-    args: &RunArgs,
+#[allow(clippy::too_many_arguments)]
+pub async fn over_kafka(
+    kafka: &KafkaArgs,
+    group: &str,
+    pace: Pace,
     source: Box<dyn Iterator<Item = Item> + Send>,
     store: Arc<dyn Store>,
     stats: Arc<Stats>,
     mut options: ConsumeOptions,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    args.kafka.ensure_topics().await?;
-    let settings = args.kafka.settings();
-    let producer = KafkaProducer::new(&settings, &args.kafka.topic)?;
-    let dead = Arc::new(KafkaDeadLetters::new(&settings, &args.kafka.dlq_topic())?);
-    let mut consumer = KafkaConsumer::new(&settings, &args.kafka.topic, &args.group, OffsetReset::Earliest)?;
+    kafka.ensure_topics().await?;
+    let settings = kafka.settings();
+    let producer = KafkaProducer::new(&settings, &kafka.topic)?;
+    let dead = Arc::new(KafkaDeadLetters::new(&settings, &kafka.dlq_topic())?);
+    let mut consumer = KafkaConsumer::new(&settings, &kafka.topic, group, OffsetReset::Earliest)?;
     let (done_tx, done_rx) = watch::channel(false);
     let producing = {
-        let (dead, stats, stop, pace) = (dead.clone(), stats.clone(), stop.clone(), args.pace.pace());
+        let (dead, stats, stop) = (dead.clone(), stats.clone(), stop.clone());
         tokio::spawn(async move {
             let result = produce(source, &producer, dead.as_ref(), &stats, pace, stop).await;
             let _ = done_tx.send(true);

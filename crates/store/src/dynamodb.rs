@@ -162,12 +162,14 @@ impl DynamoStore {
 
     /// One BatchWriteItem request, retried (its unprocessed items, throttling,
     /// outages) with exponential backoff and jitter until `retry_for` runs out.
-    async fn write_request(&self, mut items: Vec<WriteRequest>) -> anyhow::Result<()> {
+    /// Items are built from the bars again only when a whole request must be
+    /// resent, so the common path does not copy them.
+    async fn write_request(&self, bars: &[Bar], picks: Vec<usize>) -> anyhow::Result<()> {
         let started = Instant::now();
         let mut attempt: u32 = 0;
-        while !items.is_empty() {
-            let result = self.client.batch_write_item().request_items(&self.table, items.clone()).send().await;
-            match result {
+        let mut items = write_requests(bars, &picks)?;
+        loop {
+            match self.client.batch_write_item().request_items(&self.table, items).send().await {
                 Ok(out) => {
                     items = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
                     if items.is_empty() {
@@ -177,6 +179,7 @@ impl DynamoStore {
                 }
                 Err(e) if is_retryable(&e) => {
                     tracing::warn!("DynamoDB write failed, will retry: {}", describe_sdk_error(&e));
+                    items = write_requests(bars, &picks)?;
                 }
                 Err(e) => return Err(describe_sdk_error(&e)).context("DynamoDB write refused"),
             }
@@ -186,7 +189,6 @@ impl DynamoStore {
             tokio::time::sleep(backoff(attempt)).await;
             attempt += 1;
         }
-        Ok(())
     }
 
     async fn query(
@@ -242,6 +244,16 @@ fn check_key_schema(table: &str, keys: &[KeySchemaElement], attributes: &[Attrib
 /// same f64 (`101.3`, never `101.30000000000001`).
 fn number(v: f64) -> AttributeValue {
     AttributeValue::N(format!("{v}"))
+}
+
+fn write_requests(bars: &[Bar], picks: &[usize]) -> anyhow::Result<Vec<WriteRequest>> {
+    picks
+        .iter()
+        .map(|&i| {
+            let put = PutRequest::builder().set_item(Some(item_of(&bars[i]))).build()?;
+            Ok(WriteRequest::builder().put_request(put).build())
+        })
+        .collect()
 }
 
 fn item_of(bar: &Bar) -> HashMap<String, AttributeValue> {
@@ -342,20 +354,10 @@ impl Store for DynamoStore {
         }
         let mut keep: Vec<usize> = last.into_values().collect();
         keep.sort_unstable();
-        let requests: Vec<Vec<WriteRequest>> = keep
-            .chunks(BATCH_ITEMS)
-            .map(|chunk| {
-                chunk
-                    .iter()
-                    .map(|&i| {
-                        let put = PutRequest::builder().set_item(Some(item_of(&bars[i]))).build()?;
-                        Ok(WriteRequest::builder().put_request(put).build())
-                    })
-                    .collect::<anyhow::Result<Vec<_>>>()
-            })
-            .collect::<anyhow::Result<_>>()?;
+        let requests: Vec<Vec<usize>> = keep.chunks(BATCH_ITEMS).map(<[usize]>::to_vec).collect();
+        let bars = &bars;
         futures_util::stream::iter(requests)
-            .map(|r| self.write_request(r))
+            .map(|picks| self.write_request(bars, picks))
             .buffer_unordered(self.concurrency)
             .try_collect::<Vec<()>>()
             .await?;

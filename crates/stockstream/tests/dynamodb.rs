@@ -1,0 +1,134 @@
+//! The DynamoDB store through the real binary, against DynamoDB Local, with boto3
+//! (the original project's client) reading what stockstream wrote.
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{bin, interop, ok, python, summary, DynamoLocal, Tansu, TansuStorage};
+
+fn ddb_args(server: &DynamoLocal) -> Vec<String> {
+    ["--store", "dynamodb", "--dynamodb-endpoint", &server.endpoint(), "--region", "us-east-1"]
+        .map(String::from)
+        .to_vec()
+}
+
+fn with(base: &[&str], extra: &[String]) -> Vec<String> {
+    base.iter().map(|s| s.to_string()).chain(extra.iter().cloned()).collect()
+}
+
+fn run_ok(dir: &Path, args: &[String]) -> String {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(dir, &refs)
+}
+
+fn ddb_count(server: &DynamoLocal, table: &str) -> u64 {
+    python(&interop("ddb_count.py"), &[&server.endpoint(), table]).trim().parse().unwrap()
+}
+
+/// Every company's bars as the wire JSON `query` prints.
+fn dump(dir: &Path, server: &DynamoLocal) -> Vec<serde_json::Value> {
+    let mut all = Vec::new();
+    for company in ["NVIDIA", "Tesla", "Meta", "Amazon", "Apple", "Netflix", "Google"] {
+        let out = run_ok(dir, &with(&["query", "--company", company, "--format", "json"], &ddb_args(server)));
+        all.extend(serde_json::from_str::<Vec<serde_json::Value>>(&out).unwrap());
+    }
+    all
+}
+
+#[test]
+fn the_default_dataset_is_stored_once_and_a_second_run_changes_nothing() {
+    let server = DynamoLocal::start();
+    let dir = tempfile::tempdir().unwrap();
+    let first = run_ok(dir.path(), &with(&["run"], &ddb_args(&server)));
+    assert_eq!(summary(&first, "stored"), 3577, "{first}");
+    assert!(first.contains("DynamoDB table StockMkt at http://127.0.0.1:"), "{first}");
+    assert_eq!(ddb_count(&server, "StockMkt"), 3577);
+    let before = dump(dir.path(), &server);
+    assert_eq!(before.len(), 3577);
+
+    let second = run_ok(dir.path(), &with(&["run"], &ddb_args(&server)));
+    assert_eq!(summary(&second, "stored"), 3577);
+    assert_eq!(ddb_count(&server, "StockMkt"), 3577);
+    assert_eq!(dump(dir.path(), &server), before, "a second run changed the table");
+
+    // boto3 reads the table by key and gets the values stockstream wrote, as
+    // exact decimals.
+    let nvda: Vec<&serde_json::Value> = before.iter().filter(|b| b["Company Name"] == "NVIDIA").collect();
+    let dates: Vec<&str> = nvda.iter().take(5).map(|b| b["Date"].as_str().unwrap()).collect();
+    let mut args = vec![server.endpoint(), "StockMkt".to_string(), "NVIDIA".to_string()];
+    args.extend(dates.iter().map(|d| d.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let items = python(&interop("ddb_get.py"), &refs);
+    for (line, ours) in items.lines().zip(&nvda) {
+        let item: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(item["Company Name"]["S"], "NVIDIA");
+        assert_eq!(item["Symbol"]["S"], "NVDA");
+        assert_eq!(item["Date"]["S"], ours["Date"]);
+        for field in ["Open", "High", "Low", "Close", "Volume"] {
+            let text = item[field]["N"].as_str().unwrap();
+            assert_eq!(text, ours[field].to_string(), "{field} of {line}");
+            assert!(text.len() < 12, "float noise in {field}: {text}");
+        }
+    }
+}
+
+#[test]
+fn an_outage_mid_write_is_retried_and_nothing_is_lost() {
+    let mut server = DynamoLocal::start_persistent();
+    let dir = tempfile::tempdir().unwrap();
+    let args = with(&["run", "--rows", "40000", "--interval", "1m", "--batch-size", "2000"], &ddb_args(&server));
+    let child =
+        bin().args(&args).current_dir(dir.path()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    // Let it write for a while, then take the server away for a few seconds.
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(300));
+        let n = python(&interop("ddb_count.py"), &[&server.endpoint(), "StockMkt"]);
+        if n.trim().parse::<u64>().unwrap_or(0) > 2000 {
+            break;
+        }
+    }
+    server.kill();
+    std::thread::sleep(Duration::from_secs(4));
+    server.restart();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("will retry"), "the outage was seen and retried: {stderr}");
+    assert_eq!(summary(&stdout, "stored"), 40_000);
+    assert_eq!(ddb_count(&server, "StockMkt"), 40_000, "nothing lost");
+}
+
+#[test]
+fn kafka_into_dynamodb_and_no_secret_in_the_logs() {
+    let broker = Tansu::start(TansuStorage::Memory);
+    let server = DynamoLocal::start();
+    let dir = tempfile::tempdir().unwrap();
+    ok(
+        dir.path(),
+        &["produce", "--brokers", &broker.brokers(), "--topic", "ddb", "--rows", "5000", "--interval", "1h"],
+    );
+    let args = with(
+        &["consume", "--brokers", &broker.brokers(), "--topic", "ddb", "--group", "g", "--idle-exit", "3"],
+        &with(&["--table", "KafkaMkt"], &ddb_args(&server)),
+    );
+    let out = bin()
+        .args(&args)
+        .current_dir(dir.path())
+        .env("AWS_ACCESS_KEY_ID", "AKIASTOCKSTREAMTEST1")
+        .env("AWS_SECRET_ACCESS_KEY", "s3cr3t/KEY+never+logged")
+        .env("STOCKSTREAM_LOG", "debug")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(summary(&stdout, "stored"), 5000);
+    assert_eq!(ddb_count(&server, "KafkaMkt"), 5000);
+    for secret in ["s3cr3t/KEY+never+logged", "AKIASTOCKSTREAMTEST1"] {
+        assert!(!stderr.contains(secret) && !stdout.contains(secret), "{secret} appeared in the output");
+    }
+}
