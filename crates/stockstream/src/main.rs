@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod analyze;
 mod bench;
 mod cli;
 mod config;
@@ -31,6 +32,10 @@ enum Command {
     Consume(consume::ConsumeCommandArgs),
     /// Writes SYNTHETIC market data (made up, not real prices) as CSV.
     Generate(generate::GenerateArgs),
+    /// Indicators (SMA, EMA, RSI, MACD, Bollinger, ATR, ...) per bar, from a CSV file or the store.
+    Indicators(analyze::IndicatorsArgs),
+    /// Insights computed from the stored data's statistics.
+    Insights(analyze::InsightsArgs),
     /// Reads bars back from the store.
     Query(query::QueryArgs),
     /// Measures throughput against a plain baseline in the same run.
@@ -58,6 +63,8 @@ fn main() -> ExitCode {
             Command::Consume(args) => consume::consume_command(args).await,
             Command::Generate(args) => generate::generate(args),
             Command::Query(args) => query::query(args).await,
+            Command::Indicators(args) => analyze::indicators_command(args).await,
+            Command::Insights(args) => analyze::insights_command(args).await,
             Command::Bench(args) => bench::bench(args).await,
         }
     });

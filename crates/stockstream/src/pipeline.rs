@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use stockstream_analytics::LiveIndicators;
 use stockstream_bus::{Consumer, Polled, Position, Producer};
 use stockstream_core::{
     decode, encode_into, encode_raw_into, symbol_for_company, validate, Bar, Cleaner, DeadLetters, MissingPolicy,
@@ -203,6 +204,8 @@ pub struct ConsumeOptions {
     pub until_drained: Option<watch::Receiver<bool>>,
     /// Log throughput and lag this often.
     pub report_every: Option<Duration>,
+    /// Indicators kept up to date as bars are accepted.
+    pub live: Option<Arc<Mutex<LiveIndicators>>>,
 }
 
 impl Default for ConsumeOptions {
@@ -214,6 +217,7 @@ impl Default for ConsumeOptions {
             idle_exit: None,
             until_drained: None,
             report_every: None,
+            live: None,
         }
     }
 }
@@ -283,6 +287,7 @@ pub async fn consume(
                     batch_started = Instant::now();
                 }
                 stats.consumed.fetch_add(messages.len() as u64, Ordering::Relaxed);
+                let first_new = batch.bars.len();
                 for m in messages {
                     match accept(&mut cleaner, &m.payload, &mut batch.identities) {
                         Ok(bar) => batch.bars.push(bar),
@@ -292,6 +297,12 @@ pub async fn consume(
                         }
                     }
                     batch.positions.push(m.position);
+                }
+                if let Some(live) = &options.live {
+                    let mut live = live.lock().expect("indicator lock");
+                    for bar in &batch.bars[first_new..] {
+                        live.update(bar);
+                    }
                 }
             }
             Polled::Closed => break,

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use clap::{Args, ValueEnum};
-use stockstream_core::{company_for_symbol, encode, Bar, DateRange, Ts};
+use stockstream_core::{encode, Bar, DateRange, Ts};
 
 use crate::cli::StoreArgs;
 
@@ -33,19 +33,7 @@ pub enum Format {
 
 pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
     let store = args.store.open_existing().await?;
-    let range = DateRange::new(args.from, args.to);
-    let mut bars = store.range(&args.company, &range).await?;
-    if bars.is_empty() {
-        // A symbol names its company.
-        let company = company_for_symbol(&args.company);
-        if company != args.company {
-            bars = store.range(&company, &range).await?;
-        }
-    }
-    if bars.is_empty() && !store.companies().await?.iter().any(|c| c.eq_ignore_ascii_case(&args.company)) {
-        let known = store.companies().await?.join(", ");
-        anyhow::bail!("unknown company {:?}; stored companies: {known}", args.company);
-    }
+    let bars = crate::analyze::company_bars(store.as_ref(), &args.company, &DateRange::new(args.from, args.to)).await?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     write_bars(&mut out, &bars, args.format)?;

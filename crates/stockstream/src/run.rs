@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use stockstream_analytics::LiveIndicators;
 use stockstream_bus::memory_bus;
 use stockstream_bus::{KafkaConsumer, KafkaDeadLetters, KafkaProducer, OffsetReset};
 use stockstream_core::DeadLetters;
@@ -29,6 +30,9 @@ pub struct RunArgs {
     pub bus: BusKind,
     #[command(flatten)]
     pub kafka: KafkaArgs,
+    /// Do not print insights at the end.
+    #[arg(long)]
+    pub no_insights: bool,
     /// Consumer group (Kafka bus).
     #[arg(long, env = "STOCKSTREAM_GROUP", default_value = "stockstream")]
     pub group: String,
@@ -59,7 +63,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let progress = Progress::start(stats.clone(), expected, |s| Stats::get(&s.stored) + Stats::get(&s.rejected));
 
-    let options = args.consume.options();
+    let mut options = args.consume.options();
+    let live = Arc::new(std::sync::Mutex::new(LiveIndicators::default()));
+    options.live = Some(live.clone());
     let result = match args.bus {
         BusKind::Memory => {
             // Without Kafka there is no dead-letter topic: rejects go to the
@@ -81,6 +87,21 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let total = store.count().await?;
     print_summary(&label, &stats, started.elapsed());
     println!("database   {} ({total} bars)", args.store.describe());
+    print_latest(&live.lock().expect("indicator lock").latest());
+    if args.no_insights {
+        return Ok(());
+    }
+    // Statistics need every stored value in memory: above a limit, leave them
+    // to `stockstream insights` rather than grow without bound.
+    if total > INSIGHTS_LIMIT {
+        println!("insights   skipped: {total} bars stored (more than {INSIGHTS_LIMIT}); run `stockstream insights`");
+        return Ok(());
+    }
+    let stats = crate::analyze::stored_stats(store.as_ref(), &stockstream_core::DateRange::default()).await?;
+    println!("insights");
+    for i in stockstream_analytics::insights(&stats) {
+        println!("- {}", i.text);
+    }
     Ok(())
 }
 
@@ -174,6 +195,32 @@ pub fn stop_on_signal() -> watch::Receiver<bool> {
         let _ = tx.send(true);
     });
     rx
+}
+
+/// Bars above which `run` does not compute insights at its end.
+const INSIGHTS_LIMIT: u64 = 2_000_000;
+
+/// The last indicators of each company, as computed while the bars flowed.
+fn print_latest(rows: &[stockstream_analytics::IndicatorRow]) {
+    if rows.is_empty() {
+        return;
+    }
+    let f = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into());
+    println!(
+        "latest     {:<22} {:>10} {:>10} {:>10} {:>10} {:>7}",
+        "company/date", "close", "sma10", "sma50", "ema12", "rsi14"
+    );
+    for r in rows {
+        println!(
+            "           {:<22} {:>10.2} {:>10} {:>10} {:>10} {:>7}",
+            format!("{} {}", r.company, &r.date[..10.min(r.date.len())]),
+            r.close,
+            f(r.sma10),
+            f(r.sma50),
+            f(r.ema12),
+            f(r.rsi14)
+        );
+    }
 }
 
 pub fn print_summary(label: &str, stats: &Stats, elapsed: Duration) {

@@ -1,0 +1,569 @@
+//! Streaming indicators: O(1) work per bar, O(window) memory per company. Each
+//! follows TA-Lib's definition, warm-up and order of floating-point operations,
+//! so that values agree with TA-Lib's to the last bits.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::Serialize;
+use stockstream_core::{Bar, Ts};
+
+/// TA-Lib treats |x| < 1e-8 as zero.
+fn ta_is_zero(v: f64) -> bool {
+    -0.00000001 < v && v < 0.00000001
+}
+
+/// A fixed-size window of the last values.
+#[derive(Debug, Clone)]
+struct Window {
+    values: VecDeque<f64>,
+    len: usize,
+}
+
+impl Window {
+    fn new(len: usize) -> Self {
+        Window { values: VecDeque::with_capacity(len + 1), len }
+    }
+
+    /// Adds a value; returns the one that fell out, if any.
+    fn push(&mut self, v: f64) -> Option<f64> {
+        self.values.push_back(v);
+        if self.values.len() > self.len {
+            self.values.pop_front()
+        } else {
+            None
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.values.len() == self.len
+    }
+}
+
+/// Simple moving average, as TA_SMA: a running total.
+#[derive(Debug, Clone)]
+struct Sma {
+    window: Window,
+    total: f64,
+}
+
+impl Sma {
+    fn new(n: usize) -> Self {
+        Sma { window: Window::new(n), total: 0.0 }
+    }
+
+    fn update(&mut self, v: f64) -> Option<f64> {
+        self.total += v;
+        self.window.values.push_back(v);
+        if self.window.values.len() < self.window.len {
+            return None;
+        }
+        let out = self.total / self.window.len as f64;
+        let oldest = self.window.values.pop_front().expect("window is full");
+        self.total -= oldest;
+        Some(out)
+    }
+}
+
+/// Exponential moving average, as TA_EMA: seeded with the SMA of the first n
+/// values, then `prev + (x - prev) * k` with k = 2 / (n + 1).
+#[derive(Debug, Clone)]
+struct Ema {
+    n: usize,
+    k: f64,
+    seen: usize,
+    seed_total: f64,
+    value: Option<f64>,
+}
+
+impl Ema {
+    fn new(n: usize) -> Self {
+        Ema { n, k: 2.0 / (n as f64 + 1.0), seen: 0, seed_total: 0.0, value: None }
+    }
+
+    fn update(&mut self, v: f64) -> Option<f64> {
+        self.seen += 1;
+        match self.value {
+            Some(prev) => self.value = Some((v - prev) * self.k + prev),
+            None => {
+                self.seed_total += v;
+                if self.seen == self.n {
+                    self.value = Some(self.seed_total / self.n as f64);
+                }
+            }
+        }
+        self.value
+    }
+}
+
+/// RSI with Wilder's smoothing, as TA_RSI (first value after n changes).
+#[derive(Debug, Clone)]
+struct Rsi {
+    n: usize,
+    prev_close: Option<f64>,
+    changes: usize,
+    gain: f64,
+    loss: f64,
+}
+
+impl Rsi {
+    fn new(n: usize) -> Self {
+        Rsi { n, prev_close: None, changes: 0, gain: 0.0, loss: 0.0 }
+    }
+
+    fn update(&mut self, close: f64) -> Option<f64> {
+        let prev = self.prev_close.replace(close)?;
+        let change = close - prev;
+        let n = self.n as f64;
+        self.changes += 1;
+        if self.changes <= self.n {
+            if change < 0.0 {
+                self.loss -= change;
+            } else {
+                self.gain += change;
+            }
+            if self.changes < self.n {
+                return None;
+            }
+            self.loss /= n;
+            self.gain /= n;
+        } else {
+            self.loss *= n - 1.0;
+            self.gain *= n - 1.0;
+            if change < 0.0 {
+                self.loss -= change;
+            } else {
+                self.gain += change;
+            }
+            self.loss /= n;
+            self.gain /= n;
+        }
+        let total = self.gain + self.loss;
+        Some(if ta_is_zero(total) { 0.0 } else { 100.0 * (self.gain / total) })
+    }
+}
+
+/// MACD as TA_MACD: both EMAs are seeded at the bar where the slow one is
+/// (the fast one with the SMA of its last `fast` closes there); the signal is an
+/// EMA of the MACD line; all three appear once the signal has warmed up.
+#[derive(Debug, Clone)]
+struct Macd {
+    fast: usize,
+    slow: usize,
+    closes: Window,
+    fast_value: Option<f64>,
+    slow_value: Option<f64>,
+    slow_total: f64,
+    seen: usize,
+    signal: Ema,
+}
+
+impl Macd {
+    fn new(fast: usize, slow: usize, signal: usize) -> Self {
+        Macd {
+            fast,
+            slow,
+            closes: Window::new(fast),
+            fast_value: None,
+            slow_value: None,
+            slow_total: 0.0,
+            seen: 0,
+            signal: Ema::new(signal),
+        }
+    }
+
+    fn update(&mut self, close: f64) -> Option<(f64, f64, f64)> {
+        self.seen += 1;
+        self.closes.push(close);
+        let (kf, ks) = (2.0 / (self.fast as f64 + 1.0), 2.0 / (self.slow as f64 + 1.0));
+        match (self.fast_value, self.slow_value) {
+            (Some(f), Some(s)) => {
+                self.fast_value = Some((close - f) * kf + f);
+                self.slow_value = Some((close - s) * ks + s);
+            }
+            _ => {
+                self.slow_total += close;
+                if self.seen < self.slow {
+                    return None;
+                }
+                self.slow_value = Some(self.slow_total / self.slow as f64);
+                let fast_total: f64 = self.closes.values.iter().sum();
+                self.fast_value = Some(fast_total / self.fast as f64);
+            }
+        }
+        let line = self.fast_value? - self.slow_value?;
+        let signal = self.signal.update(line)?;
+        Some((line, signal, line - signal))
+    }
+}
+
+/// Bollinger bands as TA_BBANDS with an SMA: population standard deviation from
+/// running sums, `E[x²] - SMA²`, zero below TA-Lib's 1e-8.
+#[derive(Debug, Clone)]
+struct Bollinger {
+    sma: Sma,
+    squares: Window,
+    total2: f64,
+    k: f64,
+}
+
+impl Bollinger {
+    fn new(n: usize, k: f64) -> Self {
+        Bollinger { sma: Sma::new(n), squares: Window::new(n), total2: 0.0, k }
+    }
+
+    fn update(&mut self, v: f64) -> Option<(f64, f64, f64)> {
+        let middle = self.sma.update(v);
+        self.total2 += v * v;
+        self.squares.values.push_back(v * v);
+        let middle = middle?;
+        let n = self.squares.len as f64;
+        let mut mean2 = self.total2 / n;
+        let oldest = self.squares.values.pop_front().expect("window is full");
+        self.total2 -= oldest;
+        mean2 -= middle * middle;
+        let std = if mean2 < 0.00000001 { 0.0 } else { mean2.sqrt() };
+        let band = self.k * std;
+        Some((middle + band, middle, middle - band))
+    }
+}
+
+/// Average true range with Wilder's smoothing, as TA_ATR: the SMA of the first
+/// n true ranges (from the second bar), then `(prev * (n-1) + tr) / n`.
+#[derive(Debug, Clone)]
+struct Atr {
+    n: usize,
+    prev_close: Option<f64>,
+    seed_total: f64,
+    ranges: usize,
+    value: Option<f64>,
+}
+
+impl Atr {
+    fn new(n: usize) -> Self {
+        Atr { n, prev_close: None, seed_total: 0.0, ranges: 0, value: None }
+    }
+
+    fn update(&mut self, high: f64, low: f64, close: f64) -> Option<f64> {
+        let prev = self.prev_close.replace(close)?;
+        let tr = (high - low).max((high - prev).abs()).max((low - prev).abs());
+        self.ranges += 1;
+        match self.value {
+            Some(mut v) => {
+                v *= self.n as f64 - 1.0;
+                v += tr;
+                v /= self.n as f64;
+                self.value = Some(v);
+            }
+            None => {
+                self.seed_total += tr;
+                if self.ranges == self.n {
+                    self.value = Some(self.seed_total / self.n as f64);
+                }
+            }
+        }
+        self.value
+    }
+}
+
+/// Sample standard deviation of the last n values, from running sums that are
+/// recomputed from the window every n updates to keep rounding from drifting.
+#[derive(Debug, Clone)]
+struct RollingStd {
+    window: Window,
+    sum: f64,
+    sum2: f64,
+    since_refresh: usize,
+}
+
+impl RollingStd {
+    fn new(n: usize) -> Self {
+        RollingStd { window: Window::new(n), sum: 0.0, sum2: 0.0, since_refresh: 0 }
+    }
+
+    fn update(&mut self, v: f64) -> Option<f64> {
+        if let Some(old) = self.window.push(v) {
+            self.sum -= old;
+            self.sum2 -= old * old;
+        }
+        self.sum += v;
+        self.sum2 += v * v;
+        self.since_refresh += 1;
+        if self.since_refresh >= self.window.len {
+            self.sum = self.window.values.iter().sum();
+            self.sum2 = self.window.values.iter().map(|x| x * x).sum();
+            self.since_refresh = 0;
+        }
+        if !self.window.full() {
+            return None;
+        }
+        let n = self.window.len as f64;
+        let mean = self.sum / n;
+        // Two-pass over the (small) window for the variance itself: exact as
+        // pandas, still O(window) memory.
+        let var = self.window.values.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0);
+        Some(var.max(0.0).sqrt())
+    }
+}
+
+/// One bar with every indicator; `None` while an indicator warms up.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IndicatorRow {
+    pub date: String,
+    pub company: String,
+    pub close: f64,
+    pub sma10: Option<f64>,
+    pub sma30: Option<f64>,
+    pub sma50: Option<f64>,
+    pub ema12: Option<f64>,
+    pub ema26: Option<f64>,
+    pub rsi14: Option<f64>,
+    pub macd: Option<f64>,
+    pub macd_signal: Option<f64>,
+    pub macd_hist: Option<f64>,
+    pub bb_upper: Option<f64>,
+    pub bb_middle: Option<f64>,
+    pub bb_lower: Option<f64>,
+    pub atr14: Option<f64>,
+    #[serde(rename = "return")]
+    pub ret: Option<f64>,
+    pub volatility20: Option<f64>,
+    pub drawdown: Option<f64>,
+    /// Intraday bars only; resets each trading day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vwap: Option<f64>,
+}
+
+impl IndicatorRow {
+    /// The CSV columns of `stockstream indicators`, in order.
+    pub const COLUMNS: [&'static str; 19] = [
+        "date",
+        "company",
+        "close",
+        "sma10",
+        "sma30",
+        "sma50",
+        "ema12",
+        "ema26",
+        "rsi14",
+        "macd",
+        "macd_signal",
+        "macd_hist",
+        "bb_upper",
+        "bb_middle",
+        "bb_lower",
+        "atr14",
+        "return",
+        "volatility20",
+        "drawdown",
+    ];
+
+    /// Values of [`IndicatorRow::COLUMNS`] after date and company.
+    pub fn values(&self) -> [Option<f64>; 17] {
+        [
+            Some(self.close),
+            self.sma10,
+            self.sma30,
+            self.sma50,
+            self.ema12,
+            self.ema26,
+            self.rsi14,
+            self.macd,
+            self.macd_signal,
+            self.macd_hist,
+            self.bb_upper,
+            self.bb_middle,
+            self.bb_lower,
+            self.atr14,
+            self.ret,
+            self.volatility20,
+            self.drawdown,
+        ]
+    }
+}
+
+/// Every indicator of one company, updated bar by bar (in time order).
+#[derive(Debug, Clone)]
+pub struct Indicators {
+    sma10: Sma,
+    sma30: Sma,
+    sma50: Sma,
+    ema12: Ema,
+    ema26: Ema,
+    rsi14: Rsi,
+    macd: Macd,
+    bollinger: Bollinger,
+    atr14: Atr,
+    log_returns: RollingStd,
+    prev_close: Option<f64>,
+    peak: f64,
+    vwap_day: Option<chrono::NaiveDate>,
+    vwap_pv: f64,
+    vwap_v: f64,
+    last_ts: Option<Ts>,
+}
+
+impl Default for Indicators {
+    fn default() -> Self {
+        Indicators {
+            sma10: Sma::new(10),
+            sma30: Sma::new(30),
+            sma50: Sma::new(50),
+            ema12: Ema::new(12),
+            ema26: Ema::new(26),
+            rsi14: Rsi::new(14),
+            macd: Macd::new(12, 26, 9),
+            bollinger: Bollinger::new(20, 2.0),
+            atr14: Atr::new(14),
+            log_returns: RollingStd::new(20),
+            prev_close: None,
+            peak: f64::NEG_INFINITY,
+            vwap_day: None,
+            vwap_pv: 0.0,
+            vwap_v: 0.0,
+            last_ts: None,
+        }
+    }
+}
+
+/// Trading days a year, for annualising.
+pub const TRADING_DAYS: f64 = 252.0;
+
+impl Indicators {
+    /// Takes the next bar. A bar not newer than the last one (a redelivery) is
+    /// ignored and returns `None`, so at-least-once delivery never counts a bar twice.
+    pub fn update(&mut self, bar: &Bar) -> Option<IndicatorRow> {
+        if self.last_ts.is_some_and(|last| bar.ts <= last) {
+            return None;
+        }
+        self.last_ts = Some(bar.ts);
+        let close = bar.close;
+        let (ret, log_ret) = match self.prev_close.replace(close) {
+            Some(prev) => (Some(close / prev - 1.0), Some((close / prev).ln())),
+            None => (None, None),
+        };
+        self.peak = self.peak.max(close);
+        let macd = self.macd.update(close);
+        let bands = self.bollinger.update(close);
+        let vwap = match bar.ts {
+            Ts::Date(_) => None,
+            Ts::Instant(_) => {
+                let day = bar.ts.date();
+                if self.vwap_day != Some(day) {
+                    self.vwap_day = Some(day);
+                    self.vwap_pv = 0.0;
+                    self.vwap_v = 0.0;
+                }
+                let typical = (bar.high + bar.low + bar.close) / 3.0;
+                self.vwap_pv += typical * bar.volume;
+                self.vwap_v += bar.volume;
+                (self.vwap_v > 0.0).then(|| self.vwap_pv / self.vwap_v)
+            }
+        };
+        Some(IndicatorRow {
+            date: bar.ts.to_string(),
+            company: bar.company.clone(),
+            close,
+            sma10: self.sma10.update(close),
+            sma30: self.sma30.update(close),
+            sma50: self.sma50.update(close),
+            ema12: self.ema12.update(close),
+            ema26: self.ema26.update(close),
+            rsi14: self.rsi14.update(close),
+            macd: macd.map(|m| m.0),
+            macd_signal: macd.map(|m| m.1),
+            macd_hist: macd.map(|m| m.2),
+            bb_upper: bands.map(|b| b.0),
+            bb_middle: bands.map(|b| b.1),
+            bb_lower: bands.map(|b| b.2),
+            atr14: self.atr14.update(bar.high, bar.low, close),
+            ret,
+            volatility20: log_ret.and_then(|r| self.log_returns.update(r)).map(|s| s * TRADING_DAYS.sqrt()),
+            drawdown: Some(close / self.peak - 1.0),
+            vwap,
+        })
+    }
+}
+
+/// Indicators for every company of a stream, with each company's latest row.
+#[derive(Debug, Default)]
+pub struct LiveIndicators {
+    by_company: HashMap<String, (Indicators, Option<IndicatorRow>)>,
+}
+
+impl LiveIndicators {
+    pub fn update(&mut self, bar: &Bar) -> Option<IndicatorRow> {
+        let entry = match self.by_company.get_mut(&bar.company) {
+            Some(e) => e,
+            None => self.by_company.entry(bar.company.clone()).or_default(),
+        };
+        let row = entry.0.update(bar)?;
+        entry.1 = Some(row.clone());
+        Some(row)
+    }
+
+    /// The latest row of every company, by company name.
+    pub fn latest(&self) -> Vec<IndicatorRow> {
+        let mut rows: Vec<IndicatorRow> = self.by_company.values().filter_map(|(_, r)| r.clone()).collect();
+        rows.sort_by(|a, b| a.company.cmp(&b.company));
+        rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bar(i: usize, close: f64) -> Bar {
+        Bar {
+            symbol: "X".into(),
+            company: "X".into(),
+            ts: Ts::Date(chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + chrono::Duration::days(i as i64)),
+            open: close,
+            high: close + 1.0,
+            low: close - 1.0,
+            close,
+            volume: 100.0,
+        }
+    }
+
+    #[test]
+    fn warm_up_lengths_match_ta_lib() {
+        let mut ind = Indicators::default();
+        let rows: Vec<IndicatorRow> = (0..60).map(|i| ind.update(&bar(i, 100.0 + (i as f64).sin())).unwrap()).collect();
+        let first = |f: fn(&IndicatorRow) -> Option<f64>| rows.iter().position(|r| f(r).is_some()).unwrap();
+        assert_eq!(first(|r| r.sma10), 9);
+        assert_eq!(first(|r| r.sma50), 49);
+        assert_eq!(first(|r| r.ema26), 25);
+        assert_eq!(first(|r| r.rsi14), 14);
+        assert_eq!(first(|r| r.macd), 33);
+        assert_eq!(first(|r| r.macd_signal), 33);
+        assert_eq!(first(|r| r.bb_upper), 19);
+        assert_eq!(first(|r| r.atr14), 14);
+        assert_eq!(first(|r| r.ret), 1);
+        assert_eq!(first(|r| r.volatility20), 20);
+        assert_eq!(first(|r| r.drawdown), 0);
+    }
+
+    #[test]
+    fn redelivered_bars_are_ignored() {
+        let mut ind = Indicators::default();
+        assert!(ind.update(&bar(0, 10.0)).is_some());
+        assert!(ind.update(&bar(1, 11.0)).is_some());
+        assert!(ind.update(&bar(1, 11.0)).is_none());
+        assert!(ind.update(&bar(0, 10.0)).is_none());
+        let row = ind.update(&bar(2, 9.9)).unwrap();
+        assert!((row.drawdown.unwrap() - (9.9 / 11.0 - 1.0)).abs() < 1e-15);
+    }
+
+    #[test]
+    fn sma_and_rsi_by_hand() {
+        let mut s = Sma::new(3);
+        let out: Vec<_> = [1.0, 2.0, 3.0, 4.0].iter().map(|v| s.update(*v)).collect();
+        assert_eq!(out, [None, None, Some(2.0), Some(3.0)]);
+        let mut r = Rsi::new(2);
+        let out: Vec<_> = [1.0, 2.0, 1.0, 3.0].iter().map(|v| r.update(*v)).collect();
+        // Changes +1, -1 → gain 0.5, loss 0.5 → 50; then +2 → gain 1.25, loss 0.25.
+        assert_eq!(out[..3], [None, None, Some(50.0)]);
+        assert!((out[3].unwrap() - 100.0 * 1.25 / 1.5).abs() < 1e-12);
+    }
+}

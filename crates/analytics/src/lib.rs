@@ -1,0 +1,13 @@
+//! Analytics as data flows and over stored ranges. Pure computation, no I/O:
+//! streaming indicators with TA-Lib's definitions, statistics with pandas'
+//! definitions, and insights written from those numbers.
+
+pub mod indicators;
+pub mod insights;
+pub mod stats;
+
+pub use indicators::{IndicatorRow, Indicators, LiveIndicators};
+pub use insights::{insights, Insight};
+pub use stats::{
+    boxplot, company_stats, correlation, describe, market_stats, BoxPlot, CompanyStats, Describe, MarketStats,
+};

@@ -1,0 +1,253 @@
+//! Statistics over a stored range, with pandas' definitions: sample standard
+//! deviation (ddof = 1), linearly interpolated quantiles, Pearson correlation on
+//! pairwise complete observations.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use stockstream_core::{Bar, Ts};
+
+use crate::indicators::TRADING_DAYS;
+
+/// `DataFrame.describe()` of one column.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Describe {
+    pub count: usize,
+    pub mean: f64,
+    pub std: f64,
+    pub min: f64,
+    pub q25: f64,
+    pub q50: f64,
+    pub q75: f64,
+    pub max: f64,
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+/// Sample standard deviation (NaN below two values), as pandas' `std()`.
+pub fn std(v: &[f64]) -> f64 {
+    if v.len() < 2 {
+        return f64::NAN;
+    }
+    let m = mean(v);
+    (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
+}
+
+/// Quantile of sorted values with linear interpolation (numpy's default).
+pub fn quantile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = (sorted.len() - 1) as f64 * p;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+pub fn describe(values: &[f64]) -> Describe {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    Describe {
+        count: values.len(),
+        mean: if values.is_empty() { f64::NAN } else { mean(values) },
+        std: std(values),
+        min: sorted.first().copied().unwrap_or(f64::NAN),
+        q25: quantile(&sorted, 0.25),
+        q50: quantile(&sorted, 0.5),
+        q75: quantile(&sorted, 0.75),
+        max: sorted.last().copied().unwrap_or(f64::NAN),
+    }
+}
+
+/// Box-plot statistics: quartiles, whiskers at the furthest data within 1.5 IQR
+/// of the box, and the outliers beyond them (matplotlib's convention).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BoxPlot {
+    pub q1: f64,
+    pub median: f64,
+    pub q3: f64,
+    pub whisker_low: f64,
+    pub whisker_high: f64,
+    pub outliers: Vec<f64>,
+}
+
+pub fn boxplot(values: &[f64]) -> BoxPlot {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let (q1, median, q3) = (quantile(&sorted, 0.25), quantile(&sorted, 0.5), quantile(&sorted, 0.75));
+    let iqr = q3 - q1;
+    let (lo_fence, hi_fence) = (q1 - 1.5 * iqr, q3 + 1.5 * iqr);
+    let inside: Vec<f64> = sorted.iter().copied().filter(|v| *v >= lo_fence && *v <= hi_fence).collect();
+    BoxPlot {
+        q1,
+        median,
+        q3,
+        whisker_low: inside.first().copied().unwrap_or(q1),
+        whisker_high: inside.last().copied().unwrap_or(q3),
+        outliers: sorted.into_iter().filter(|v| *v < lo_fence || *v > hi_fence).collect(),
+    }
+}
+
+/// Pearson correlation (NaN when either side is constant or too short).
+pub fn correlation(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    if n < 2 {
+        return f64::NAN;
+    }
+    let (a, b) = (&a[..n], &b[..n]);
+    let (ma, mb) = (mean(a), mean(b));
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        let (dx, dy) = (x - ma, y - mb);
+        sab += dx * dy;
+        saa += dx * dx;
+        sbb += dy * dy;
+    }
+    sab / (saa * sbb).sqrt()
+}
+
+/// Every statistic of one company over a range.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompanyStats {
+    pub company: String,
+    pub symbol: String,
+    pub bars: usize,
+    pub first: String,
+    pub last: String,
+    /// Open, High, Low, Close, Volume.
+    pub describe: BTreeMap<String, Describe>,
+    pub close_box: BoxPlot,
+    pub return_box: BoxPlot,
+    /// Pearson correlation of Open, High, Low, Close, Volume (in that order).
+    pub ohlcv_correlation: Vec<Vec<f64>>,
+    /// OLS slope of Close against time in years (price units a year).
+    pub trend_per_year: f64,
+    /// That slope as a percentage of the mean Close.
+    pub trend_pct_per_year: f64,
+    pub total_return: f64,
+    pub max_drawdown: f64,
+    /// Standard deviation of log returns, annualised by the bars a year.
+    pub volatility: f64,
+}
+
+/// Names of the OHLCV columns, in the order of `ohlcv_correlation`.
+pub const FIELDS: [&str; 5] = ["Open", "High", "Low", "Close", "Volume"];
+
+/// Years since the first bar (days / 365.25) of every bar.
+fn years(bars: &[Bar]) -> Vec<f64> {
+    let seconds = |ts: Ts| match ts {
+        Ts::Date(d) => d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp() as f64,
+        Ts::Instant(t) => t.timestamp() as f64 + t.timestamp_subsec_nanos() as f64 * 1e-9,
+    };
+    let t0 = seconds(bars[0].ts);
+    bars.iter().map(|b| (seconds(b.ts) - t0) / 86_400.0 / 365.25).collect()
+}
+
+/// Statistics of one company's bars, oldest first. `None` when there are none.
+pub fn company_stats(bars: &[Bar]) -> Option<CompanyStats> {
+    let first = bars.first()?;
+    let columns: Vec<Vec<f64>> = vec![
+        bars.iter().map(|b| b.open).collect(),
+        bars.iter().map(|b| b.high).collect(),
+        bars.iter().map(|b| b.low).collect(),
+        bars.iter().map(|b| b.close).collect(),
+        bars.iter().map(|b| b.volume).collect(),
+    ];
+    let close = &columns[3];
+    let returns: Vec<f64> = close.windows(2).map(|w| w[1] / w[0] - 1.0).collect();
+    let log_returns: Vec<f64> = close.windows(2).map(|w| (w[1] / w[0]).ln()).collect();
+    let x = years(bars);
+    let (mx, my) = (mean(&x), mean(close));
+    let sxy: f64 = x.iter().zip(close).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let sxx: f64 = x.iter().map(|a| (a - mx) * (a - mx)).sum();
+    let slope = if sxx > 0.0 { sxy / sxx } else { f64::NAN };
+    let mut peak = f64::NEG_INFINITY;
+    let max_drawdown = close.iter().fold(0.0f64, |worst, c| {
+        peak = peak.max(*c);
+        worst.min(c / peak - 1.0)
+    });
+    let days: BTreeSet<_> = bars.iter().map(|b| b.ts.date()).collect();
+    let bars_per_year = TRADING_DAYS * bars.len() as f64 / days.len() as f64;
+    Some(CompanyStats {
+        company: first.company.clone(),
+        symbol: first.symbol.clone(),
+        bars: bars.len(),
+        first: first.ts.to_string(),
+        last: bars.last().expect("not empty").ts.to_string(),
+        describe: FIELDS.iter().zip(&columns).map(|(f, c)| (f.to_string(), describe(c))).collect(),
+        close_box: boxplot(close),
+        return_box: boxplot(&returns),
+        ohlcv_correlation: columns.iter().map(|a| columns.iter().map(|b| correlation(a, b)).collect()).collect(),
+        trend_per_year: slope,
+        trend_pct_per_year: slope / my * 100.0,
+        total_return: close[close.len() - 1] / close[0] - 1.0,
+        max_drawdown,
+        volatility: std(&log_returns) * bars_per_year.sqrt(),
+    })
+}
+
+/// Statistics across companies.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MarketStats {
+    pub companies: Vec<CompanyStats>,
+    /// Company names in the order of `return_correlation`.
+    pub names: Vec<String>,
+    /// Pearson correlation of simple returns between companies, on the dates
+    /// both have (pairwise complete, as pandas' `DataFrame.corr`).
+    pub return_correlation: Vec<Vec<f64>>,
+}
+
+/// `bars_by_company`: each company's bars, oldest first.
+pub fn market_stats(bars_by_company: &[Vec<Bar>]) -> MarketStats {
+    let companies: Vec<CompanyStats> = bars_by_company.iter().filter_map(|b| company_stats(b)).collect();
+    let returns: Vec<BTreeMap<Ts, f64>> = bars_by_company
+        .iter()
+        .filter(|b| !b.is_empty())
+        .map(|bars| bars.windows(2).map(|w| (w[1].ts, w[1].close / w[0].close - 1.0)).collect())
+        .collect();
+    let return_correlation = returns
+        .iter()
+        .map(|a| {
+            returns
+                .iter()
+                .map(|b| {
+                    let (x, y): (Vec<f64>, Vec<f64>) =
+                        a.iter().filter_map(|(ts, ra)| b.get(ts).map(|rb| (*ra, *rb))).unzip();
+                    correlation(&x, &y)
+                })
+                .collect()
+        })
+        .collect();
+    MarketStats { names: companies.iter().map(|c| c.company.clone()).collect(), companies, return_correlation }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate_linearly() {
+        let v = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(quantile(&v, 0.25), 1.75);
+        assert_eq!(quantile(&v, 0.5), 2.5);
+        let d = describe(&[4.0, 1.0, 3.0, 2.0]);
+        assert_eq!((d.count, d.min, d.max, d.q75), (4, 1.0, 4.0, 3.25));
+        assert!((d.std - 1.2909944487358056).abs() < 1e-15);
+    }
+
+    #[test]
+    fn boxplot_whiskers_and_outliers() {
+        let b = boxplot(&[1.0, 2.0, 3.0, 4.0, 5.0, 100.0]);
+        assert_eq!(b.outliers, [100.0]);
+        assert_eq!((b.whisker_low, b.whisker_high), (1.0, 5.0));
+    }
+
+    #[test]
+    fn correlation_extremes() {
+        assert!((correlation(&[1.0, 2.0, 3.0], &[2.0, 4.0, 6.0]) - 1.0).abs() < 1e-15);
+        assert!((correlation(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]) + 1.0).abs() < 1e-15);
+        assert!(correlation(&[1.0, 1.0], &[1.0, 2.0]).is_nan());
+    }
+}

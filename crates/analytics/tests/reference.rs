@@ -1,0 +1,128 @@
+//! Indicators and statistics against TA-Lib and pandas. The reference values
+//! are fixtures written by `tests/fixtures/make_fixtures.py` with the real
+//! libraries; every value must agree within 1e-9 relative.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use stockstream_analytics::{market_stats, IndicatorRow, Indicators};
+use stockstream_core::{symbol_for_company, Bar};
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// Bars per company, in file order.
+fn load(name: &str) -> Vec<Vec<Bar>> {
+    let mut reader = csv::Reader::from_path(fixture(name)).unwrap();
+    let mut order: Vec<String> = Vec::new();
+    let mut by: BTreeMap<String, Vec<Bar>> = BTreeMap::new();
+    for row in reader.records() {
+        let r = row.unwrap();
+        let num = |i: usize| r[i].parse::<f64>().unwrap();
+        let company = r[6].to_string();
+        if !by.contains_key(&company) {
+            order.push(company.clone());
+        }
+        by.entry(company.clone()).or_default().push(Bar {
+            symbol: symbol_for_company(&company),
+            company,
+            ts: r[0].parse().unwrap(),
+            open: num(1),
+            high: num(2),
+            low: num(3),
+            close: num(4),
+            volume: num(5),
+        });
+    }
+    order.into_iter().map(|c| by.remove(&c).unwrap()).collect()
+}
+
+fn close_enough(ours: f64, reference: f64) -> bool {
+    let diff = (ours - reference).abs();
+    diff <= 1e-9 * ours.abs().max(reference.abs()) || diff <= 1e-12
+}
+
+fn check_indicators(input: &str, expected: &str) {
+    let rows: Vec<IndicatorRow> = load(input)
+        .iter()
+        .flat_map(|bars| {
+            let mut ind = Indicators::default();
+            bars.iter().map(|b| ind.update(b).unwrap()).collect::<Vec<_>>()
+        })
+        .collect();
+    let mut reader = csv::Reader::from_path(fixture(expected)).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(header, IndicatorRow::COLUMNS);
+    let references: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), references.len());
+    let mut compared = 0;
+    for (ours, reference) in rows.iter().zip(&references) {
+        assert_eq!((ours.date.as_str(), ours.company.as_str()), (&reference[0], &reference[1]));
+        for (i, value) in ours.values().iter().enumerate() {
+            let column = IndicatorRow::COLUMNS[i + 2];
+            let text = &reference[i + 2];
+            match (value, text.is_empty()) {
+                (None, true) => {}
+                (Some(v), false) => {
+                    let r: f64 = text.parse().unwrap();
+                    assert!(
+                        close_enough(*v, r),
+                        "{expected} {} {}: {column} = {v}, reference {r}",
+                        ours.company,
+                        ours.date
+                    );
+                    compared += 1;
+                }
+                _ => panic!("{expected} {} {}: {column} is {value:?}, reference {text:?}", ours.company, ours.date),
+            }
+        }
+    }
+    assert!(compared > rows.len() * 10, "too few values compared: {compared}");
+}
+
+#[test]
+fn daily_indicators_agree_with_ta_lib_and_pandas() {
+    check_indicators("daily.csv", "daily_indicators.csv");
+}
+
+#[test]
+fn intraday_indicators_agree_with_ta_lib_and_pandas() {
+    check_indicators("intraday.csv", "intraday_indicators.csv");
+}
+
+#[test]
+fn statistics_agree_with_pandas() {
+    let ours = serde_json::to_value(market_stats(&load("daily.csv"))).unwrap();
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("daily_stats.json")).unwrap()).unwrap();
+    let mut compared = 0;
+    compare(&ours, &reference, "stats", &mut compared);
+    assert!(compared > 200, "too few values compared: {compared}");
+}
+
+/// Every number in `reference` must be matched in `ours` (extra fields in ours
+/// are fine); strings and lengths must be equal.
+fn compare(ours: &serde_json::Value, reference: &serde_json::Value, path: &str, compared: &mut usize) {
+    use serde_json::Value::*;
+    match (ours, reference) {
+        (_, Object(r)) => {
+            for (k, rv) in r {
+                let ov = ours.get(k).unwrap_or_else(|| panic!("{path}.{k} missing"));
+                compare(ov, rv, &format!("{path}.{k}"), compared);
+            }
+        }
+        (Array(o), Array(r)) => {
+            assert_eq!(o.len(), r.len(), "{path} length");
+            for (i, (ov, rv)) in o.iter().zip(r).enumerate() {
+                compare(ov, rv, &format!("{path}[{i}]"), compared);
+            }
+        }
+        (Number(o), Number(r)) => {
+            let (o, r) = (o.as_f64().unwrap(), r.as_f64().unwrap());
+            assert!(close_enough(o, r), "{path}: {o} vs reference {r}");
+            *compared += 1;
+        }
+        (o, r) => assert_eq!(o, r, "{path}"),
+    }
+}

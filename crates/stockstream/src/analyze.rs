@@ -1,0 +1,155 @@
+//! `stockstream indicators` and `stockstream insights`: analytics over a file or
+//! over the store.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use stockstream_analytics::{insights, market_stats, IndicatorRow, LiveIndicators, MarketStats};
+use stockstream_core::{company_for_symbol, validate, Bar, Cleaner, DateRange, MissingPolicy, Ts};
+use stockstream_store::Store;
+
+use crate::cli::StoreArgs;
+
+#[derive(Args, Debug)]
+pub struct IndicatorsArgs {
+    /// A CSV file in the original project's layout (daily or intraday); no store needed.
+    #[arg(long, conflicts_with = "company", required_unless_present = "company")]
+    pub input: Option<PathBuf>,
+    /// A stored company (name or symbol).
+    #[arg(long)]
+    pub company: Option<String>,
+    #[arg(long)]
+    pub from: Option<Ts>,
+    #[arg(long)]
+    pub to: Option<Ts>,
+    #[arg(long, value_enum, default_value_t = RowFormat::Csv)]
+    pub format: RowFormat,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RowFormat {
+    Csv,
+    Json,
+}
+
+pub async fn indicators_command(args: IndicatorsArgs) -> anyhow::Result<()> {
+    let mut live = LiveIndicators::default();
+    let mut rows = Vec::new();
+    match (&args.input, &args.company) {
+        (Some(path), _) => {
+            // Clean and validate as the consumer does; what it would reject is
+            // reported and left out.
+            let mut cleaner = Cleaner::new(MissingPolicy::Ffill);
+            for record in stockstream_sources::CsvSource::open(path)? {
+                let bar = match record {
+                    Ok(rec) => cleaner.clean(rec.raw).and_then(|b| validate(&b).map(|_| b)),
+                    Err(reject) => {
+                        tracing::warn!("{}: {}", reject.source, reject.reason);
+                        continue;
+                    }
+                };
+                match bar {
+                    Ok(bar) => {
+                        cleaner.remember(&bar);
+                        rows.extend(live.update(&bar));
+                    }
+                    Err(refusal) => tracing::warn!("{}: skipped: {}", path.display(), refusal.reason),
+                }
+            }
+        }
+        (None, Some(company)) => {
+            let store = args.store.open_existing().await?;
+            for bar in company_bars(store.as_ref(), company, &DateRange::new(args.from, args.to)).await? {
+                rows.extend(live.update(&bar));
+            }
+        }
+        (None, None) => anyhow::bail!("pass --input FILE or --company NAME"),
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match args.format {
+        RowFormat::Csv => {
+            out.write_all(IndicatorRow::COLUMNS.join(",").as_bytes())?;
+            out.write_all(b"\n")?;
+            for r in &rows {
+                let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+                let values = r.values().map(|v| v.map(|x| x.to_string()).unwrap_or_default());
+                w.write_record([r.date.clone(), r.company.clone()].into_iter().chain(values))?;
+                out.write_all(&w.into_inner()?)?;
+            }
+        }
+        RowFormat::Json => {
+            serde_json::to_writer(&mut out, &rows)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// A company's bars by name, or by symbol when the name finds nothing.
+pub async fn company_bars(store: &dyn Store, company: &str, range: &DateRange) -> anyhow::Result<Vec<Bar>> {
+    let bars = store.range(company, range).await?;
+    if !bars.is_empty() {
+        return Ok(bars);
+    }
+    let by_symbol = company_for_symbol(company);
+    if by_symbol != company {
+        let bars = store.range(&by_symbol, range).await?;
+        if !bars.is_empty() {
+            return Ok(bars);
+        }
+    }
+    let known = store.companies().await?;
+    if known.iter().any(|c| c.eq_ignore_ascii_case(company) || *c == by_symbol) {
+        return Ok(Vec::new());
+    }
+    anyhow::bail!("unknown company {company:?}; stored companies: {}", known.join(", "))
+}
+
+/// Statistics of every stored company over a range.
+pub async fn stored_stats(store: &dyn Store, range: &DateRange) -> anyhow::Result<MarketStats> {
+    let mut all = Vec::new();
+    for company in store.companies().await? {
+        all.push(store.range(&company, range).await?);
+    }
+    Ok(market_stats(&all))
+}
+
+#[derive(Args, Debug)]
+pub struct InsightsArgs {
+    #[arg(long)]
+    pub from: Option<Ts>,
+    #[arg(long)]
+    pub to: Option<Ts>,
+    #[arg(long, value_enum, default_value_t = TextFormat::Text)]
+    pub format: TextFormat,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TextFormat {
+    Text,
+    Json,
+}
+
+pub async fn insights_command(args: InsightsArgs) -> anyhow::Result<()> {
+    let store = args.store.open_existing().await?;
+    let stats = stored_stats(store.as_ref(), &DateRange::new(args.from, args.to)).await?;
+    anyhow::ensure!(!stats.companies.is_empty(), "the store holds no bars in that range");
+    let found = insights(&stats);
+    match args.format {
+        TextFormat::Text => {
+            for i in &found {
+                println!("- {}", i.text);
+            }
+        }
+        TextFormat::Json => {
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "insights": found, "stats": stats }))?);
+        }
+    }
+    Ok(())
+}
