@@ -198,6 +198,11 @@ impl KafkaConsumer {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", if reset == OffsetReset::Latest { "latest" } else { "earliest" })
             .set("enable.partition.eof", "false");
+        // Some brokers (Tansu among them) hold a fetch for its whole wait even
+        // when data is there; a short wait keeps throughput and latency up.
+        if !settings.options.iter().any(|(k, _)| k == "fetch.wait.max.ms") {
+            config.set("fetch.wait.max.ms", "10");
+        }
         let consumer: StreamConsumer = config.create().context("cannot create a Kafka consumer")?;
         consumer.subscribe(&[topic]).with_context(|| format!("cannot subscribe to {topic}"))?;
         Ok(KafkaConsumer { consumer, topic: topic.to_string() })
