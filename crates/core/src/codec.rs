@@ -278,6 +278,16 @@ mod tests {
     }
 
     #[test]
+    fn decimals_read_back_exactly() {
+        // Best-effort float parsing is off by one unit in the last place for
+        // some inputs; the store would then print 120.78999999999999.
+        for text in ["120.78999999999999", "120.79", "0.1", "101.3", "274.5", "1e-7", "166.29"] {
+            let raw = decode(format!(r#"{{"Open":{text}}}"#).as_bytes()).unwrap();
+            assert_eq!(raw.open, Some(text.parse::<f64>().unwrap()), "{text}");
+        }
+    }
+
+    #[test]
     fn reads_the_original_producers_messages() {
         // pandas to_dict + json.dumps: no Symbol, float volume, NaN for missing.
         let raw = decode(

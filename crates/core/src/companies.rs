@@ -12,20 +12,52 @@ pub const DEFAULT_COMPANIES: &[(&str, &str)] = &[
     ("GOOGL", "Google"),
 ];
 
+/// Symbols added by configuration (`companies = ["BRK-B=Berkshire Hathaway"]`),
+/// consulted before the built-in table.
+static EXTRA: std::sync::RwLock<Vec<(String, String)>> = std::sync::RwLock::new(Vec::new());
+
+/// Adds `SYMBOL=Company` pairs to the table (later ones win).
+pub fn register_companies(pairs: &[(String, String)]) {
+    let mut extra = EXTRA.write().expect("company table lock");
+    for (s, c) in pairs {
+        extra.retain(|(es, ec)| !es.eq_ignore_ascii_case(s) && !ec.eq_ignore_ascii_case(c));
+        extra.push((s.trim().to_string(), c.trim().to_string()));
+    }
+}
+
+/// Parses `SYM=Company,SYM2=Company 2`.
+pub fn parse_companies(text: &str) -> Result<Vec<(String, String)>, String> {
+    text.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((s, c)) if !s.trim().is_empty() && !c.trim().is_empty() => {
+                Ok((s.trim().to_string(), c.trim().to_string()))
+            }
+            _ => Err(format!("{p:?} is not SYMBOL=Company")),
+        })
+        .collect()
+}
+
+fn lookup(matches: impl Fn(&str, &str) -> bool) -> Option<(String, String)> {
+    let extra = EXTRA.read().expect("company table lock");
+    extra
+        .iter()
+        .rev()
+        .find(|(s, c)| matches(s, c))
+        .cloned()
+        .or_else(|| DEFAULT_COMPANIES.iter().find(|(s, c)| matches(s, c)).map(|(s, c)| (s.to_string(), c.to_string())))
+}
+
 /// The company name of a symbol; an unknown symbol names itself.
 pub fn company_for_symbol(symbol: &str) -> String {
-    DEFAULT_COMPANIES
-        .iter()
-        .find(|(s, _)| s.eq_ignore_ascii_case(symbol))
-        .map(|(_, c)| c.to_string())
-        .unwrap_or_else(|| symbol.to_string())
+    lookup(|s, _| s.eq_ignore_ascii_case(symbol)).map(|(_, c)| c).unwrap_or_else(|| symbol.to_string())
 }
 
 /// The symbol of a company: from the table when known, else derived from the
 /// name (upper-cased, letters and digits only, at most 8 characters).
 pub fn symbol_for_company(company: &str) -> String {
-    if let Some((s, _)) = DEFAULT_COMPANIES.iter().find(|(_, c)| c.eq_ignore_ascii_case(company)) {
-        return s.to_string();
+    if let Some((s, _)) = lookup(|_, c| c.eq_ignore_ascii_case(company)) {
+        return s;
     }
     let derived: String =
         company.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).take(8).collect();
@@ -47,5 +79,15 @@ mod tests {
         assert_eq!(symbol_for_company("Berkshire Hathaway B"), "BERKSHIR");
         assert_eq!(company_for_symbol("nflx"), "Netflix");
         assert_eq!(company_for_symbol("IBM"), "IBM");
+    }
+
+    #[test]
+    fn configuration_extends_the_table() {
+        let pairs = parse_companies("BRK-B=Berkshire Hathaway, JPM=JPMorgan Chase").unwrap();
+        register_companies(&pairs);
+        assert_eq!(company_for_symbol("brk-b"), "Berkshire Hathaway");
+        assert_eq!(symbol_for_company("JPMorgan Chase"), "JPM");
+        assert_eq!(company_for_symbol("NVDA"), "NVIDIA");
+        assert!(parse_companies("JPM").is_err());
     }
 }

@@ -12,6 +12,6 @@ pub mod validate;
 pub use bar::{Bar, DateRange, Ts, TsError};
 pub use clean::{Cleaner, MissingPolicy};
 pub use codec::{decode, encode, encode_into, encode_raw_into, RawBar};
-pub use companies::{company_for_symbol, symbol_for_company, DEFAULT_COMPANIES};
+pub use companies::{company_for_symbol, parse_companies, register_companies, symbol_for_company, DEFAULT_COMPANIES};
 pub use reject::{DeadLetters, Refusal, Reject};
 pub use validate::validate;

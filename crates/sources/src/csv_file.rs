@@ -1,14 +1,20 @@
-//! CSV input in the original project's layout
-//! (`Date,Open,High,Low,Close,Volume,Company Name`), read as a stream: memory
-//! stays constant whatever the file size.
+//! CSV input, read as a stream (memory stays constant whatever the file size),
+//! in the layouts people have on disk, detected from the header:
+//! - the original project's layout, `Date,Open,High,Low,Close,Volume,Company Name`;
+//! - yfinance's single-ticker layout, `Date,Open,High,Low,Close,Adj Close,Volume`
+//!   (the company comes from the options or the file name);
+//! - yfinance's multi-level layouts, header rows `Price` and `Ticker` (in either
+//!   order) then `Date`: one ticker (newer yfinance) or many (the wide layout,
+//!   one column per field and ticker).
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use stockstream_core::{RawBar, Refusal, Reject};
+use stockstream_core::{company_for_symbol, RawBar, Refusal, Reject};
 
-/// A row read from a source, with where it came from and its original text.
+/// A row read from a source, with where it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceRecord {
     pub raw: RawBar,
@@ -23,30 +29,80 @@ pub enum CsvError {
     Layout { path: String, message: String },
 }
 
-/// The columns we read, by name, in the original project's order.
+/// How to read files that do not name their company.
+#[derive(Debug, Clone, Default)]
+pub struct CsvOptions {
+    /// Symbol of a single-ticker file (default: the file name, `NVDA.csv`).
+    pub symbol: Option<String>,
+    /// Company of a single-ticker file (default: from the symbol).
+    pub company: Option<String>,
+    /// Use `Adj Close` as the close and scale Open/High/Low by the same factor.
+    pub adjusted: bool,
+}
+
+/// The columns of the original layout, by name, in its order.
 const COLUMNS: [&str; 7] = ["Date", "Open", "High", "Low", "Close", "Volume", "Company Name"];
+const FIELDS: [&str; 5] = ["Open", "High", "Low", "Close", "Volume"];
+
+/// Where one ticker's values sit in a row.
+#[derive(Debug, Clone)]
+struct TickerColumns {
+    /// Open, High, Low, Close, Volume.
+    fields: [usize; 5],
+    adj_close: Option<usize>,
+    /// A fixed symbol and company, or columns holding them.
+    symbol: Named,
+    company: Named,
+}
+
+#[derive(Debug, Clone)]
+enum Named {
+    Fixed(Option<String>),
+    Column(usize),
+}
 
 /// Streams records out of a CSV file. Rows that cannot be read as a record come
 /// out as rejects, with the row's text and the reason.
 pub struct CsvSource {
     name: String,
     reader: csv::Reader<Box<dyn Read + Send>>,
-    /// Position of each of `COLUMNS` in the file; `Symbol` is optional.
-    index: [usize; 7],
-    symbol: Option<usize>,
+    date: usize,
+    tickers: Vec<TickerColumns>,
+    /// Dates carry a time of day (yfinance writes midnight for daily bars).
+    yfinance: bool,
+    adjusted: bool,
     width: usize,
     row: csv::ByteRecord,
+    pending: VecDeque<Result<SourceRecord, Reject>>,
+}
+
+fn clean_name(f: &[u8], first: bool) -> String {
+    let f = if first { f.strip_prefix(b"\xef\xbb\xbf").unwrap_or(f) } else { f };
+    String::from_utf8_lossy(f).trim().to_string()
 }
 
 impl CsvSource {
     pub fn open(path: &Path) -> Result<Self, CsvError> {
+        Self::open_with(path, &CsvOptions::default())
+    }
+
+    pub fn open_with(path: &Path, options: &CsvOptions) -> Result<Self, CsvError> {
         let file = File::open(path).map_err(|source| CsvError::Open { path: path.display().to_string(), source })?;
-        Self::from_reader(path.display().to_string(), Box::new(BufReader::with_capacity(1 << 16, file)))
+        let mut options = options.clone();
+        if options.symbol.is_none() && options.company.is_none() {
+            // `NVDA.csv` names its ticker.
+            options.symbol = path.file_stem().and_then(|s| s.to_str()).map(|s| s.to_ascii_uppercase());
+        }
+        Self::from_reader_with(path.display().to_string(), Box::new(BufReader::with_capacity(1 << 16, file)), &options)
+    }
+
+    pub fn from_reader(name: String, input: Box<dyn Read + Send>) -> Result<Self, CsvError> {
+        Self::from_reader_with(name, input, &CsvOptions::default())
     }
 
     /// Reads the header and checks the layout before any row is read, so that a
     /// file which is not in a known layout fails before anything is written.
-    pub fn from_reader(name: String, input: Box<dyn Read + Send>) -> Result<Self, CsvError> {
+    pub fn from_reader_with(name: String, input: Box<dyn Read + Send>, options: &CsvOptions) -> Result<Self, CsvError> {
         let mut reader = csv::ReaderBuilder::new().flexible(true).has_headers(false).from_reader(input);
         let layout_err = |message: String| CsvError::Layout { path: name.clone(), message };
         let mut header = csv::ByteRecord::new();
@@ -55,33 +111,117 @@ impl CsvSource {
             Ok(false) => return Err(layout_err("the file is empty: expected a CSV header".into())),
             Err(e) => return Err(layout_err(format!("cannot read a CSV header: {e}"))),
         }
-        let names: Vec<String> = header
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                let f = if i == 0 { f.strip_prefix(b"\xef\xbb\xbf").unwrap_or(f) } else { f };
-                String::from_utf8_lossy(f).trim().to_ascii_lowercase()
-            })
-            .collect();
-        let find = |col: &str| names.iter().position(|n| n == &col.to_ascii_lowercase());
-        let mut index = [0; 7];
-        let mut missing = Vec::new();
-        for (slot, col) in index.iter_mut().zip(COLUMNS) {
-            match find(col) {
-                Some(i) => *slot = i,
-                None => missing.push(col),
+        let names: Vec<String> = header.iter().enumerate().map(|(i, f)| clean_name(f, i == 0)).collect();
+        let lower: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+        let find = |col: &str| lower.iter().position(|n| n == &col.to_ascii_lowercase());
+        let shown = || String::from_utf8_lossy(&header.as_slice()[..header.as_slice().len().min(120)]).into_owned();
+
+        let mut source = CsvSource {
+            name: name.clone(),
+            reader,
+            date: 0,
+            tickers: Vec::new(),
+            yfinance: false,
+            adjusted: options.adjusted,
+            width: names.len(),
+            row: csv::ByteRecord::new(),
+            pending: VecDeque::new(),
+        };
+        if matches!(lower.first().map(String::as_str), Some("price" | "ticker")) {
+            source.read_multi_level(&names, options).map_err(layout_err)?;
+            return Ok(source);
+        }
+        let date = find("Date").or_else(|| find("Datetime"));
+        let fields: Vec<Option<usize>> = FIELDS.iter().map(|f| find(f)).collect();
+        let company = find("Company Name");
+        match (date, fields.iter().all(Option::is_some), company) {
+            (Some(date), true, Some(company)) => {
+                source.date = date;
+                source.tickers.push(TickerColumns {
+                    fields: std::array::from_fn(|i| fields[i].expect("checked")),
+                    adj_close: find("Adj Close"),
+                    symbol: find("Symbol").map(Named::Column).unwrap_or(Named::Fixed(None)),
+                    company: Named::Column(company),
+                });
+            }
+            (Some(date), true, None) => {
+                // yfinance's single-ticker layout: the company comes from outside.
+                let (symbol, company) = single_ticker_names(options).ok_or_else(|| {
+                    layout_err("a single-ticker file without a Company Name column: pass --symbol or --company".into())
+                })?;
+                source.date = date;
+                source.yfinance = true;
+                source.tickers.push(TickerColumns {
+                    fields: std::array::from_fn(|i| fields[i].expect("checked")),
+                    adj_close: find("Adj Close"),
+                    symbol: Named::Fixed(Some(symbol)),
+                    company: Named::Fixed(Some(company)),
+                });
+            }
+            _ => {
+                let missing: Vec<&str> = COLUMNS.iter().copied().filter(|c| find(c).is_none()).collect();
+                return Err(layout_err(format!(
+                    "unknown column layout (missing {}): expected a header {} or a yfinance layout; found {:?}",
+                    missing.join(", "),
+                    COLUMNS.join(","),
+                    shown()
+                )));
             }
         }
-        if !missing.is_empty() {
-            let shown: String = String::from_utf8_lossy(&header.as_slice()[..header.as_slice().len().min(120)]).into();
-            return Err(layout_err(format!(
-                "unknown column layout (missing {}): expected a header {}; found {:?}",
-                missing.join(", "),
-                COLUMNS.join(","),
-                shown
-            )));
+        Ok(source)
+    }
+
+    /// The `Price`/`Ticker` header rows of yfinance's multi-level CSV, then its
+    /// `Date,,,` row.
+    fn read_multi_level(&mut self, first: &[String], options: &CsvOptions) -> Result<(), String> {
+        let mut second = csv::ByteRecord::new();
+        if !self.reader.read_byte_record(&mut second).map_err(|e| format!("cannot read the second header row: {e}"))? {
+            return Err("a Price/Ticker header without data".into());
         }
-        Ok(CsvSource { symbol: find("Symbol"), width: names.len(), name, reader, index, row: csv::ByteRecord::new() })
+        let second: Vec<String> = second.iter().map(|f| clean_name(f, false)).collect();
+        let (prices, tickers) = match first[0].to_ascii_lowercase().as_str() {
+            "price" => (first.to_vec(), second),
+            _ => (second, first.to_vec()),
+        };
+        if !prices[0].eq_ignore_ascii_case("price") || !tickers[0].eq_ignore_ascii_case("ticker") {
+            return Err(format!("expected header rows Price and Ticker, found {:?} and {:?}", first[0], tickers[0]));
+        }
+        self.width = prices.len().max(tickers.len());
+        self.yfinance = true;
+        let mut order: Vec<String> = Vec::new();
+        let mut columns: std::collections::HashMap<(String, String), usize> = std::collections::HashMap::new();
+        for (i, (p, t)) in prices.iter().zip(&tickers).enumerate().skip(1) {
+            if t.is_empty() {
+                continue;
+            }
+            if !order.contains(t) {
+                order.push(t.clone());
+            }
+            columns.insert((p.to_ascii_lowercase(), t.clone()), i);
+        }
+        if order.is_empty() {
+            return Err("the Ticker header row names no ticker".into());
+        }
+        let single = order.len() == 1;
+        for t in order {
+            let col = |f: &str| columns.get(&(f.to_ascii_lowercase(), t.clone())).copied();
+            let fields: Vec<Option<usize>> = FIELDS.iter().map(|f| col(f)).collect();
+            if let Some(missing) = FIELDS.iter().zip(&fields).find(|(_, c)| c.is_none()) {
+                return Err(format!("ticker {t} has no {} column", missing.0));
+            }
+            let company = match &options.company {
+                // A company given for a one-ticker file names that ticker.
+                Some(c) if single => c.clone(),
+                _ => company_for_symbol(&t),
+            };
+            self.tickers.push(TickerColumns {
+                fields: std::array::from_fn(|i| fields[i].expect("checked")),
+                adj_close: col("Adj Close"),
+                symbol: Named::Fixed(Some(t.clone())),
+                company: Named::Fixed(Some(company)),
+            });
+        }
+        Ok(())
     }
 
     fn refuse(&self, line: u64, kind: &'static str, reason: String) -> Reject {
@@ -89,56 +229,103 @@ impl CsvSource {
             .into_reject(format!("{}:{line}", self.name), join_fields(&self.row))
     }
 
-    fn record(&self, line: u64) -> Result<SourceRecord, Reject> {
-        let row = &self.row;
-        if row.len() != self.width {
-            return Err(self.refuse(
+    fn text(&self, line: u64, i: usize) -> Result<&str, Reject> {
+        std::str::from_utf8(self.row.get(i).unwrap_or_default())
+            .map(str::trim)
+            .map_err(|_| self.refuse(line, "invalid_utf8", format!("column {} is not valid UTF-8", i + 1)))
+    }
+
+    fn number(&self, line: u64, i: usize, column: &str) -> Result<Option<f64>, Reject> {
+        let t = self.text(line, i)?;
+        if t.is_empty() || t.eq_ignore_ascii_case("nan") || t.eq_ignore_ascii_case("null") {
+            return Ok(None);
+        }
+        t.parse::<f64>().map(Some).map_err(|_| {
+            let shown: String = t.chars().take(40).collect();
+            self.refuse(line, "not_a_number", format!("{column} {shown:?} is not a number"))
+        })
+    }
+
+    /// The records of the current row: one per ticker.
+    fn records(&mut self, line: u64) {
+        if self.row.len() != self.width {
+            let reject = self.refuse(
                 line,
                 "wrong_field_count",
-                format!("row has {} fields, the header has {}", row.len(), self.width),
-            ));
+                format!("row has {} fields, the header has {}", self.row.len(), self.width),
+            );
+            self.pending.push_back(Err(reject));
+            return;
         }
-        let text = |i: usize| -> Result<&str, Reject> {
-            std::str::from_utf8(&row[i]).map(str::trim).map_err(|_| {
-                self.refuse(
-                    line,
-                    "invalid_utf8",
-                    format!("column {} is not valid UTF-8", COLUMNS.get(i).unwrap_or(&"?")),
-                )
-            })
-        };
-        let mut numbers = [None; 5];
-        for (k, slot) in numbers.iter_mut().enumerate() {
-            let column = COLUMNS[k + 1];
-            let t = text(self.index[k + 1])?;
-            *slot = if t.is_empty() || t.eq_ignore_ascii_case("nan") || t.eq_ignore_ascii_case("null") {
-                None
-            } else {
-                let v = t.parse::<f64>().map_err(|_| {
-                    let shown: String = t.chars().take(40).collect();
-                    self.refuse(line, "not_a_number", format!("{column} {shown:?} is not a number"))
-                })?;
-                Some(v)
-            };
+        for t in 0..self.tickers.len() {
+            let record = self.record(line, t);
+            self.pending.push_back(record);
+        }
+    }
+
+    fn record(&self, line: u64, t: usize) -> Result<SourceRecord, Reject> {
+        let cols = &self.tickers[t];
+        let mut values = [None; 5];
+        for (k, slot) in values.iter_mut().enumerate() {
+            *slot = self.number(line, cols.fields[k], FIELDS[k])?;
+        }
+        if self.adjusted {
+            if let (Some(adj_col), Some(close)) = (cols.adj_close, values[3]) {
+                if let Some(adj) = self.number(line, adj_col, "Adj Close")? {
+                    let factor = adj / close;
+                    for v in values[..3].iter_mut().flatten() {
+                        *v *= factor;
+                    }
+                    values[3] = Some(adj);
+                }
+            }
         }
         let opt = |t: &str| (!t.is_empty()).then(|| t.to_string());
-        let [open, high, low, close, volume] = numbers;
+        let named = |n: &Named| -> Result<Option<String>, Reject> {
+            match n {
+                Named::Fixed(v) => Ok(v.clone()),
+                Named::Column(i) => Ok(opt(self.text(line, *i)?)),
+            }
+        };
+        let mut date = opt(self.text(line, self.date)?);
+        if self.yfinance {
+            date = date.map(|d| daily_date(&d));
+        }
+        let [open, high, low, close, volume] = values;
         Ok(SourceRecord {
             raw: RawBar {
-                date: opt(text(self.index[0])?),
+                date,
                 open,
                 high,
                 low,
                 close,
                 volume,
-                company: opt(text(self.index[6])?),
-                symbol: match self.symbol {
-                    Some(i) => opt(text(i)?),
-                    None => None,
-                },
+                company: named(&cols.company)?,
+                symbol: named(&cols.symbol)?,
             },
             source: format!("{}:{line}", self.name),
         })
+    }
+}
+
+/// Symbol and company of a single-ticker file.
+fn single_ticker_names(options: &CsvOptions) -> Option<(String, String)> {
+    match (&options.symbol, &options.company) {
+        (Some(s), Some(c)) => Some((s.clone(), c.clone())),
+        (Some(s), None) => Some((s.clone(), company_for_symbol(s))),
+        (None, Some(c)) => Some((stockstream_core::symbol_for_company(c), c.clone())),
+        (None, None) => None,
+    }
+}
+
+/// yfinance writes daily bars at local midnight (`2023-04-03 00:00:00-04:00`):
+/// that is the trading date. Other times are intraday instants.
+fn daily_date(d: &str) -> String {
+    let t = d.trim();
+    if t.len() >= 19 && &t[10..19] == " 00:00:00" || t.len() >= 19 && &t[10..19] == "T00:00:00" {
+        t[..10].to_string()
+    } else {
+        t.to_string()
     }
 }
 
@@ -159,20 +346,31 @@ impl Iterator for CsvSource {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
+            if let Some(r) = self.pending.pop_front() {
+                return Some(r);
+            }
             let mut row = std::mem::take(&mut self.row);
             let read = self.reader.read_byte_record(&mut row);
             self.row = row;
             let line = self.row.position().map(|p| p.line()).unwrap_or(0);
-            return match read {
-                Ok(false) => None,
+            match read {
+                Ok(false) => return None,
                 // Blank lines carry nothing; skip them rather than reject them.
                 Ok(true) if self.row.len() == 1 && self.row[0].iter().all(u8::is_ascii_whitespace) => continue,
-                Ok(true) => Some(self.record(line)),
-                Err(e) => {
-                    let kind = "unreadable_row";
-                    Some(Err(self.refuse(line, kind, format!("cannot read row: {e}"))))
+                // yfinance's `Date,,,,` row under its multi-level header.
+                Ok(true)
+                    if self.yfinance
+                        && matches!(
+                            self.text(line, 0).map(|t| t.to_ascii_lowercase()).as_deref(),
+                            Ok("date" | "datetime")
+                        )
+                        && self.row.iter().skip(1).all(|f| f.is_empty()) =>
+                {
+                    continue
                 }
-            };
+                Ok(true) => self.records(line),
+                Err(e) => return Some(Err(self.refuse(line, "unreadable_row", format!("cannot read row: {e}")))),
+            }
         }
     }
 }
@@ -242,5 +440,76 @@ mod tests {
             let err = source(text).err().unwrap_or_else(|| panic!("{text:?} accepted"));
             assert!(err.to_string().starts_with("t.csv: "), "{err}");
         }
+    }
+
+    fn yf(text: &str, options: CsvOptions) -> Vec<RawBar> {
+        CsvSource::from_reader_with("yf.csv".into(), Box::new(std::io::Cursor::new(text.as_bytes().to_vec())), &options)
+            .unwrap()
+            .map(|r| r.unwrap().raw)
+            .collect()
+    }
+
+    #[test]
+    fn yfinance_single_ticker_with_adjusted_close() {
+        let text = "Date,Open,High,Low,Close,Adj Close,Volume\n\
+                    2023-04-03 00:00:00-04:00,100,110,90,105,52.5,1000\n\
+                    2023-04-04 00:00:00-04:00,105,106,100,101,50.5,900\n";
+        let plain = yf(text, CsvOptions { symbol: Some("NVDA".into()), ..Default::default() });
+        assert_eq!(plain[0].date.as_deref(), Some("2023-04-03"), "midnight local time is the trading date");
+        assert_eq!((plain[0].company.as_deref(), plain[0].symbol.as_deref()), (Some("NVIDIA"), Some("NVDA")));
+        assert_eq!(plain[0].close, Some(105.0));
+        let adjusted = yf(text, CsvOptions { symbol: Some("NVDA".into()), adjusted: true, ..Default::default() });
+        assert_eq!(
+            (adjusted[0].open, adjusted[0].high, adjusted[0].low, adjusted[0].close),
+            (Some(50.0), Some(55.0), Some(45.0), Some(52.5))
+        );
+        assert_eq!(adjusted[0].volume, Some(1000.0));
+        let err = CsvSource::from_reader("t.csv".into(), Box::new(std::io::Cursor::new(text.as_bytes().to_vec())))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("pass --symbol or --company"), "{err}");
+    }
+
+    #[test]
+    fn yfinance_newer_single_ticker_and_intraday() {
+        let text = "Price,Close,High,Low,Open,Volume\n\
+                    Ticker,TSLA,TSLA,TSLA,TSLA,TSLA\n\
+                    Datetime,,,,,\n\
+                    2023-04-03 09:30:00-04:00,194.5,195,193,194,120000\n";
+        let bars = yf(text, CsvOptions::default());
+        assert_eq!(bars.len(), 1);
+        assert_eq!(bars[0].date.as_deref(), Some("2023-04-03 09:30:00-04:00"));
+        let ts: stockstream_core::Ts = bars[0].date.as_deref().unwrap().parse().unwrap();
+        assert_eq!(ts.to_string(), "2023-04-03T13:30:00Z");
+        assert_eq!((bars[0].open, bars[0].close), (Some(194.0), Some(194.5)));
+        assert_eq!(bars[0].company.as_deref(), Some("Tesla"));
+    }
+
+    #[test]
+    fn yfinance_wide_multi_ticker_in_both_header_orders() {
+        let by_price = "Price,Close,Close,High,High,Low,Low,Open,Open,Volume,Volume\n\
+                        Ticker,AAPL,NVDA,AAPL,NVDA,AAPL,NVDA,AAPL,NVDA,AAPL,NVDA\n\
+                        Date,,,,,,,,,,\n\
+                        2023-04-03,166.2,27.9,166.3,28.0,164.5,27.1,164.8,27.2,56976200,500000000\n\
+                        2023-04-04,165.6,,166.8,,165.1,,166.6,,46278300,\n";
+        let bars = yf(by_price, CsvOptions::default());
+        assert_eq!(bars.len(), 4);
+        assert_eq!((bars[0].symbol.as_deref(), bars[0].close, bars[0].open), (Some("AAPL"), Some(166.2), Some(164.8)));
+        assert_eq!(
+            (bars[1].company.as_deref(), bars[1].close, bars[1].volume),
+            (Some("NVIDIA"), Some(27.9), Some(5e8))
+        );
+        assert_eq!(bars[3].close, None, "a missing value stays missing for the cleaner");
+        let by_ticker = "Ticker,MSFT,MSFT,MSFT,MSFT,MSFT,META,META,META,META,META\n\
+                         Price,Open,High,Low,Close,Volume,Open,High,Low,Close,Volume\n\
+                         Date,,,,,,,,,,\n\
+                         2023-04-03 00:00:00+00:00,1,2,0.5,1.5,10,3,4,2.5,3.5,20\n";
+        let bars = yf(by_ticker, CsvOptions::default());
+        assert_eq!(bars.len(), 2);
+        assert_eq!(
+            (bars[1].company.as_deref(), bars[1].close, bars[1].date.as_deref()),
+            (Some("Meta"), Some(3.5), Some("2023-04-03"))
+        );
+        assert_eq!(bars[0].company.as_deref(), Some("MSFT"), "an unknown ticker names itself");
     }
 }

@@ -5,7 +5,9 @@ pub mod calendar;
 pub mod csv_file;
 pub mod json_lines;
 pub mod synthetic;
+pub mod yahoo;
 
-pub use csv_file::{CsvError, CsvSource, SourceRecord};
+pub use csv_file::{CsvError, CsvOptions, CsvSource, SourceRecord};
 pub use json_lines::{JsonLinesSource, WireRecord};
 pub use synthetic::{Interval, Synthetic, SyntheticConfig};
+pub use yahoo::{FetchError, Yahoo, DEFAULT_BASE_URL};

@@ -40,6 +40,17 @@ impl Interval {
     }
 }
 
+impl std::fmt::Display for Interval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Interval::Day => "1d",
+            Interval::Hour => "1h",
+            Interval::Minute => "1m",
+            Interval::Second => "1s",
+        })
+    }
+}
+
 impl std::str::FromStr for Interval {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

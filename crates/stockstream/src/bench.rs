@@ -103,7 +103,9 @@ async fn embedded(args: EmbeddedArgs) -> anyhow::Result<()> {
     let store = Arc::new(SqliteStore::open(&dir.path().join("pipeline.db"))?);
     let stats = Arc::new(Stats::default());
     let source = Box::new(Synthetic::new(config.clone()).map_err(anyhow::Error::msg)?.map(Item::Bar));
-    let options = ConsumeOptions { batch_size: args.batch_size, ..Default::default() };
+    // As `run` does it, indicators included.
+    let live = Arc::new(std::sync::Mutex::new(stockstream_analytics::LiveIndicators::default()));
+    let options = ConsumeOptions { batch_size: args.batch_size, live: Some(live), ..Default::default() };
     let (_keep_open, stop) = watch::channel(false);
     let started = Instant::now();
     crate::run::embedded(source, store.clone(), store, stats.clone(), &options, Pace::Max, stop).await?;

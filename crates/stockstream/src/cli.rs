@@ -151,48 +151,85 @@ impl PaceArgs {
     }
 }
 
+/// Where the producer's records come from.
+#[derive(Args, Debug, Clone)]
+pub struct SourceArgs {
+    /// Stream this file instead of generated data: CSV (the original project's
+    /// layout or a yfinance layout) or wire-format JSON lines (`.jsonl`, `.ndjson`).
+    #[arg(long, env = "STOCKSTREAM_INPUT")]
+    pub input: Option<PathBuf>,
+    /// Without --input: SYNTHETIC data, or Yahoo Finance's chart API.
+    #[arg(long, env = "STOCKSTREAM_SOURCE", value_enum, default_value_t = SourceKind::Synthetic)]
+    pub source: SourceKind,
+    /// Symbol of a single-ticker CSV (default: its file name, `NVDA.csv`).
+    #[arg(long)]
+    pub symbol: Option<String>,
+    /// Company of a single-ticker CSV (default: from the symbol).
+    #[arg(long)]
+    pub company: Option<String>,
+    /// Use `Adj Close` as the close and scale Open/High/Low by the same factor.
+    #[arg(long)]
+    pub adjusted: bool,
+    /// Yahoo Finance's address (`--source yahoo`).
+    #[arg(long, env = "STOCKSTREAM_YAHOO_URL", default_value = stockstream_sources::DEFAULT_BASE_URL)]
+    pub base_url: String,
+    #[command(flatten)]
+    pub synthetic: SyntheticArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SourceKind {
+    Synthetic,
+    Yahoo,
+}
+
 /// `.jsonl`/`.ndjson` files hold wire messages, one per line; anything else is CSV.
 fn is_json_lines(path: &std::path::Path) -> bool {
     matches!(path.extension().and_then(|e| e.to_str()), Some("jsonl" | "ndjson"))
 }
 
-/// Where the producer's records come from.
-#[derive(Args, Debug, Clone)]
-pub struct SourceArgs {
-    /// Stream this file instead of synthetic data: CSV in the original project's
-    /// layout, or wire-format JSON lines (`.jsonl`, `.ndjson`).
-    #[arg(long, env = "STOCKSTREAM_INPUT")]
-    pub input: Option<PathBuf>,
-    #[command(flatten)]
-    pub synthetic: SyntheticArgs,
-}
-
 impl SourceArgs {
     /// Opens the source. A file in an unknown layout fails here, before anything
     /// is written anywhere.
-    pub fn open(&self) -> anyhow::Result<crate::pipeline::OpenedSource> {
+    pub async fn open(&self) -> anyhow::Result<crate::pipeline::OpenedSource> {
         use crate::pipeline::{Item, OpenedSource};
-        match &self.input {
-            Some(path) if is_json_lines(path) => {
+        let label = |p: &std::path::Path| p.display().to_string();
+        match (&self.input, self.source) {
+            (Some(path), _) if is_json_lines(path) => {
                 let source = stockstream_sources::JsonLinesSource::open(path)?;
-                let iter = source.map(|r| match r {
-                    Ok(rec) => Item::Wire(rec),
-                    Err(rej) => Item::Reject(rej),
-                });
-                Ok(OpenedSource { items: Box::new(iter), label: path.display().to_string(), expected: None })
+                let iter = source.map(|r| r.map(Item::Wire).unwrap_or_else(Item::Reject));
+                Ok(OpenedSource { items: Box::new(iter), label: label(path), expected: None })
             }
-            Some(path) => {
-                let source = stockstream_sources::CsvSource::open(path)?;
+            (Some(path), _) => {
+                let options = stockstream_sources::CsvOptions {
+                    symbol: self.symbol.clone(),
+                    company: self.company.clone(),
+                    adjusted: self.adjusted,
+                };
+                let source = stockstream_sources::CsvSource::open_with(path, &options)?;
                 let iter = source.map(|r| match r {
                     Ok(rec) => Item::Raw(rec),
                     Err(rej) => Item::Reject(rej),
                 });
-                Ok(OpenedSource { items: Box::new(iter), label: path.display().to_string(), expected: None })
+                Ok(OpenedSource { items: Box::new(iter), label: label(path), expected: None })
             }
-            None => {
+            (None, SourceKind::Yahoo) => {
+                let s = &self.synthetic;
+                let raws = fetch_yahoo(&self.base_url, &s.symbols, s.start, s.end, s.interval, self.adjusted).await?;
+                let expected = Some(raws.len() as u64);
+                let base = self.base_url.clone();
+                let iter = raws.into_iter().map(move |raw| {
+                    let source = format!("{base} {}", raw.symbol.as_deref().unwrap_or(""));
+                    Item::Raw(stockstream_sources::SourceRecord { raw, source })
+                });
+                let label =
+                    format!("Yahoo Finance ({} symbols, {}..{}, {})", s.symbols.len(), s.start, s.end, s.interval);
+                Ok(OpenedSource { items: Box::new(iter), label, expected })
+            }
+            (None, SourceKind::Synthetic) => {
                 let config = self.synthetic.config();
                 let label = format!(
-                    "synthetic data (seed {}, {} symbols, {}..{}, {:?})",
+                    "synthetic data (seed {}, {} symbols, {}..{}, {})",
                     config.seed,
                     config.symbols.len(),
                     config.start,
@@ -205,6 +242,25 @@ impl SourceArgs {
             }
         }
     }
+}
+
+/// Every symbol's bars from Yahoo Finance, one symbol after the other.
+pub async fn fetch_yahoo(
+    base: &str,
+    symbols: &[String],
+    start: NaiveDate,
+    end: NaiveDate,
+    interval: Interval,
+    adjusted: bool,
+) -> anyhow::Result<Vec<stockstream_core::RawBar>> {
+    let yahoo = stockstream_sources::Yahoo::new(base)?;
+    let mut all = Vec::new();
+    for symbol in symbols.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        let bars = yahoo.fetch(symbol, start, end, interval, adjusted).await?;
+        tracing::info!("{symbol}: {} bars from Yahoo Finance", bars.len());
+        all.extend(bars);
+    }
+    Ok(all)
 }
 
 /// How to reach Kafka.

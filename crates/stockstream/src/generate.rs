@@ -45,3 +45,60 @@ pub fn generate(args: GenerateArgs) -> anyhow::Result<()> {
     out.flush().context("cannot write the generated data")?;
     Ok(())
 }
+
+/// `stockstream fetch`: market data from Yahoo Finance as CSV in the original
+/// project's layout.
+#[derive(Args, Debug)]
+pub struct FetchArgs {
+    /// Symbols (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "NVDA,TSLA,META,AMZN,AAPL,NFLX,GOOGL")]
+    pub symbols: Vec<String>,
+    #[arg(long, default_value = "2023-04-01")]
+    pub start: chrono::NaiveDate,
+    #[arg(long, default_value = "2025-04-15")]
+    pub end: chrono::NaiveDate,
+    /// Bar length: 1d, 1h, 1m (Yahoo keeps intraday bars for a limited time).
+    #[arg(long, default_value = "1d")]
+    pub interval: stockstream_sources::Interval,
+    /// Use the adjusted close (dividends and splits) and scale Open/High/Low alike.
+    #[arg(long)]
+    pub adjusted: bool,
+    /// Yahoo Finance's address.
+    #[arg(long, env = "STOCKSTREAM_YAHOO_URL", default_value = stockstream_sources::DEFAULT_BASE_URL)]
+    pub base_url: String,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub async fn fetch(args: FetchArgs) -> anyhow::Result<()> {
+    let raws =
+        crate::cli::fetch_yahoo(&args.base_url, &args.symbols, args.start, args.end, args.interval, args.adjusted)
+            .await?;
+    // Written only once every symbol has arrived: a failed fetch leaves no half file.
+    let sink: Box<dyn Write> = match &args.out {
+        Some(path) => {
+            Box::new(std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?)
+        }
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = csv::Writer::from_writer(std::io::BufWriter::new(sink));
+    out.write_record(["Date", "Open", "High", "Low", "Close", "Volume", "Company Name"])?;
+    let num = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+    for r in &raws {
+        out.write_record([
+            r.date.clone().unwrap_or_default(),
+            num(r.open),
+            num(r.high),
+            num(r.low),
+            num(r.close),
+            num(r.volume),
+            r.company.clone().unwrap_or_default(),
+        ])?;
+    }
+    out.flush()?;
+    if let Some(path) = &args.out {
+        eprintln!("{} bars written to {}", raws.len(), path.display());
+    }
+    Ok(())
+}

@@ -30,6 +30,8 @@ enum Command {
     Produce(produce::ProduceArgs),
     /// Consumes a Kafka topic into the store as a consumer-group member.
     Consume(consume::ConsumeCommandArgs),
+    /// Downloads bars from Yahoo Finance as CSV in the original project's layout.
+    Fetch(generate::FetchArgs),
     /// Writes SYNTHETIC market data (made up, not real prices) as CSV.
     Generate(generate::GenerateArgs),
     /// Indicators (SMA, EMA, RSI, MACD, Bollinger, ATR, ...) per bar, from a CSV file or the store.
@@ -47,6 +49,15 @@ fn main() -> ExitCode {
         eprintln!("error: {e:#}");
         return ExitCode::from(2);
     }
+    if let Ok(text) = std::env::var("STOCKSTREAM_COMPANIES") {
+        match stockstream_core::parse_companies(&text) {
+            Ok(pairs) => stockstream_core::register_companies(&pairs),
+            Err(e) => {
+                eprintln!("error: STOCKSTREAM_COMPANIES / companies: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let cli = Cli::parse();
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -61,6 +72,7 @@ fn main() -> ExitCode {
             Command::Run(args) => run::run(args).await,
             Command::Produce(args) => produce::produce_command(args).await,
             Command::Consume(args) => consume::consume_command(args).await,
+            Command::Fetch(args) => generate::fetch(args).await,
             Command::Generate(args) => generate::generate(args),
             Command::Query(args) => query::query(args).await,
             Command::Indicators(args) => analyze::indicators_command(args).await,

@@ -20,7 +20,7 @@ pub struct ProduceArgs {
 }
 
 pub async fn produce_command(args: ProduceArgs) -> anyhow::Result<()> {
-    let OpenedSource { items, label, expected } = args.source.open()?;
+    let OpenedSource { items, label, expected } = args.source.open().await?;
     args.kafka.ensure_topics().await?;
     let settings = args.kafka.settings();
     let producer = KafkaProducer::new(&settings, &args.kafka.topic)?;

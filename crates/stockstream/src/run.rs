@@ -49,7 +49,7 @@ pub enum BusKind {
 pub const BUS_CAPACITY: usize = 16_384;
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let OpenedSource { items: source, label, expected } = args.source.open()?;
+    let OpenedSource { items: source, label, expected } = args.source.open().await?;
     let sqlite = match args.store.kind {
         StoreKind::Sqlite => Some(Arc::new(SqliteStore::open(&args.store.db)?)),
         StoreKind::Dynamodb => None,

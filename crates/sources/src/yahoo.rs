@@ -1,0 +1,260 @@
+//! Yahoo Finance's chart API (`/v8/finance/chart/{symbol}`): the same data the
+//! original project downloaded with yfinance, fetched directly.
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+use stockstream_core::{company_for_symbol, RawBar};
+
+use crate::synthetic::Interval;
+
+pub const DEFAULT_BASE_URL: &str = "https://query1.finance.yahoo.com";
+const USER_AGENT: &str = concat!("Mozilla/5.0 (compatible; stockstream/", env!("CARGO_PKG_VERSION"), ")");
+const ATTEMPTS: u32 = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("Yahoo Finance has no data for symbol {symbol}: {message}")]
+    UnknownSymbol { symbol: String, message: String },
+    #[error("cannot reach Yahoo Finance at {base}: {message}")]
+    Unreachable { base: String, message: String },
+    #[error("Yahoo Finance answered {status} for {symbol} after {ATTEMPTS} attempts")]
+    Status { symbol: String, status: u16 },
+    #[error("unreadable reply from Yahoo Finance for {symbol}: {message}")]
+    Reply { symbol: String, message: String },
+}
+
+#[derive(Debug, Deserialize)]
+struct Reply {
+    chart: Chart,
+}
+
+#[derive(Debug, Deserialize)]
+struct Chart {
+    result: Option<Vec<ChartResult>>,
+    error: Option<ChartError>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChartError {
+    code: Option<String>,
+    description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChartResult {
+    meta: Meta,
+    #[serde(default)]
+    timestamp: Vec<i64>,
+    indicators: Indicators,
+    #[serde(default)]
+    events: Option<Events>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Meta {
+    #[serde(default)]
+    gmtoffset: i64,
+    symbol: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Indicators {
+    quote: Vec<Quote>,
+    #[serde(default)]
+    adjclose: Option<Vec<AdjClose>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct Quote {
+    #[serde(default)]
+    open: Vec<Option<f64>>,
+    #[serde(default)]
+    high: Vec<Option<f64>>,
+    #[serde(default)]
+    low: Vec<Option<f64>>,
+    #[serde(default)]
+    close: Vec<Option<f64>>,
+    #[serde(default)]
+    volume: Vec<Option<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AdjClose {
+    #[serde(default)]
+    adjclose: Vec<Option<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Events {
+    #[serde(default)]
+    splits: Option<std::collections::BTreeMap<String, Split>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Split {
+    date: i64,
+    #[serde(rename = "splitRatio")]
+    split_ratio: Option<String>,
+}
+
+/// One fetched bar, with Yahoo's adjusted close when it sent one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fetched {
+    pub raw: RawBar,
+    pub adj_close: Option<f64>,
+}
+
+pub struct Yahoo {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Yahoo {
+    pub fn new(base: &str) -> Result<Self, FetchError> {
+        let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| FetchError::Unreachable { base: base.into(), message: e.to_string() })?;
+        Ok(Yahoo { client, base: base.trim_end_matches('/').to_string() })
+    }
+
+    /// Bars of one symbol from `start` to `end` inclusive. Bars Yahoo sends
+    /// entirely empty (no trade) are left out; a partly empty one keeps its gaps
+    /// for the cleaner to fill.
+    pub async fn fetch(
+        &self,
+        symbol: &str,
+        start: NaiveDate,
+        end: NaiveDate,
+        interval: Interval,
+        adjusted: bool,
+    ) -> Result<Vec<RawBar>, FetchError> {
+        let reply = self.chart(symbol, start, end, interval).await?;
+        let bars = to_bars(symbol, reply, interval)?;
+        Ok(bars
+            .into_iter()
+            .map(|f| {
+                let mut raw = f.raw;
+                if let (true, Some(adj), Some(close)) = (adjusted, f.adj_close, raw.close) {
+                    let factor = adj / close;
+                    for v in [&mut raw.open, &mut raw.high, &mut raw.low].into_iter().flatten() {
+                        *v *= factor;
+                    }
+                    raw.close = Some(adj);
+                }
+                raw
+            })
+            .collect())
+    }
+
+    async fn chart(
+        &self,
+        symbol: &str,
+        start: NaiveDate,
+        end: NaiveDate,
+        interval: Interval,
+    ) -> Result<Reply, FetchError> {
+        let period1 = start.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp();
+        let period2 = end.succ_opt().unwrap_or(end).and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp();
+        let url = format!("{}/v8/finance/chart/{}", self.base, symbol);
+        let query = [
+            ("period1", period1.to_string()),
+            ("period2", period2.to_string()),
+            ("interval", interval.to_string()),
+            ("events", "div,splits".to_string()),
+            ("includeAdjustedClose", "true".to_string()),
+        ];
+        let mut last_status = 0;
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+            }
+            let response = match self.client.get(&url).query(&query).send().await {
+                Ok(r) => r,
+                Err(e) if attempt + 1 < ATTEMPTS => {
+                    tracing::warn!("Yahoo Finance request for {symbol} failed, will retry: {e}");
+                    continue;
+                }
+                Err(e) => return Err(FetchError::Unreachable { base: self.base.clone(), message: e.to_string() }),
+            };
+            let status = response.status();
+            if status.as_u16() == 429 || status.is_server_error() {
+                tracing::warn!("Yahoo Finance answered {status} for {symbol}, will retry");
+                last_status = status.as_u16();
+                continue;
+            }
+            let text = response
+                .text()
+                .await
+                .map_err(|e| FetchError::Reply { symbol: symbol.into(), message: e.to_string() })?;
+            let reply: Reply = serde_json::from_str(&text)
+                .map_err(|e| FetchError::Reply { symbol: symbol.into(), message: format!("{e} (HTTP {status})") })?;
+            if let Some(err) = &reply.chart.error {
+                return Err(FetchError::UnknownSymbol {
+                    symbol: symbol.into(),
+                    message: format!(
+                        "{}: {}",
+                        err.code.as_deref().unwrap_or("error"),
+                        err.description.as_deref().unwrap_or("no description")
+                    ),
+                });
+            }
+            return Ok(reply);
+        }
+        Err(FetchError::Status { symbol: symbol.into(), status: last_status })
+    }
+}
+
+fn to_bars(symbol: &str, reply: Reply, interval: Interval) -> Result<Vec<Fetched>, FetchError> {
+    let bad = |message: &str| FetchError::Reply { symbol: symbol.into(), message: message.into() };
+    let result =
+        reply.chart.result.and_then(|mut r| (!r.is_empty()).then(|| r.remove(0))).ok_or_else(|| bad("no result"))?;
+    let symbol = result.meta.symbol.clone().unwrap_or_else(|| symbol.to_string());
+    let company = company_for_symbol(&symbol);
+    if let Some(splits) = result.events.as_ref().and_then(|e| e.splits.as_ref()) {
+        for s in splits.values() {
+            tracing::info!(
+                "{symbol}: split {} on {} (Yahoo's prices are split-adjusted)",
+                s.split_ratio.as_deref().unwrap_or("?"),
+                DateTime::<Utc>::from_timestamp(s.date, 0).map(|d| d.date_naive().to_string()).unwrap_or_default()
+            );
+        }
+    }
+    let quote = result.indicators.quote.into_iter().next().unwrap_or_default();
+    let adj: Vec<Option<f64>> =
+        result.indicators.adjclose.and_then(|a| a.into_iter().next()).map(|a| a.adjclose).unwrap_or_default();
+    let at = |v: &Vec<Option<f64>>, i: usize| v.get(i).copied().flatten();
+    let mut out = Vec::with_capacity(result.timestamp.len());
+    for (i, &t) in result.timestamp.iter().enumerate() {
+        let (open, high, low, close, volume) =
+            (at(&quote.open, i), at(&quote.high, i), at(&quote.low, i), at(&quote.close, i), at(&quote.volume, i));
+        if open.is_none() && high.is_none() && low.is_none() && close.is_none() {
+            continue;
+        }
+        let instant = DateTime::<Utc>::from_timestamp(t, 0).ok_or_else(|| bad("timestamp out of range"))?;
+        let date = if interval == Interval::Day {
+            // The exchange's local date of the session.
+            (instant + chrono::Duration::seconds(result.meta.gmtoffset)).date_naive().to_string()
+        } else {
+            stockstream_core::Ts::Instant(instant).to_string()
+        };
+        out.push(Fetched {
+            raw: RawBar {
+                date: Some(date),
+                open,
+                high,
+                low,
+                close,
+                volume,
+                company: Some(company.clone()),
+                symbol: Some(symbol.clone()),
+            },
+            adj_close: at(&adj, i),
+        });
+    }
+    Ok(out)
+}
