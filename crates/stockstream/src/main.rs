@@ -13,6 +13,7 @@ mod generate;
 mod pipeline;
 mod produce;
 mod query;
+mod report;
 mod run;
 
 #[derive(Parser)]
@@ -38,6 +39,8 @@ enum Command {
     Indicators(analyze::IndicatorsArgs),
     /// Insights computed from the stored data's statistics.
     Insights(analyze::InsightsArgs),
+    /// Charts (PNG, SVG) and a self-contained HTML report of the stored data.
+    Report(report::ReportArgs),
     /// Reads bars back from the store.
     Query(query::QueryArgs),
     /// Measures throughput against a plain baseline in the same run.
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
             Command::Fetch(args) => generate::fetch(args).await,
             Command::Generate(args) => generate::generate(args),
             Command::Query(args) => query::query(args).await,
+            Command::Report(args) => report::report_command(args).await,
             Command::Indicators(args) => analyze::indicators_command(args).await,
             Command::Insights(args) => analyze::insights_command(args).await,
             Command::Bench(args) => bench::bench(args).await,

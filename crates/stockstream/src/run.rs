@@ -1,5 +1,6 @@
 //! `stockstream run`: the whole pipeline in one process.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,12 @@ pub struct RunArgs {
     /// Do not print insights at the end.
     #[arg(long)]
     pub no_insights: bool,
+    /// Do not write the report at the end.
+    #[arg(long)]
+    pub no_report: bool,
+    /// Folder of the report written at the end.
+    #[arg(long, env = "STOCKSTREAM_REPORT_DIR", default_value = "report")]
+    pub report_dir: PathBuf,
     /// Consumer group (Kafka bus).
     #[arg(long, env = "STOCKSTREAM_GROUP", default_value = "stockstream")]
     pub group: String,
@@ -88,19 +95,27 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     print_summary(&label, &stats, started.elapsed());
     println!("database   {} ({total} bars)", args.store.describe());
     print_latest(&live.lock().expect("indicator lock").latest());
-    if args.no_insights {
+    if args.no_insights && args.no_report {
         return Ok(());
     }
-    // Statistics need every stored value in memory: above a limit, leave them
-    // to `stockstream insights` rather than grow without bound.
+    // Statistics and charts need every stored value in memory: above a limit,
+    // leave them to `stockstream insights` and `report` rather than grow without bound.
     if total > INSIGHTS_LIMIT {
-        println!("insights   skipped: {total} bars stored (more than {INSIGHTS_LIMIT}); run `stockstream insights`");
+        println!("insights   skipped: {total} bars stored (more than {INSIGHTS_LIMIT}); run `stockstream insights` / `report`");
         return Ok(());
     }
-    let stats = crate::analyze::stored_stats(store.as_ref(), &stockstream_core::DateRange::default()).await?;
-    println!("insights");
-    for i in stockstream_analytics::insights(&stats) {
-        println!("- {}", i.text);
+    let everything = stockstream_core::DateRange::default();
+    if !args.no_report {
+        let started = Instant::now();
+        let (html, charts) = crate::report::build(store.as_ref(), &everything, &args.report_dir).await?;
+        println!("report     {} ({charts} charts, in {:.2} s)", html.display(), started.elapsed().as_secs_f64());
+    }
+    if !args.no_insights {
+        let stats = crate::analyze::stored_stats(store.as_ref(), &everything).await?;
+        println!("insights");
+        for i in stockstream_analytics::insights(&stats) {
+            println!("- {}", i.text);
+        }
     }
     Ok(())
 }

@@ -1,0 +1,489 @@
+//! The static charts, drawn with plotters into PNG and SVG.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::anyhow;
+use chrono::{DateTime, Utc};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use stockstream_core::Ts;
+
+use crate::{CompanySeries, ReportData, CHART_SIZE};
+
+/// Okabe–Ito: distinguishable with every common colour-vision deficiency.
+pub const PALETTE: [RGBColor; 8] = [
+    RGBColor(0, 114, 178),   // blue
+    RGBColor(230, 159, 0),   // orange
+    RGBColor(0, 158, 115),   // bluish green
+    RGBColor(204, 121, 167), // reddish purple
+    RGBColor(86, 180, 233),  // sky blue
+    RGBColor(213, 94, 0),    // vermillion
+    RGBColor(0, 0, 0),       // black
+    RGBColor(240, 228, 66),  // yellow
+];
+const UP: RGBColor = RGBColor(0, 114, 178);
+const DOWN: RGBColor = RGBColor(213, 94, 0);
+
+type Area<'a, DB> = DrawingArea<DB, Shift>;
+type Drawn = anyhow::Result<()>;
+
+fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("drawing failed: {e:?}")
+}
+
+pub fn instant(ts: Ts) -> DateTime<Utc> {
+    match ts {
+        Ts::Date(d) => d.and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
+        Ts::Instant(t) => t,
+    }
+}
+
+fn date_label(intraday: bool) -> impl Fn(&DateTime<Utc>) -> String {
+    move |t| if intraday { t.format("%m-%d %H:%M").to_string() } else { t.format("%Y-%m-%d").to_string() }
+}
+
+fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) =
+        values.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.05).max(hi.abs() * 1e-6).max(1e-9);
+    (lo - pad, hi + pad)
+}
+
+/// Draws one chart twice, into `name.png` and `name.svg`.
+macro_rules! render {
+    ($dir:expr, $name:expr, |$area:ident| $body:block) => {{
+        let png = $dir.join(format!("{}.png", $name));
+        let svg = $dir.join(format!("{}.svg", $name));
+        {
+            let $area = BitMapBackend::new(&png, CHART_SIZE).into_drawing_area();
+            $area.fill(&WHITE).map_err(err)?;
+            $body
+            $area.present().map_err(err)?;
+        }
+        {
+            let $area = SVGBackend::new(&svg, CHART_SIZE).into_drawing_area();
+            $area.fill(&WHITE).map_err(err)?;
+            $body
+            $area.present().map_err(err)?;
+        }
+        (png, svg)
+    }};
+}
+
+/// A time-series panel: several named lines over shared dates.
+fn lines<DB: DrawingBackend>(
+    area: &Area<DB>,
+    title: &str,
+    y_label: &str,
+    dates: &[DateTime<Utc>],
+    series: &[(&str, Vec<Option<f64>>, RGBColor)],
+    intraday: bool,
+) -> Drawn {
+    let (y0, y1) = span(series.iter().flat_map(|s| s.1.iter().flatten().copied()));
+    let (x0, x1) = (dates[0], *dates.last().expect("not empty"));
+    let x1 = if x1 > x0 { x1 } else { x0 + chrono::Duration::days(1) };
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 26))
+        .margin(12)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_labels(8)
+        .y_labels(8)
+        .x_label_formatter(&date_label(intraday))
+        .y_desc(y_label)
+        .label_style(("sans-serif", 15))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(err)?;
+    for (name, values, color) in series {
+        let points: Vec<(DateTime<Utc>, f64)> =
+            dates.iter().zip(values).filter_map(|(d, v)| v.map(|v| (*d, v))).collect();
+        let color = *color;
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(err)?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font(("sans-serif", 15))
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+fn candles<DB: DrawingBackend>(area: &Area<DB>, c: &CompanySeries, intraday: bool) -> Drawn {
+    let (top, bottom) = area.split_vertically((CHART_SIZE.1 as f64 * 0.7) as u32);
+    let dates: Vec<DateTime<Utc>> = c.bars.iter().map(|b| instant(b.ts)).collect();
+    let (x0, x1) = (dates[0], *dates.last().expect("not empty") + chrono::Duration::hours(12));
+    let (y0, y1) = span(c.bars.iter().flat_map(|b| [b.low, b.high]));
+    let mut chart = ChartBuilder::on(&top)
+        .caption(format!("{} ({}): daily candlesticks", c.company, c.symbol), ("sans-serif", 26))
+        .margin(12)
+        .x_label_area_size(10)
+        .y_label_area_size(80)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_labels(8)
+        .x_label_formatter(&|_| String::new())
+        .y_desc("Price (USD)")
+        .label_style(("sans-serif", 15))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(err)?;
+    let width = ((CHART_SIZE.0 as f64 - 120.0) / c.bars.len() as f64 * 0.7).clamp(1.0, 12.0) as u32;
+    chart
+        .draw_series(
+            c.bars
+                .iter()
+                .zip(&dates)
+                .map(|(b, d)| CandleStick::new(*d, b.open, b.high, b.low, b.close, UP.filled(), DOWN.filled(), width)),
+        )
+        .map_err(err)?;
+    let vmax = c.bars.iter().map(|b| b.volume).fold(0.0, f64::max).max(1.0);
+    let mut vol = ChartBuilder::on(&bottom)
+        .margin(12)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(x0..x1, 0.0..vmax * 1.05)
+        .map_err(err)?;
+    vol.configure_mesh()
+        .x_labels(8)
+        .y_labels(4)
+        .x_label_formatter(&date_label(intraday))
+        .y_label_formatter(&|v| format!("{:.0}M", v / 1e6))
+        .y_desc("Volume (shares)")
+        .label_style(("sans-serif", 15))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(err)?;
+    vol.draw_series(c.bars.iter().zip(&dates).map(|(b, d)| {
+        let color = if b.close >= b.open { UP } else { DOWN };
+        Rectangle::new([(*d, 0.0), (*d + chrono::Duration::hours(16), b.volume)], color.mix(0.6).filled())
+    }))
+    .map_err(err)?;
+    Ok(())
+}
+
+fn heatmap<DB: DrawingBackend>(area: &Area<DB>, title: &str, names: &[String], m: &[Vec<f64>]) -> Drawn {
+    let n = names.len();
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 26))
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(140)
+        .build_cartesian_2d((0..n - 1).into_segmented(), (0..n - 1).into_segmented())
+        .map_err(err)?;
+    let at = |v: &SegmentValue<usize>| match v {
+        SegmentValue::CenterOf(k) | SegmentValue::Exact(k) => *k,
+        SegmentValue::Last => n,
+    };
+    // Row 0 is drawn at the top.
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(n)
+        .y_labels(n)
+        .x_label_formatter(&|v| names.get(at(v)).cloned().unwrap_or_default())
+        .y_label_formatter(&|v| names.get(n.wrapping_sub(1 + at(v))).cloned().unwrap_or_default())
+        .label_style(("sans-serif", 16))
+        .draw()
+        .map_err(err)?;
+    // Diverging blue–white–orange: readable with red–green colour blindness.
+    let colour = |v: f64| {
+        let v = if v.is_finite() { v.clamp(-1.0, 1.0) } else { 0.0 };
+        let mix = |a: u8, b: u8, t: f64| (a as f64 + (b as f64 - a as f64) * t) as u8;
+        if v >= 0.0 {
+            RGBColor(mix(255, 230, v), mix(255, 97, v), mix(255, 1, v))
+        } else {
+            RGBColor(mix(255, 33, -v), mix(255, 102, -v), mix(255, 172, -v))
+        }
+    };
+    let centred = ("sans-serif", 18).into_font().color(&BLACK).pos(Pos::new(HPos::Center, VPos::Center));
+    for (i, values) in m.iter().enumerate().take(n) {
+        let row = n - 1 - i;
+        for (j, &v) in values.iter().enumerate().take(n) {
+            let cell = [
+                (SegmentValue::Exact(j), SegmentValue::Exact(row)),
+                (SegmentValue::Exact(j + 1), SegmentValue::Exact(row + 1)),
+            ];
+            chart.draw_series(std::iter::once(Rectangle::new(cell, colour(v).filled()))).map_err(err)?;
+            let text = if v.is_finite() { format!("{v:.2}") } else { "n/a".into() };
+            let middle = (SegmentValue::CenterOf(j), SegmentValue::CenterOf(row));
+            chart.draw_series(std::iter::once(Text::new(text, middle, centred.clone()))).map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+fn boxes<DB: DrawingBackend>(
+    area: &Area<DB>,
+    title: &str,
+    y_label: &str,
+    names: &[String],
+    data: &[Vec<f64>],
+) -> Drawn {
+    let (y0, y1) = span(data.iter().flatten().copied());
+    let labels: Vec<String> = names.to_vec();
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 26))
+        .margin(12)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(labels.as_slice().into_segmented(), y0 as f32..y1 as f32)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(s) | SegmentValue::Exact(s) => s.to_string(),
+            SegmentValue::Last => String::new(),
+        })
+        .y_desc(y_label)
+        .label_style(("sans-serif", 15))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(labels.iter().zip(data).enumerate().map(|(i, (name, values))| {
+            let q = Quartiles::new(values);
+            Boxplot::new_vertical(SegmentValue::CenterOf(name), &q)
+                .width(40)
+                .style(PALETTE[i % PALETTE.len()].stroke_width(2))
+        }))
+        .map_err(err)?;
+    Ok(())
+}
+
+fn ranking<DB: DrawingBackend>(area: &Area<DB>, title: &str, x_label: &str, items: &[(String, f64)]) -> Drawn {
+    let (lo, hi) = span(items.iter().map(|i| i.1).chain([0.0]));
+    let n = items.len();
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 26))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(140)
+        .build_cartesian_2d(lo..hi, (0..n - 1).into_segmented())
+        .map_err(err)?;
+    // The first item is drawn at the top.
+    let name = |v: &SegmentValue<usize>| match v {
+        SegmentValue::CenterOf(k) | SegmentValue::Exact(k) => {
+            items.get(n.wrapping_sub(1 + *k)).map(|i| i.0.clone()).unwrap_or_default()
+        }
+        SegmentValue::Last => String::new(),
+    };
+    chart
+        .configure_mesh()
+        .y_labels(n)
+        .y_label_formatter(&name)
+        .disable_y_mesh()
+        .x_desc(x_label)
+        .x_label_formatter(&|v| format!("{:.0}%", v * 100.0 + 0.0))
+        .label_style(("sans-serif", 15))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(items.iter().enumerate().map(|(i, (_, v))| {
+            let row = n - 1 - i;
+            let color = if *v >= 0.0 { UP } else { DOWN };
+            let mut bar = Rectangle::new(
+                [(0.0, SegmentValue::Exact(row)), (*v, SegmentValue::Exact(row + 1))],
+                color.mix(0.8).filled(),
+            );
+            bar.set_margin(10, 10, 0, 0);
+            bar
+        }))
+        .map_err(err)?;
+    let label = ("sans-serif", 15).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
+    chart
+        .draw_series(items.iter().enumerate().map(|(i, (_, v))| {
+            Text::new(format!(" {:+.1}%", v * 100.0), (v.max(0.0), SegmentValue::CenterOf(n - 1 - i)), label.clone())
+        }))
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Every chart of the report, each as PNG and SVG.
+pub fn all_charts(data: &ReportData, dir: &Path) -> anyhow::Result<Vec<(String, PathBuf, PathBuf)>> {
+    let mut out = Vec::new();
+    let palette = |i: usize| PALETTE[i % PALETTE.len()];
+    for c in &data.companies {
+        let intraday = c.bars.first().is_some_and(|b| b.ts.is_intraday());
+        let dates: Vec<DateTime<Utc>> =
+            c.indicators.iter().map(|r| instant(r.date.parse().expect("own dates parse"))).collect();
+        let col =
+            |f: fn(&stockstream_analytics::IndicatorRow) -> Option<f64>| c.indicators.iter().map(f).collect::<Vec<_>>();
+        let slug = c.symbol.to_ascii_lowercase().replace(|ch: char| !ch.is_ascii_alphanumeric(), "-");
+
+        let title = format!("{} ({}): Close with 10/30/50-day moving averages", c.company, c.symbol);
+        let (png, svg) = render!(dir, format!("{slug}-price"), |area| {
+            lines(
+                &area,
+                &title,
+                "Price (USD)",
+                &dates,
+                &[
+                    ("Close", col(|r| Some(r.close)), palette(6)),
+                    ("SMA 10", col(|r| r.sma10), palette(1)),
+                    ("SMA 30", col(|r| r.sma30), palette(0)),
+                    ("SMA 50", col(|r| r.sma50), palette(3)),
+                ],
+                intraday,
+            )?;
+        });
+        out.push((title, png, svg));
+
+        let title = format!("{} ({}): candlesticks and volume", c.company, c.symbol);
+        let (png, svg) = render!(dir, format!("{slug}-candles"), |area| {
+            candles(&area, c, intraday)?;
+        });
+        out.push((title, png, svg));
+
+        let title = format!("{} ({}): RSI 14 and MACD 12/26/9", c.company, c.symbol);
+        let (png, svg) = render!(dir, format!("{slug}-momentum"), |area| {
+            let (top, bottom) = area.split_vertically(CHART_SIZE.1 / 2);
+            lines(
+                &top,
+                &format!("{} ({}): RSI 14 (70 overbought, 30 oversold)", c.company, c.symbol),
+                "RSI",
+                &dates,
+                &[
+                    ("RSI 14", col(|r| r.rsi14), palette(0)),
+                    ("70", vec![Some(70.0); dates.len()], palette(5)),
+                    ("30", vec![Some(30.0); dates.len()], palette(2)),
+                ],
+                intraday,
+            )?;
+            lines(
+                &bottom,
+                &format!("{} ({}): MACD 12/26/9", c.company, c.symbol),
+                "MACD (USD)",
+                &dates,
+                &[
+                    ("MACD", col(|r| r.macd), palette(0)),
+                    ("Signal", col(|r| r.macd_signal), palette(1)),
+                    ("Histogram", col(|r| r.macd_hist), palette(6)),
+                ],
+                intraday,
+            )?;
+        });
+        out.push((title, png, svg));
+
+        let title = format!("{} ({}): drawdown from the running peak", c.company, c.symbol);
+        let (png, svg) = render!(dir, format!("{slug}-drawdown"), |area| {
+            lines(
+                &area,
+                &title,
+                "Drawdown (fraction of peak)",
+                &dates,
+                &[("Drawdown", col(|r| r.drawdown), palette(5))],
+                intraday,
+            )?;
+        });
+        out.push((title, png, svg));
+
+        let title = format!("{} ({}): correlation of Open, High, Low, Close, Volume", c.company, c.symbol);
+        if let Some(s) = data.stats.companies.iter().find(|s| s.company == c.company) {
+            let names: Vec<String> = stockstream_analytics::stats::FIELDS.iter().map(|s| s.to_string()).collect();
+            let (png, svg) = render!(dir, format!("{slug}-ohlcv-correlation"), |area| {
+                heatmap(&area, &title, &names, &s.ohlcv_correlation)?;
+            });
+            out.push((title, png, svg));
+        }
+    }
+    if data.companies.is_empty() {
+        return Ok(out);
+    }
+    let names: Vec<String> = data.companies.iter().map(|c| c.company.clone()).collect();
+    let intraday = data.companies[0].bars[0].ts.is_intraday();
+
+    let title = "Closing prices by company (box plot)".to_string();
+    let closes: Vec<Vec<f64>> = data.companies.iter().map(|c| c.bars.iter().map(|b| b.close).collect()).collect();
+    let (png, svg) = render!(dir, "box-close", |area| {
+        boxes(&area, &title, "Close (USD)", &names, &closes)?;
+    });
+    out.push((title, png, svg));
+
+    let title = "Daily returns by company (box plot)".to_string();
+    let returns: Vec<Vec<f64>> =
+        data.companies.iter().map(|c| c.indicators.iter().filter_map(|r| r.ret).collect()).collect();
+    let (png, svg) = render!(dir, "box-returns", |area| {
+        boxes(&area, &title, "Return (fraction)", &names, &returns)?;
+    });
+    out.push((title, png, svg));
+
+    // Shared dates: the longest series' dates carry the axis.
+    let longest = data.companies.iter().max_by_key(|c| c.bars.len()).expect("not empty");
+    let dates: Vec<DateTime<Utc>> = longest.bars.iter().map(|b| instant(b.ts)).collect();
+    let aligned = |c: &CompanySeries, f: &dyn Fn(usize) -> Option<f64>| -> Vec<Option<f64>> {
+        let by_ts: std::collections::HashMap<Ts, usize> = c.bars.iter().enumerate().map(|(i, b)| (b.ts, i)).collect();
+        longest.bars.iter().map(|b| by_ts.get(&b.ts).and_then(|i| f(*i))).collect()
+    };
+
+    let title = "Normalised performance (first close = 100)".to_string();
+    let perf: Vec<(&str, Vec<Option<f64>>, RGBColor)> = data
+        .companies
+        .iter()
+        .enumerate()
+        .map(|(k, c)| {
+            (c.company.as_str(), aligned(c, &|i| Some(c.bars[i].close / c.bars[0].close * 100.0)), palette(k))
+        })
+        .collect();
+    let (png, svg) = render!(dir, "performance", |area| {
+        lines(&area, &title, "Index (first close = 100)", &dates, &perf, intraday)?;
+    });
+    out.push((title, png, svg));
+
+    let title = "Rolling volatility (20 bars, annualised)".to_string();
+    let vol: Vec<(&str, Vec<Option<f64>>, RGBColor)> = data
+        .companies
+        .iter()
+        .enumerate()
+        .map(|(k, c)| {
+            (c.company.as_str(), aligned(c, &|i| c.indicators.get(i).and_then(|r| r.volatility20)), palette(k))
+        })
+        .collect();
+    let (png, svg) = render!(dir, "volatility", |area| {
+        lines(&area, &title, "Volatility (annualised)", &dates, &vol, intraday)?;
+    });
+    out.push((title, png, svg));
+
+    let title = "Correlation of daily returns between companies".to_string();
+    let (png, svg) = render!(dir, "return-correlation", |area| {
+        heatmap(&area, &title, &data.stats.names, &data.stats.return_correlation)?;
+    });
+    out.push((title, png, svg));
+
+    let mut by_vol: Vec<(String, f64)> =
+        data.stats.companies.iter().map(|s| (s.company.clone(), s.volatility)).collect();
+    by_vol.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let title = "Volatility ranking (annualised)".to_string();
+    let (png, svg) = render!(dir, "volatility-ranking", |area| {
+        ranking(&area, &title, "Annualised volatility", &by_vol)?;
+    });
+    out.push((title, png, svg));
+
+    let mut by_return: Vec<(String, f64)> =
+        data.stats.companies.iter().map(|s| (s.company.clone(), s.total_return)).collect();
+    by_return.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let title = "Total return ranking".to_string();
+    let (png, svg) = render!(dir, "return-ranking", |area| {
+        ranking(&area, &title, "Total return", &by_return)?;
+    });
+    out.push((title, png, svg));
+    Ok(out)
+}

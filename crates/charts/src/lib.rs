@@ -1,0 +1,56 @@
+//! Charts and the report. Every chart is drawn once per backend from the same
+//! code: PNG (bitmap) and SVG. The HTML report is one self-contained file: its
+//! data, styles and scripts are inline and it loads nothing from anywhere.
+
+mod draw;
+mod html;
+
+use std::path::{Path, PathBuf};
+
+use stockstream_analytics::{IndicatorRow, Indicators, Insight, MarketStats};
+use stockstream_core::Bar;
+
+/// One company's bars (oldest first) with their indicators.
+pub struct CompanySeries {
+    pub company: String,
+    pub symbol: String,
+    pub bars: Vec<Bar>,
+    pub indicators: Vec<IndicatorRow>,
+}
+
+impl CompanySeries {
+    pub fn new(bars: Vec<Bar>) -> Option<Self> {
+        let first = bars.first()?;
+        let (company, symbol) = (first.company.clone(), first.symbol.clone());
+        let mut ind = Indicators::default();
+        let indicators = bars.iter().filter_map(|b| ind.update(b)).collect();
+        Some(CompanySeries { company, symbol, bars, indicators })
+    }
+}
+
+/// What the report shows.
+pub struct ReportData {
+    pub companies: Vec<CompanySeries>,
+    pub stats: MarketStats,
+    pub insights: Vec<Insight>,
+}
+
+/// The files a report consists of.
+#[derive(Debug)]
+pub struct Report {
+    pub html: PathBuf,
+    /// Every chart as (title, PNG path, SVG path).
+    pub charts: Vec<(String, PathBuf, PathBuf)>,
+}
+
+/// Size of every PNG and SVG chart.
+pub const CHART_SIZE: (u32, u32) = (1280, 720);
+
+/// Writes every chart (PNG and SVG) and `report.html` into `dir`.
+pub fn write_report(data: &ReportData, dir: &Path) -> anyhow::Result<Report> {
+    std::fs::create_dir_all(dir)?;
+    let charts = draw::all_charts(data, dir)?;
+    let html = dir.join("report.html");
+    std::fs::write(&html, html::render(data)?)?;
+    Ok(Report { html, charts })
+}
