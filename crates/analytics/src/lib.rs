@@ -2,10 +2,12 @@
 //! streaming indicators with TA-Lib's definitions, statistics with pandas'
 //! definitions, and insights written from those numbers.
 
+pub mod alerts;
 pub mod indicators;
 pub mod insights;
 pub mod stats;
 
+pub use alerts::{Alert, AlertEngine};
 pub use indicators::{IndicatorRow, Indicators, LiveIndicators};
 pub use insights::{insights, Insight};
 pub use stats::{

@@ -213,6 +213,7 @@ impl KafkaConsumer {
             key: m.key().map(<[u8]>::to_vec),
             payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
             position: Position { partition: m.partition(), offset: m.offset() },
+            sent_at_micros: m.timestamp().to_millis().map(|ms| ms * 1000),
         }
     }
 }
@@ -282,6 +283,35 @@ impl Consumer for KafkaConsumer {
             }
             Some(lag)
         })
+    }
+}
+
+/// Publishes JSON records (alerts) to a topic, keyed; delivery is awaited.
+pub struct KafkaPublisher {
+    producer: FutureProducer,
+    topic: String,
+}
+
+impl KafkaPublisher {
+    pub fn new(settings: &KafkaSettings, topic: &str) -> anyhow::Result<Self> {
+        let mut config = settings.client_config();
+        config.set("enable.idempotence", "true").set("acks", "all").set("compression.type", "lz4");
+        Ok(KafkaPublisher {
+            producer: config.create().context("cannot create a Kafka producer")?,
+            topic: topic.to_string(),
+        })
+    }
+
+    pub async fn publish(&self, records: Vec<(String, Vec<u8>)>) -> anyhow::Result<()> {
+        let sends = records.iter().map(|(key, value)| {
+            let record: FutureRecord<'_, str, [u8]> =
+                FutureRecord::to(&self.topic).key(key.as_str()).payload(&value[..]);
+            self.producer.send(record, Duration::from_secs(60))
+        });
+        for result in futures_util::future::join_all(sends).await {
+            result.map_err(|(e, _)| e).with_context(|| format!("cannot publish to {}", self.topic))?;
+        }
+        Ok(())
     }
 }
 

@@ -8,7 +8,9 @@ use async_trait::async_trait;
 pub mod kafka;
 pub mod memory;
 
-pub use kafka::{ensure_topic, KafkaConsumer, KafkaDeadLetters, KafkaProducer, KafkaSettings, OffsetReset};
+pub use kafka::{
+    ensure_topic, KafkaConsumer, KafkaDeadLetters, KafkaProducer, KafkaPublisher, KafkaSettings, OffsetReset,
+};
 pub use memory::memory_bus;
 
 /// Where a message sits in its topic: what the consumer commits.
@@ -24,6 +26,8 @@ pub struct Message {
     pub key: Option<Vec<u8>>,
     pub payload: Vec<u8>,
     pub position: Position,
+    /// When the message entered the bus, in µs since the epoch, if known.
+    pub sent_at_micros: Option<i64>,
 }
 
 /// What a poll found.

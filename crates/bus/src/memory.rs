@@ -25,7 +25,14 @@ pub struct MemoryProducer {
 impl Producer for MemoryProducer {
     async fn send(&self, key: &[u8], payload: Vec<u8>) -> anyhow::Result<()> {
         let offset = self.next_offset.fetch_add(1, Ordering::Relaxed);
-        let message = Message { key: Some(key.to_vec()), payload, position: Position { partition: 0, offset } };
+        let sent_at =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).ok();
+        let message = Message {
+            key: Some(key.to_vec()),
+            payload,
+            position: Position { partition: 0, offset },
+            sent_at_micros: sent_at,
+        };
         self.tx
             .send(message)
             .await

@@ -6,6 +6,7 @@ pub mod bar;
 pub mod clean;
 pub mod codec;
 pub mod companies;
+pub mod metrics;
 pub mod reject;
 pub mod validate;
 

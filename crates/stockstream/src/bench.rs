@@ -104,8 +104,8 @@ async fn embedded(args: EmbeddedArgs) -> anyhow::Result<()> {
     let stats = Arc::new(Stats::default());
     let source = Box::new(Synthetic::new(config.clone()).map_err(anyhow::Error::msg)?.map(Item::Bar));
     // As `run` does it, indicators included.
-    let live = Arc::new(std::sync::Mutex::new(stockstream_analytics::LiveIndicators::default()));
-    let options = ConsumeOptions { batch_size: args.batch_size, live: Some(live), ..Default::default() };
+    let hub = Arc::new(stockstream_server::Hub::default());
+    let options = ConsumeOptions { batch_size: args.batch_size, hub: Some(hub), ..Default::default() };
     let (_keep_open, stop) = watch::channel(false);
     let started = Instant::now();
     crate::run::embedded(source, store.clone(), store, stats.clone(), &options, Pace::Max, stop).await?;

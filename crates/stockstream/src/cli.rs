@@ -269,7 +269,7 @@ pub struct KafkaArgs {
     /// Bootstrap brokers, `host:port[,host:port...]`.
     #[arg(long, env = "STOCKSTREAM_BROKERS", default_value = "127.0.0.1:9092")]
     pub brokers: String,
-    /// Topic of the bars; rejects go to `<topic>.dlq`.
+    /// Topic of the bars; rejects go to `<topic>.dlq`, alerts to `<topic>.alerts`.
     #[arg(long, env = "STOCKSTREAM_TOPIC", default_value = "stock-prices")]
     pub topic: String,
     /// Partitions of a topic created because it was missing.
@@ -297,11 +297,16 @@ impl KafkaArgs {
         format!("{}.dlq", self.topic)
     }
 
+    pub fn alerts_topic(&self) -> String {
+        format!("{}.alerts", self.topic)
+    }
+
     /// Creates the topic and its dead-letter topic when missing.
     pub async fn ensure_topics(&self) -> anyhow::Result<()> {
         let settings = self.settings();
         stockstream_bus::ensure_topic(&settings, &self.topic, self.partitions).await?;
-        stockstream_bus::ensure_topic(&settings, &self.dlq_topic(), self.partitions).await
+        stockstream_bus::ensure_topic(&settings, &self.dlq_topic(), self.partitions).await?;
+        stockstream_bus::ensure_topic(&settings, &self.alerts_topic(), self.partitions).await
     }
 }
 

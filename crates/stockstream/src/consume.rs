@@ -53,6 +53,8 @@ pub async fn consume_command(args: ConsumeCommandArgs) -> anyhow::Result<()> {
     let mut options = args.consume.options();
     options.idle_exit = args.idle_exit.map(Duration::from_secs);
     options.report_every = Some(Duration::from_secs(args.report_every.max(1)));
+    options.hub = Some(Arc::new(stockstream_server::Hub::default()));
+    options.alerts = Some(Arc::new(stockstream_bus::KafkaPublisher::new(&settings, &args.kafka.alerts_topic())?));
     let stop = crate::run::stop_on_signal();
     let started = Instant::now();
     let result = consume(&mut consumer, store, dead, stats.clone(), &options, stop).await;

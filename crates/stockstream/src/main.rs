@@ -15,6 +15,7 @@ mod produce;
 mod query;
 mod report;
 mod run;
+mod serve;
 
 #[derive(Parser)]
 #[command(name = "stockstream", version, about = "A real-time stock market data pipeline", long_about = None)]
@@ -41,6 +42,8 @@ enum Command {
     Insights(analyze::InsightsArgs),
     /// Charts (PNG, SVG) and a self-contained HTML report of the stored data.
     Report(report::ReportArgs),
+    /// REST API, live events (SSE), metrics and the dashboard over the store.
+    Serve(serve::ServeCommandArgs),
     /// Reads bars back from the store.
     Query(query::QueryArgs),
     /// Measures throughput against a plain baseline in the same run.
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
             Command::Fetch(args) => generate::fetch(args).await,
             Command::Generate(args) => generate::generate(args),
             Command::Query(args) => query::query(args).await,
+            Command::Serve(args) => serve::serve_command(args).await,
             Command::Report(args) => report::report_command(args).await,
             Command::Indicators(args) => analyze::indicators_command(args).await,
             Command::Insights(args) => analyze::insights_command(args).await,

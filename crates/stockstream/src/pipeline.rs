@@ -7,12 +7,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use stockstream_analytics::LiveIndicators;
-use stockstream_bus::{Consumer, Polled, Position, Producer};
+use stockstream_bus::{Consumer, KafkaPublisher, Polled, Position, Producer};
+use stockstream_core::metrics::Histogram;
 use stockstream_core::{
     decode, encode_into, encode_raw_into, symbol_for_company, validate, Bar, Cleaner, DeadLetters, MissingPolicy,
     Refusal, Reject, Ts,
 };
+use stockstream_server::Hub;
 use stockstream_sources::{SourceRecord, WireRecord};
 use stockstream_store::Store;
 use tokio::sync::watch;
@@ -32,6 +33,10 @@ pub struct Stats {
     pub imputed: AtomicU64,
     /// Messages on the bus not yet committed, when last measured.
     pub lag: AtomicU64,
+    /// Decoding, cleaning and validating one polled batch.
+    pub decode_seconds: Histogram,
+    /// One store write (a batch).
+    pub store_write_seconds: Histogram,
     rejected_by_kind: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -53,6 +58,30 @@ impl Stats {
 
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+
+    /// Counters and histograms in Prometheus' text format.
+    pub fn prometheus(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        for (name, help, v) in [
+            ("stockstream_records_read_total", "Records taken from the source.", &self.read),
+            ("stockstream_records_produced_total", "Messages handed to the bus.", &self.produced),
+            ("stockstream_records_consumed_total", "Messages taken off the bus.", &self.consumed),
+            ("stockstream_records_stored_total", "Bars acknowledged by the store.", &self.stored),
+            ("stockstream_records_rejected_total", "Records kept as dead letters.", &self.rejected),
+            ("stockstream_records_imputed_total", "Records completed by forward-fill.", &self.imputed),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", Self::get(v));
+        }
+        let _ = writeln!(
+            out,
+            "# HELP stockstream_consumer_lag Messages on the bus not yet committed.\n# TYPE stockstream_consumer_lag gauge\nstockstream_consumer_lag {}",
+            Self::get(&self.lag)
+        );
+        self.decode_seconds.render("stockstream_decode_seconds", "Decoding and validating one polled batch.", &mut out);
+        self.store_write_seconds.render("stockstream_store_write_seconds", "One store write.", &mut out);
+        out
     }
 }
 
@@ -190,7 +219,7 @@ impl Pacer {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConsumeOptions {
     /// Bars per store write.
     pub batch_size: usize,
@@ -204,8 +233,10 @@ pub struct ConsumeOptions {
     pub until_drained: Option<watch::Receiver<bool>>,
     /// Log throughput and lag this often.
     pub report_every: Option<Duration>,
-    /// Indicators kept up to date as bars are accepted.
-    pub live: Option<Arc<Mutex<LiveIndicators>>>,
+    /// Indicators, alerts and live events, updated as bars are accepted.
+    pub hub: Option<Arc<Hub>>,
+    /// Where alerts are published (Kafka: `<topic>.alerts`).
+    pub alerts: Option<Arc<KafkaPublisher>>,
 }
 
 impl Default for ConsumeOptions {
@@ -217,7 +248,8 @@ impl Default for ConsumeOptions {
             idle_exit: None,
             until_drained: None,
             report_every: None,
-            live: None,
+            hub: None,
+            alerts: None,
         }
     }
 }
@@ -288,9 +320,14 @@ pub async fn consume(
                 }
                 stats.consumed.fetch_add(messages.len() as u64, Ordering::Relaxed);
                 let first_new = batch.bars.len();
+                let decoding = Instant::now();
+                let mut sent_at = Vec::with_capacity(messages.len());
                 for m in messages {
                     match accept(&mut cleaner, &m.payload, &mut batch.identities) {
-                        Ok(bar) => batch.bars.push(bar),
+                        Ok(bar) => {
+                            batch.bars.push(bar);
+                            sent_at.push(m.sent_at_micros);
+                        }
                         Err(refusal) => {
                             let source = consumer.describe(m.position);
                             batch.rejects.push(refusal.into_reject(source, m.payload));
@@ -298,10 +335,15 @@ pub async fn consume(
                     }
                     batch.positions.push(m.position);
                 }
-                if let Some(live) = &options.live {
-                    let mut live = live.lock().expect("indicator lock");
-                    for bar in &batch.bars[first_new..] {
-                        live.update(bar);
+                stats.decode_seconds.observe(decoding.elapsed().as_secs_f64());
+                if let Some(hub) = &options.hub {
+                    let raised = hub.on_bars(batch.bars[first_new..].iter().zip(sent_at.iter().copied()));
+                    if let (Some(publisher), false) = (&options.alerts, raised.is_empty()) {
+                        let records = raised
+                            .iter()
+                            .filter_map(|a| Some((a.symbol.clone(), serde_json::to_vec(a).ok()?)))
+                            .collect();
+                        publisher.publish(records).await.context("cannot publish alerts")?;
                     }
                 }
             }
@@ -361,7 +403,9 @@ impl Writing {
         let (store, dead, stats) = (store.clone(), dead.clone(), stats.clone());
         let task = tokio::spawn(async move {
             let n = bars.len() as u64;
+            let started = Instant::now();
             store.upsert(bars).await.context("store write failed; offsets not committed")?;
+            stats.store_write_seconds.observe(started.elapsed().as_secs_f64());
             stats.stored.fetch_add(n, Ordering::Relaxed);
             keep_rejects(dead.as_ref(), &stats, rejects).await
         });

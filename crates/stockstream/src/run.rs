@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use stockstream_analytics::LiveIndicators;
 use stockstream_bus::memory_bus;
-use stockstream_bus::{KafkaConsumer, KafkaDeadLetters, KafkaProducer, OffsetReset};
+use stockstream_bus::{KafkaConsumer, KafkaDeadLetters, KafkaProducer, KafkaPublisher, OffsetReset};
 use stockstream_core::DeadLetters;
+use stockstream_server::Hub;
 use stockstream_store::{SqliteStore, Store};
 use tokio::sync::watch;
 
@@ -31,6 +31,15 @@ pub struct RunArgs {
     pub bus: BusKind,
     #[command(flatten)]
     pub kafka: KafkaArgs,
+    /// Serve the API and live dashboard while the pipeline streams (and after,
+    /// until SIGINT/SIGTERM).
+    #[arg(long)]
+    pub serve: bool,
+    #[command(flatten)]
+    pub server: crate::serve::ServeArgs,
+    /// With --serve: start streaming once a client listens to /api/stream.
+    #[arg(long, requires = "serve")]
+    pub wait_for_subscriber: bool,
     /// Do not print insights at the end.
     #[arg(long)]
     pub no_insights: bool,
@@ -71,8 +80,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let progress = Progress::start(stats.clone(), expected, |s| Stats::get(&s.stored) + Stats::get(&s.rejected));
 
     let mut options = args.consume.options();
-    let live = Arc::new(std::sync::Mutex::new(LiveIndicators::default()));
-    options.live = Some(live.clone());
+    let hub = Arc::new(Hub::default());
+    options.hub = Some(hub.clone());
+    let server = match &args.serve {
+        true => {
+            let (addr, task) =
+                crate::serve::start(args.server.bind, store.clone(), hub.clone(), stats.clone(), stop.clone()).await?;
+            println!("serving    http://{addr}/");
+            if args.wait_for_subscriber {
+                println!("waiting    for a subscriber to /api/stream");
+                while hub.subscribers() == 0 && !*stop.borrow() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            Some(task)
+        }
+        false => None,
+    };
     let result = match args.bus {
         BusKind::Memory => {
             // Without Kafka there is no dead-letter topic: rejects go to the
@@ -81,11 +105,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 Some(s) => s.clone(),
                 None => Arc::new(SqliteStore::open(&args.store.db)?),
             };
-            embedded(source, store.clone(), rejects, stats.clone(), &options, args.pace.pace(), stop).await
+            embedded(source, store.clone(), rejects, stats.clone(), &options, args.pace.pace(), stop.clone()).await
         }
         BusKind::Kafka => {
             let pace = args.pace.pace();
-            over_kafka(&args.kafka, &args.group, pace, source, store.clone(), stats.clone(), options, stop).await
+            over_kafka(&args.kafka, &args.group, pace, source, store.clone(), stats.clone(), options, stop.clone())
+                .await
         }
     };
     progress.finish();
@@ -94,7 +119,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let total = store.count().await?;
     print_summary(&label, &stats, started.elapsed());
     println!("database   {} ({total} bars)", args.store.describe());
-    print_latest(&live.lock().expect("indicator lock").latest());
+    print_latest(&hub.latest());
+    finish_extras(&args, store.as_ref(), total).await?;
+    if let Some(server) = server {
+        println!("serving    until SIGINT or SIGTERM");
+        let mut stop = stop;
+        let _ = stop.wait_for(|s| *s).await;
+        server.await??;
+    }
+    Ok(())
+}
+
+/// The report and insights written at the end of a run.
+async fn finish_extras(args: &RunArgs, store: &dyn Store, total: u64) -> anyhow::Result<()> {
     if args.no_insights && args.no_report {
         return Ok(());
     }
@@ -107,11 +144,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let everything = stockstream_core::DateRange::default();
     if !args.no_report {
         let started = Instant::now();
-        let (html, charts) = crate::report::build(store.as_ref(), &everything, &args.report_dir).await?;
+        let (html, charts) = crate::report::build(store, &everything, &args.report_dir).await?;
         println!("report     {} ({charts} charts, in {:.2} s)", html.display(), started.elapsed().as_secs_f64());
     }
     if !args.no_insights {
-        let stats = crate::analyze::stored_stats(store.as_ref(), &everything).await?;
+        let stats = crate::analyze::stored_stats(store, &everything).await?;
         println!("insights");
         for i in stockstream_analytics::insights(&stats) {
             println!("- {}", i.text);
@@ -165,6 +202,7 @@ pub async fn over_kafka(
     let producer = KafkaProducer::new(&settings, &kafka.topic)?;
     let dead = Arc::new(KafkaDeadLetters::new(&settings, &kafka.dlq_topic())?);
     let mut consumer = KafkaConsumer::new(&settings, &kafka.topic, group, OffsetReset::Earliest)?;
+    options.alerts = Some(Arc::new(KafkaPublisher::new(&settings, &kafka.alerts_topic())?));
     let (done_tx, done_rx) = watch::channel(false);
     let producing = {
         let (dead, stats, stop) = (dead.clone(), stats.clone(), stop.clone());

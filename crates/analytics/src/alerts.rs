@@ -1,0 +1,177 @@
+//! Alerts computed as bars flow: moving-average crossings, RSI extremes,
+//! volume spikes and large moves. Each names company, date, rule and values.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::Serialize;
+use stockstream_core::Bar;
+
+use crate::indicators::IndicatorRow;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    pub company: String,
+    pub symbol: String,
+    pub date: String,
+    /// `sma_cross_up`, `sma_cross_down`, `rsi_overbought`, `rsi_oversold`,
+    /// `volume_spike`, `large_move`.
+    pub rule: &'static str,
+    pub message: String,
+    pub values: serde_json::Value,
+}
+
+/// Thresholds of the rules.
+pub const RSI_HIGH: f64 = 70.0;
+pub const RSI_LOW: f64 = 30.0;
+pub const VOLUME_FACTOR: f64 = 1.5;
+pub const VOLUME_WINDOW: usize = 10;
+pub const LARGE_MOVE: f64 = 0.05;
+
+#[derive(Debug, Default)]
+struct CompanyState {
+    prev: Option<IndicatorRow>,
+    volumes: VecDeque<f64>,
+}
+
+/// Rule state per company; feed it each bar with its indicators, in order.
+#[derive(Debug, Default)]
+pub struct AlertEngine {
+    by_company: HashMap<String, CompanyState>,
+}
+
+impl AlertEngine {
+    pub fn check(&mut self, bar: &Bar, row: &IndicatorRow) -> Vec<Alert> {
+        let state = self.by_company.entry(bar.company.clone()).or_default();
+        let mut out = Vec::new();
+        let mut alert = |rule: &'static str, message: String, values: serde_json::Value| {
+            out.push(Alert {
+                company: bar.company.clone(),
+                symbol: bar.symbol.clone(),
+                date: row.date.clone(),
+                rule,
+                message,
+                values,
+            });
+        };
+        if let (Some(prev), Some(s10), Some(s50)) = (&state.prev, row.sma10, row.sma50) {
+            if let (Some(p10), Some(p50)) = (prev.sma10, prev.sma50) {
+                let values = serde_json::json!({ "sma10": s10, "sma50": s50, "close": row.close });
+                if p10 <= p50 && s10 > s50 {
+                    alert(
+                        "sma_cross_up",
+                        format!("{}: SMA 10 ({s10:.2}) crossed above SMA 50 ({s50:.2}) on {}", bar.company, row.date),
+                        values,
+                    );
+                } else if p10 >= p50 && s10 < s50 {
+                    alert(
+                        "sma_cross_down",
+                        format!("{}: SMA 10 ({s10:.2}) crossed below SMA 50 ({s50:.2}) on {}", bar.company, row.date),
+                        values,
+                    );
+                }
+            }
+        }
+        if let Some(rsi) = row.rsi14 {
+            let prev_rsi = state.prev.as_ref().and_then(|p| p.rsi14);
+            // On entering the zone, not on every bar inside it.
+            if rsi > RSI_HIGH && prev_rsi.is_none_or(|p| p <= RSI_HIGH) {
+                alert(
+                    "rsi_overbought",
+                    format!("{}: RSI 14 at {rsi:.1}, above {RSI_HIGH} on {}", bar.company, row.date),
+                    serde_json::json!({ "rsi14": rsi }),
+                );
+            } else if rsi < RSI_LOW && prev_rsi.is_none_or(|p| p >= RSI_LOW) {
+                alert(
+                    "rsi_oversold",
+                    format!("{}: RSI 14 at {rsi:.1}, below {RSI_LOW} on {}", bar.company, row.date),
+                    serde_json::json!({ "rsi14": rsi }),
+                );
+            }
+        }
+        if state.volumes.len() == VOLUME_WINDOW {
+            let average = state.volumes.iter().sum::<f64>() / VOLUME_WINDOW as f64;
+            if average > 0.0 && bar.volume > VOLUME_FACTOR * average {
+                alert(
+                    "volume_spike",
+                    format!(
+                        "{}: volume {:.0} is {:.1}× its {VOLUME_WINDOW}-bar average on {}",
+                        bar.company,
+                        bar.volume,
+                        bar.volume / average,
+                        row.date
+                    ),
+                    serde_json::json!({ "volume": bar.volume, "average": average }),
+                );
+            }
+            state.volumes.pop_front();
+        }
+        state.volumes.push_back(bar.volume);
+        if let Some(r) = row.ret {
+            if r.abs() > LARGE_MOVE {
+                alert(
+                    "large_move",
+                    format!("{}: moved {:+.1}% on {}", bar.company, r * 100.0, row.date),
+                    serde_json::json!({ "return": r, "close": row.close }),
+                );
+            }
+        }
+        state.prev = Some(row.clone());
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Indicators;
+    use stockstream_core::Ts;
+
+    fn bar(i: i64, close: f64, volume: f64) -> Bar {
+        Bar {
+            symbol: "X".into(),
+            company: "X".into(),
+            ts: Ts::Date(chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + chrono::Duration::days(i)),
+            open: close,
+            high: close,
+            low: close,
+            close,
+            volume,
+        }
+    }
+
+    fn rules(closes: &[(f64, f64)]) -> Vec<&'static str> {
+        let (mut ind, mut engine) = (Indicators::default(), AlertEngine::default());
+        closes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (c, v))| {
+                let b = bar(i as i64, *c, *v);
+                let row = ind.update(&b).unwrap();
+                engine.check(&b, &row).into_iter().map(|a| a.rule).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_rule_fires_once_when_its_condition_starts() {
+        // 60 bars falling slowly, then a rally: SMA10 crosses above SMA50 once.
+        let mut series: Vec<(f64, f64)> = (0..60).map(|i| (100.0 - i as f64 * 0.1, 1000.0)).collect();
+        series.extend((0..15).map(|i| (94.0 + i as f64 * 1.0, 1000.0)));
+        let fired = rules(&series);
+        assert_eq!(fired.iter().filter(|r| **r == "sma_cross_up").count(), 1, "{fired:?}");
+        assert!(fired.contains(&"rsi_oversold") && fired.contains(&"rsi_overbought"), "{fired:?}");
+        assert!(!fired.contains(&"sma_cross_down"));
+        assert!(!fired.contains(&"volume_spike") && !fired.contains(&"large_move"));
+    }
+
+    #[test]
+    fn volume_spikes_and_large_moves() {
+        let mut series: Vec<(f64, f64)> = (0..12).map(|_| (100.0, 1000.0)).collect();
+        series.push((100.0, 1600.0)); // 1.6× the average
+        series.push((106.0, 1000.0)); // +6%
+        series.push((106.0, 1400.0)); // below 1.5× (average now 1060)
+        let fired = rules(&series);
+        // RSI 14 appears on the last bar, at 100 after the jump.
+        assert_eq!(fired, ["volume_spike", "large_move", "rsi_overbought"]);
+    }
+}

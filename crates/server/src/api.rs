@@ -1,0 +1,233 @@
+//! The HTTP routes.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use stockstream_analytics::{insights, market_stats, IndicatorRow, Indicators};
+use stockstream_core::{company_for_symbol, encode, Bar, DateRange, Ts};
+use stockstream_store::Store;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::StreamExt;
+
+use crate::hub::Hub;
+
+/// Renders the pipeline's counters and histograms in Prometheus' text format.
+pub type MetricsText = Arc<dyn Fn() -> String + Send + Sync>;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub hub: Arc<Hub>,
+    pub metrics: MetricsText,
+}
+
+/// A JSON error naming what was wrong.
+struct ApiError {
+    status: StatusCode,
+    message: String,
+    parameter: Option<&'static str>,
+}
+
+impl ApiError {
+    fn bad(parameter: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status: StatusCode::BAD_REQUEST, message: message.into(), parameter: Some(parameter) }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = match self.parameter {
+            Some(p) => json!({ "error": self.message, "parameter": p }),
+            None => json!({ "error": self.message }),
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        tracing::error!("request failed: {e:#}");
+        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: format!("{e:#}"), parameter: None }
+    }
+}
+
+type Params = Query<HashMap<String, String>>;
+
+fn ts_param(params: &HashMap<String, String>, name: &'static str) -> Result<Option<Ts>, ApiError> {
+    params
+        .get(name)
+        .map(|v| v.parse::<Ts>().map_err(|e| ApiError::bad(name, format!("invalid {name}: {e}"))))
+        .transpose()
+}
+
+fn range(params: &HashMap<String, String>) -> Result<DateRange, ApiError> {
+    let (from, to) = (ts_param(params, "from")?, ts_param(params, "to")?);
+    if let (Some(f), Some(t)) = (from, to) {
+        if f.to_string() > DateRange::new(None, Some(t)).upper() {
+            return Err(ApiError::bad("from", format!("from {f} is after to {t}")));
+        }
+    }
+    Ok(DateRange::new(from, to))
+}
+
+fn limit(params: &HashMap<String, String>, default: usize, max: usize) -> Result<usize, ApiError> {
+    match params.get("limit") {
+        None => Ok(default),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if n >= 1 && n <= max => Ok(n),
+            _ => Err(ApiError::bad("limit", format!("invalid limit {v:?}: expected a whole number from 1 to {max}"))),
+        },
+    }
+}
+
+/// The stored company a path names (by name or symbol), or 404.
+async fn company(store: &dyn Store, name: &str) -> Result<String, ApiError> {
+    let known = store.companies().await?;
+    let by_symbol = company_for_symbol(name);
+    known.iter().find(|c| c.eq_ignore_ascii_case(name) || **c == by_symbol).cloned().ok_or_else(|| ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: format!("unknown company {name:?}"),
+        parameter: None,
+    })
+}
+
+/// A bar in the wire format, as the bus carries it.
+fn wire(bar: &Bar) -> serde_json::Value {
+    serde_json::from_slice(&encode(bar)).unwrap_or(serde_json::Value::Null)
+}
+
+fn indicator_rows(bars: &[Bar]) -> Vec<IndicatorRow> {
+    let mut ind = Indicators::default();
+    bars.iter().filter_map(|b| ind.update(b)).collect()
+}
+
+async fn companies(State(s): State<AppState>) -> Result<Json<Vec<String>>, ApiError> {
+    Ok(Json(s.store.companies().await?))
+}
+
+async fn bars(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Query(p): Params,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (range, limit) = (range(&p)?, limit(&p, usize::MAX, usize::MAX)?);
+    let company = company(s.store.as_ref(), &name).await?;
+    let bars = s.store.range(&company, &range).await?;
+    let newest = &bars[bars.len().saturating_sub(limit)..];
+    Ok(Json(newest.iter().map(wire).collect()))
+}
+
+async fn indicators(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Query(p): Params,
+) -> Result<Json<Vec<IndicatorRow>>, ApiError> {
+    let (range, limit) = (range(&p)?, limit(&p, usize::MAX, usize::MAX)?);
+    let company = company(s.store.as_ref(), &name).await?;
+    let rows = indicator_rows(&s.store.range(&company, &range).await?);
+    Ok(Json(rows[rows.len().saturating_sub(limit)..].to_vec()))
+}
+
+async fn latest(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let live: HashMap<String, IndicatorRow> = s.hub.latest().into_iter().map(|r| (r.company.clone(), r)).collect();
+    let mut out = Vec::new();
+    for bar in s.store.latest().await? {
+        // Live indicators when the stream has them, else computed from the store.
+        let row = match live.get(&bar.company).filter(|r| r.date == bar.ts.to_string()) {
+            Some(r) => Some(r.clone()),
+            None => indicator_rows(&s.store.range(&bar.company, &DateRange::default()).await?).pop(),
+        };
+        out.push(json!({ "bar": wire(&bar), "indicators": row }));
+    }
+    Ok(Json(serde_json::Value::Array(out)))
+}
+
+async fn all_bars(store: &dyn Store, range: &DateRange) -> Result<Vec<Vec<Bar>>, ApiError> {
+    let mut all = Vec::new();
+    for c in store.companies().await? {
+        all.push(store.range(&c, range).await?);
+    }
+    Ok(all)
+}
+
+async fn stats(State(s): State<AppState>, Query(p): Params) -> Result<Json<serde_json::Value>, ApiError> {
+    let range = range(&p)?;
+    let stats = market_stats(&all_bars(s.store.as_ref(), &range).await?);
+    Ok(Json(serde_json::to_value(stats).map_err(anyhow::Error::from)?))
+}
+
+async fn insights_route(State(s): State<AppState>, Query(p): Params) -> Result<Json<serde_json::Value>, ApiError> {
+    let range = range(&p)?;
+    let stats = market_stats(&all_bars(s.store.as_ref(), &range).await?);
+    Ok(Json(json!({ "insights": insights(&stats) })))
+}
+
+async fn alerts(State(s): State<AppState>, Query(p): Params) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = limit(&p, 100, 1000)?;
+    Ok(Json(serde_json::to_value(s.hub.alerts(limit)).map_err(anyhow::Error::from)?))
+}
+
+async fn stream(State(s): State<AppState>) -> Sse<impl tokio_stream::Stream<Item = Result<SseEvent, Infallible>>> {
+    let events = BroadcastStream::new(s.hub.subscribe()).filter_map(|e| {
+        // A subscriber too slow to keep up skips what it missed.
+        let event = e.ok()?;
+        let kind = match &event {
+            crate::Event::Bar { .. } => "bar",
+            crate::Event::Alert(_) => "alert",
+        };
+        let data = serde_json::to_string(&event).ok()?;
+        Some(Ok(SseEvent::default().event(kind).data(data)))
+    });
+    Sse::new(events).keep_alive(KeepAlive::default())
+}
+
+async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    let mut text = (s.metrics)();
+    s.hub.bus_to_event.render(
+        "stockstream_bus_to_event_seconds",
+        "Time from a bar entering the bus to its server-sent event.",
+        &mut text,
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+async fn dashboard() -> Html<&'static str> {
+    Html(include_str!("dashboard.html"))
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .route("/api/companies", get(companies))
+        .route("/api/bars/{company}", get(bars))
+        .route("/api/indicators/{company}", get(indicators))
+        .route("/api/latest", get(latest))
+        .route("/api/stats", get(stats))
+        .route("/api/insights", get(insights_route))
+        .route("/api/alerts", get(alerts))
+        .route("/api/stream", get(stream))
+        .fallback(|| async {
+            ApiError { status: StatusCode::NOT_FOUND, message: "no such route".into(), parameter: None }
+        })
+        .with_state(state)
+}
+
+/// Serves until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! The server: REST over the store, server-sent events of bars and alerts as
+//! they flow, Prometheus metrics, and the live dashboard (served from here, with
+//! no request to any other host).
+
+mod api;
+mod hub;
+
+pub use api::{router, serve, AppState, MetricsText};
+pub use hub::{Event, Hub};

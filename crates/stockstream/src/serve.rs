@@ -1,0 +1,55 @@
+//! `stockstream serve`: the REST API, live events and dashboard over a store.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use clap::Args;
+use stockstream_server::{AppState, Hub};
+use stockstream_store::Store;
+use tokio::sync::watch;
+
+use crate::cli::StoreArgs;
+use crate::pipeline::Stats;
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on; loopback unless told otherwise.
+    #[arg(long, env = "STOCKSTREAM_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeCommandArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Starts serving in the background; returns the bound address.
+pub async fn start(
+    bind: SocketAddr,
+    store: Arc<dyn Store>,
+    hub: Arc<Hub>,
+    stats: Arc<Stats>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<anyhow::Result<()>>)> {
+    let listener =
+        tokio::net::TcpListener::bind(bind).await.map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+    let addr = listener.local_addr()?;
+    let state = AppState { store, hub, metrics: Arc::new(move || stats.prometheus()) };
+    let mut stop = stop;
+    let shutdown = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    Ok((addr, tokio::spawn(stockstream_server::serve(listener, state, shutdown))))
+}
+
+pub async fn serve_command(args: ServeCommandArgs) -> anyhow::Result<()> {
+    let store = args.store.open_existing().await?;
+    let stop = crate::run::stop_on_signal();
+    let (addr, server) =
+        start(args.serve.bind, store, Arc::new(Hub::default()), Arc::new(Stats::default()), stop).await?;
+    println!("serving    http://{addr}/ (store {})", args.store.describe());
+    server.await?
+}

@@ -1,0 +1,253 @@
+//! The server over real HTTP: every endpoint, every error path, and the live
+//! event stream while a pipeline runs.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{bin, ok};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(dir: &Path, args: &[&str]) -> Server {
+    let port = stockstream_testkit::free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let child = bin()
+        .args(args)
+        .args(["--bind", &bind])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("server.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(&bind).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not listen: {}",
+            std::fs::read_to_string(dir.join("server.log")).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server { child, base: format!("http://{bind}") }
+}
+
+async fn get(base: &str, path: &str) -> (u16, String) {
+    let r = reqwest::get(format!("{base}{path}")).await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+async fn json(base: &str, path: &str) -> Value {
+    let (status, body) = get(base, path).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+async fn error(base: &str, path: &str, status: u16, parameter: Option<&str>) {
+    let (got, body) = get(base, path).await;
+    assert_eq!(got, status, "{path}: {body}");
+    let v: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{path}: not JSON: {body}"));
+    assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{path}: {body}");
+    if let Some(p) = parameter {
+        assert_eq!(v["parameter"], p, "{path}: {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_and_error_path() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(
+        dir.path(),
+        &[
+            "run",
+            "--symbols",
+            "NVDA,TSLA",
+            "--start",
+            "2024-01-02",
+            "--end",
+            "2024-06-28",
+            "--no-report",
+            "--no-insights",
+        ],
+    );
+    let server = start(dir.path(), &["serve"]);
+    let b = server.base.as_str();
+
+    assert_eq!(get(b, "/healthz").await, (200, "ok\n".to_string()));
+    assert_eq!(json(b, "/api/companies").await, serde_json::json!(["NVIDIA", "Tesla"]));
+
+    let bars = json(b, "/api/bars/NVDA?from=2024-03-01&to=2024-03-08&limit=3").await;
+    let dates: Vec<&str> = bars.as_array().unwrap().iter().map(|v| v["Date"].as_str().unwrap()).collect();
+    assert_eq!(dates, ["2024-03-06", "2024-03-07", "2024-03-08"], "the newest within range");
+    assert_eq!(bars[0]["Company Name"], "NVIDIA");
+    assert_eq!(json(b, "/api/bars/nvidia").await.as_array().unwrap().len(), 124);
+    error(b, "/api/bars/Enron", 404, None).await;
+    error(b, "/api/bars/NVDA?from=yesterday", 400, Some("from")).await;
+    error(b, "/api/bars/NVDA?to=2024-13-01", 400, Some("to")).await;
+    error(b, "/api/bars/NVDA?limit=0", 400, Some("limit")).await;
+    error(b, "/api/bars/NVDA?limit=ten", 400, Some("limit")).await;
+    error(b, "/api/bars/NVDA?from=2024-05-01&to=2024-04-01", 400, Some("from")).await;
+
+    let latest = json(b, "/api/latest").await;
+    assert_eq!(latest.as_array().unwrap().len(), 2);
+    for l in latest.as_array().unwrap() {
+        assert_eq!(l["bar"]["Date"], "2024-06-28");
+        assert!(l["indicators"]["sma50"].is_number() && l["indicators"]["rsi14"].is_number(), "{l}");
+    }
+
+    let rows = json(b, "/api/indicators/TSLA?from=2024-06-03").await;
+    assert_eq!(rows[0]["date"], "2024-06-03");
+    assert!(rows[0]["sma10"].is_null() && rows[9]["sma10"].is_number());
+    assert_eq!(json(b, "/api/indicators/TSLA?limit=1").await[0]["date"], "2024-06-28");
+    error(b, "/api/indicators/Enron", 404, None).await;
+    error(b, "/api/indicators/TSLA?from=x", 400, Some("from")).await;
+
+    let stats = json(b, "/api/stats").await;
+    assert_eq!(stats["names"], serde_json::json!(["NVIDIA", "Tesla"]));
+    assert_eq!(json(b, "/api/stats?from=2024-06-01").await["companies"][0]["bars"], 19, "June 2024 less Juneteenth");
+    error(b, "/api/stats?to=soon", 400, Some("to")).await;
+
+    let insights = json(b, "/api/insights").await;
+    let cli: Value = serde_json::from_str(&ok(dir.path(), &["insights", "--format", "json"])).unwrap();
+    assert_eq!(insights["insights"], cli["insights"], "the API says what the CLI says");
+    error(b, "/api/insights?from=x", 400, Some("from")).await;
+
+    assert_eq!(json(b, "/api/alerts?limit=5").await, serde_json::json!([]));
+    error(b, "/api/alerts?limit=abc", 400, Some("limit")).await;
+    error(b, "/api/alerts?limit=5000", 400, Some("limit")).await;
+
+    let (status, metrics) = get(b, "/metrics").await;
+    assert_eq!(status, 200);
+    for needle in [
+        "# TYPE stockstream_records_stored_total counter",
+        "# TYPE stockstream_store_write_seconds histogram",
+        "# TYPE stockstream_bus_to_event_seconds histogram",
+        "stockstream_consumer_lag 0",
+    ] {
+        assert!(metrics.contains(needle), "metrics lack {needle:?}");
+    }
+    error(b, "/api/nothing", 404, None).await;
+
+    let (status, page) = get(b, "/").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("stockstream live") && page.contains("new EventSource(\"/api/stream\")"));
+    assert!(!page.contains("http://") && !page.contains("https://"), "the dashboard refers to another host");
+}
+
+/// Reads server-sent events until `done` says so; returns (event, data) pairs.
+async fn read_events(
+    url: &str,
+    mut done: impl FnMut(&[(String, Value)]) -> bool,
+    within: Duration,
+) -> Vec<(String, Value)> {
+    let response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut stream = response.bytes_stream();
+    let (mut buffer, mut events) = (String::new(), Vec::new());
+    let deadline = Instant::now() + within;
+    while !done(&events) {
+        let chunk = tokio::time::timeout_at(deadline.into(), stream.next())
+            .await
+            .expect("events stopped coming")
+            .unwrap()
+            .unwrap();
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let mut kind = String::new();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(k) = line.strip_prefix("event:") {
+                    kind = k.trim().to_string();
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push_str(d.trim_start());
+                }
+            }
+            if !kind.is_empty() {
+                events.push((kind, serde_json::from_str(&data).unwrap()));
+            }
+        }
+    }
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_streamed_bar_arrives_with_its_indicators() {
+    let dir = tempfile::tempdir().unwrap();
+    let range = ["--symbols", "NVDA,TSLA,AAPL", "--start", "2024-01-02", "--end", "2024-04-30"];
+    let expected: Vec<String> = ok(dir.path(), &[&["generate"][..], &range].concat())
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            format!("{} {} {}", f[6], f[0], f[4])
+        })
+        .collect();
+    let args =
+        [&["run", "--serve", "--wait-for-subscriber", "--rate", "300", "--no-report", "--no-insights"][..], &range]
+            .concat();
+    let server = start(dir.path(), &args);
+    let n = expected.len();
+    let events = read_events(
+        &format!("{}/api/stream", server.base),
+        |e| e.iter().filter(|(k, _)| k == "bar").count() >= n,
+        Duration::from_secs(60),
+    )
+    .await;
+    let got: Vec<String> = events
+        .iter()
+        .filter(|(k, _)| k == "bar")
+        .map(|(_, v)| {
+            let ind = &v["indicators"];
+            assert!(ind["close"].is_number() && ind["drawdown"].is_number(), "{v}");
+            assert!(v["sent_at_micros"].is_number(), "{v}");
+            format!(
+                "{} {} {}",
+                ind["company"].as_str().unwrap(),
+                ind["date"].as_str().unwrap(),
+                ind["close"].as_f64().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), expected.len(), "every bar once");
+    assert!(
+        got == expected,
+        "every bar, in order: first difference at {:?}",
+        got.iter().zip(&expected).position(|(a, b)| a != b)
+    );
+    // Indicators warm up per company: the 50th bar of each has its SMA 50.
+    let nvidia: Vec<&Value> =
+        events.iter().filter(|(k, v)| k == "bar" && v["symbol"] == "NVDA").map(|(_, v)| v).collect();
+    assert!(nvidia[48]["indicators"]["sma50"].is_null() && nvidia[49]["indicators"]["sma50"].is_number());
+    let alerts: Vec<&Value> = events.iter().filter(|(k, _)| k == "alert").map(|(_, v)| v).collect();
+    for a in &alerts {
+        assert!(
+            a["company"].is_string() && a["rule"].is_string() && a["message"].is_string() && a["date"].is_string(),
+            "{a}"
+        );
+    }
+    let stored = json(&server.base, "/api/alerts?limit=1000").await;
+    assert_eq!(stored.as_array().unwrap().len(), alerts.len(), "the alert feed holds what was streamed");
+    let mut child = server;
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &child.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
