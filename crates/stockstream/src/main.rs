@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// The whole pipeline in one process (embedded: in-process bus, SQLite store).
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Sends records (a CSV file or SYNTHETIC data) to a Kafka topic.
     Produce(produce::ProduceArgs),
     /// Consumes a Kafka topic into the store as a consumer-group member.
@@ -75,7 +75,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => run::run(args).await,
+            Command::Run(args) => run::run(*args).await,
             Command::Produce(args) => produce::produce_command(args).await,
             Command::Consume(args) => consume::consume_command(args).await,
             Command::Fetch(args) => generate::fetch(args).await,
