@@ -4,6 +4,7 @@
 #   - Tansu 0.6.0, a Kafka-protocol broker (cargo install, ~10 minutes once)
 #   - DynamoDB Local, from the npm package amplify-dynamodb-simulator (runs on Java 17)
 #   - kafka-python, confluent-kafka and boto3, independent clients for interop tests
+#   - Debian's Chromium and playwright-core, for the dashboard's browser test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools="${STOCKSTREAM_TOOLS:-$HOME/.cache/stockstream}"
@@ -27,3 +28,13 @@ command -v java >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -q
 python3 - <<'PY' || python3 -m pip install --quiet --disable-pip-version-check kafka-python confluent-kafka boto3 lz4
 import kafka, confluent_kafka, boto3, lz4
 PY
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "setup: installing Chromium (Debian package)"
+  apt-get update -qq && apt-get install -y -qq chromium
+fi
+if [ ! -d "$tools/browser/node_modules/playwright-core" ]; then
+  echo "setup: installing playwright-core (npm)"
+  mkdir -p "$tools/browser"
+  npm install --silent --no-audit --no-fund --prefix "$tools/browser" playwright-core@1
+fi

@@ -6,4 +6,4 @@ mod api;
 mod hub;
 
 pub use api::{router, serve, AppState, MetricsText};
-pub use hub::{Event, Hub};
+pub use hub::{now_micros, Event, Hub};

@@ -29,6 +29,18 @@ pub enum Target {
     /// whole pipeline CSV → Kafka → DynamoDB against the original project's
     /// approach (kafka-python, one put_item per message).
     Dynamodb(DynamoBenchArgs),
+    /// Latency from a bar entering the bus to its server-sent event reaching a
+    /// client, at a steady rate.
+    Serve(ServeBenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeBenchArgs {
+    /// Bars per second the producer sends.
+    #[arg(long, default_value_t = 10_000.0)]
+    pub rate: f64,
+    #[arg(long, default_value_t = 50_000)]
+    pub rows: u64,
 }
 
 #[derive(Args, Debug)]
@@ -92,6 +104,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         Target::Embedded(a) => embedded(a).await,
         Target::Kafka(a) => kafka(a).await,
         Target::Dynamodb(a) => dynamodb(a).await,
+        Target::Serve(a) => serve(a).await,
     }
 }
 
@@ -375,5 +388,69 @@ async fn dynamodb(args: DynamoBenchArgs) -> anyhow::Result<()> {
     println!("  stockstream run --bus kafka --store dynamodb ({} bars) {ours_e2e:>9.0} bars/s", args.rows);
     println!("  original pipeline, kafka-python + put_item ({} bars)  {peer_e2e:>9.0} bars/s", args.peer_rows);
     println!("  ratio                                               {:>9.2}  (target >= 25)", ours_e2e / peer_e2e);
+    Ok(())
+}
+
+async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
+    use futures_util::StreamExt;
+    let dir = tempfile::tempdir()?;
+    let store = Arc::new(SqliteStore::open(&dir.path().join("serve.db"))?);
+    let stats = Arc::new(Stats::default());
+    let hub = Arc::new(stockstream_server::Hub::default());
+    let (stop_tx, stop) = watch::channel(false);
+    let (addr, server) =
+        crate::serve::start("127.0.0.1:0".parse()?, store.clone(), hub.clone(), stats.clone(), stop.clone()).await?;
+
+    // The client: an HTTP subscriber to /api/stream, timing each bar event.
+    let rows = args.rows as usize;
+    let response = reqwest::get(format!("http://{addr}/api/stream")).await?;
+    let client = tokio::spawn(async move {
+        let mut body = response.bytes_stream();
+        let (mut buffer, mut latencies) = (String::new(), Vec::with_capacity(rows));
+        while latencies.len() < rows {
+            let Some(chunk) = body.next().await else { break };
+            buffer.push_str(&String::from_utf8_lossy(&chunk?));
+            while let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                if !block.starts_with("event: bar") {
+                    continue;
+                }
+                let now = stockstream_server::now_micros();
+                let data = block.lines().find_map(|l| l.strip_prefix("data: ")).unwrap_or("{}");
+                let event: serde_json::Value = serde_json::from_str(data)?;
+                if let Some(sent) = event["sent_at_micros"].as_i64() {
+                    latencies.push((now - sent) as f64 / 1000.0);
+                }
+            }
+        }
+        anyhow::Ok(latencies)
+    });
+    while hub.subscribers() == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let config = SyntheticConfig { rows: Some(args.rows), interval: Interval::Minute, ..Default::default() };
+    let source = Box::new(Synthetic::new(config).map_err(anyhow::Error::msg)?.map(Item::Bar));
+    let options = ConsumeOptions { hub: Some(hub.clone()), ..Default::default() };
+    let started = Instant::now();
+    crate::run::embedded(source, store.clone(), store, stats.clone(), &options, Pace::Rate(args.rate), stop).await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut latencies = tokio::time::timeout(std::time::Duration::from_secs(60), client).await???;
+    let _ = stop_tx.send(true);
+    server.await??;
+    anyhow::ensure!(latencies.len() == rows, "the client saw {} of {rows} bars", latencies.len());
+    latencies.sort_by(f64::total_cmp);
+    let q = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+    println!(
+        "bench serve: {rows} bars at {:.0} bars/s (achieved {:.0}), bus → SSE client",
+        args.rate,
+        rows as f64 / elapsed
+    );
+    println!(
+        "latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms  (target p99 <= 20 ms)",
+        q(0.5),
+        q(0.9),
+        q(0.99),
+        q(1.0)
+    );
     Ok(())
 }

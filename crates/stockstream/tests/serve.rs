@@ -251,3 +251,47 @@ async fn every_streamed_bar_arrives_with_its_indicators() {
     let status = child.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+/// The dashboard in headless Chromium while data streams: it loads, its table
+/// and chart change, no console error, nothing from another host. The
+/// screenshot is kept in `target/test-artifacts/dashboard.png`.
+#[test]
+fn the_dashboard_moves_in_a_real_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(
+        dir.path(),
+        &[
+            "run",
+            "--serve",
+            "--wait-for-subscriber",
+            "--rate",
+            "40",
+            "--no-report",
+            "--no-insights",
+            "--start",
+            "2024-01-02",
+        ],
+    );
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join("dashboard.png");
+    let _ = std::fs::remove_file(&shot);
+    let playwright = stockstream_testkit::tools_dir().join("browser/node_modules/playwright-core");
+    assert!(playwright.is_dir(), "playwright-core is not installed at {}: run scripts/setup.sh", playwright.display());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/dashboard.cjs");
+    let out = std::process::Command::new("node")
+        .arg(&script)
+        .args([&format!("{}/", server.base), shot.to_str().unwrap()])
+        .env("PLAYWRIGHT_CORE", &playwright)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["errors"], serde_json::json!([]), "console errors");
+    assert_eq!(seen["external"], serde_json::json!([]), "requests to other hosts");
+    assert_eq!(seen["after"]["rows"], 7, "a row per company");
+    assert_ne!(seen["before"]["table"], seen["after"]["table"], "the table did not change");
+    assert_ne!(seen["before"]["chart"], seen["after"]["chart"], "the chart did not change");
+    assert!(seen["after"]["status"].as_str().unwrap().starts_with("live"), "{}", seen["after"]["status"]);
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "screenshot kept");
+}

@@ -139,15 +139,20 @@ pub struct DynamoLocal {
     dir: tempfile::TempDir,
 }
 
+/// Where `scripts/setup.sh` installs tools: `$STOCKSTREAM_TOOLS` or
+/// `~/.cache/stockstream`.
+pub fn tools_dir() -> PathBuf {
+    std::env::var_os("STOCKSTREAM_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/stockstream"))
+}
+
 /// Where `scripts/setup.sh` puts DynamoDB Local.
 pub fn dynamodb_local_home() -> PathBuf {
     if let Some(p) = std::env::var_os("DYNAMODB_LOCAL_HOME") {
         return PathBuf::from(p);
     }
-    let tools = std::env::var_os("STOCKSTREAM_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/stockstream"));
-    tools.join("dynamodb/node_modules/amplify-dynamodb-simulator/emulator")
+    tools_dir().join("dynamodb/node_modules/amplify-dynamodb-simulator/emulator")
 }
 
 impl DynamoLocal {
