@@ -267,21 +267,8 @@ async fn dynamodb(args: DynamoBenchArgs) -> anyhow::Result<()> {
     let config = SyntheticConfig { rows: Some(args.rows), interval: Interval::Minute, ..Default::default() };
     let bars: Vec<_> = Synthetic::new(config).map_err(anyhow::Error::msg)?.collect();
     let write_csv = |path: &std::path::Path, bars: &[stockstream_core::Bar]| -> anyhow::Result<()> {
-        let mut w = csv::Writer::from_path(path)?;
-        w.write_record(["Date", "Open", "High", "Low", "Close", "Volume", "Company Name"])?;
-        for b in bars {
-            w.write_record([
-                b.ts.to_string(),
-                b.open.to_string(),
-                b.high.to_string(),
-                b.low.to_string(),
-                b.close.to_string(),
-                b.volume.to_string(),
-                b.company.clone(),
-            ])?;
-        }
-        w.flush()?;
-        Ok(())
+        let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+        crate::query::write_bars(&mut file, bars, crate::query::Format::Csv)
     };
     let (all_csv, peer_csv) = (dir.path().join("all.csv"), dir.path().join("peer.csv"));
     write_csv(&all_csv, &bars)?;

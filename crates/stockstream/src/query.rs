@@ -41,7 +41,7 @@ pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_bars(out: &mut impl Write, bars: &[Bar], format: Format) -> anyhow::Result<()> {
+pub fn write_bars(out: &mut impl Write, bars: &[Bar], format: Format) -> anyhow::Result<()> {
     match format {
         Format::Csv => {
             let mut w = csv::Writer::from_writer(out);

@@ -46,10 +46,41 @@ fn find_program(name: &str, env: &str) -> PathBuf {
     home
 }
 
-fn spawn_logged(mut cmd: Command, log: &Path) -> Child {
-    let out = std::fs::File::create(log).expect("create server log");
-    let err = out.try_clone().expect("clone log handle");
-    cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"))
+/// A server process: killed when dropped.
+struct Process(Option<Child>);
+
+impl Process {
+    /// Starts `cmd` with its output in `log` and waits for it to listen on `port`.
+    fn start(mut cmd: Command, log: &Path, port: u16, name: &str, within: Duration) -> Self {
+        let out = std::fs::File::create(log).expect("create server log");
+        let err = out.try_clone().expect("clone log handle");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let process = Process(Some(child));
+        assert!(
+            wait_for_port(port, within),
+            "{name} did not listen on port {port} within {within:?}; its log:\n{}",
+            log_tail(log)
+        );
+        process
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 /// Storage of a Tansu broker.
@@ -63,7 +94,7 @@ pub enum TansuStorage {
 
 /// A Tansu broker (Kafka protocol) on a free loopback port.
 pub struct Tansu {
-    child: Option<Child>,
+    process: Process,
     pub port: u16,
     storage: TansuStorage,
     dir: tempfile::TempDir,
@@ -72,7 +103,7 @@ pub struct Tansu {
 impl Tansu {
     pub fn start(storage: TansuStorage) -> Self {
         let dir = tempfile::tempdir().expect("temp dir for the broker");
-        let mut t = Tansu { child: None, port: free_port(), storage, dir };
+        let mut t = Tansu { process: Process(None), port: free_port(), storage, dir };
         t.launch();
         t
     }
@@ -94,14 +125,8 @@ impl Tansu {
             "--storage-engine",
             &engine,
         ]);
-        let log = self.dir.path().join("tansu.log");
-        self.child = Some(spawn_logged(cmd, &log));
-        assert!(
-            wait_for_port(self.port, Duration::from_secs(30)),
-            "Tansu did not listen on port {} within 30 s; its log:\n{}",
-            self.port,
-            log_tail(&log)
-        );
+        self.process =
+            Process::start(cmd, &self.dir.path().join("tansu.log"), self.port, "Tansu", Duration::from_secs(30));
     }
 
     /// `host:port` for `bootstrap.servers`.
@@ -111,10 +136,7 @@ impl Tansu {
 
     /// Kills the broker (SIGKILL) without starting it again.
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.process.kill();
     }
 
     /// Starts a killed broker again on the same port and storage.
@@ -124,15 +146,9 @@ impl Tansu {
     }
 }
 
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// AWS's DynamoDB Local on a free loopback port.
 pub struct DynamoLocal {
-    child: Option<Child>,
+    process: Process,
     pub port: u16,
     /// `Some` when started with `-dbPath` (data survives a restart).
     data: Option<PathBuf>,
@@ -172,7 +188,7 @@ impl DynamoLocal {
         if let Some(d) = &data {
             std::fs::create_dir_all(d).unwrap();
         }
-        let mut d = DynamoLocal { child: None, port: free_port(), data, dir };
+        let mut d = DynamoLocal { process: Process(None), port: free_port(), data, dir };
         d.launch();
         d
     }
@@ -194,13 +210,7 @@ impl DynamoLocal {
         // that boto3 and the Rust SDK see the same tables.
         cmd.args(["-sharedDb", "-port", &self.port.to_string()]);
         let log = self.dir.path().join("dynamodb.log");
-        self.child = Some(spawn_logged(cmd, &log));
-        assert!(
-            wait_for_port(self.port, Duration::from_secs(60)),
-            "DynamoDB Local did not listen on port {} within 60 s; its log:\n{}",
-            self.port,
-            log_tail(&log)
-        );
+        self.process = Process::start(cmd, &log, self.port, "DynamoDB Local", Duration::from_secs(60));
     }
 
     pub fn endpoint(&self) -> String {
@@ -208,22 +218,13 @@ impl DynamoLocal {
     }
 
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.process.kill();
     }
 
     /// Starts a stopped server again on the same port (and data, if persistent).
     pub fn restart(&mut self) {
         self.kill();
         self.launch();
-    }
-}
-
-impl Drop for DynamoLocal {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
