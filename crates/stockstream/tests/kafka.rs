@@ -257,4 +257,11 @@ fn run_over_kafka_stores_the_default_dataset() {
     let out = ok(dir.path(), &["run", "--bus", "kafka", "--brokers", &broker.brokers(), "--topic", "run"]);
     assert_eq!(summary(&out, "stored"), 3577, "{out}");
     assert_eq!(count(&dir.path().join("stockstream.db"), "bars"), 3577);
+    // Alerts computed in the stream are produced to `<topic>.alerts`.
+    let alerts = read_topic(&broker.brokers(), "run.alerts", 20);
+    for m in &alerts {
+        let a: serde_json::Value = serde_json::from_str(m["value"].as_str().unwrap()).unwrap();
+        assert!(a["company"].is_string() && a["rule"].is_string() && a["date"].is_string() && a["message"].is_string(), "{a}");
+        assert_eq!(m["key"], a["symbol"]);
+    }
 }
