@@ -3,6 +3,7 @@
 //! definitions, and insights written from those numbers.
 
 pub mod alerts;
+pub mod batch;
 pub mod indicators;
 pub mod insights;
 pub mod stats;

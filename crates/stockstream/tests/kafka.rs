@@ -261,7 +261,10 @@ fn run_over_kafka_stores_the_default_dataset() {
     let alerts = read_topic(&broker.brokers(), "run.alerts", 20);
     for m in &alerts {
         let a: serde_json::Value = serde_json::from_str(m["value"].as_str().unwrap()).unwrap();
-        assert!(a["company"].is_string() && a["rule"].is_string() && a["date"].is_string() && a["message"].is_string(), "{a}");
+        assert!(
+            a["company"].is_string() && a["rule"].is_string() && a["date"].is_string() && a["message"].is_string(),
+            "{a}"
+        );
         assert_eq!(m["key"], a["symbol"]);
     }
 }
