@@ -258,12 +258,15 @@ fn boxes<DB: DrawingBackend>(
         .draw()
         .map_err(err)?;
     chart
-        .draw_series(labels.iter().zip(data).enumerate().map(|(i, (name, values))| {
-            let q = Quartiles::new(values);
-            Boxplot::new_vertical(SegmentValue::CenterOf(name), &q)
-                .width(40)
-                .style(PALETTE[i % PALETTE.len()].stroke_width(2))
-        }))
+        // A company with no values (one bar has no return) gets no box.
+        .draw_series(labels.iter().zip(data).enumerate().filter(|(_, (_, v))| !v.is_empty()).map(
+            |(i, (name, values))| {
+                let q = Quartiles::new(values);
+                Boxplot::new_vertical(SegmentValue::CenterOf(name), &q)
+                    .width(40)
+                    .style(PALETTE[i % PALETTE.len()].stroke_width(2))
+            },
+        ))
         .map_err(err)?;
     Ok(())
 }

@@ -54,3 +54,35 @@ pub fn write_report(data: &ReportData, dir: &Path) -> anyhow::Result<Report> {
     std::fs::write(&html, html::render(data)?)?;
     Ok(Report { html, charts })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bar(company: &str, day: u32, close: f64) -> stockstream_core::Bar {
+        stockstream_core::Bar {
+            symbol: company.to_uppercase(),
+            company: company.into(),
+            ts: format!("2024-01-{day:02}").parse().unwrap(),
+            open: close,
+            high: close + 1.0,
+            low: close - 1.0,
+            close,
+            volume: 10.0,
+        }
+    }
+
+    #[test]
+    fn a_company_with_a_single_bar_still_gets_a_report() {
+        let companies: Vec<CompanySeries> = vec![
+            CompanySeries::new(vec![bar("Solo", 2, 10.0)]).unwrap(),
+            CompanySeries::new((2..6).map(|d| bar("Many", d, 10.0 + d as f64)).collect()).unwrap(),
+        ];
+        let stats = stockstream_analytics::market_stats(&companies.iter().map(|c| c.bars.clone()).collect::<Vec<_>>());
+        let insights = stockstream_analytics::insights(&stats);
+        let dir = tempfile::tempdir().unwrap();
+        let report = write_report(&ReportData { companies, stats, insights }, dir.path()).unwrap();
+        assert!(report.charts.len() >= 10);
+        assert!(report.html.exists());
+    }
+}
