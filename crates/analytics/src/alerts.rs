@@ -27,9 +27,17 @@ pub const VOLUME_FACTOR: f64 = 1.5;
 pub const VOLUME_WINDOW: usize = 10;
 pub const LARGE_MOVE: f64 = 0.05;
 
+/// What the rules need of the previous bar.
+#[derive(Debug, Clone, Copy)]
+struct Previous {
+    sma10: Option<f64>,
+    sma50: Option<f64>,
+    rsi14: Option<f64>,
+}
+
 #[derive(Debug, Default)]
 struct CompanyState {
-    prev: Option<IndicatorRow>,
+    prev: Option<Previous>,
     volumes: VecDeque<f64>,
 }
 
@@ -41,7 +49,10 @@ pub struct AlertEngine {
 
 impl AlertEngine {
     pub fn check(&mut self, bar: &Bar, row: &IndicatorRow) -> Vec<Alert> {
-        let state = self.by_company.entry(bar.company.clone()).or_default();
+        let state = match self.by_company.get_mut(&bar.company) {
+            Some(s) => s,
+            None => self.by_company.entry(bar.company.clone()).or_default(),
+        };
         let mut out = Vec::new();
         let mut alert = |rule: &'static str, message: String, values: serde_json::Value| {
             out.push(Alert {
@@ -115,7 +126,7 @@ impl AlertEngine {
                 );
             }
         }
-        state.prev = Some(row.clone());
+        state.prev = Some(Previous { sma10: row.sma10, sma50: row.sma50, rsi14: row.rsi14 });
         out
     }
 }

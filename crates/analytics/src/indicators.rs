@@ -491,14 +491,16 @@ pub struct LiveIndicators {
 }
 
 impl LiveIndicators {
-    pub fn update(&mut self, bar: &Bar) -> Option<IndicatorRow> {
-        let entry = match self.by_company.get_mut(&bar.company) {
-            Some(e) => e,
-            None => self.by_company.entry(bar.company.clone()).or_default(),
-        };
+    /// Updates the bar's company; returns its new row (kept as the latest).
+    pub fn update(&mut self, bar: &Bar) -> Option<&IndicatorRow> {
+        // A key is allocated only for a company seen for the first time.
+        if !self.by_company.contains_key(&bar.company) {
+            self.by_company.insert(bar.company.clone(), Default::default());
+        }
+        let entry = self.by_company.get_mut(&bar.company).expect("inserted above");
         let row = entry.0.update(bar)?;
-        entry.1 = Some(row.clone());
-        Some(row)
+        entry.1 = Some(row);
+        entry.1.as_ref()
     }
 
     /// The latest row of every company, by company name.

@@ -68,6 +68,21 @@ impl fmt::Display for Ts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Ts::Date(d) => write!(f, "{}", d.format("%Y-%m-%d")),
+            // Whole seconds (nearly every bar) take a direct path: this runs for
+            // every bar encoded and stored.
+            Ts::Instant(t) if t.timestamp_subsec_nanos() == 0 => {
+                use chrono::{Datelike, Timelike};
+                write!(
+                    f,
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                    t.year(),
+                    t.month(),
+                    t.day(),
+                    t.hour(),
+                    t.minute(),
+                    t.second()
+                )
+            }
             Ts::Instant(t) => f.write_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
         }
     }

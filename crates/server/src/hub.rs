@@ -59,13 +59,19 @@ impl Hub {
     pub fn on_bars<'a>(&self, bars: impl Iterator<Item = (&'a Bar, Option<i64>)>) -> Vec<Alert> {
         let mut raised = Vec::new();
         let mut events = Vec::new();
+        // Events are built only for someone to read them.
+        let publish = self.events.receiver_count() > 0;
         {
             let mut live = self.live.lock().expect("hub lock");
             let (indicators, engine) = &mut *live;
             for (bar, sent_at) in bars {
                 // A redelivered bar updates nothing and raises nothing.
                 let Some(row) = indicators.update(bar) else { continue };
-                let alerts = engine.check(bar, &row);
+                let alerts = engine.check(bar, row);
+                if !publish {
+                    raised.extend(alerts);
+                    continue;
+                }
                 events.push((
                     Event::Bar {
                         symbol: bar.symbol.clone(),
@@ -73,7 +79,7 @@ impl Hub {
                         high: bar.high,
                         low: bar.low,
                         volume: bar.volume,
-                        indicators: Box::new(row),
+                        indicators: Box::new(row.clone()),
                         sent_at_micros: sent_at,
                     },
                     sent_at,
@@ -91,7 +97,7 @@ impl Hub {
                 recent.push_back(a.clone());
             }
         }
-        if self.events.receiver_count() > 0 {
+        if publish {
             for (event, sent_at) in events {
                 let _ = self.events.send(event);
                 if let Some(t) = sent_at {

@@ -54,7 +54,7 @@ pub async fn indicators_command(args: IndicatorsArgs) -> anyhow::Result<()> {
                 match bar {
                     Ok(bar) => {
                         cleaner.remember(&bar);
-                        rows.extend(live.update(&bar));
+                        rows.extend(live.update(&bar).cloned());
                     }
                     Err(refusal) => tracing::warn!("{}: skipped: {}", path.display(), refusal.reason),
                 }
@@ -63,7 +63,7 @@ pub async fn indicators_command(args: IndicatorsArgs) -> anyhow::Result<()> {
         (None, Some(company)) => {
             let store = args.store.open_existing().await?;
             for bar in company_bars(store.as_ref(), company, &DateRange::new(args.from, args.to)).await? {
-                rows.extend(live.update(&bar));
+                rows.extend(live.update(&bar).cloned());
             }
         }
         (None, None) => anyhow::bail!("pass --input FILE or --company NAME"),

@@ -111,6 +111,9 @@ pub struct EmbeddedArgs {
     pub interval: Interval,
     #[arg(long, default_value_t = 5000)]
     pub batch_size: usize,
+    /// Rounds, alternating pipeline and plain insert; medians are reported.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
 }
 
 pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
@@ -126,27 +129,67 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
 async fn embedded(args: EmbeddedArgs) -> anyhow::Result<()> {
     let config = SyntheticConfig { rows: Some(args.rows), interval: args.interval, ..Default::default() };
     let dir = tempfile::tempdir()?;
+    let bars: Arc<Vec<stockstream_core::Bar>> =
+        Arc::new(Synthetic::new(config.clone()).map_err(anyhow::Error::msg)?.collect());
+    let (mut pipeline, mut plain) = (Vec::new(), Vec::new());
+    for round in 0..args.repeat.max(1) {
+        pipeline
+            .push(embedded_pipeline(&config, &dir.path().join(format!("pipeline{round}.db")), args.batch_size).await?);
+        plain.push(plain_insert(bars.clone(), &dir.path().join(format!("plain{round}.db")), args.batch_size).await?);
+        println!(
+            "round {}: pipeline {:.3} s, plain insert {:.3} s, ratio {:.2}",
+            round + 1,
+            pipeline[round],
+            plain[round],
+            plain[round] / pipeline[round]
+        );
+    }
+    let (pipeline_secs, plain_secs) = (median(pipeline), median(plain));
+    let rate = |secs: f64| args.rows as f64 / secs;
+    println!(
+        "bench embedded: {} bars, interval {}, batch {}, median of {}",
+        args.rows, args.interval, args.batch_size, args.repeat
+    );
+    println!(
+        "pipeline (generate → bus → decode/validate/indicators → SQLite)  {pipeline_secs:>8.3} s  {:>10.0} bars/s",
+        rate(pipeline_secs)
+    );
+    println!(
+        "plain batched SQLite insert                                     {plain_secs:>8.3} s  {:>10.0} bars/s",
+        rate(plain_secs)
+    );
+    println!(
+        "ratio pipeline/plain                                            {:>8.2}  (target >= 0.50)",
+        plain_secs / pipeline_secs
+    );
+    Ok(())
+}
 
-    // The whole pipeline, as `run` does it.
-    let store = Arc::new(SqliteStore::open(&dir.path().join("pipeline.db"))?);
+/// The whole pipeline, as `run` does it (indicators and alerts included).
+async fn embedded_pipeline(config: &SyntheticConfig, db: &std::path::Path, batch_size: usize) -> anyhow::Result<f64> {
+    let store = Arc::new(SqliteStore::open(db)?);
     let stats = Arc::new(Stats::default());
     let source = Box::new(Synthetic::new(config.clone()).map_err(anyhow::Error::msg)?.map(Item::Bar));
-    // As `run` does it, indicators included.
     let hub = Arc::new(stockstream_server::Hub::default());
-    let options = ConsumeOptions { batch_size: args.batch_size, hub: Some(hub), ..Default::default() };
+    let options = ConsumeOptions { batch_size, hub: Some(hub), ..Default::default() };
     let (_keep_open, stop) = watch::channel(false);
     let started = Instant::now();
     crate::run::embedded(source, store.clone(), store, stats.clone(), &options, Pace::Max, stop).await?;
-    let pipeline_secs = started.elapsed().as_secs_f64();
-    let stored = Stats::get(&stats.stored);
-    anyhow::ensure!(stored == args.rows, "pipeline stored {stored} of {} bars", args.rows);
+    let secs = started.elapsed().as_secs_f64();
+    let rows = config.rows.unwrap_or_default();
+    anyhow::ensure!(Stats::get(&stats.stored) == rows, "pipeline stored {} of {rows} bars", Stats::get(&stats.stored));
+    Ok(secs)
+}
 
-    // The baseline: the same bars, already in memory, in a plain prepared INSERT
-    // inside transactions of the same size. No bus, no codec, no validation.
-    let bars: Vec<_> = Synthetic::new(config).map_err(anyhow::Error::msg)?.collect();
-    let path = dir.path().join("plain.db");
-    let batch_size = args.batch_size;
-    let plain_secs = tokio::task::spawn_blocking(move || -> anyhow::Result<f64> {
+/// The baseline: the same bars, already in memory, in a plain prepared INSERT
+/// inside transactions of the same size. No bus, no codec, no validation.
+async fn plain_insert(
+    bars: Arc<Vec<stockstream_core::Bar>>,
+    db: &std::path::Path,
+    batch_size: usize,
+) -> anyhow::Result<f64> {
+    let path = db.to_path_buf();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<f64> {
         let mut conn = rusqlite::Connection::open(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -177,23 +220,7 @@ async fn embedded(args: EmbeddedArgs) -> anyhow::Result<()> {
         }
         Ok(started.elapsed().as_secs_f64())
     })
-    .await??;
-
-    let rate = |secs: f64| args.rows as f64 / secs;
-    println!("bench embedded: {} bars, interval {:?}, batch {}", args.rows, args.interval, args.batch_size);
-    println!(
-        "pipeline (generate → bus → decode/validate → SQLite)  {pipeline_secs:>8.3} s  {:>10.0} bars/s",
-        rate(pipeline_secs)
-    );
-    println!(
-        "plain batched SQLite insert                          {plain_secs:>8.3} s  {:>10.0} bars/s",
-        rate(plain_secs)
-    );
-    println!(
-        "ratio pipeline/plain                                 {:>8.2}  (target >= 0.50)",
-        plain_secs / pipeline_secs
-    );
-    Ok(())
+    .await?
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

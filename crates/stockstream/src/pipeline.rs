@@ -260,7 +260,8 @@ struct Batch {
     bars: Vec<Bar>,
     rejects: Vec<Reject>,
     positions: Vec<Position>,
-    identities: HashSet<(String, Ts)>,
+    /// Identities in this batch: (company number, time), numbers from `Companies`.
+    identities: HashSet<(u32, Ts)>,
 }
 
 /// Consumes until the bus closes, the bus stays idle for `idle_exit`, or `stop`
@@ -278,6 +279,7 @@ pub async fn consume(
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let mut cleaner = Cleaner::new(options.missing);
+    let mut companies = Companies::default();
     let mut batch = Batch::default();
     let mut batch_started = Instant::now();
     let mut idle_since: Option<Instant> = None;
@@ -323,7 +325,7 @@ pub async fn consume(
                 let decoding = Instant::now();
                 let mut sent_at = Vec::with_capacity(messages.len());
                 for m in messages {
-                    match accept(&mut cleaner, &m.payload, &mut batch.identities) {
+                    match accept(&mut cleaner, &m.payload, &mut companies, &mut batch.identities) {
                         Ok(bar) => {
                             batch.bars.push(bar);
                             sent_at.push(m.sent_at_micros);
@@ -419,11 +421,32 @@ impl Writing {
 }
 
 /// Decodes, cleans and validates one message.
-fn accept(cleaner: &mut Cleaner, payload: &[u8], seen: &mut HashSet<(String, Ts)>) -> Result<Bar, Refusal> {
+/// Small numbers for company names, so that checking a bar's identity against
+/// the batch allocates nothing.
+#[derive(Default)]
+struct Companies(std::collections::HashMap<String, u32>);
+
+impl Companies {
+    fn number(&mut self, name: &str) -> u32 {
+        if let Some(n) = self.0.get(name) {
+            return *n;
+        }
+        let n = self.0.len() as u32;
+        self.0.insert(name.to_string(), n);
+        n
+    }
+}
+
+fn accept(
+    cleaner: &mut Cleaner,
+    payload: &[u8],
+    companies: &mut Companies,
+    seen: &mut HashSet<(u32, Ts)>,
+) -> Result<Bar, Refusal> {
     let raw = decode(payload)?;
     let bar = cleaner.clean(raw)?;
     validate(&bar).map_err(|r| Refusal::new(r.kind, format!("{} {}: {}", bar.company, bar.ts, r.reason)))?;
-    if !seen.insert((bar.company.clone(), bar.ts)) {
+    if !seen.insert((companies.number(&bar.company), bar.ts)) {
         return Err(Refusal::new(
             "duplicate",
             format!("duplicate of an earlier record for ({}, {}) in the same batch", bar.company, bar.ts),
