@@ -105,7 +105,7 @@ fn ema_into(x: &[f64], n: usize, seed_at: usize, out: &mut Vec<f64>) {
     fill(
         out,
         x[seed_at + 1..].iter().map(|v| {
-            prev = (v - prev) * k + prev;
+            prev = prev * (1.0 - k) + v * k; // one multiply and one add on the carried path
             prev
         }),
     );
@@ -137,7 +137,7 @@ pub fn rsi(x: &[f64], n: usize) -> Vec<f64> {
     }
     gain /= nf;
     loss /= nf;
-    let inv = 1.0 / nf;
+    let (inv, keep) = (1.0 / nf, (nf - 1.0) / nf);
     let value = |g: f64, l: f64| if (g + l).abs() < TA_EPSILON { 0.0 } else { 100.0 * (g / (g + l)) };
     out.push(value(gain, loss));
     fill(
@@ -149,8 +149,8 @@ pub fn rsi(x: &[f64], n: usize) -> Vec<f64> {
             let falling = change < 0.0;
             // Multiplying by 1/n instead of dividing: within an ulp of TA-Lib's
             // division, and no division on the critical path.
-            loss = (loss * (nf - 1.0) + if falling { -change } else { 0.0 }) * inv;
-            gain = (gain * (nf - 1.0) + if falling { 0.0 } else { change }) * inv;
+            loss = loss * keep + if falling { -change * inv } else { 0.0 }; // the change is off the carried path
+            gain = gain * keep + if falling { 0.0 } else { change * inv };
             value(gain, loss)
         }),
     );
@@ -185,10 +185,10 @@ pub fn macd(x: &[f64], fast: usize, slow: usize, signal: usize) -> (Vec<f64>, Ve
         &mut sig,
         &mut hist,
         x[first + 1..].iter().map(|v| {
-            f = (v - f) * kf + f;
-            s = (v - s) * ks + s;
+            f = f * (1.0 - kf) + v * kf;
+            s = s * (1.0 - ks) + v * ks;
             let m = f - s;
-            g = (m - g) * kg + g;
+            g = g * (1.0 - kg) + m * kg;
             (m, g, m - g)
         }),
     );
@@ -233,16 +233,18 @@ pub fn atr(high: &[f64], low: &[f64], close: &[f64], n: usize) -> Vec<f64> {
     // Plain comparisons, as TA-Lib's: the NaN-aware f64::max costs more here.
     let greater = |a: f64, b: f64| if b > a { b } else { a };
     let tr = |h: f64, l: f64, prev: f64| greater(greater(h - l, (prev - h).abs()), (prev - l).abs());
-    let mut ranges = high[1..len].iter().zip(&low[1..len]).zip(&close[..len - 1]).map(|((h, l), p)| tr(*h, *l, *p));
+    let ranges = |from: usize| {
+        high[from..len].iter().zip(&low[from..len]).zip(&close[from - 1..len - 1]).map(|((h, l), p)| tr(*h, *l, *p))
+    };
     let nf = n as f64;
-    let mut prev = ranges.by_ref().take(n).sum::<f64>() / nf;
-    let inv = 1.0 / nf;
+    let mut prev = ranges(1).take(n).sum::<f64>() / nf;
+    let (inv, keep) = (1.0 / nf, (nf - 1.0) / nf);
     out.push(prev);
     fill(
         &mut out,
-        ranges.map(|r| {
-            // 1/n as a multiplication, as in `rsi`.
-            prev = (prev * (nf - 1.0) + r) * inv;
+        ranges(n + 1).map(|r| {
+            // As in `rsi`: the new range's share is off the loop-carried path.
+            prev = prev * keep + r * inv;
             prev
         }),
     );
