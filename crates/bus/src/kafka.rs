@@ -286,7 +286,8 @@ impl Consumer for KafkaConsumer {
     }
 }
 
-/// Publishes JSON records (alerts) to a topic, keyed; delivery is awaited.
+/// Publishes records to a topic and waits for their delivery: alerts to
+/// `<topic>.alerts`, and (as [`KafkaDeadLetters`]) rejects to `<topic>.dlq`.
 pub struct KafkaPublisher {
     producer: FutureProducer,
     topic: String,
@@ -296,57 +297,51 @@ impl KafkaPublisher {
     pub fn new(settings: &KafkaSettings, topic: &str) -> anyhow::Result<Self> {
         let mut config = settings.client_config();
         config.set("enable.idempotence", "true").set("acks", "all").set("compression.type", "lz4");
-        Ok(KafkaPublisher {
-            producer: config.create().context("cannot create a Kafka producer")?,
-            topic: topic.to_string(),
-        })
+        let producer = config.create().with_context(|| format!("cannot create a Kafka producer for {topic}"))?;
+        Ok(KafkaPublisher { producer, topic: topic.to_string() })
     }
 
-    pub async fn publish(&self, records: Vec<(String, Vec<u8>)>) -> anyhow::Result<()> {
-        let sends = records.iter().map(|(key, value)| {
-            let record: FutureRecord<'_, str, [u8]> =
-                FutureRecord::to(&self.topic).key(key.as_str()).payload(&value[..]);
-            self.producer.send(record, Duration::from_secs(60))
-        });
+    /// Sends every record and returns once all are delivered, or the first failure.
+    async fn deliver<'a>(&'a self, records: impl Iterator<Item = FutureRecord<'a, [u8], [u8]>>) -> anyhow::Result<()> {
+        let sends = records.map(|r| self.producer.send(r, Duration::from_secs(60)));
         for result in futures_util::future::join_all(sends).await {
             result.map_err(|(e, _)| e).with_context(|| format!("cannot publish to {}", self.topic))?;
         }
         Ok(())
     }
+
+    /// Keyed records (key, value).
+    pub async fn publish(&self, records: Vec<(String, Vec<u8>)>) -> anyhow::Result<()> {
+        self.deliver(
+            records.iter().map(|(key, value)| FutureRecord::to(&self.topic).key(key.as_bytes()).payload(&value[..])),
+        )
+        .await
+    }
 }
 
 /// Dead letters on Kafka: each reject goes to `<topic>.dlq` with its original
 /// bytes as the value and `reason`, `kind` and `source` headers.
-pub struct KafkaDeadLetters {
-    producer: FutureProducer,
-    topic: String,
-}
+pub struct KafkaDeadLetters(KafkaPublisher);
 
 impl KafkaDeadLetters {
     /// `topic` is the dead-letter topic itself (`stock-prices.dlq`).
     pub fn new(settings: &KafkaSettings, topic: &str) -> anyhow::Result<Self> {
-        let mut config = settings.client_config();
-        config.set("enable.idempotence", "true").set("acks", "all").set("compression.type", "lz4");
-        let producer = config.create().context("cannot create the dead-letter producer")?;
-        Ok(KafkaDeadLetters { producer, topic: topic.to_string() })
+        KafkaPublisher::new(settings, topic).map(KafkaDeadLetters)
     }
 }
 
 #[async_trait]
 impl DeadLetters for KafkaDeadLetters {
     async fn keep(&self, rejects: Vec<Reject>) -> anyhow::Result<()> {
-        let sends = rejects.iter().map(|r| {
-            let headers = OwnedHeaders::new()
-                .insert(Header { key: "reason", value: Some(r.reason.as_bytes()) })
-                .insert(Header { key: "kind", value: Some(r.kind.as_bytes()) })
-                .insert(Header { key: "source", value: Some(r.source.as_bytes()) });
-            let record: FutureRecord<'_, [u8], [u8]> =
-                FutureRecord::to(&self.topic).payload(&r.original[..]).headers(headers);
-            self.producer.send(record, Duration::from_secs(60))
-        });
-        for result in futures_util::future::join_all(sends).await {
-            result.map_err(|(e, _)| e).with_context(|| format!("cannot write a dead letter to {}", self.topic))?;
-        }
-        Ok(())
+        let topic = &self.0.topic;
+        self.0
+            .deliver(rejects.iter().map(|r| {
+                let headers = OwnedHeaders::new()
+                    .insert(Header { key: "reason", value: Some(r.reason.as_bytes()) })
+                    .insert(Header { key: "kind", value: Some(r.kind.as_bytes()) })
+                    .insert(Header { key: "source", value: Some(r.source.as_bytes()) });
+                FutureRecord::to(topic).payload(&r.original[..]).headers(headers)
+            }))
+            .await
     }
 }
