@@ -394,7 +394,7 @@ async fn dynamodb(args: DynamoBenchArgs) -> anyhow::Result<()> {
     let ours_e2e = args.rows as f64 / started.elapsed().as_secs_f64();
     anyhow::ensure!(e2e_store.count().await? == args.rows, "pipeline lost bars");
 
-    let peer_topic = format!("bench-seed-{run_id}");
+    let peer_topic = format!("bench-original-{run_id}");
     stockstream_bus::ensure_topic(&kafka.settings(), &peer_topic, 1).await?;
     let peer_e2e = run_peer(
         &args.peers.join("seed_pipeline.py"),
@@ -403,7 +403,7 @@ async fn dynamodb(args: DynamoBenchArgs) -> anyhow::Result<()> {
             &args.brokers,
             &args.dynamodb_endpoint,
             &peer_topic,
-            &format!("BenchSeed{run_id}"),
+            &format!("BenchOriginal{run_id}"),
         ],
         "rows_per_s",
     )?;
