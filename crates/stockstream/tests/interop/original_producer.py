@@ -1,7 +1,7 @@
 """Sends a CSV's rows to a topic exactly as the original project's producer did:
 kafka-python, no key, each row a dict (pandas-style: prices as floats, missing
 values as NaN) serialised with json.dumps.
-Usage: seed_producer.py BROKERS TOPIC CSV"""
+Usage: original_producer.py BROKERS TOPIC CSV"""
 import csv, json, sys
 from kafka import KafkaProducer
 
