@@ -112,7 +112,8 @@ fn messages_sent_as_the_original_producer_did_are_stored() {
     let rows_sent = lines.len() - 1;
 
     ok(dir.path(), &["produce", "--brokers", &brokers, "--topic", "seed", "--rows", "1"]); // creates the topics
-    let sent = python(&interop("original_producer.py"), &[&brokers, "seed", dir.path().join("seed.csv").to_str().unwrap()]);
+    let sent =
+        python(&interop("original_producer.py"), &[&brokers, "seed", dir.path().join("seed.csv").to_str().unwrap()]);
     assert_eq!(sent.trim().parse::<usize>().unwrap(), rows_sent);
 
     let out = consume(dir.path(), &brokers, "seed", "g", "seed.db", &[]);
