@@ -269,3 +269,43 @@ fn run_over_kafka_stores_the_default_dataset() {
         assert_eq!(m["key"], a["symbol"]);
     }
 }
+
+#[test]
+fn undelivered_records_are_counted_and_fail_the_command() {
+    let mut broker = Tansu::start(TansuStorage::Memory);
+    let brokers = broker.brokers();
+    let dir = tempfile::tempdir().unwrap();
+    let child = bin()
+        .args([
+            "produce",
+            "--brokers",
+            &brokers,
+            "--topic",
+            "lost",
+            "--rows",
+            "3000",
+            "--interval",
+            "1m",
+            "--rate",
+            "500",
+        ])
+        .args(["--kafka-option", "message.timeout.ms=2000"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    broker.kill();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "a produce that lost records exited 0:\n{stdout}");
+    let failed = summary(&stdout, "failed");
+    assert!(failed > 0, "{stdout}");
+    assert_eq!(
+        summary(&stdout, "delivered") + failed,
+        summary(&stdout, "read"),
+        "every record is delivered or counted as failed"
+    );
+    assert!(stderr.contains("records were not delivered to lost"), "{stderr}");
+}
