@@ -1,7 +1,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Days, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 
 /// When a bar happened: a trading date (daily bars) or an instant (intraday bars).
 ///
@@ -102,13 +102,6 @@ pub struct Bar {
     pub volume: f64,
 }
 
-impl Bar {
-    /// The identity under which the store keeps this bar.
-    pub fn identity(&self) -> (&str, Ts) {
-        (&self.company, self.ts)
-    }
-}
-
 /// An inclusive range of bar times as the stores compare them: on the text form
 /// of [`Ts`]. A date-only upper bound takes in every instant of that day.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -142,11 +135,6 @@ impl DateRange {
     pub fn contains(&self, key: &str) -> bool {
         key >= self.lower().as_str() && key <= self.upper().as_str()
     }
-}
-
-/// The next calendar day, for callers that need an exclusive bound.
-pub fn next_day(d: NaiveDate) -> NaiveDate {
-    d.checked_add_days(Days::new(1)).unwrap_or(d)
 }
 
 #[cfg(test)]

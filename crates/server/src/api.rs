@@ -12,7 +12,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use stockstream_analytics::{insights, market_stats, IndicatorRow, Indicators};
-use stockstream_core::{company_for_symbol, encode, Bar, DateRange, Ts};
+use stockstream_core::{encode, Bar, DateRange, Ts};
 use stockstream_store::Store;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::StreamExt;
@@ -90,9 +90,7 @@ fn limit(params: &HashMap<String, String>, default: usize, max: usize) -> Result
 
 /// The stored company a path names (by name or symbol), or 404.
 async fn company(store: &dyn Store, name: &str) -> Result<String, ApiError> {
-    let known = store.companies().await?;
-    let by_symbol = company_for_symbol(name);
-    known.iter().find(|c| c.eq_ignore_ascii_case(name) || **c == by_symbol).cloned().ok_or_else(|| ApiError {
+    store.find_company(name).await?.ok_or_else(|| ApiError {
         status: StatusCode::NOT_FOUND,
         message: format!("unknown company {name:?}"),
         parameter: None,
@@ -150,23 +148,15 @@ async fn latest(State(s): State<AppState>) -> Result<Json<serde_json::Value>, Ap
     Ok(Json(serde_json::Value::Array(out)))
 }
 
-async fn all_bars(store: &dyn Store, range: &DateRange) -> Result<Vec<Vec<Bar>>, ApiError> {
-    let mut all = Vec::new();
-    for c in store.companies().await? {
-        all.push(store.range(&c, range).await?);
-    }
-    Ok(all)
-}
-
 async fn stats(State(s): State<AppState>, Query(p): Params) -> Result<Json<serde_json::Value>, ApiError> {
     let range = range(&p)?;
-    let stats = market_stats(&all_bars(s.store.as_ref(), &range).await?);
+    let stats = market_stats(&s.store.bars_by_company(&range).await?);
     Ok(Json(serde_json::to_value(stats).map_err(anyhow::Error::from)?))
 }
 
 async fn insights_route(State(s): State<AppState>, Query(p): Params) -> Result<Json<serde_json::Value>, ApiError> {
     let range = range(&p)?;
-    let stats = market_stats(&all_bars(s.store.as_ref(), &range).await?);
+    let stats = market_stats(&s.store.bars_by_company(&range).await?);
     Ok(Json(json!({ "insights": insights(&stats) })))
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use stockstream_analytics::{insights, market_stats, IndicatorRow, LiveIndicators, MarketStats};
-use stockstream_core::{company_for_symbol, validate, Bar, Cleaner, DateRange, MissingPolicy, Ts};
+use stockstream_core::{validate, Bar, Cleaner, DateRange, MissingPolicy, Ts};
 use stockstream_store::Store;
 
 use crate::cli::StoreArgs;
@@ -91,31 +91,18 @@ pub async fn indicators_command(args: IndicatorsArgs) -> anyhow::Result<()> {
 
 /// A company's bars by name, or by symbol when the name finds nothing.
 pub async fn company_bars(store: &dyn Store, company: &str, range: &DateRange) -> anyhow::Result<Vec<Bar>> {
-    let bars = store.range(company, range).await?;
-    if !bars.is_empty() {
-        return Ok(bars);
-    }
-    let by_symbol = company_for_symbol(company);
-    if by_symbol != company {
-        let bars = store.range(&by_symbol, range).await?;
-        if !bars.is_empty() {
-            return Ok(bars);
+    match store.find_company(company).await? {
+        Some(name) => store.range(&name, range).await,
+        None => {
+            let known = store.companies().await?.join(", ");
+            anyhow::bail!("unknown company {company:?}; stored companies: {known}")
         }
     }
-    let known = store.companies().await?;
-    if known.iter().any(|c| c.eq_ignore_ascii_case(company) || *c == by_symbol) {
-        return Ok(Vec::new());
-    }
-    anyhow::bail!("unknown company {company:?}; stored companies: {}", known.join(", "))
 }
 
 /// Statistics of every stored company over a range.
 pub async fn stored_stats(store: &dyn Store, range: &DateRange) -> anyhow::Result<MarketStats> {
-    let mut all = Vec::new();
-    for company in store.companies().await? {
-        all.push(store.range(&company, range).await?);
-    }
-    Ok(market_stats(&all))
+    Ok(market_stats(&store.bars_by_company(range).await?))
 }
 
 #[derive(Args, Debug)]

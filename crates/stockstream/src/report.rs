@@ -7,7 +7,6 @@ use std::time::Instant;
 use clap::Args;
 use stockstream_charts::{write_report, CompanySeries, ReportData};
 use stockstream_core::{DateRange, Ts};
-use stockstream_store::Store;
 
 use crate::cli::StoreArgs;
 
@@ -27,7 +26,8 @@ pub struct ReportArgs {
 pub async fn report_command(args: ReportArgs) -> anyhow::Result<()> {
     let store = args.store.open_existing().await?;
     let started = Instant::now();
-    let (html, charts) = build(store.as_ref(), &DateRange::new(args.from, args.to), &args.out).await?;
+    let bars = store.bars_by_company(&DateRange::new(args.from, args.to)).await?;
+    let (html, charts, _) = build(bars, &args.out).await?;
     println!(
         "report     {} ({charts} charts, PNG and SVG, in {:.2} s)",
         html.display(),
@@ -36,18 +36,18 @@ pub async fn report_command(args: ReportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads every company in range, draws the charts, writes the report; returns
-/// the report's path and the number of charts.
-pub async fn build(store: &dyn Store, range: &DateRange, out: &Path) -> anyhow::Result<(PathBuf, usize)> {
-    let mut companies = Vec::new();
-    for company in store.companies().await? {
-        companies.extend(CompanySeries::new(store.range(&company, range).await?));
-    }
+/// Draws the charts and writes the report from every company's bars; returns
+/// the report's path, the number of charts, and the insights it shows.
+pub async fn build(
+    bars_by_company: Vec<Vec<stockstream_core::Bar>>,
+    out: &Path,
+) -> anyhow::Result<(PathBuf, usize, Vec<stockstream_analytics::Insight>)> {
+    let stats = stockstream_analytics::market_stats(&bars_by_company);
+    let companies: Vec<CompanySeries> = bars_by_company.into_iter().filter_map(CompanySeries::new).collect();
     anyhow::ensure!(!companies.is_empty(), "the store holds no bars in that range");
-    let stats = stockstream_analytics::market_stats(&companies.iter().map(|c| c.bars.clone()).collect::<Vec<_>>());
     let insights = stockstream_analytics::insights(&stats);
     let data = ReportData { companies, stats, insights };
     let out = out.to_path_buf();
-    let report = tokio::task::spawn_blocking(move || write_report(&data, &out)).await??;
-    Ok((report.html, report.charts.len()))
+    let (report, data) = tokio::task::spawn_blocking(move || write_report(&data, &out).map(|r| (r, data))).await??;
+    Ok((report.html, report.charts.len(), data.insights))
 }

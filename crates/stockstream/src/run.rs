@@ -141,16 +141,19 @@ async fn finish_extras(args: &RunArgs, store: &dyn Store, total: u64) -> anyhow:
         println!("insights   skipped: {total} bars stored (more than {INSIGHTS_LIMIT}); run `stockstream insights` / `report`");
         return Ok(());
     }
-    let everything = stockstream_core::DateRange::default();
-    if !args.no_report {
+    // Loaded once for both the report and the insights.
+    let bars = store.bars_by_company(&stockstream_core::DateRange::default()).await?;
+    let insights = if args.no_report {
+        stockstream_analytics::insights(&stockstream_analytics::market_stats(&bars))
+    } else {
         let started = Instant::now();
-        let (html, charts) = crate::report::build(store, &everything, &args.report_dir).await?;
+        let (html, charts, insights) = crate::report::build(bars, &args.report_dir).await?;
         println!("report     {} ({charts} charts, in {:.2} s)", html.display(), started.elapsed().as_secs_f64());
-    }
+        insights
+    };
     if !args.no_insights {
-        let stats = crate::analyze::stored_stats(store, &everything).await?;
         println!("insights");
-        for i in stockstream_analytics::insights(&stats) {
+        for i in insights {
             println!("- {}", i.text);
         }
     }

@@ -4,7 +4,7 @@
 //! every bar once.
 
 use async_trait::async_trait;
-use stockstream_core::{Bar, DateRange};
+use stockstream_core::{company_for_symbol, Bar, DateRange};
 
 pub mod dynamodb;
 pub mod sqlite;
@@ -28,4 +28,19 @@ pub trait Store: Send + Sync {
 
     /// How many bars are stored.
     async fn count(&self) -> anyhow::Result<u64>;
+
+    /// The stored company a name or a symbol names (case-insensitive), if any.
+    async fn find_company(&self, name: &str) -> anyhow::Result<Option<String>> {
+        let by_symbol = company_for_symbol(name);
+        Ok(self.companies().await?.into_iter().find(|c| c.eq_ignore_ascii_case(name) || *c == by_symbol))
+    }
+
+    /// Every stored company's bars in range, one list per company, by name.
+    async fn bars_by_company(&self, range: &DateRange) -> anyhow::Result<Vec<Vec<Bar>>> {
+        let mut all = Vec::new();
+        for company in self.companies().await? {
+            all.push(self.range(&company, range).await?);
+        }
+        Ok(all)
+    }
 }
