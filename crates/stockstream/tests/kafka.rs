@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{bin, count, interop, ok, python, rows, summary, Tansu, TansuStorage};
+use common::{bin, count, interop, ok, python, rows, stored_so_far, summary, Tansu, TansuStorage};
 
 fn read_topic(brokers: &str, topic: &str, n: usize) -> Vec<serde_json::Value> {
     let out = python(&interop("read_topic.py"), &[brokers, topic, &n.to_string()]);
@@ -201,7 +201,7 @@ fn a_group_shares_partitions_and_recovers_from_a_killed_member() {
     let survivor = member("survivor");
     let db = dir.path().join("pair.db");
     let started = Instant::now();
-    while (!db.exists() || count(&db, "bars") < 3000) && started.elapsed() < Duration::from_secs(60) {
+    while stored_so_far(&db) < 3000 && started.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(50));
     }
     let at_kill = count(&db, "bars");
@@ -234,7 +234,7 @@ fn sigterm_commits_so_a_restart_resumes_where_it_stopped() {
         .unwrap();
     let db = dir.path().join("r.db");
     let started = Instant::now();
-    while (!db.exists() || count(&db, "bars") < 2000) && started.elapsed() < Duration::from_secs(60) {
+    while stored_so_far(&db) < 2000 && started.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(20));
     }
     let signalled = Instant::now();

@@ -66,3 +66,10 @@ pub fn count(db: &Path, table: &str) -> u64 {
         .parse()
         .unwrap()
 }
+
+/// Rows stored so far while a process is still starting: 0 until the file and
+/// its schema exist.
+pub fn stored_so_far(db: &Path) -> u64 {
+    let Ok(conn) = rusqlite::Connection::open(db) else { return 0 };
+    conn.query_row("SELECT COUNT(*) FROM bars", [], |r| r.get::<_, i64>(0)).map(|n| n as u64).unwrap_or(0)
+}
