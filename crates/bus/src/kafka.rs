@@ -13,7 +13,7 @@ use futures_util::FutureExt;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message as _, OwnedHeaders};
 use rdkafka::producer::{
@@ -184,8 +184,27 @@ pub enum OffsetReset {
 }
 
 pub struct KafkaConsumer {
-    consumer: StreamConsumer,
+    consumer: StreamConsumer<GroupEvents>,
     topic: String,
+}
+
+/// Logs the partitions this member gains and loses as the group rebalances, so
+/// an operator (and the fault tests) can see how the work is spread.
+pub struct GroupEvents;
+
+impl ClientContext for GroupEvents {}
+
+impl ConsumerContext for GroupEvents {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let partitions = |list: &TopicPartitionList| {
+            list.elements().iter().map(|e| e.partition().to_string()).collect::<Vec<_>>().join(",")
+        };
+        match rebalance {
+            Rebalance::Assign(list) => tracing::info!(partitions = %partitions(list), "partitions assigned"),
+            Rebalance::Revoke(list) => tracing::info!(partitions = %partitions(list), "partitions revoked"),
+            Rebalance::Error(e) => tracing::warn!("group rebalance failed: {e}"),
+        }
+    }
 }
 
 impl KafkaConsumer {
@@ -203,7 +222,8 @@ impl KafkaConsumer {
         if !settings.options.iter().any(|(k, _)| k == "fetch.wait.max.ms") {
             config.set("fetch.wait.max.ms", "10");
         }
-        let consumer: StreamConsumer = config.create().context("cannot create a Kafka consumer")?;
+        let consumer: StreamConsumer<GroupEvents> =
+            config.create_with_context(GroupEvents).context("cannot create a Kafka consumer")?;
         consumer.subscribe(&[topic]).with_context(|| format!("cannot subscribe to {topic}"))?;
         Ok(KafkaConsumer { consumer, topic: topic.to_string() })
     }
@@ -256,8 +276,16 @@ impl Consumer for KafkaConsumer {
         }
         // Synchronous: when this returns, a restarted consumer resumes after
         // these messages.
-        tokio::task::block_in_place(|| self.consumer.commit(&tpl, CommitMode::Sync))
-            .context("Kafka offset commit failed")
+        match tokio::task::block_in_place(|| self.consumer.commit(&tpl, CommitMode::Sync)) {
+            // The group moved these partitions while the batch was being
+            // written: the batch is stored, and the partitions' new owner reads
+            // the uncommitted messages again (idempotent writes absorb them).
+            Err(KafkaError::ConsumerCommit(code)) if lost_to_rebalance(code) => {
+                tracing::warn!("offsets not committed, the group is rebalancing ({code}): the new owner re-reads them");
+                Ok(())
+            }
+            other => other.context("Kafka offset commit failed"),
+        }
     }
 
     fn describe(&self, position: Position) -> String {
@@ -284,6 +312,16 @@ impl Consumer for KafkaConsumer {
             Some(lag)
         })
     }
+}
+
+fn lost_to_rebalance(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::RebalanceInProgress
+            | RDKafkaErrorCode::IllegalGeneration
+            | RDKafkaErrorCode::UnknownMemberId
+            | RDKafkaErrorCode::AssignmentLost
+    )
 }
 
 /// Publishes records to a topic and waits for their delivery: alerts to

@@ -177,46 +177,82 @@ fn bad_messages_go_to_the_dead_letter_topic_with_reasons() {
 
 /// Two members share the partitions; one is killed with SIGKILL mid-stream and,
 /// as a supervisor would, started again. The group rebalances and the store ends
-/// complete, each bar once. (Tansu 0.6.0 evicts a dead member after its session
-/// times out but does not ask the others to rejoin, so the partitions move at the
-/// next join; Apache Kafka moves them at the eviction already.)
+/// complete. (Tansu 0.6.0 evicts a dead member after its session times out but
+/// does not ask the others to rejoin, so the partitions move at the next join;
+/// Apache Kafka moves them at the eviction already.)
 #[test]
 fn a_group_shares_partitions_and_recovers_from_a_killed_member() {
     let broker = Tansu::start(TansuStorage::Sqlite);
     let brokers = broker.brokers();
     let dir = tempfile::tempdir().unwrap();
-    produce(dir.path(), &brokers, "shared", &["--rows", "30000", "--interval", "1m"]);
     let member = |name: &str| {
         bin()
             .args(["consume", "--brokers", &brokers, "--topic", "shared", "--group", "pair", "--db", "pair.db"])
-            .args(["--idle-exit", "6", "--batch-size", "100", "--flush-ms", "50"])
+            .args(["--batch-size", "100", "--flush-ms", "50"])
             .args(["--kafka-option", "session.timeout.ms=6000", "--kafka-option", "heartbeat.interval.ms=500"])
+            .env("STOCKSTREAM_LOG", "info")
             .current_dir(dir.path())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.path().join(format!("{name}.log"))).unwrap())
             .spawn()
             .unwrap()
     };
+    let log = |name: &str| dir.path().join(format!("{name}.log"));
+    // Both members join before any data flows, so each holds a share when one dies.
     let mut doomed = member("doomed");
+    wait_for_assignment(&log("doomed"), |p| !p.is_empty());
     let survivor = member("survivor");
+    wait_for_assignment(&log("survivor"), |p| !p.is_empty());
+    let doomed_share = wait_for_assignment(&log("doomed"), |p| !p.is_empty() && p.len() < 6);
+    produce(dir.path(), &brokers, "shared", &["--rows", "30000", "--interval", "1m"]);
+
     let db = dir.path().join("pair.db");
-    let started = Instant::now();
-    while stored_so_far(&db) < 3000 && started.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(Duration::from_secs(60), || stored_so_far(&db) >= 3000);
     let at_kill = count(&db, "bars");
     assert!(at_kill < 30_000, "the stream was over before the kill ({at_kill})");
     doomed.kill().unwrap();
     doomed.wait().unwrap();
     std::thread::sleep(Duration::from_secs(7)); // past the dead member's session
     let restarted = member("restarted");
-    let (survivor, restarted) = (survivor.wait_with_output().unwrap(), restarted.wait_with_output().unwrap());
-    assert!(survivor.status.success() && restarted.status.success());
-    let stored = |o: &std::process::Output| summary(&String::from_utf8_lossy(&o.stdout), "stored");
-    let (by_survivor, by_restarted) = (stored(&survivor), stored(&restarted));
+    let taken_over = wait_for_assignment(&log("restarted"), |p| !p.is_empty());
+    wait_until(Duration::from_secs(120), || stored_so_far(&db) >= 30_000);
+    let stored = |child: std::process::Child| {
+        assert!(std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{:?}", out.status);
+        summary(&String::from_utf8_lossy(&out.stdout), "stored")
+    };
+    let by_survivor = stored(survivor);
+    stored(restarted);
     assert!(by_survivor > 0 && by_survivor < 30_000, "the survivor had a share, not all: {by_survivor}");
-    assert!(by_restarted > 0, "the restarted member took over partitions");
-    assert_eq!(count(&db, "bars"), 30_000, "every bar stored once");
+    assert!(!doomed_share.is_empty() && !taken_over.is_empty(), "{doomed_share:?} {taken_over:?}");
+    assert_eq!(count(&db, "bars"), 30_000, "every bar stored");
+}
+
+fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "not done after {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until the member's latest logged assignment satisfies `wanted`, and returns it.
+fn wait_for_assignment(log: &Path, wanted: impl Fn(&[u32]) -> bool) -> Vec<u32> {
+    let mut latest = Vec::new();
+    wait_until(Duration::from_secs(60), || {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(line) = text.lines().rfind(|l| l.contains("partitions assigned")) {
+            let list = line.rsplit("partitions=").next().unwrap_or("").trim();
+            latest = list.split(',').filter(|p| !p.is_empty()).map(|p| p.parse().unwrap()).collect();
+        }
+        wanted(&latest)
+    });
+    latest
 }
 
 #[test]
