@@ -243,17 +243,25 @@ impl Consumer for KafkaConsumer {
     async fn poll(&mut self, max: usize, wait: Duration) -> anyhow::Result<Polled> {
         let first = match tokio::time::timeout(wait, self.consumer.recv()).await {
             Err(_) => return Ok(Polled::Idle),
+            Ok(Err(e)) if passing(&e) => {
+                // A broker gone or restarting: librdkafka reconnects and the
+                // fetch resumes from the last position on its own.
+                tracing::warn!("Kafka: {e}; resuming when the cluster answers");
+                return Ok(Polled::Idle);
+            }
             Ok(Err(e)) => return Err(e).context("Kafka consumer error"),
             Ok(Ok(m)) => self.owned(&m),
         };
         let mut batch = vec![first];
-        // Take what is already fetched, without waiting.
+        // Take what is already fetched, without waiting; an error is left for
+        // the next poll so that the batch in hand is processed first.
         while batch.len() < max {
             match self.consumer.recv().now_or_never() {
                 Some(Ok(m)) => {
                     let owned = self.owned(&m);
                     batch.push(owned);
                 }
+                Some(Err(e)) if passing(&e) => break,
                 Some(Err(e)) => return Err(e).context("Kafka consumer error"),
                 None => break,
             }
@@ -311,6 +319,22 @@ impl Consumer for KafkaConsumer {
             }
             Some(lag)
         })
+    }
+}
+
+/// A consumer error that librdkafka recovers from by itself (connections lost,
+/// brokers restarting), as opposed to a fatal one or a refusal (authorization).
+fn passing(e: &KafkaError) -> bool {
+    match e {
+        KafkaError::MessageConsumption(code) => !matches!(
+            code,
+            RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::GroupAuthorizationFailed
+                | RDKafkaErrorCode::ClusterAuthorizationFailed
+                | RDKafkaErrorCode::SaslAuthenticationFailed
+                | RDKafkaErrorCode::Authentication
+        ),
+        _ => false,
     }
 }
 

@@ -253,10 +253,10 @@ fn killed_three_times(backend: Backend, scenario: &str) {
 
     let mut target = 0u64;
     for kill in 1..=3 {
-        let mut member = consumer(dir.path(), &brokers, "crash", &backend, &format!("member{kill}"));
+        let name = format!("member{kill}");
+        let mut member = consumer(dir.path(), &brokers, "crash", &backend, &name);
         target += (ROWS as f64 * (0.05 + 0.2 * random_fraction())) as u64;
         println!("kill {kill} once {target} bars are stored");
-        let name = format!("member{kill}");
         assert!(
             wait_until(Duration::from_secs(120), || backend.progress() >= target),
             "no progress before kill {kill}:\n{}",
@@ -288,4 +288,155 @@ fn consumer_killed_three_times_into_sqlite() {
 fn consumer_killed_three_times_into_dynamodb() {
     let server = DynamoLocal::start();
     killed_three_times(Backend::Dynamo(server.endpoint()), "SIGKILL consumer ×3, Kafka → DynamoDB");
+}
+
+/// The comparison can fail: a member that commits a batch before writing it and
+/// then dies loses exactly that batch, and the comparison says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_comparison_catches_a_consumer_that_commits_before_writing() {
+    use stockstream_bus::{Consumer, KafkaConsumer, KafkaSettings, OffsetReset, Polled};
+    let broker = Tansu::start(TansuStorage::Sqlite);
+    let brokers = broker.brokers();
+    let dir = tempfile::tempdir().unwrap();
+    let sent = sent(dir.path(), 5000, 5);
+    finished(produce(dir.path(), &brokers, "careless", &sent, &[]));
+    send_hostile(dir.path(), &brokers, "careless");
+
+    let settings = KafkaSettings::new(brokers.clone());
+    let mut careless = KafkaConsumer::new(&settings, "careless", "faults", OffsetReset::Earliest).unwrap();
+    let taken = loop {
+        match careless.poll(500, Duration::from_secs(30)).await.unwrap() {
+            Polled::Messages(m) => break m,
+            Polled::Idle => continue,
+            Polled::Closed => panic!("a Kafka topic never closes"),
+        }
+    };
+    careless.commit(&taken.iter().map(|m| m.position).collect::<Vec<_>>()).await.unwrap();
+    drop(careless); // dies before the write
+
+    let backend = Backend::Sqlite(dir.path().join("careless.db"));
+    let mut args = vec!["consume", "--brokers", &brokers, "--topic", "careless", "--group", "faults"];
+    args.extend(["--idle-exit", "3"]);
+    let store_args = backend.args();
+    args.extend(store_args.iter().map(String::as_str));
+    ok(dir.path(), &args);
+    let outcome = compare(&sent, &backend.stored(dir.path()), &dead_letters(&brokers, "careless"));
+    println!("careless member took {} messages: {outcome:?}", taken.len());
+    assert!(!taken.is_empty());
+    assert_eq!(outcome.lost, taken.len(), "each message committed before its write is reported lost");
+    assert_eq!((outcome.duplicated, outcome.altered), (0, 0));
+}
+
+/// Scenario 2: the broker (Tansu with its SQLite storage) is killed mid-stream and
+/// started again 3 s later; the producer retries and the consumer resumes.
+#[test]
+fn broker_restarted_mid_stream() {
+    let mut broker = Tansu::start(TansuStorage::Sqlite);
+    let brokers = broker.brokers();
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Backend::Sqlite(dir.path().join("restart.db"));
+    let sent = sent(dir.path(), ROWS, 33);
+    let producer = produce(dir.path(), &brokers, "restart", &sent, &["--rate", "8000"]);
+    let member = consumer(dir.path(), &brokers, "restart", &backend, "member");
+    assert!(
+        wait_until(Duration::from_secs(60), || backend.progress() >= 5000),
+        "no progress before the restart:\n{}",
+        log_tail(dir.path(), "member")
+    );
+    broker.kill();
+    let at_kill = backend.progress();
+    std::thread::sleep(Duration::from_secs(3));
+    broker.restart();
+    let produced = finished(producer);
+    assert_eq!((summary(&produced, "delivered"), summary(&produced, "failed")), (ROWS as u64, 0), "{produced}");
+    send_hostile(dir.path(), &brokers, "restart");
+    assert!(
+        wait_until(Duration::from_secs(180), || backend.progress() >= ROWS as u64),
+        "the consumer did not resume:\n{}",
+        log_tail(dir.path(), "member")
+    );
+    assert!(at_kill < ROWS as u64, "the stream was over before the restart");
+    // The hostile messages come last: once they are dead letters, all is read.
+    assert!(
+        wait_until(Duration::from_secs(60), || dead_letters(&brokers, "restart").len() >= HOSTILE.len()),
+        "dead letters missing"
+    );
+    terminated(member);
+    assert_nothing_lost(
+        "Tansu broker killed and restarted mid-stream",
+        &compare(&sent, &backend.stored(dir.path()), &dead_letters(&brokers, "restart")),
+    );
+}
+
+/// Scenario 3: DynamoDB Local (with its data on disk) goes away for 10 s twice
+/// while a Kafka consumer writes to it. The first time the consumer rides it out
+/// with retries; the second time it is killed during the outage, and what it
+/// had read but not written must still be on the topic for its successor, so it
+/// cannot have committed past what DynamoDB acknowledged.
+#[test]
+fn dynamodb_outages_while_consuming_from_kafka() {
+    let broker = Tansu::start(TansuStorage::Sqlite);
+    let brokers = broker.brokers();
+    let mut server = DynamoLocal::start_persistent();
+    let backend = Backend::Dynamo(server.endpoint());
+    let dir = tempfile::tempdir().unwrap();
+    let sent = sent(dir.path(), ROWS, 44);
+    finished(produce(dir.path(), &brokers, "outage", &sent, &[]));
+    send_hostile(dir.path(), &brokers, "outage");
+
+    let mut member = consumer(dir.path(), &brokers, "outage", &backend, "member");
+    assert!(wait_until(Duration::from_secs(120), || backend.progress() >= 8000), "{}", log_tail(dir.path(), "member"));
+    server.kill();
+    std::thread::sleep(Duration::from_secs(10));
+    server.restart();
+    assert!(
+        wait_until(Duration::from_secs(120), || backend.progress() >= 20_000),
+        "{}",
+        log_tail(dir.path(), "member")
+    );
+    assert!(full_log(dir.path(), "member").contains("will retry"), "the outage was retried");
+
+    server.kill();
+    std::thread::sleep(Duration::from_secs(5));
+    member.kill().unwrap();
+    member.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    server.restart();
+    let stored_before = backend.progress();
+    assert!(stored_before < ROWS as u64, "the stream was over before the second outage");
+    std::thread::sleep(SESSION + Duration::from_secs(1));
+    let successor = consumer(dir.path(), &brokers, "outage", &backend, "successor");
+    assert!(
+        wait_until(Duration::from_secs(180), || backend.progress() >= ROWS as u64),
+        "the successor did not finish:\n{}",
+        log_tail(dir.path(), "successor")
+    );
+    terminated(successor);
+    assert_nothing_lost(
+        "DynamoDB Local down 10 s twice (consumer killed during the second)",
+        &compare(&sent, &backend.stored(dir.path()), &dead_letters(&brokers, "outage")),
+    );
+}
+
+fn full_log(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
+}
+
+/// Scenario 4 (produce; `run` and `consume` have theirs in embedded.rs and
+/// kafka.rs): SIGTERM mid-stream stops reading, delivers what was read, exits 0
+/// within 5 s, and the topic holds exactly what it reports delivered.
+#[test]
+fn sigterm_during_produce_delivers_what_was_read() {
+    let broker = Tansu::start(TansuStorage::Sqlite);
+    let brokers = broker.brokers();
+    let dir = tempfile::tempdir().unwrap();
+    let sent = sent(dir.path(), ROWS, 55);
+    let producer = produce(dir.path(), &brokers, "term", &sent, &["--rate", "4000"]);
+    std::thread::sleep(Duration::from_secs(3));
+    let out = terminated(producer);
+    let (read, delivered) = (summary(&out, "read"), summary(&out, "delivered"));
+    assert!(delivered > 0 && read < ROWS as u64, "stopped mid-stream: {out}");
+    assert_eq!((delivered, summary(&out, "failed")), (read, 0), "{out}");
+    let on_topic = python(&interop("read_topic.py"), &[&brokers, "term", "all"]).lines().count() as u64;
+    assert_eq!(on_topic, delivered, "every delivered record is on the topic, once");
 }
