@@ -97,7 +97,8 @@ pub fn insights(stats: &MarketStats) -> Vec<Insight> {
             ),
         );
     }
-    for s in c {
+    // A correlation over fewer than two bars, or of a constant, is undefined.
+    for s in c.iter().filter(|s| s.ohlcv_correlation[0][3].is_finite()) {
         let v = s.ohlcv_correlation[0][3];
         push(
             "open_close_correlation",

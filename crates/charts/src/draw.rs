@@ -49,8 +49,12 @@ fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
-    let pad = ((hi - lo) * 0.05).max(hi.abs() * 1e-6).max(1e-9);
-    (lo - pad, hi + pad)
+    // Finite whatever the values (1e308 prices exist in hostile files): axis
+    // code given an infinite range never finishes.
+    let width = hi - lo;
+    let pad = if width.is_finite() { (width * 0.05).max(hi.abs() * 1e-6).max(1e-9) } else { 0.0 };
+    let (a, b) = (lo - pad, hi + pad);
+    (if a.is_finite() { a } else { lo }, if b.is_finite() { b } else { hi })
 }
 
 /// Draws one chart twice, into `name.png` and `name.svg`.
@@ -237,7 +241,9 @@ fn boxes<DB: DrawingBackend>(
     names: &[String],
     data: &[Vec<f64>],
 ) -> Drawn {
-    let (y0, y1) = span(data.iter().flatten().copied());
+    // Box plots are drawn in f32: values beyond its range are drawn at its edge.
+    let (y0, y1) = span(data.iter().flatten().map(|v| v.clamp(f32::MIN as f64, f32::MAX as f64)));
+    let (y0, y1) = (y0.max(f32::MIN as f64), y1.min(f32::MAX as f64));
     let labels: Vec<String> = names.to_vec();
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 26))

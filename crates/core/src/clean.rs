@@ -7,6 +7,7 @@ use crate::bar::{Bar, Ts};
 use crate::codec::RawBar;
 use crate::companies::symbol_for_company;
 use crate::reject::Refusal;
+use crate::validate::{check_name, MAX_COMPANY_BYTES};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MissingPolicy {
@@ -52,6 +53,8 @@ impl Cleaner {
             Some(c) if !c.is_empty() => c.to_string(),
             _ => return Err(Refusal::new("missing_company", "Company Name is missing")),
         };
+        // Checked first: the name appears in every reason below.
+        check_name("Company Name", &company, MAX_COMPANY_BYTES)?;
         let ts: Ts = match raw.date.as_deref() {
             None => return Err(Refusal::new("missing_date", format!("Date is missing ({company})"))),
             Some(d) => d.parse().map_err(|e| Refusal::new("bad_date", format!("{e} ({company})")))?,

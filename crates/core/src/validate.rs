@@ -9,10 +9,17 @@ use crate::reject::Refusal;
 /// Years a market bar can plausibly carry; anything else is a typo or garbage.
 pub const YEARS: std::ops::RangeInclusive<i32> = 1900..=2999;
 
+/// Longest company name and symbol accepted: names are keys (DynamoDB allows
+/// 2,048 bytes for a partition key) and appear in every log line and reason.
+pub const MAX_COMPANY_BYTES: usize = 200;
+pub const MAX_SYMBOL_BYTES: usize = 32;
+
 pub fn validate(bar: &Bar) -> Result<(), Refusal> {
     if bar.company.trim().is_empty() {
         return Err(Refusal::new("missing_company", "Company Name is empty"));
     }
+    check_name("Company Name", &bar.company, MAX_COMPANY_BYTES)?;
+    check_name("Symbol", &bar.symbol, MAX_SYMBOL_BYTES)?;
     let year = bar.ts.date().year();
     if !YEARS.contains(&year) {
         return Err(Refusal::new(
@@ -44,6 +51,28 @@ pub fn validate(bar: &Bar) -> Result<(), Refusal> {
             "high_below_open_close",
             format!("High {} is below max(Open, Close) = {body_high}", bar.high),
         ));
+    }
+    Ok(())
+}
+
+/// A name fit to be a key and to be printed: bounded, without control characters
+/// (a NUL, a newline or a terminal escape in a key is garbage or an attack).
+pub fn check_name(field: &str, value: &str, max_bytes: usize) -> Result<(), Refusal> {
+    let shown = || {
+        let mut end = value.len().min(40);
+        while !value.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{:?}{}", &value[..end], if end < value.len() { "…" } else { "" })
+    };
+    if value.len() > max_bytes {
+        return Err(Refusal::new(
+            "name_too_long",
+            format!("{field} {} is {} bytes long (at most {max_bytes})", shown(), value.len()),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Refusal::new("control_character", format!("{field} {} contains a control character", shown())));
     }
     Ok(())
 }
@@ -91,6 +120,21 @@ mod tests {
         assert_eq!(kind_of(|b| b.low = 10.5), "low_above_open_close");
         assert_eq!(kind_of(|b| b.high = 10.5), "high_below_open_close");
         assert_eq!(kind_of(|b| (b.high, b.low) = (8.0, 13.0)), "low_above_open_close");
+        assert_eq!(kind_of(|b| b.company = "A".repeat(201)), "name_too_long");
+        assert_eq!(kind_of(|b| b.symbol = "X".repeat(33)), "name_too_long");
+        assert_eq!(kind_of(|b| b.company = "Ap\0ple".into()), "control_character");
+        assert_eq!(kind_of(|b| b.company = "\u{1b}[31mApple".into()), "control_character");
+        assert_eq!(kind_of(|b| b.symbol = "AA\nPL".into()), "control_character");
+        assert_eq!(kind_of(|b| b.company = "Société Générale — Ünïcode".into()), "ok");
+    }
+
+    #[test]
+    fn a_long_name_is_shown_cut_in_its_reason() {
+        let mut b = good();
+        b.company = "é".repeat(1 << 19);
+        let r = validate(&b).unwrap_err();
+        assert!(r.reason.len() < 120, "{}", r.reason);
+        assert!(r.reason.ends_with("is 1048576 bytes long (at most 200)"), "{}", r.reason);
     }
 
     #[test]

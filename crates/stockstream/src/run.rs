@@ -135,6 +135,10 @@ async fn finish_extras(args: &RunArgs, store: &dyn Store, total: u64) -> anyhow:
     if args.no_insights && args.no_report {
         return Ok(());
     }
+    if total == 0 {
+        println!("report     skipped: no bar was stored");
+        return Ok(());
+    }
     // Statistics and charts need every stored value in memory: above a limit,
     // leave them to `stockstream insights` and `report` rather than grow without bound.
     if total > INSIGHTS_LIMIT {
@@ -256,21 +260,30 @@ pub fn stop_on_signal() -> watch::Receiver<bool> {
 /// Bars above which `run` does not compute insights at its end.
 const INSIGHTS_LIMIT: u64 = 2_000_000;
 
+/// Two decimals, or scientific notation for magnitudes no price has.
+fn price(x: f64) -> String {
+    if x.abs() >= 1e12 {
+        format!("{x:.3e}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
 /// The last indicators of each company, as computed while the bars flowed.
 fn print_latest(rows: &[stockstream_analytics::IndicatorRow]) {
     if rows.is_empty() {
         return;
     }
-    let f = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into());
+    let f = |v: Option<f64>| v.map(price).unwrap_or_else(|| "-".into());
     println!(
         "latest     {:<22} {:>10} {:>10} {:>10} {:>10} {:>7}",
         "company/date", "close", "sma10", "sma50", "ema12", "rsi14"
     );
     for r in rows {
         println!(
-            "           {:<22} {:>10.2} {:>10} {:>10} {:>10} {:>7}",
+            "           {:<22} {:>10} {:>10} {:>10} {:>10} {:>7}",
             format!("{} {}", r.company, &r.date[..10.min(r.date.len())]),
-            r.close,
+            price(r.close),
             f(r.sma10),
             f(r.sma50),
             f(r.ema12),

@@ -1,6 +1,8 @@
 //! Real servers for tests, on free loopback ports, stopped when dropped. They are
 //! installed by `scripts/setup.sh`; a missing one fails the test loudly.
 
+pub mod hostile;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
