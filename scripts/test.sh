@@ -9,3 +9,5 @@ cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# Hostile input: each fuzz target for a bounded time (longer by hand: scripts/fuzz.sh 3600).
+./scripts/fuzz.sh "${FUZZ_SECONDS:-60}"

@@ -440,3 +440,78 @@ fn sigterm_during_produce_delivers_what_was_read() {
     let on_topic = python(&interop("read_topic.py"), &[&brokers, "term", "all"]).lines().count() as u64;
     assert_eq!(on_topic, delivered, "every delivered record is on the topic, once");
 }
+
+/// Holds SQLite's write lock for 8 s once the process has stored 20,000 bars,
+/// and checks that it stalled without growing.
+fn stall_and_measure(db: &Path, pid: u32, rows: u64, what: &str) {
+    assert!(wait_until(Duration::from_secs(60), || stored_so_far(db) >= 20_000), "no progress");
+    let lock = rusqlite::Connection::open(db).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let (rss_early, stored_early) = (rss_mb(pid), stored_so_far(db));
+    std::thread::sleep(Duration::from_secs(7));
+    let (rss_late, stored_late) = (rss_mb(pid), stored_so_far(db));
+    lock.execute_batch("COMMIT").unwrap();
+    println!(
+        "stalled store ({what}): RSS {rss_early:.1} MB after 1 s, {rss_late:.1} MB after 8 s; {stored_late} stored"
+    );
+    assert_eq!(stored_late, stored_early, "the store was stalled");
+    assert!(stored_late < rows, "the stream was over before the stall");
+    assert!(rss_late < rss_early + 8.0, "memory grew while the store was stalled: {rss_early:.1} → {rss_late:.1} MB");
+}
+
+/// Resident memory of a process, in MB.
+fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kb / 1024.0
+}
+
+/// Scenario 6: the store stalls (another writer holds SQLite's write lock for
+/// 8 s) while a large file streams in. The pipeline waits; memory does not grow
+/// (the bus is bounded, the file is not read ahead); then everything is stored.
+#[test]
+fn a_stalled_store_stops_the_pipeline_not_the_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = 400_000u64;
+    ok(dir.path(), &["generate", "--rows", &rows.to_string(), "--interval", "1m", "--out", "big.csv"]);
+    let db = dir.path().join("stall.db");
+    let run = bin()
+        .args(["run", "--input", "big.csv", "--db", "stall.db", "--no-report", "--no-insights"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    stall_and_measure(&db, run.id(), rows, "run, in-process bus");
+    let out = finished(run);
+    assert_eq!(summary(&out, "stored"), rows, "{out}");
+    assert_eq!(stored_so_far(&db), rows);
+}
+
+/// Scenario 6 over Kafka: the consumer's prefetch is bounded too.
+#[test]
+fn a_stalled_store_stops_the_consumer_not_the_memory() {
+    let broker = Tansu::start(TansuStorage::Sqlite);
+    let brokers = broker.brokers();
+    let dir = tempfile::tempdir().unwrap();
+    let rows = 200_000u64;
+    ok(
+        dir.path(),
+        &["produce", "--brokers", &brokers, "--topic", "stall", "--rows", &rows.to_string(), "--interval", "1m"],
+    );
+    let backend = Backend::Sqlite(dir.path().join("stall.db"));
+    let member = consumer(dir.path(), &brokers, "stall", &backend, "member");
+    let Backend::Sqlite(db) = &backend else { unreachable!() };
+    stall_and_measure(db, member.id(), rows, "consume from Kafka");
+    assert!(wait_until(Duration::from_secs(120), || backend.progress() >= rows), "{}", log_tail(dir.path(), "member"));
+    terminated(member);
+}
