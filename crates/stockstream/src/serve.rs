@@ -53,3 +53,24 @@ pub async fn serve_command(args: ServeCommandArgs) -> anyhow::Result<()> {
     println!("serving    http://{addr}/ (store {})", args.store.describe());
     server.await?
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::ServeArgs;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn listens_on_loopback_unless_told_otherwise() {
+        let default = Cli::try_parse_from(["serve"]).unwrap().serve.bind;
+        assert!(default.ip().is_loopback(), "{default}");
+        let told = Cli::try_parse_from(["serve", "--bind", "0.0.0.0:9000"]).unwrap().serve.bind;
+        assert!(told.ip().is_unspecified());
+    }
+}

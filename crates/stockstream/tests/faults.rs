@@ -515,3 +515,38 @@ fn a_stalled_store_stops_the_consumer_not_the_memory() {
     assert!(wait_until(Duration::from_secs(120), || backend.progress() >= rows), "{}", log_tail(dir.path(), "member"));
     terminated(member);
 }
+
+/// Scenario 7: TLS and SASL settings reach librdkafka, from flags and from the
+/// config file, and a password passed that way appears nowhere in the output.
+#[test]
+fn kafka_security_settings_pass_through_and_secrets_stay_out_of_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "hunter2-never-printed";
+    let missing_ca = dir.path().join("no-such-ca.pem").display().to_string();
+    let settings = [
+        "security.protocol=SASL_SSL".to_string(),
+        "sasl.mechanism=PLAIN".into(),
+        "sasl.username=stockstream".into(),
+        format!("sasl.password={secret}"),
+        format!("ssl.ca.location={missing_ca}"),
+    ];
+    let flags: Vec<String> = settings.iter().flat_map(|s| ["--kafka-option".to_string(), s.clone()]).collect();
+    let config = dir.path().join("stockstream.toml");
+    let quoted: Vec<String> = settings.iter().map(|s| format!("{s:?}")).collect();
+    std::fs::write(&config, format!("kafka-options = [{}]\n", quoted.join(", "))).unwrap();
+
+    let produce = ["produce", "--brokers", "127.0.0.1:9", "--topic", "secure", "--rows", "10"];
+    for (how, extra, env) in [("flags", flags.clone(), None), ("config file", Vec::new(), Some(&config))] {
+        let mut cmd = bin();
+        cmd.args(produce).args(&extra).env("STOCKSTREAM_LOG", "debug").current_dir(dir.path());
+        if let Some(config) = env {
+            cmd.env("STOCKSTREAM_CONFIG", config);
+        }
+        let out = cmd.output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(1), "{how}: {text}");
+        // librdkafka (built with TLS) took the settings and failed on the CA file.
+        assert!(text.contains("ssl.ca.location failed"), "{how}: the TLS setting reached the client: {text}");
+        assert!(!text.contains(secret), "{how}: the password appeared in the output: {text}");
+    }
+}
