@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, interop, ok, python, stored_so_far, summary, DynamoLocal, Tansu, TansuStorage};
+use common::{bin, interop, ok, python, stored_so_far, summary, wait_until, DynamoLocal, Tansu, TansuStorage};
 
 const ROWS: usize = 40_000;
 
@@ -213,18 +213,6 @@ fn terminated(child: Child) -> String {
     let out = finished(child);
     assert!(signalled.elapsed() < Duration::from_secs(5), "took {:?} to stop", signalled.elapsed());
     out
-}
-
-/// Polls `done` until it holds; false when `limit` passed first.
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let started = Instant::now();
-    while !done() {
-        if started.elapsed() > limit {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    true
 }
 
 /// The end of a member's log, for a failure message.

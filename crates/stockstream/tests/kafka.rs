@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{bin, count, interop, ok, python, rows, stored_so_far, summary, Tansu, TansuStorage};
+use common::{bin, count, interop, ok, python, rows, stored_so_far, summary, wait_until, Tansu, TansuStorage};
 
 fn read_topic(brokers: &str, topic: &str, n: usize) -> Vec<serde_json::Value> {
     let out = python(&interop("read_topic.py"), &[brokers, topic, &n.to_string()]);
@@ -207,7 +207,7 @@ fn a_group_shares_partitions_and_recovers_from_a_killed_member() {
     produce(dir.path(), &brokers, "shared", &["--rows", "30000", "--interval", "1m"]);
 
     let db = dir.path().join("pair.db");
-    wait_until(Duration::from_secs(60), || stored_so_far(&db) >= 3000);
+    assert!(wait_until(Duration::from_secs(60), || stored_so_far(&db) >= 3000), "no progress");
     let at_kill = count(&db, "bars");
     assert!(at_kill < 30_000, "the stream was over before the kill ({at_kill})");
     doomed.kill().unwrap();
@@ -215,7 +215,7 @@ fn a_group_shares_partitions_and_recovers_from_a_killed_member() {
     std::thread::sleep(Duration::from_secs(7)); // past the dead member's session
     let restarted = member("restarted");
     let taken_over = wait_for_assignment(&log("restarted"), |p| !p.is_empty());
-    wait_until(Duration::from_secs(120), || stored_so_far(&db) >= 30_000);
+    assert!(wait_until(Duration::from_secs(120), || stored_so_far(&db) >= 30_000), "not all stored");
     let stored = |child: std::process::Child| {
         assert!(std::process::Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
@@ -233,18 +233,10 @@ fn a_group_shares_partitions_and_recovers_from_a_killed_member() {
     assert_eq!(count(&db, "bars"), 30_000, "every bar stored");
 }
 
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < limit, "not done after {limit:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Waits until the member's latest logged assignment satisfies `wanted`, and returns it.
 fn wait_for_assignment(log: &Path, wanted: impl Fn(&[u32]) -> bool) -> Vec<u32> {
     let mut latest = Vec::new();
-    wait_until(Duration::from_secs(60), || {
+    let found = wait_until(Duration::from_secs(60), || {
         let text = std::fs::read_to_string(log).unwrap_or_default();
         if let Some(line) = text.lines().rfind(|l| l.contains("partitions assigned")) {
             let list = line.rsplit("partitions=").next().unwrap_or("").trim();
@@ -252,6 +244,7 @@ fn wait_for_assignment(log: &Path, wanted: impl Fn(&[u32]) -> bool) -> Vec<u32> 
         }
         wanted(&latest)
     });
+    assert!(found, "{}: no such assignment; latest {latest:?}", log.display());
     latest
 }
 

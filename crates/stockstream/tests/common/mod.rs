@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 #[allow(unused_imports)]
 pub use stockstream_testkit::{python, DynamoLocal, Tansu, TansuStorage};
@@ -72,4 +73,16 @@ pub fn count(db: &Path, table: &str) -> u64 {
 pub fn stored_so_far(db: &Path) -> u64 {
     let Ok(conn) = rusqlite::Connection::open(db) else { return 0 };
     conn.query_row("SELECT COUNT(*) FROM bars", [], |r| r.get::<_, i64>(0)).map(|n| n as u64).unwrap_or(0)
+}
+
+/// Polls `done` until it holds; false when `limit` passed first.
+pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while !done() {
+        if started.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
 }
