@@ -71,7 +71,10 @@ pub fn check_name(field: &str, value: &str, max_bytes: usize) -> Result<(), Refu
             format!("{field} {} is {} bytes long (at most {max_bytes})", shown(), value.len()),
         ));
     }
-    if value.chars().any(char::is_control) {
+    // ASCII controls by bytes (the common, all-ASCII case), then C1 controls.
+    let control =
+        value.bytes().any(|b| b < 0x20 || b == 0x7f) || (!value.is_ascii() && value.chars().any(char::is_control));
+    if control {
         return Err(Refusal::new("control_character", format!("{field} {} contains a control character", shown())));
     }
     Ok(())
@@ -125,6 +128,7 @@ mod tests {
         assert_eq!(kind_of(|b| b.company = "Ap\0ple".into()), "control_character");
         assert_eq!(kind_of(|b| b.company = "\u{1b}[31mApple".into()), "control_character");
         assert_eq!(kind_of(|b| b.symbol = "AA\nPL".into()), "control_character");
+        assert_eq!(kind_of(|b| b.company = "Next\u{85}Line".into()), "control_character");
         assert_eq!(kind_of(|b| b.company = "Société Générale — Ünïcode".into()), "ok");
     }
 
