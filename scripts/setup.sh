@@ -5,7 +5,6 @@
 #   - DynamoDB Local, from the npm package amplify-dynamodb-simulator (runs on Java 17)
 #   - kafka-python, confluent-kafka and boto3, independent clients for interop tests
 #   - Debian's Chromium and playwright-core, for the dashboard's browser test
-#   - cargo-fuzz, for the fuzz targets (scripts/fuzz.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools="${STOCKSTREAM_TOOLS:-$HOME/.cache/stockstream}"
@@ -16,11 +15,6 @@ rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup comp
 if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tansu" ]; then
   echo "setup: installing the Tansu broker (one time, about 10 minutes)"
   cargo install tansu --locked --version 0.6.0 --features dynostore,libsql
-fi
-
-if ! cargo fuzz --version >/dev/null 2>&1; then
-  echo "setup: installing cargo-fuzz"
-  cargo install cargo-fuzz --locked --version 0.13.2
 fi
 
 ddb="$tools/dynamodb/node_modules/amplify-dynamodb-simulator/emulator"

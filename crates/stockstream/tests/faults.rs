@@ -217,7 +217,7 @@ fn terminated(child: Child) -> String {
 
 /// The end of a member's log, for a failure message.
 fn log_tail(dir: &Path, name: &str) -> String {
-    let text = std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
+    let text = full_log(dir, name);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
