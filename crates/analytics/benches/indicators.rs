@@ -19,6 +19,13 @@ fn batch_indicators(c: &mut Criterion) {
     g.bench_function("macd", |b| b.iter(|| batch::macd(&close, 12, 26, 9)));
     g.bench_function("bbands20", |b| b.iter(|| batch::bbands(&close, 20, 2.0)));
     g.bench_function("atr14", |b| b.iter(|| batch::atr(&high, &low, &close, 14)));
+    g.bench_function("return", |b| b.iter(|| batch::returns(&close)));
+    g.bench_function("volatility20", |b| b.iter(|| batch::volatility(&close, 20)));
+    g.bench_function("drawdown", |b| b.iter(|| batch::drawdown(&close)));
+    // Minute bars: 390 to a trading day.
+    let volume: Vec<f64> = (0..N).map(|i| 1000.0 + (i * 31 % 500) as f64).collect();
+    let day: Vec<u32> = (0..N).map(|i| (i / 390) as u32).collect();
+    g.bench_function("vwap", |b| b.iter(|| batch::vwap(&high, &low, &close, &volume, &day)));
     g.finish();
 }
 

@@ -322,23 +322,31 @@ fn bbands_kernel(x: &[f64], n: usize, k: f64) -> (Vec<f64>, Vec<f64>, Vec<f64>) 
     }
     let (mut upper, mut middle, mut lower) =
         (warm_up(x.len(), n - 1), warm_up(x.len(), n - 1), warm_up(x.len(), n - 1));
-    let scale = 1.0 / n as f64;
-    let band = |sums: Pair| {
-        let mid = sums.0 * scale;
-        let var = sums.1 * scale - mid * mid;
-        let std = if var < TA_EPSILON { 0.0 } else { var.sqrt() };
-        (mid + k * std, mid, mid - k * std)
-    };
-    // The window's sum and sum of squares, carried together.
-    let mut sums = Pair(x[..n].iter().sum(), x[..n].iter().map(|v| v * v).sum());
-    let (u, m, l) = band(sums);
-    (upper[n - 1], middle[n - 1], lower[n - 1]) = (u, m, l);
-    let (new, old) = (&x[n..], &x[..x.len() - n]);
-    for (from, [up, mid, low]) in blocks([&mut upper, &mut middle, &mut lower], n) {
+    let nf = n as f64;
+    // The window's sum and sum of squares one value at a time, in TA-Lib's
+    // order: E[x²] - mean² cancels in a near-flat window, where any other
+    // rounding order shows (~1e-6 of a band), so these stay exactly TA-Lib's.
+    let mut total: f64 = x[..n - 1].iter().sum();
+    let mut total2: f64 = x[..n - 1].iter().map(|v| v * v).sum();
+    let (new, old) = (&x[n - 1..], &x[..x.len() + 1 - n]);
+    let (mut sums, mut squares) = ([0.0; BLOCK], [0.0; BLOCK]);
+    for (from, [up, mid, low]) in blocks([&mut upper, &mut middle, &mut lower], n - 1) {
         let count = up.len();
-        let (new, old) = (&new[from..from + count], &old[from..from + count]);
-        let step = |i: usize| Pair(new[i] - old[i], new[i] * new[i] - old[i] * old[i]);
-        sums = running_total(sums, count, step, |i, sums| (up[i], mid[i], low[i]) = band(sums));
+        let window_ends = new[from..from + count].iter().zip(&old[from..from + count]);
+        for ((sum, square), (new, old)) in sums.iter_mut().zip(&mut squares).zip(window_ends) {
+            total += new;
+            total2 += new * new;
+            (*sum, *square) = (total, total2);
+            total -= old;
+            total2 -= old * old;
+        }
+        // The rest vectorises.
+        for ((((up, mid), low), sum), square) in up.iter_mut().zip(mid).zip(low).zip(&sums).zip(&squares) {
+            let m = sum / nf;
+            let var = square / nf - m * m;
+            let std = if var < TA_EPSILON { 0.0 } else { var.sqrt() };
+            (*up, *mid, *low) = (m + k * std, m, m - k * std);
+        }
     }
     (upper, middle, lower)
 }
@@ -370,27 +378,53 @@ fn atr_kernel(high: &[f64], low: &[f64], close: &[f64], n: usize) -> Vec<f64> {
     out
 }
 
-/// Annualised sample standard deviation of the last `n` log returns.
+/// Annualised sample standard deviation of the last `n` log returns, with the
+/// streaming indicator's O(1) rolling deviation.
 pub fn volatility(x: &[f64], n: usize) -> Vec<f64> {
-    let mut out = nan(x.len());
-    let r: Vec<f64> = x.windows(2).map(|w| (w[1] / w[0]).ln()).collect();
-    for i in n..=r.len() {
-        let w = &r[i - n..i];
-        let mean = w.iter().sum::<f64>() / n as f64;
-        let var = w.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n as f64 - 1.0);
-        out[i] = var.max(0.0).sqrt() * crate::indicators::TRADING_DAYS.sqrt();
+    let mut out = warm_up(x.len(), 1);
+    let mut std = crate::indicators::RollingStd::new(n);
+    for (v, w) in out.iter_mut().skip(1).zip(x.windows(2)) {
+        *v = std.update((w[1] / w[0]).ln()).map_or(f64::NAN, |s| s * crate::indicators::TRADING_DAYS.sqrt());
+    }
+    out
+}
+
+/// The simple return of each value over the one before.
+pub fn returns(x: &[f64]) -> Vec<f64> {
+    let mut out = warm_up(x.len(), 1);
+    for (r, w) in out.iter_mut().skip(1).zip(x.windows(2)) {
+        *r = w[1] / w[0] - 1.0;
+    }
+    out
+}
+
+/// VWAP of intraday bars: the typical price (H+L+C)/3 weighted by volume,
+/// accumulated over each run of equal `day`s (a trading day); NaN while the
+/// day has traded no volume.
+pub fn vwap<D: PartialEq>(high: &[f64], low: &[f64], close: &[f64], volume: &[f64], day: &[D]) -> Vec<f64> {
+    let len = close.len().min(high.len()).min(low.len()).min(volume.len()).min(day.len());
+    let (mut pv, mut v) = (0.0, 0.0);
+    let mut out = warm_up(close.len(), 0);
+    out[len..].fill(f64::NAN);
+    for i in 0..len {
+        if i == 0 || day[i] != day[i - 1] {
+            (pv, v) = (0.0, 0.0);
+        }
+        pv += (high[i] + low[i] + close[i]) / 3.0 * volume[i];
+        v += volume[i];
+        out[i] = if v > 0.0 { pv / v } else { f64::NAN };
     }
     out
 }
 
 pub fn drawdown(x: &[f64]) -> Vec<f64> {
+    let mut out = warm_up(x.len(), 0);
     let mut peak = f64::NEG_INFINITY;
-    x.iter()
-        .map(|c| {
-            peak = peak.max(*c);
-            c / peak - 1.0
-        })
-        .collect()
+    for (d, c) in out.iter_mut().zip(x) {
+        peak = peak.max(*c);
+        *d = c / peak - 1.0;
+    }
+    out
 }
 
 /// A deterministic price-like series for benchmarks, `[close, high, low]`, the
@@ -429,9 +463,13 @@ mod tests {
         same(&rsi(&close, 14), &rsi_kernel(&close, 14), "rsi");
         same(&atr(&high, &low, &close, 14), &atr_kernel(&high, &low, &close, 14), "atr");
         let (wide, base) = (macd(&close, 12, 26, 9), macd_kernel(&close, 12, 26, 9));
-        (same(&wide.0, &base.0, "macd"), same(&wide.1, &base.1, "signal"), same(&wide.2, &base.2, "hist"));
+        for (w, b, what) in [(&wide.0, &base.0, "macd"), (&wide.1, &base.1, "signal"), (&wide.2, &base.2, "hist")] {
+            same(w, b, what);
+        }
         let (wide, base) = (bbands(&close, 20, 2.0), bbands_kernel(&close, 20, 2.0));
-        (same(&wide.0, &base.0, "upper"), same(&wide.1, &base.1, "middle"), same(&wide.2, &base.2, "lower"));
+        for (w, b, what) in [(&wide.0, &base.0, "upper"), (&wide.1, &base.1, "middle"), (&wide.2, &base.2, "lower")] {
+            same(w, b, what);
+        }
         assert!(std::arch::is_x86_feature_detected!("avx2"), "this check needs a CPU with AVX2");
     }
 }

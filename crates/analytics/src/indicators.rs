@@ -265,43 +265,58 @@ impl Atr {
     }
 }
 
-/// Sample standard deviation of the last n values, from running sums that are
-/// recomputed from the window every n updates to keep rounding from drifting.
+/// Sample standard deviation of the last n values in O(1) per update: the
+/// window's mean and sum of squared deviations slide with it (Welford), and
+/// are recomputed from the window every n updates (O(1) amortised) so that
+/// rounding cannot drift, and when they collapse by 1000× (rare: a market
+/// going flat). A window of equal values has exactly 0, as in pandas.
 #[derive(Debug, Clone)]
-struct RollingStd {
+pub(crate) struct RollingStd {
     window: Window,
-    sum: f64,
-    sum2: f64,
+    mean: f64,
+    /// Sum of squared deviations from `mean`.
+    m2: f64,
     since_refresh: usize,
+    /// The largest `m2` since the last recomputation.
+    m2_peak: f64,
+    /// How many of the latest values are equal to the latest.
+    equal_run: usize,
 }
 
 impl RollingStd {
-    fn new(n: usize) -> Self {
-        RollingStd { window: Window::new(n), sum: 0.0, sum2: 0.0, since_refresh: 0 }
+    pub(crate) fn new(n: usize) -> Self {
+        RollingStd { window: Window::new(n), mean: 0.0, m2: 0.0, since_refresh: 0, m2_peak: 0.0, equal_run: 0 }
     }
 
-    fn update(&mut self, v: f64) -> Option<f64> {
+    pub(crate) fn update(&mut self, v: f64) -> Option<f64> {
+        self.equal_run = if self.window.values.back() == Some(&v) { self.equal_run + 1 } else { 1 };
         if let Some(old) = self.window.push(v) {
-            self.sum -= old;
-            self.sum2 -= old * old;
+            let before = self.mean;
+            self.mean += (v - old) / self.window.len as f64;
+            self.m2 += (v - old) * (v - self.mean + old - before);
+        } else {
+            let d = v - self.mean;
+            self.mean += d / self.window.values.len() as f64;
+            self.m2 += d * (v - self.mean);
         }
-        self.sum += v;
-        self.sum2 += v * v;
         self.since_refresh += 1;
-        if self.since_refresh >= self.window.len {
-            self.sum = self.window.values.iter().sum();
-            self.sum2 = self.window.values.iter().map(|x| x * x).sum();
+        self.m2_peak = self.m2_peak.max(self.m2);
+        // Also when the deviation collapses (a window turning flat): the
+        // rounding left from the larger values would dominate what remains.
+        if self.since_refresh >= self.window.len || self.m2 < self.m2_peak * 1e-3 {
+            let values = &self.window.values;
+            self.mean = values.iter().sum::<f64>() / values.len() as f64;
+            self.m2 = values.iter().map(|x| (x - self.mean) * (x - self.mean)).sum();
             self.since_refresh = 0;
+            self.m2_peak = self.m2;
         }
         if !self.window.full() {
             return None;
         }
-        let n = self.window.len as f64;
-        let mean = self.sum / n;
-        // Two-pass over the (small) window for the variance itself: exact as
-        // pandas, still O(window) memory.
-        let var = self.window.values.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0);
-        Some(var.max(0.0).sqrt())
+        if self.equal_run >= self.window.len {
+            return Some(0.0);
+        }
+        Some((self.m2 / (self.window.len as f64 - 1.0)).max(0.0).sqrt())
     }
 }
 

@@ -149,6 +149,39 @@ fn batch_indicators_agree_with_ta_lib_and_pandas() {
 }
 
 #[test]
+fn vwap_agrees_with_pandas() {
+    let mut reader = csv::Reader::from_path(fixture("intraday_vwap.csv")).unwrap();
+    let reference: std::collections::HashMap<(String, String), f64> = reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            ((r[0].to_string(), r[1].to_string()), r[2].parse().unwrap())
+        })
+        .collect();
+    let mut compared = 0;
+    for bars in load("intraday.csv") {
+        let column = |f: fn(&Bar) -> f64| bars.iter().map(f).collect::<Vec<f64>>();
+        let days: Vec<_> = bars.iter().map(|b| b.ts.date()).collect();
+        let batch =
+            batch::vwap(&column(|b| b.high), &column(|b| b.low), &column(|b| b.close), &column(|b| b.volume), &days);
+        let mut ind = Indicators::default();
+        for (bar, batch) in bars.iter().zip(batch) {
+            let expected = reference[&(bar.ts.to_string(), bar.company.clone())];
+            let streaming = ind.update(bar).unwrap().vwap.unwrap();
+            assert!(
+                close_enough(streaming, expected),
+                "{} {}: vwap {streaming}, pandas {expected}",
+                bar.company,
+                bar.ts
+            );
+            assert!(close_enough(batch, expected), "{} {}: batch vwap {batch}, pandas {expected}", bar.company, bar.ts);
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, reference.len());
+}
+
+#[test]
 fn statistics_agree_with_pandas() {
     let ours = serde_json::to_value(market_stats(&load("daily.csv"))).unwrap();
     let reference: serde_json::Value =

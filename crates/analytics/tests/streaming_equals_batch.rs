@@ -15,7 +15,11 @@ impl Rng {
     }
 }
 
+/// Daily bars, or for every third seed minute bars over several trading days
+/// of 97 bars (VWAP resets at each new day).
 fn series(seed: u64, len: usize) -> Vec<Bar> {
+    let intraday = seed % 3 == 0;
+    let open_at = chrono::NaiveDate::from_ymd_opt(2024, 1, 2).unwrap().and_hms_opt(14, 30, 0).unwrap().and_utc();
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut price = 10.0 + rng.next() * 500.0;
     // Some series are flat for a while: RSI and Bollinger meet their zero cases.
@@ -29,30 +33,49 @@ fn series(seed: u64, len: usize) -> Vec<Bar> {
             Bar {
                 symbol: "P".into(),
                 company: "Prop".into(),
-                ts: Ts::Date(chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap() + chrono::Duration::days(i as i64)),
+                ts: if intraday {
+                    let (day, minute) = (i / 97, i % 97);
+                    Ts::Instant(open_at + chrono::Duration::days(day as i64) + chrono::Duration::minutes(minute as i64))
+                } else {
+                    Ts::Date(chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap() + chrono::Duration::days(i as i64))
+                },
                 open,
                 high: hi,
                 low: lo,
                 close: price,
-                volume: 1000.0,
+                // Some minutes trade nothing: VWAP stays empty until volume arrives.
+                volume: if rng.next() < 0.05 { 0.0 } else { 1000.0 + (rng.next() * 5e4).round() },
             }
         })
         .collect()
 }
 
-/// Within 1e-9 relative, the bound both meet against TA-Lib: the streaming
-/// versions step as TA-Lib does, one value at a time, while the batch ones sum
-/// and smooth four values at a time, a different rounding order; Bollinger's
-/// E[x²] - mean² then magnifies the difference in the variance (~1e-12 of the
-/// band in these series).
+/// Within 1e-12 relative: the streaming versions step as TA-Lib does, one
+/// value at a time, while the batch sums and smoothing run four values at a
+/// time, a different rounding order (Bollinger's sums keep TA-Lib's order in
+/// both: its E[x²] - mean² would magnify any difference).
 fn same(stream: Option<f64>, batch: f64, what: &str, seed: u64, i: usize) {
     match stream {
         None => assert!(batch.is_nan(), "seed {seed} bar {i}: {what} streaming is empty, batch {batch}"),
         Some(v) => assert!(
-            (v - batch).abs() <= 1e-9 * v.abs().max(batch.abs()) || (v - batch).abs() < 1e-12,
+            (v - batch).abs() <= 1e-12 * v.abs().max(batch.abs()) || (v - batch).abs() < 1e-12,
             "seed {seed} bar {i}: {what} streaming {v}, batch {batch}"
         ),
     }
+}
+
+/// Annualised rolling deviation of log returns by two passes over each window:
+/// what the O(1) sliding one must equal.
+fn exact_volatility(close: &[f64], n: usize) -> Vec<f64> {
+    let r: Vec<f64> = close.windows(2).map(|w| (w[1] / w[0]).ln()).collect();
+    let mut out = vec![f64::NAN; close.len()];
+    for i in n..=r.len() {
+        let w = &r[i - n..i];
+        let mean = w.iter().sum::<f64>() / n as f64;
+        let var = w.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n as f64 - 1.0);
+        out[i] = var.sqrt() * 252f64.sqrt();
+    }
+    out
 }
 
 #[test]
@@ -71,6 +94,11 @@ fn streaming_indicators_equal_batch_indicators() {
         let (upper, middle, lower) = batch::bbands(&close, 20, 2.0);
         let (atr, vol, dd) =
             (batch::atr(&high, &low, &close, 14), batch::volatility(&close, 20), batch::drawdown(&close));
+        let returns = batch::returns(&close);
+        let exact_vol = exact_volatility(&close, 20);
+        let volume: Vec<f64> = bars.iter().map(|b| b.volume).collect();
+        let days: Vec<_> = bars.iter().map(|b| b.ts.date()).collect();
+        let vwap = batch::vwap(&high, &low, &close, &volume, &days);
         for (i, r) in rows.iter().enumerate() {
             for (what, s, b) in [
                 ("sma10", r.sma10, sma10[i]),
@@ -88,8 +116,15 @@ fn streaming_indicators_equal_batch_indicators() {
                 ("atr14", r.atr14, atr[i]),
                 ("volatility20", r.volatility20, vol[i]),
                 ("drawdown", r.drawdown, dd[i]),
+                ("return", r.ret, returns[i]),
+                ("volatility20 (two-pass)", r.volatility20, exact_vol[i]),
             ] {
                 same(s, b, what, seed, i);
+            }
+            if bars[i].ts.is_intraday() {
+                same(r.vwap, vwap[i], "vwap", seed, i);
+            } else {
+                assert_eq!(r.vwap, None, "seed {seed} bar {i}: a daily bar has no VWAP");
             }
         }
     }
