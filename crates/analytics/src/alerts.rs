@@ -66,18 +66,19 @@ impl AlertEngine {
         };
         if let (Some(prev), Some(s10), Some(s50)) = (&state.prev, row.sma10, row.sma50) {
             if let (Some(p10), Some(p50)) = (prev.sma10, prev.sma50) {
-                let values = serde_json::json!({ "sma10": s10, "sma50": s50, "close": row.close });
+                // Built only for an alert: most bars cross nothing.
+                let values = || serde_json::json!({ "sma10": s10, "sma50": s50, "close": row.close });
                 if p10 <= p50 && s10 > s50 {
                     alert(
                         "sma_cross_up",
                         format!("{}: SMA 10 ({s10:.2}) crossed above SMA 50 ({s50:.2}) on {}", bar.company, row.date),
-                        values,
+                        values(),
                     );
                 } else if p10 >= p50 && s10 < s50 {
                     alert(
                         "sma_cross_down",
                         format!("{}: SMA 10 ({s10:.2}) crossed below SMA 50 ({s50:.2}) on {}", bar.company, row.date),
-                        values,
+                        values(),
                     );
                 }
             }
