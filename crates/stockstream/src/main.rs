@@ -17,14 +17,6 @@ mod report;
 mod run;
 mod serve;
 
-/// Every bar passes through a few short-lived strings and buffers (decode,
-/// indicators, store keys), allocated on one thread and freed on another:
-/// mimalloc takes that churn with less work than the system allocator (the
-/// embedded pipeline runs ~30% faster; peak memory stays flat, 61 MB for a
-/// 10M-row CSV against 44 MB). Version 2: version 3 held twice the memory here.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "stockstream", version, about = "A real-time stock market data pipeline", long_about = None)]
 struct Cli {
