@@ -124,12 +124,7 @@ fn blocks<const K: usize>(outs: [&mut [f64]; K], from: usize) -> impl Iterator<I
 /// after each step. Four steps at a time: the loop-carried path is one add per
 /// four values (total + the block's prefix sums), not one or two per value.
 #[inline(always)]
-fn running_total<T: Copy + std::ops::Add<Output = T>>(
-    mut total: T,
-    len: usize,
-    step: impl Fn(usize) -> T,
-    mut emit: impl FnMut(usize, T),
-) -> T {
+fn running_total(mut total: f64, len: usize, step: impl Fn(usize) -> f64, mut emit: impl FnMut(usize, f64)) -> f64 {
     let quads = len / 4;
     for q in 0..quads {
         let i = q * 4;
@@ -140,11 +135,11 @@ fn running_total<T: Copy + std::ops::Add<Output = T>>(
         emit(i, total + d0);
         emit(i + 1, total + p1);
         emit(i + 2, total + p2);
-        total = total + p3;
+        total += p3;
         emit(i + 3, total);
     }
     for i in quads * 4..len {
-        total = total + step(i);
+        total += step(i);
         emit(i, total);
     }
     total
