@@ -3,6 +3,7 @@
 //! so that values agree with TA-Lib's to the last bits.
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt::Write;
 
 use serde::Serialize;
 use stockstream_core::{Bar, Ts};
@@ -321,7 +322,7 @@ impl RollingStd {
 }
 
 /// One bar with every indicator; `None` while an indicator warms up.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct IndicatorRow {
     pub date: String,
     pub company: String,
@@ -447,8 +448,16 @@ impl Indicators {
     /// Takes the next bar. A bar not newer than the last one (a redelivery) is
     /// ignored and returns `None`, so at-least-once delivery never counts a bar twice.
     pub fn update(&mut self, bar: &Bar) -> Option<IndicatorRow> {
+        let mut row = IndicatorRow::default();
+        self.update_row(bar, &mut row).then_some(row)
+    }
+
+    /// As [`Indicators::update`], into `row`, whose strings are reused (a live
+    /// stream keeps one row per company); false, and `row` untouched, for a
+    /// redelivered bar.
+    pub fn update_row(&mut self, bar: &Bar, row: &mut IndicatorRow) -> bool {
         if self.last_ts.is_some_and(|last| bar.ts <= last) {
-            return None;
+            return false;
         }
         self.last_ts = Some(bar.ts);
         let close = bar.close;
@@ -474,9 +483,14 @@ impl Indicators {
                 (self.vwap_v > 0.0).then(|| self.vwap_pv / self.vwap_v)
             }
         };
-        Some(IndicatorRow {
-            date: bar.ts.to_string(),
-            company: bar.company.clone(),
+        row.date.clear();
+        let _ = write!(row.date, "{}", bar.ts);
+        if row.company != bar.company {
+            row.company.clone_from(&bar.company);
+        }
+        *row = IndicatorRow {
+            date: std::mem::take(&mut row.date),
+            company: std::mem::take(&mut row.company),
             close,
             sma10: self.sma10.update(close),
             sma30: self.sma30.update(close),
@@ -495,7 +509,8 @@ impl Indicators {
             volatility20: log_ret.and_then(|r| self.log_returns.update(r)).map(|s| s * TRADING_DAYS.sqrt()),
             drawdown: Some(close / self.peak - 1.0),
             vwap,
-        })
+        };
+        true
     }
 }
 
@@ -512,10 +527,14 @@ impl LiveIndicators {
         if !self.by_company.contains_key(&bar.company) {
             self.by_company.insert(bar.company.clone(), Default::default());
         }
-        let entry = self.by_company.get_mut(&bar.company).expect("inserted above");
-        let row = entry.0.update(bar)?;
-        entry.1 = Some(row);
-        entry.1.as_ref()
+        let (indicators, latest) = self.by_company.get_mut(&bar.company).expect("inserted above");
+        match latest {
+            Some(row) => indicators.update_row(bar, row).then_some(&*row),
+            None => {
+                *latest = Some(indicators.update(bar)?);
+                latest.as_ref()
+            }
+        }
     }
 
     /// The latest row of every company, by company name.
@@ -570,6 +589,24 @@ mod tests {
         assert!(ind.update(&bar(0, 10.0)).is_none());
         let row = ind.update(&bar(2, 9.9)).unwrap();
         assert!((row.drawdown.unwrap() - (9.9 / 11.0 - 1.0)).abs() < 1e-15);
+    }
+
+    #[test]
+    fn live_rows_equal_fresh_rows() {
+        let mut live = LiveIndicators::default();
+        let mut alone: HashMap<&str, Indicators> = HashMap::new();
+        for i in 0..120 {
+            for (company, close) in [("Tesla", 200.0 + (i as f64).sin()), ("Meta", 500.0 - i as f64 * 0.3)] {
+                let bar = Bar { company: company.into(), ..bar(i, close) };
+                let expected = alone.entry(company).or_default().update(&bar);
+                assert_eq!(live.update(&bar), expected.as_ref(), "{company} {i}");
+                // A redelivery leaves the live row as it was.
+                assert_eq!(live.update(&bar), None);
+            }
+        }
+        let latest = live.latest();
+        assert_eq!(latest.iter().map(|r| r.company.as_str()).collect::<Vec<_>>(), ["Meta", "Tesla"]);
+        assert_eq!(latest[1].close, 200.0 + 119f64.sin());
     }
 
     #[test]

@@ -49,8 +49,10 @@ impl Cleaner {
     /// Parses and completes a raw record. The caller validates the result and
     /// then calls [`Cleaner::remember`] if it was accepted.
     pub fn clean(&mut self, raw: RawBar) -> Result<Bar, Refusal> {
-        let company = match raw.company.as_deref().map(str::trim) {
-            Some(c) if !c.is_empty() => c.to_string(),
+        let company = match raw.company {
+            // The string as it came when it needs no trimming (nearly always).
+            Some(c) if !c.is_empty() && c.trim().len() == c.len() => c,
+            Some(c) if !c.trim().is_empty() => c.trim().to_string(),
             _ => return Err(Refusal::new("missing_company", "Company Name is missing")),
         };
         // Checked first: the name appears in every reason below.
@@ -89,6 +91,7 @@ impl Cleaner {
         }
         let [open, high, low, close, volume] = values.map(|v| v.expect("filled above"));
         let symbol = match raw.symbol {
+            Some(s) if !s.is_empty() && s.trim().len() == s.len() => s,
             Some(s) if !s.trim().is_empty() => s.trim().to_string(),
             _ => symbol_for_company(&company),
         };
