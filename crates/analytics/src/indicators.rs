@@ -483,14 +483,15 @@ impl Indicators {
                 (self.vwap_v > 0.0).then(|| self.vwap_pv / self.vwap_v)
             }
         };
-        row.date.clear();
-        let _ = write!(row.date, "{}", bar.ts);
-        if row.company != bar.company {
-            row.company.clone_from(&bar.company);
+        let (mut date, mut company) = (std::mem::take(&mut row.date), std::mem::take(&mut row.company));
+        date.clear();
+        let _ = write!(date, "{}", bar.ts);
+        if company != bar.company {
+            company.clone_from(&bar.company);
         }
         *row = IndicatorRow {
-            date: std::mem::take(&mut row.date),
-            company: std::mem::take(&mut row.company),
+            date,
+            company,
             close,
             sma10: self.sma10.update(close),
             sma30: self.sma30.update(close),

@@ -49,11 +49,8 @@ impl Cleaner {
     /// Parses and completes a raw record. The caller validates the result and
     /// then calls [`Cleaner::remember`] if it was accepted.
     pub fn clean(&mut self, raw: RawBar) -> Result<Bar, Refusal> {
-        let company = match raw.company {
-            // The string as it came when it needs no trimming (nearly always).
-            Some(c) if !c.is_empty() && c.trim().len() == c.len() => c,
-            Some(c) if !c.trim().is_empty() => c.trim().to_string(),
-            _ => return Err(Refusal::new("missing_company", "Company Name is missing")),
+        let Some(company) = trimmed(raw.company) else {
+            return Err(Refusal::new("missing_company", "Company Name is missing"));
         };
         // Checked first: the name appears in every reason below.
         check_name("Company Name", &company, MAX_COMPANY_BYTES)?;
@@ -90,11 +87,7 @@ impl Cleaner {
             debug_assert!(values[i].is_some());
         }
         let [open, high, low, close, volume] = values.map(|v| v.expect("filled above"));
-        let symbol = match raw.symbol {
-            Some(s) if !s.is_empty() && s.trim().len() == s.len() => s,
-            Some(s) if !s.trim().is_empty() => s.trim().to_string(),
-            _ => symbol_for_company(&company),
-        };
+        let symbol = trimmed(raw.symbol).unwrap_or_else(|| symbol_for_company(&company));
         Ok(Bar { symbol, company, ts, open, high, low, close, volume })
     }
 
@@ -107,6 +100,16 @@ impl Cleaner {
                 self.last.insert(bar.company.clone(), values);
             }
         }
+    }
+}
+
+/// A text field without surrounding blanks, `None` when blank. The string as
+/// it came when it needs no trimming (nearly always): no copy on the hot path.
+fn trimmed(text: Option<String>) -> Option<String> {
+    match text {
+        Some(t) if !t.is_empty() && t.trim().len() == t.len() => Some(t),
+        Some(t) if !t.trim().is_empty() => Some(t.trim().to_string()),
+        _ => None,
     }
 }
 
