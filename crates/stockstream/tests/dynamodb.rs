@@ -137,3 +137,21 @@ fn kafka_into_dynamodb_and_no_secret_in_the_logs() {
         assert!(!stderr.contains(secret) && !stdout.contains(secret), "{secret} appeared in the output");
     }
 }
+
+#[test]
+fn a_server_not_up_yet_is_waited_for() {
+    let mut server = DynamoLocal::start();
+    server.kill();
+    let dir = tempfile::tempdir().unwrap();
+    let args = with(&["run", "--no-report", "--no-insights"], &ddb_args(&server));
+    let child =
+        bin().args(&args).current_dir(dir.path()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    server.restart();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("DynamoDB not reachable yet, will retry"), "the wait was seen: {stderr}");
+    assert_eq!(summary(&stdout, "stored"), 3577);
+    assert_eq!(ddb_count(&server, "StockMkt"), 3577);
+}

@@ -100,7 +100,21 @@ impl DynamoStore {
     }
 
     async fn ensure_table(&self) -> anyhow::Result<()> {
-        match self.client.describe_table().table_name(&self.table).send().await {
+        // A server that cannot be reached yet (starting, or down for a moment)
+        // is waited for as long as a write would wait for it.
+        let started = Instant::now();
+        let mut attempt = 0;
+        let described = loop {
+            match self.client.describe_table().table_name(&self.table).send().await {
+                Err(e) if is_retryable(&e) && started.elapsed() < self.retry_for => {
+                    tracing::warn!("DynamoDB not reachable yet, will retry: {}", describe_sdk_error(&e));
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+                other => break other,
+            }
+        };
+        match described {
             Ok(out) => {
                 let table = out.table.context("DescribeTable returned no table")?;
                 check_key_schema(&self.table, table.key_schema(), table.attribute_definitions())?;
