@@ -3,8 +3,7 @@
 //! for batch work and as the reference the streaming versions are tested
 //! against.
 
-/// TA-Lib treats |x| < 1e-8 as zero.
-const TA_EPSILON: f64 = 0.00000001;
+use crate::talib;
 
 fn nan(len: usize) -> Vec<f64> {
     vec![f64::NAN; len]
@@ -209,7 +208,7 @@ fn ema_kernel(x: &[f64], n: usize) -> Vec<f64> {
         return nan(x.len());
     }
     let mut out = warm_up(x.len(), n - 1);
-    let k = 2.0 / (n as f64 + 1.0);
+    let k = talib::ema_k(n);
     let seed = x[..n].iter().sum::<f64>() / n as f64;
     out[n - 1] = seed;
     let mut ema = Smoother::new(seed, 1.0 - k);
@@ -242,7 +241,7 @@ fn rsi_kernel(x: &[f64], n: usize) -> Vec<f64> {
     }
     gain /= nf;
     loss /= nf;
-    let value = |g: f64, l: f64| if (g + l).abs() < TA_EPSILON { 0.0 } else { 100.0 * (g / (g + l)) };
+    let value = talib::rsi;
     out[n] = value(gain, loss);
     // Multiplying by 1/n instead of dividing: within an ulp of TA-Lib's
     // division, and no division on the carried path.
@@ -274,7 +273,7 @@ fn macd_kernel(x: &[f64], fast: usize, slow: usize, signal: usize) -> (Vec<f64>,
         return (nan(len), nan(len), nan(len));
     }
     // Both EMAs are seeded at the slow one's first bar; run them together.
-    let (kf, ks, kg) = (2.0 / (fast as f64 + 1.0), 2.0 / (slow as f64 + 1.0), 2.0 / (signal as f64 + 1.0));
+    let (kf, ks, kg) = (talib::ema_k(fast), talib::ema_k(slow), talib::ema_k(signal));
     let mut f = x[slow - fast..slow].iter().sum::<f64>() / fast as f64;
     let mut s = x[..slow].iter().sum::<f64>() / slow as f64;
     let (mut line, mut sig, mut hist) = (warm_up(len, first), warm_up(len, first), warm_up(len, first));
@@ -339,7 +338,7 @@ fn bbands_kernel(x: &[f64], n: usize, k: f64) -> (Vec<f64>, Vec<f64>, Vec<f64>) 
         for ((((up, mid), low), sum), square) in up.iter_mut().zip(mid).zip(low).zip(&sums).zip(&squares) {
             let m = sum / nf;
             let var = square / nf - m * m;
-            let std = if var < TA_EPSILON { 0.0 } else { var.sqrt() };
+            let std = talib::std_from_variance(var);
             (*up, *mid, *low) = (m + k * std, m, m - k * std);
         }
     }
@@ -467,4 +466,57 @@ mod tests {
         }
         assert!(std::arch::is_x86_feature_detected!("avx2"), "this check needs a CPU with AVX2");
     }
+}
+
+/// Every indicator of one company's bars in time order, as whole series by the
+/// kernels above: what `indicators`, the report and the API show. A bar not
+/// newer than the one before is left out, as the streaming indicators leave
+/// out a redelivered bar; VWAP is for intraday bars only.
+pub fn indicator_rows(bars: &[stockstream_core::Bar]) -> Vec<crate::IndicatorRow> {
+    use stockstream_core::Ts;
+    let mut kept: Vec<&stockstream_core::Bar> = Vec::with_capacity(bars.len());
+    for b in bars {
+        if kept.last().is_none_or(|last| b.ts > last.ts) {
+            kept.push(b);
+        }
+    }
+    let column = |f: fn(&stockstream_core::Bar) -> f64| kept.iter().map(|b| f(b)).collect::<Vec<f64>>();
+    let (close, high, low, volume) = (column(|b| b.close), column(|b| b.high), column(|b| b.low), column(|b| b.volume));
+    let days: Vec<_> = kept.iter().map(|b| b.ts.date()).collect();
+    let (sma10, sma30, sma50) = (sma(&close, 10), sma(&close, 30), sma(&close, 50));
+    let (ema12, ema26, rsi14) = (ema(&close, 12), ema(&close, 26), rsi(&close, 14));
+    let (macd_line, macd_signal, macd_hist) = macd(&close, 12, 26, 9);
+    let (bb_upper, bb_middle, bb_lower) = bbands(&close, 20, 2.0);
+    let atr14 = atr(&high, &low, &close, 14);
+    let (ret, vol, dd) = (returns(&close), volatility(&close, 20), drawdown(&close));
+    let vw = vwap(&high, &low, &close, &volume, &days);
+    let at = |v: &[f64], i: usize| Some(v[i]).filter(|x| !x.is_nan());
+    kept.iter()
+        .enumerate()
+        .map(|(i, b)| crate::IndicatorRow {
+            date: b.ts.to_string(),
+            company: b.company.clone(),
+            close: close[i],
+            sma10: at(&sma10, i),
+            sma30: at(&sma30, i),
+            sma50: at(&sma50, i),
+            ema12: at(&ema12, i),
+            ema26: at(&ema26, i),
+            rsi14: at(&rsi14, i),
+            macd: at(&macd_line, i),
+            macd_signal: at(&macd_signal, i),
+            macd_hist: at(&macd_hist, i),
+            bb_upper: at(&bb_upper, i),
+            bb_middle: at(&bb_middle, i),
+            bb_lower: at(&bb_lower, i),
+            atr14: at(&atr14, i),
+            ret: at(&ret, i),
+            volatility20: at(&vol, i),
+            drawdown: at(&dd, i),
+            vwap: match b.ts {
+                Ts::Date(_) => None,
+                Ts::Instant(_) => at(&vw, i),
+            },
+        })
+        .collect()
 }

@@ -8,10 +8,7 @@ use std::fmt::Write;
 use serde::Serialize;
 use stockstream_core::{Bar, Ts};
 
-/// TA-Lib treats |x| < 1e-8 as zero.
-fn ta_is_zero(v: f64) -> bool {
-    -0.00000001 < v && v < 0.00000001
-}
+use crate::talib;
 
 /// A fixed-size window of the last values.
 #[derive(Debug, Clone)]
@@ -78,7 +75,7 @@ struct Ema {
 
 impl Ema {
     fn new(n: usize) -> Self {
-        Ema { n, k: 2.0 / (n as f64 + 1.0), seen: 0, seed_total: 0.0, value: None }
+        Ema { n, k: talib::ema_k(n), seen: 0, seed_total: 0.0, value: None }
     }
 
     fn update(&mut self, v: f64) -> Option<f64> {
@@ -138,8 +135,7 @@ impl Rsi {
             self.loss /= n;
             self.gain /= n;
         }
-        let total = self.gain + self.loss;
-        Some(if ta_is_zero(total) { 0.0 } else { 100.0 * (self.gain / total) })
+        Some(talib::rsi(self.gain, self.loss))
     }
 }
 
@@ -175,7 +171,7 @@ impl Macd {
     fn update(&mut self, close: f64) -> Option<(f64, f64, f64)> {
         self.seen += 1;
         self.closes.push(close);
-        let (kf, ks) = (2.0 / (self.fast as f64 + 1.0), 2.0 / (self.slow as f64 + 1.0));
+        let (kf, ks) = (talib::ema_k(self.fast), talib::ema_k(self.slow));
         match (self.fast_value, self.slow_value) {
             (Some(f), Some(s)) => {
                 self.fast_value = Some((close - f) * kf + f);
@@ -222,7 +218,7 @@ impl Bollinger {
         let oldest = self.squares.values.pop_front().expect("window is full");
         self.total2 -= oldest;
         mean2 -= middle * middle;
-        let std = if mean2 < 0.00000001 { 0.0 } else { mean2.sqrt() };
+        let std = talib::std_from_variance(mean2);
         let band = self.k * std;
         Some((middle + band, middle, middle - band))
     }

@@ -7,8 +7,10 @@ pub mod batch;
 pub mod indicators;
 pub mod insights;
 pub mod stats;
+pub mod talib;
 
 pub use alerts::{Alert, AlertEngine};
+pub use batch::indicator_rows;
 pub use indicators::{IndicatorRow, Indicators, LiveIndicators};
 pub use insights::{insights, Insight};
 pub use stats::{

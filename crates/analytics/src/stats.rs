@@ -156,18 +156,14 @@ pub fn company_stats(bars: &[Bar]) -> Option<CompanyStats> {
         bars.iter().map(|b| b.volume).collect(),
     ];
     let close = &columns[3];
-    let returns: Vec<f64> = close.windows(2).map(|w| w[1] / w[0] - 1.0).collect();
+    let returns = crate::batch::returns(close).split_off(1);
     let log_returns: Vec<f64> = close.windows(2).map(|w| (w[1] / w[0]).ln()).collect();
     let x = years(bars);
     let (mx, my) = (mean(&x), mean(close));
     let sxy: f64 = x.iter().zip(close).map(|(a, b)| (a - mx) * (b - my)).sum();
     let sxx: f64 = x.iter().map(|a| (a - mx) * (a - mx)).sum();
     let slope = if sxx > 0.0 { sxy / sxx } else { f64::NAN };
-    let mut peak = f64::NEG_INFINITY;
-    let max_drawdown = close.iter().fold(0.0f64, |worst, c| {
-        peak = peak.max(*c);
-        worst.min(c / peak - 1.0)
-    });
+    let max_drawdown = crate::batch::drawdown(close).into_iter().fold(0.0f64, f64::min);
     let days: BTreeSet<_> = bars.iter().map(|b| b.ts.date()).collect();
     let bars_per_year = TRADING_DAYS * bars.len() as f64 / days.len() as f64;
     Some(CompanyStats {

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use anyhow::Context;
 use async_trait::async_trait;
 use futures_util::FutureExt;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -20,7 +19,7 @@ use rdkafka::producer::{
     BaseRecord, DeliveryResult, FutureProducer, FutureRecord, Producer as _, ProducerContext, ThreadedProducer,
 };
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use stockstream_core::{DeadLetters, Reject};
+use stockstream_core::{BusError, DeadLetters, Reject, StoreError};
 
 use crate::{Consumer, Message, Polled, Position, Producer};
 
@@ -28,11 +27,14 @@ use crate::{Consumer, Message, Polled, Position, Producer};
 /// through as is (TLS, SASL, timeouts: `security.protocol=SASL_SSL`, ...).
 #[derive(Debug, Clone, Default)]
 pub struct KafkaSettings {
+    /// Bootstrap brokers, `host:port[,host:port...]`.
     pub brokers: String,
+    /// librdkafka settings passed through as they are.
     pub options: Vec<(String, String)>,
 }
 
 impl KafkaSettings {
+    /// Brokers and no other setting.
     pub fn new(brokers: impl Into<String>) -> Self {
         KafkaSettings { brokers: brokers.into(), options: Vec::new() }
     }
@@ -49,24 +51,24 @@ impl KafkaSettings {
 
 /// Creates the topic with `partitions` partitions when it does not exist
 /// (brokers may not auto-create topics). An existing topic is left as it is.
-pub async fn ensure_topic(settings: &KafkaSettings, topic: &str, partitions: i32) -> anyhow::Result<()> {
+pub async fn ensure_topic(settings: &KafkaSettings, topic: &str, partitions: i32) -> Result<(), BusError> {
     let admin: AdminClient<DefaultClientContext> =
-        settings.client_config().create().context("cannot create a Kafka admin client")?;
+        settings.client_config().create().map_err(|e| kafka_error(e, "cannot create a Kafka admin client"))?;
     // Fail fast and clearly when the cluster cannot be reached at all.
     let client = admin.inner();
     tokio::task::block_in_place(|| client.fetch_metadata(None, Duration::from_secs(10)))
-        .with_context(|| format!("cannot reach Kafka at {}", settings.brokers))?;
+        .map_err(|e| kafka_error(e, &format!("cannot reach Kafka at {}", settings.brokers)))?;
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(-1));
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let results = admin
         .create_topics([&new], &options)
         .await
-        .with_context(|| format!("cannot create topic {topic} on {}", settings.brokers))?;
+        .map_err(|e| kafka_error(e, &format!("cannot create topic {topic} on {}", settings.brokers)))?;
     for r in results {
         match r {
             Ok(_) => tracing::info!(topic, partitions, "created topic"),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => anyhow::bail!("cannot create topic {name}: {code}"),
+            Err((name, code)) => return Err(BusError::fatal(format!("cannot create topic {name}: {code}"))),
         }
     }
     Ok(())
@@ -102,13 +104,15 @@ impl ProducerContext for DeliveryCounter {
     }
 }
 
+/// Sends to one topic: idempotent, acks=all, lz4, batched.
 pub struct KafkaProducer {
     producer: ThreadedProducer<DeliveryCounter>,
     topic: String,
 }
 
 impl KafkaProducer {
-    pub fn new(settings: &KafkaSettings, topic: &str) -> anyhow::Result<Self> {
+    /// A producer for `topic`.
+    pub fn new(settings: &KafkaSettings, topic: &str) -> Result<Self, BusError> {
         let mut config = settings.client_config();
         // Defaults tuned for throughput without giving up safety; a passed-through
         // option of the same name wins.
@@ -128,8 +132,9 @@ impl KafkaProducer {
                 config.set(k, v);
             }
         }
-        let producer =
-            config.create_with_context(DeliveryCounter::default()).context("cannot create a Kafka producer")?;
+        let producer = config
+            .create_with_context(DeliveryCounter::default())
+            .map_err(|e| kafka_error(e, "cannot create a Kafka producer"))?;
         Ok(KafkaProducer { producer, topic: topic.to_string() })
     }
 
@@ -142,7 +147,7 @@ impl KafkaProducer {
 
 #[async_trait]
 impl Producer for KafkaProducer {
-    async fn send(&self, key: &[u8], payload: Vec<u8>) -> anyhow::Result<()> {
+    async fn send(&self, key: &[u8], payload: Vec<u8>) -> Result<(), BusError> {
         let mut record = BaseRecord::to(&self.topic).payload(&payload);
         if !key.is_empty() {
             record = record.key(key);
@@ -155,21 +160,25 @@ impl Producer for KafkaProducer {
                     record = r;
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
-                Err((e, _)) => return Err(e).context("cannot queue a message for Kafka"),
+                Err((e, _)) => return Err(kafka_error(e, "cannot queue a message for Kafka")),
             }
         }
     }
 
-    async fn flush(&self) -> anyhow::Result<()> {
+    async fn flush(&self) -> Result<(), BusError> {
         let producer = self.producer.clone();
         tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(300)))
-            .await?
-            .context("Kafka flush did not complete")?;
+            .await
+            .map_err(|e| BusError::fatal(format!("Kafka flush panicked: {e}")))?
+            .map_err(|e| kafka_error(e, "Kafka flush did not complete"))?;
         let c = self.producer.context();
         let failed = c.failed.load(Ordering::Relaxed);
         if failed > 0 {
             let first = c.first_error.lock().expect("delivery lock").clone().unwrap_or_default();
-            anyhow::bail!("{failed} records were not delivered to {}; first error: {first}", self.topic);
+            return Err(BusError::fatal(format!(
+                "{failed} records were not delivered to {}; first error: {first}",
+                self.topic
+            )));
         }
         Ok(())
     }
@@ -178,11 +187,14 @@ impl Producer for KafkaProducer {
 /// Where a consumer group starts when it has no committed offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OffsetReset {
+    /// From the oldest message kept.
     #[default]
     Earliest,
+    /// From messages produced after it joined.
     Latest,
 }
 
+/// A consumer-group member of one topic.
 pub struct KafkaConsumer {
     consumer: StreamConsumer<GroupEvents>,
     topic: String,
@@ -208,7 +220,8 @@ impl ConsumerContext for GroupEvents {
 }
 
 impl KafkaConsumer {
-    pub fn new(settings: &KafkaSettings, topic: &str, group: &str, reset: OffsetReset) -> anyhow::Result<Self> {
+    /// Joins `group` and subscribes to `topic`.
+    pub fn new(settings: &KafkaSettings, topic: &str, group: &str, reset: OffsetReset) -> Result<Self, BusError> {
         let mut config = settings.client_config();
         config
             .set("group.id", group)
@@ -227,8 +240,8 @@ impl KafkaConsumer {
             }
         }
         let consumer: StreamConsumer<GroupEvents> =
-            config.create_with_context(GroupEvents).context("cannot create a Kafka consumer")?;
-        consumer.subscribe(&[topic]).with_context(|| format!("cannot subscribe to {topic}"))?;
+            config.create_with_context(GroupEvents).map_err(|e| kafka_error(e, "cannot create a Kafka consumer"))?;
+        consumer.subscribe(&[topic]).map_err(|e| kafka_error(e, &format!("cannot subscribe to {topic}")))?;
         Ok(KafkaConsumer { consumer, topic: topic.to_string() })
     }
 
@@ -244,7 +257,7 @@ impl KafkaConsumer {
 
 #[async_trait]
 impl Consumer for KafkaConsumer {
-    async fn poll(&mut self, max: usize, wait: Duration) -> anyhow::Result<Polled> {
+    async fn poll(&mut self, max: usize, wait: Duration) -> Result<Polled, BusError> {
         let first = match tokio::time::timeout(wait, self.consumer.recv()).await {
             Err(_) => return Ok(Polled::Idle),
             Ok(Err(e)) if passing(&e) => {
@@ -253,7 +266,7 @@ impl Consumer for KafkaConsumer {
                 tracing::warn!("Kafka: {e}; resuming when the cluster answers");
                 return Ok(Polled::Idle);
             }
-            Ok(Err(e)) => return Err(e).context("Kafka consumer error"),
+            Ok(Err(e)) => return Err(kafka_error(e, "Kafka consumer error")),
             Ok(Ok(m)) => self.owned(&m),
         };
         let mut batch = vec![first];
@@ -266,14 +279,14 @@ impl Consumer for KafkaConsumer {
                     batch.push(owned);
                 }
                 Some(Err(e)) if passing(&e) => break,
-                Some(Err(e)) => return Err(e).context("Kafka consumer error"),
+                Some(Err(e)) => return Err(kafka_error(e, "Kafka consumer error")),
                 None => break,
             }
         }
         Ok(Polled::Messages(batch))
     }
 
-    async fn commit(&mut self, done: &[Position]) -> anyhow::Result<()> {
+    async fn commit(&mut self, done: &[Position]) -> Result<(), BusError> {
         let mut next: BTreeMap<i32, i64> = BTreeMap::new();
         for p in done {
             let e = next.entry(p.partition).or_insert(p.offset + 1);
@@ -284,7 +297,8 @@ impl Consumer for KafkaConsumer {
         }
         let mut tpl = TopicPartitionList::new();
         for (partition, offset) in next {
-            tpl.add_partition_offset(&self.topic, partition, Offset::Offset(offset))?;
+            tpl.add_partition_offset(&self.topic, partition, Offset::Offset(offset))
+                .map_err(|e| kafka_error(e, "invalid offset to commit"))?;
         }
         // Synchronous: when this returns, a restarted consumer resumes after
         // these messages.
@@ -296,12 +310,17 @@ impl Consumer for KafkaConsumer {
                 tracing::warn!("offsets not committed, the group is rebalancing ({code}): the new owner re-reads them");
                 Ok(())
             }
-            other => other.context("Kafka offset commit failed"),
+            other => other.map_err(|e| kafka_error(e, "Kafka offset commit failed")),
         }
     }
 
     fn describe(&self, position: Position) -> String {
         format!("{}/{}@{}", self.topic, position.partition, position.offset)
+    }
+
+    fn owns(&self, partition: i32) -> bool {
+        // When the assignment cannot be read, commit and let the broker judge.
+        self.consumer.assignment().map_or(true, |a| a.find_partition(&self.topic, partition).is_some())
     }
 
     async fn lag(&mut self) -> Option<u64> {
@@ -342,6 +361,37 @@ fn passing(e: &KafkaError) -> bool {
     }
 }
 
+/// A Kafka error as a bus error: transient when the cluster is unreachable,
+/// busy or moving leaders, fatal otherwise.
+fn kafka_error(e: KafkaError, doing: &str) -> BusError {
+    use RDKafkaErrorCode::*;
+    let transient = matches!(
+        e.rdkafka_error_code(),
+        Some(
+            AllBrokersDown
+                | BrokerTransportFailure
+                | MessageTimedOut
+                | RequestTimedOut
+                | OperationTimedOut
+                | BrokerNotAvailable
+                | LeaderNotAvailable
+                | NotLeaderForPartition
+                | NotCoordinator
+                | CoordinatorNotAvailable
+                | CoordinatorLoadInProgress
+                | NetworkException
+                | RebalanceInProgress
+                | QueueFull
+        )
+    );
+    let message = format!("{doing}: {e}");
+    if transient {
+        BusError::transient(message)
+    } else {
+        BusError::fatal(message)
+    }
+}
+
 fn lost_to_rebalance(code: RDKafkaErrorCode) -> bool {
     matches!(
         code,
@@ -360,24 +410,29 @@ pub struct KafkaPublisher {
 }
 
 impl KafkaPublisher {
-    pub fn new(settings: &KafkaSettings, topic: &str) -> anyhow::Result<Self> {
+    /// A publisher to `topic`.
+    pub fn new(settings: &KafkaSettings, topic: &str) -> Result<Self, BusError> {
         let mut config = settings.client_config();
         config.set("enable.idempotence", "true").set("acks", "all").set("compression.type", "lz4");
-        let producer = config.create().with_context(|| format!("cannot create a Kafka producer for {topic}"))?;
+        let producer =
+            config.create().map_err(|e| kafka_error(e, &format!("cannot create a Kafka producer for {topic}")))?;
         Ok(KafkaPublisher { producer, topic: topic.to_string() })
     }
 
     /// Sends every record and returns once all are delivered, or the first failure.
-    async fn deliver<'a>(&'a self, records: impl Iterator<Item = FutureRecord<'a, [u8], [u8]>>) -> anyhow::Result<()> {
+    async fn deliver<'a>(
+        &'a self,
+        records: impl Iterator<Item = FutureRecord<'a, [u8], [u8]>>,
+    ) -> Result<(), BusError> {
         let sends = records.map(|r| self.producer.send(r, Duration::from_secs(60)));
         for result in futures_util::future::join_all(sends).await {
-            result.map_err(|(e, _)| e).with_context(|| format!("cannot publish to {}", self.topic))?;
+            result.map_err(|(e, _)| kafka_error(e, &format!("cannot publish to {}", self.topic)))?;
         }
         Ok(())
     }
 
     /// Keyed records (key, value).
-    pub async fn publish(&self, records: Vec<(String, Vec<u8>)>) -> anyhow::Result<()> {
+    pub async fn publish(&self, records: Vec<(String, Vec<u8>)>) -> Result<(), BusError> {
         self.deliver(
             records.iter().map(|(key, value)| FutureRecord::to(&self.topic).key(key.as_bytes()).payload(&value[..])),
         )
@@ -391,14 +446,14 @@ pub struct KafkaDeadLetters(KafkaPublisher);
 
 impl KafkaDeadLetters {
     /// `topic` is the dead-letter topic itself (`stock-prices.dlq`).
-    pub fn new(settings: &KafkaSettings, topic: &str) -> anyhow::Result<Self> {
+    pub fn new(settings: &KafkaSettings, topic: &str) -> Result<Self, BusError> {
         KafkaPublisher::new(settings, topic).map(KafkaDeadLetters)
     }
 }
 
 #[async_trait]
 impl DeadLetters for KafkaDeadLetters {
-    async fn keep(&self, rejects: Vec<Reject>) -> anyhow::Result<()> {
+    async fn keep(&self, rejects: Vec<Reject>) -> Result<(), StoreError> {
         let topic = &self.0.topic;
         self.0
             .deliver(rejects.iter().map(|r| {
@@ -409,5 +464,6 @@ impl DeadLetters for KafkaDeadLetters {
                 FutureRecord::to(topic).payload(&r.original[..]).headers(headers)
             }))
             .await
+            .map_err(StoreError::from)
     }
 }

@@ -1,9 +1,11 @@
 //! The bus between producer and consumer. Two backends side by side behind one
 //! pair of traits: an in-process bounded channel (embedded default) and Kafka.
+#![warn(missing_docs)]
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use stockstream_core::BusError;
 
 pub mod kafka;
 pub mod memory;
@@ -11,20 +13,25 @@ pub mod memory;
 pub use kafka::{
     ensure_topic, KafkaConsumer, KafkaDeadLetters, KafkaProducer, KafkaPublisher, KafkaSettings, OffsetReset,
 };
-pub use memory::memory_bus;
+pub use memory::{memory_bus, MemoryConsumer, MemoryProducer, Revoke};
 
 /// Where a message sits in its topic: what the consumer commits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Position {
+    /// The partition (0 on the in-process bus).
     pub partition: i32,
+    /// The message's offset in its partition.
     pub offset: i64,
 }
 
 /// One message as the consumer receives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
+    /// The key (the symbol), if any.
     pub key: Option<Vec<u8>>,
+    /// The message bytes.
     pub payload: Vec<u8>,
+    /// Where it sits.
     pub position: Position,
     /// When the message entered the bus, in µs since the epoch, if known.
     pub sent_at_micros: Option<i64>,
@@ -33,6 +40,7 @@ pub struct Message {
 /// What a poll found.
 #[derive(Debug)]
 pub enum Polled {
+    /// At least one message, in bus order.
     Messages(Vec<Message>),
     /// Nothing arrived within the wait.
     Idle,
@@ -41,28 +49,37 @@ pub enum Polled {
     Closed,
 }
 
+/// Sends messages onto the bus.
 #[async_trait]
 pub trait Producer: Send + Sync {
     /// Queues one message. Waits while the bus is full: a slow consumer slows the
     /// producer, nothing is dropped and nothing grows without bound.
-    async fn send(&self, key: &[u8], payload: Vec<u8>) -> anyhow::Result<()>;
+    async fn send(&self, key: &[u8], payload: Vec<u8>) -> Result<(), BusError>;
 
     /// Waits until every queued message is delivered, or fails naming how many
     /// were not.
-    async fn flush(&self) -> anyhow::Result<()>;
+    async fn flush(&self) -> Result<(), BusError>;
 }
 
+/// Takes messages off the bus and commits what is stored.
 #[async_trait]
 pub trait Consumer: Send {
     /// Up to `max` messages, waiting at most `wait` for the first.
-    async fn poll(&mut self, max: usize, wait: Duration) -> anyhow::Result<Polled>;
+    async fn poll(&mut self, max: usize, wait: Duration) -> Result<Polled, BusError>;
 
     /// Records that every message up to and including these positions is
     /// stored; called only after the store has acknowledged them.
-    async fn commit(&mut self, done: &[Position]) -> anyhow::Result<()>;
+    async fn commit(&mut self, done: &[Position]) -> Result<(), BusError>;
 
     /// Names a message's place for rejects and logs: `topic/partition@offset`.
     fn describe(&self, position: Position) -> String;
+
+    /// Whether this member still owns `partition`: after a rebalance took it
+    /// away, its new owner reads from the last commit, and this member must
+    /// not commit over it.
+    fn owns(&self, _partition: i32) -> bool {
+        true
+    }
 
     /// Messages not yet committed, where the backend can tell.
     async fn lag(&mut self) -> Option<u64> {

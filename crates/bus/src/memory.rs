@@ -1,10 +1,12 @@
 //! The embedded bus: a bounded in-process channel. One partition; offsets count
 //! messages from zero.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use stockstream_core::BusError;
 use tokio::sync::mpsc;
 
 use crate::{Consumer, Message, Polled, Position, Producer};
@@ -13,9 +15,13 @@ use crate::{Consumer, Message, Polled, Position, Producer};
 /// flight.
 pub fn memory_bus(capacity: usize) -> (MemoryProducer, MemoryConsumer) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
-    (MemoryProducer { tx, next_offset: AtomicI64::new(0) }, MemoryConsumer { rx, committed: None })
+    (
+        MemoryProducer { tx, next_offset: AtomicI64::new(0) },
+        MemoryConsumer { rx, committed: None, revoked: Arc::default() },
+    )
 }
 
+/// The sending end of the in-process bus.
 pub struct MemoryProducer {
     tx: mpsc::Sender<Message>,
     next_offset: AtomicI64,
@@ -23,7 +29,7 @@ pub struct MemoryProducer {
 
 #[async_trait]
 impl Producer for MemoryProducer {
-    async fn send(&self, key: &[u8], payload: Vec<u8>) -> anyhow::Result<()> {
+    async fn send(&self, key: &[u8], payload: Vec<u8>) -> Result<(), BusError> {
         let offset = self.next_offset.fetch_add(1, Ordering::Relaxed);
         let sent_at =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).ok();
@@ -36,18 +42,32 @@ impl Producer for MemoryProducer {
         self.tx
             .send(message)
             .await
-            .map_err(|_| anyhow::anyhow!("the in-process bus is closed: its consumer has stopped"))
+            .map_err(|_| BusError::fatal("the in-process bus is closed: its consumer has stopped"))
     }
 
-    async fn flush(&self) -> anyhow::Result<()> {
+    async fn flush(&self) -> Result<(), BusError> {
         // A message handed to the channel is delivered.
         Ok(())
     }
 }
 
+/// The receiving end of the in-process bus.
 pub struct MemoryConsumer {
     rx: mpsc::Receiver<Message>,
     committed: Option<i64>,
+    revoked: Arc<AtomicBool>,
+}
+
+/// Takes the in-process bus's one partition away from its consumer, as a
+/// group rebalance takes a Kafka partition away from a member.
+#[derive(Clone)]
+pub struct Revoke(Arc<AtomicBool>);
+
+impl Revoke {
+    /// From now on the consumer no longer owns partition 0.
+    pub fn revoke(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }
 
 impl MemoryConsumer {
@@ -55,11 +75,17 @@ impl MemoryConsumer {
     pub fn committed(&self) -> Option<i64> {
         self.committed
     }
+
+    /// A handle that revokes the partition (a rebalance, for tests of what the
+    /// consume loop commits).
+    pub fn revoke_handle(&self) -> Revoke {
+        Revoke(self.revoked.clone())
+    }
 }
 
 #[async_trait]
 impl Consumer for MemoryConsumer {
-    async fn poll(&mut self, max: usize, wait: Duration) -> anyhow::Result<Polled> {
+    async fn poll(&mut self, max: usize, wait: Duration) -> Result<Polled, BusError> {
         let first = match tokio::time::timeout(wait, self.rx.recv()).await {
             Err(_) => return Ok(Polled::Idle),
             Ok(None) => return Ok(Polled::Closed),
@@ -76,7 +102,7 @@ impl Consumer for MemoryConsumer {
         Ok(Polled::Messages(batch))
     }
 
-    async fn commit(&mut self, done: &[Position]) -> anyhow::Result<()> {
+    async fn commit(&mut self, done: &[Position]) -> Result<(), BusError> {
         if let Some(max) = done.iter().map(|p| p.offset).max() {
             self.committed = Some(self.committed.map_or(max, |c| c.max(max)));
         }
@@ -85,6 +111,10 @@ impl Consumer for MemoryConsumer {
 
     fn describe(&self, position: Position) -> String {
         format!("memory@{}", position.offset)
+    }
+
+    fn owns(&self, _partition: i32) -> bool {
+        !self.revoked.load(Ordering::SeqCst)
     }
 
     async fn lag(&mut self) -> Option<u64> {

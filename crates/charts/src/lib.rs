@@ -7,7 +7,7 @@ mod html;
 
 use std::path::{Path, PathBuf};
 
-use stockstream_analytics::{IndicatorRow, Indicators, Insight, MarketStats};
+use stockstream_analytics::{IndicatorRow, Insight, MarketStats};
 use stockstream_core::Bar;
 
 /// One company's bars (oldest first) with their indicators.
@@ -22,8 +22,7 @@ impl CompanySeries {
     pub fn new(bars: Vec<Bar>) -> Option<Self> {
         let first = bars.first()?;
         let (company, symbol) = (first.company.clone(), first.symbol.clone());
-        let mut ind = Indicators::default();
-        let indicators = bars.iter().filter_map(|b| ind.update(b)).collect();
+        let indicators = stockstream_analytics::indicator_rows(&bars);
         Some(CompanySeries { company, symbol, bars, indicators })
     }
 }

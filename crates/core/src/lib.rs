@@ -6,13 +6,17 @@ pub mod bar;
 pub mod clean;
 pub mod codec;
 pub mod companies;
+pub mod error;
 pub mod metrics;
 pub mod reject;
+pub mod source;
 pub mod validate;
 
 pub use bar::{Bar, DateRange, Ts, TsError};
 pub use clean::{Cleaner, MissingPolicy};
 pub use codec::{decode, encode, encode_into, encode_raw_into, RawBar};
 pub use companies::{company_for_symbol, parse_companies, register_companies, symbol_for_company, DEFAULT_COMPANIES};
+pub use error::{BusError, Retry, StoreError};
 pub use reject::{DeadLetters, Refusal, Reject};
+pub use source::{Item, Source, SourceRecord, WireRecord};
 pub use validate::validate;

@@ -41,5 +41,5 @@ impl std::fmt::Display for Refusal {
 pub trait DeadLetters: Send + Sync {
     /// Keeps these rejects; returns only once they are durable, because the
     /// consumer commits past them afterwards.
-    async fn keep(&self, rejects: Vec<Reject>) -> anyhow::Result<()>;
+    async fn keep(&self, rejects: Vec<Reject>) -> Result<(), crate::StoreError>;
 }

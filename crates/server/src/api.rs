@@ -11,8 +11,9 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
-use stockstream_analytics::{insights, market_stats, IndicatorRow, Indicators};
-use stockstream_core::{encode, Bar, DateRange, Ts};
+use stockstream_analytics::{indicator_rows, insights, market_stats, IndicatorRow};
+use stockstream_core::{encode, Bar, DateRange, StoreError, Ts};
+use stockstream_pipeline::AnalyticsStage;
 use stockstream_store::Store;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::StreamExt;
@@ -22,10 +23,16 @@ use crate::hub::Hub;
 /// Renders the pipeline's counters and histograms in Prometheus' text format.
 pub type MetricsText = Arc<dyn Fn() -> String + Send + Sync>;
 
+/// What every route reads.
 #[derive(Clone)]
 pub struct AppState {
+    /// The bars.
     pub store: Arc<dyn Store>,
+    /// Live events and recent alerts.
     pub hub: Arc<Hub>,
+    /// Live indicators, as the pipeline computed them.
+    pub analytics: Arc<AnalyticsStage>,
+    /// The pipeline's counters.
     pub metrics: MetricsText,
 }
 
@@ -56,6 +63,14 @@ impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         tracing::error!("request failed: {e:#}");
         ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: format!("{e:#}"), parameter: None }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!("request failed: {e}");
+        let status = if e.is_transient() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::INTERNAL_SERVER_ERROR };
+        ApiError { status, message: e.to_string(), parameter: None }
     }
 }
 
@@ -102,11 +117,6 @@ fn wire(bar: &Bar) -> serde_json::Value {
     serde_json::from_slice(&encode(bar)).unwrap_or(serde_json::Value::Null)
 }
 
-fn indicator_rows(bars: &[Bar]) -> Vec<IndicatorRow> {
-    let mut ind = Indicators::default();
-    bars.iter().filter_map(|b| ind.update(b)).collect()
-}
-
 async fn companies(State(s): State<AppState>) -> Result<Json<Vec<String>>, ApiError> {
     Ok(Json(s.store.companies().await?))
 }
@@ -135,7 +145,8 @@ async fn indicators(
 }
 
 async fn latest(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let live: HashMap<String, IndicatorRow> = s.hub.latest().into_iter().map(|r| (r.company.clone(), r)).collect();
+    let live: HashMap<String, IndicatorRow> =
+        s.analytics.latest().into_iter().map(|r| (r.company.clone(), r)).collect();
     let mut out = Vec::new();
     for bar in s.store.latest().await? {
         // Live indicators when the stream has them, else computed from the store.

@@ -1,6 +1,7 @@
 //! The server: REST over the store, server-sent events of bars and alerts as
 //! they flow, Prometheus metrics, and the live dashboard (served from here, with
 //! no request to any other host).
+#![warn(missing_docs)]
 
 mod api;
 mod hub;

@@ -12,21 +12,27 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use stockstream_core::{company_for_symbol, RawBar, Refusal, Reject};
+use stockstream_core::{company_for_symbol, RawBar, Refusal, Reject, SourceRecord};
 
-/// A row read from a source, with where it came from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SourceRecord {
-    pub raw: RawBar,
-    pub source: String,
-}
-
+/// A file that cannot be read as a source at all.
 #[derive(Debug, thiserror::Error)]
 pub enum CsvError {
+    /// It cannot be opened.
     #[error("cannot open {path}: {source}")]
-    Open { path: String, source: std::io::Error },
+    Open {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Its header is in no layout it knows.
     #[error("{path}: {message}")]
-    Layout { path: String, message: String },
+    Layout {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 /// How to read files that do not name their company.
@@ -511,5 +517,21 @@ mod tests {
             (Some("Meta"), Some(3.5), Some("2023-04-03"))
         );
         assert_eq!(bars[0].company.as_deref(), Some("MSFT"), "an unknown ticker names itself");
+    }
+}
+
+impl stockstream_core::Source for CsvSource {
+    fn name(&self) -> &'static str {
+        "csv"
+    }
+
+    fn description(&self) -> String {
+        self.name.clone()
+    }
+
+    fn records(self: Box<Self>) -> futures_util::stream::BoxStream<'static, stockstream_core::Item> {
+        use futures_util::StreamExt;
+        use stockstream_core::Item;
+        futures_util::stream::iter(self.map(|r| r.map(Item::Raw).unwrap_or_else(Item::Reject))).boxed()
     }
 }

@@ -5,18 +5,11 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use stockstream_core::{decode, symbol_for_company, Reject, Ts};
+use stockstream_core::{decode, symbol_for_company, Reject, WireRecord};
 
 use crate::csv_file::CsvError;
 
-/// A message ready for the bus, bytes untouched.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WireRecord {
-    pub key: String,
-    pub payload: Vec<u8>,
-    pub ts: Option<Ts>,
-}
-
+/// Streams the lines of a file of wire messages.
 pub struct JsonLinesSource {
     name: String,
     reader: Box<dyn BufRead + Send>,
@@ -24,11 +17,13 @@ pub struct JsonLinesSource {
 }
 
 impl JsonLinesSource {
+    /// Opens a file.
     pub fn open(path: &Path) -> Result<Self, CsvError> {
         let file = File::open(path).map_err(|source| CsvError::Open { path: path.display().to_string(), source })?;
         Ok(Self::from_reader(path.display().to_string(), Box::new(BufReader::with_capacity(1 << 16, file))))
     }
 
+    /// Reads lines from any reader; `name` stands for it in rejects.
     pub fn from_reader(name: String, reader: Box<dyn BufRead + Send>) -> Self {
         JsonLinesSource { name, reader, line: 0 }
     }
@@ -89,5 +84,21 @@ mod tests {
         assert_eq!(got[1].as_ref().unwrap().key, "X");
         let bad = got[2].as_ref().unwrap_err();
         assert_eq!((bad.source.as_str(), bad.kind, &bad.original[..]), ("d.jsonl:4", "undecodable", &b"nope"[..]));
+    }
+}
+
+impl stockstream_core::Source for JsonLinesSource {
+    fn name(&self) -> &'static str {
+        "jsonl"
+    }
+
+    fn description(&self) -> String {
+        self.name.clone()
+    }
+
+    fn records(self: Box<Self>) -> futures_util::stream::BoxStream<'static, stockstream_core::Item> {
+        use futures_util::StreamExt;
+        use stockstream_core::Item;
+        futures_util::stream::iter(self.map(|r| r.map(Item::Wire).unwrap_or_else(Item::Reject))).boxed()
     }
 }

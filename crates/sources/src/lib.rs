@@ -1,13 +1,17 @@
-//! Where bars come from: CSV files in the original project's layout, read as a
-//! stream, and a synthetic market generator for demos and load tests.
+//! Where bars come from: CSV files in the original project's layouts, wire-format
+//! JSON lines, a synthetic market generator and Yahoo Finance downloads, each a
+//! [`stockstream_core::Source`], chosen by name through [`registry`].
+#![warn(missing_docs)]
 
 pub mod calendar;
 pub mod csv_file;
 pub mod json_lines;
+pub mod registry;
 pub mod synthetic;
 pub mod yahoo;
 
-pub use csv_file::{CsvError, CsvOptions, CsvSource, SourceRecord};
-pub use json_lines::{JsonLinesSource, WireRecord};
+pub use csv_file::{CsvError, CsvOptions, CsvSource};
+pub use json_lines::JsonLinesSource;
+pub use registry::{open, source_for_file, Registration, SourceError, SourceOptions, SOURCES};
 pub use synthetic::{Interval, Synthetic, SyntheticConfig};
-pub use yahoo::{FetchError, Yahoo, DEFAULT_BASE_URL};
+pub use yahoo::{FetchError, Yahoo, YahooDownload, DEFAULT_BASE_URL};

@@ -360,3 +360,23 @@ mod tests {
         assert!(Synthetic::new(daily_forever).is_err());
     }
 }
+
+impl stockstream_core::Source for Synthetic {
+    fn name(&self) -> &'static str {
+        "synthetic"
+    }
+
+    fn description(&self) -> String {
+        let c = &self.config;
+        format!("synthetic data (seed {}, {} symbols, {}..{}, {})", c.seed, c.symbols.len(), c.start, c.end, c.interval)
+    }
+
+    fn expected(&self) -> Option<u64> {
+        self.expected_rows()
+    }
+
+    fn records(self: Box<Self>) -> futures_util::stream::BoxStream<'static, stockstream_core::Item> {
+        use futures_util::StreamExt;
+        futures_util::stream::iter(self.map(stockstream_core::Item::Bar)).boxed()
+    }
+}

@@ -258,3 +258,62 @@ fn to_bars(symbol: &str, reply: Reply, interval: Interval) -> Result<Vec<Fetched
     }
     Ok(out)
 }
+
+/// Every symbol's bars downloaded from the chart API, then streamed as a source.
+pub struct YahooDownload {
+    bars: Vec<RawBar>,
+    base: String,
+    description: String,
+}
+
+impl YahooDownload {
+    /// Downloads every symbol's bars, one symbol after the other.
+    pub async fn fetch(
+        base: &str,
+        symbols: &[String],
+        start: NaiveDate,
+        end: NaiveDate,
+        interval: Interval,
+        adjusted: bool,
+    ) -> Result<Self, FetchError> {
+        let yahoo = Yahoo::new(base)?;
+        let mut bars = Vec::new();
+        let symbols: Vec<&str> = symbols.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
+        for symbol in &symbols {
+            let got = yahoo.fetch(symbol, start, end, interval, adjusted).await?;
+            tracing::info!("{symbol}: {} bars from Yahoo Finance", got.len());
+            bars.extend(got);
+        }
+        let description = format!("Yahoo Finance ({} symbols, {start}..{end}, {interval})", symbols.len());
+        Ok(YahooDownload { bars, base: base.to_string(), description })
+    }
+
+    /// The bars downloaded.
+    pub fn into_bars(self) -> Vec<RawBar> {
+        self.bars
+    }
+}
+
+impl stockstream_core::Source for YahooDownload {
+    fn name(&self) -> &'static str {
+        "yahoo"
+    }
+
+    fn description(&self) -> String {
+        self.description.clone()
+    }
+
+    fn expected(&self) -> Option<u64> {
+        Some(self.bars.len() as u64)
+    }
+
+    fn records(self: Box<Self>) -> futures_util::stream::BoxStream<'static, stockstream_core::Item> {
+        use futures_util::StreamExt;
+        let base = self.base;
+        futures_util::stream::iter(self.bars.into_iter().map(move |raw| {
+            let source = format!("{base} {}", raw.symbol.as_deref().unwrap_or(""));
+            stockstream_core::Item::Raw(stockstream_core::SourceRecord { raw, source })
+        }))
+        .boxed()
+    }
+}

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use stockstream_analytics::{insights, market_stats, IndicatorRow, LiveIndicators, MarketStats};
+use stockstream_analytics::{indicator_rows, insights, market_stats, IndicatorRow, MarketStats};
 use stockstream_core::{validate, Bar, Cleaner, DateRange, MissingPolicy, Ts};
 use stockstream_store::Store;
 
@@ -36,13 +36,14 @@ pub enum RowFormat {
 }
 
 pub async fn indicators_command(args: IndicatorsArgs) -> anyhow::Result<()> {
-    let mut live = LiveIndicators::default();
-    let mut rows = Vec::new();
-    match (&args.input, &args.company) {
+    let rows = match (&args.input, &args.company) {
         (Some(path), _) => {
             // Clean and validate as the consumer does; what it would reject is
-            // reported and left out.
+            // reported and left out. Each company's series, in the file's order
+            // of companies.
             let mut cleaner = Cleaner::new(MissingPolicy::Ffill);
+            let mut by_company: Vec<Vec<Bar>> = Vec::new();
+            let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
             for record in stockstream_sources::CsvSource::open(path)? {
                 let bar = match record {
                     Ok(rec) => cleaner.clean(rec.raw).and_then(|b| validate(&b).map(|_| b)),
@@ -54,20 +55,24 @@ pub async fn indicators_command(args: IndicatorsArgs) -> anyhow::Result<()> {
                 match bar {
                     Ok(bar) => {
                         cleaner.remember(&bar);
-                        rows.extend(live.update(&bar).cloned());
+                        let next = by_company.len();
+                        let i = *index.entry(bar.company.clone()).or_insert(next);
+                        if i == next {
+                            by_company.push(Vec::new());
+                        }
+                        by_company[i].push(bar);
                     }
                     Err(refusal) => tracing::warn!("{}: skipped: {}", path.display(), refusal.reason),
                 }
             }
+            by_company.iter().flat_map(|bars| indicator_rows(bars)).collect()
         }
         (None, Some(company)) => {
             let store = args.store.open_existing().await?;
-            for bar in company_bars(store.as_ref(), company, &DateRange::new(args.from, args.to)).await? {
-                rows.extend(live.update(&bar).cloned());
-            }
+            indicator_rows(&company_bars(store.as_ref(), company, &DateRange::new(args.from, args.to)).await?)
         }
         (None, None) => anyhow::bail!("pass --input FILE or --company NAME"),
-    }
+    };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match args.format {
         RowFormat::Csv => {
@@ -92,7 +97,7 @@ pub async fn indicators_command(args: IndicatorsArgs) -> anyhow::Result<()> {
 /// A company's bars by name, or by symbol when the name finds nothing.
 pub async fn company_bars(store: &dyn Store, company: &str, range: &DateRange) -> anyhow::Result<Vec<Bar>> {
     match store.find_company(company).await? {
-        Some(name) => store.range(&name, range).await,
+        Some(name) => Ok(store.range(&name, range).await?),
         None => {
             let known = store.companies().await?.join(", ");
             anyhow::bail!("unknown company {company:?}; stored companies: {known}")

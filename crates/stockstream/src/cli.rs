@@ -6,6 +6,17 @@ use chrono::NaiveDate;
 use clap::Args;
 use stockstream_sources::{Interval, SyntheticConfig};
 
+/// Alerts published to `<topic>.alerts`: a subscriber of the analytics stage.
+pub struct KafkaAlerts(pub stockstream_bus::KafkaPublisher);
+
+#[async_trait::async_trait]
+impl stockstream_pipeline::Subscriber for KafkaAlerts {
+    async fn on_alerts(&self, alerts: &[stockstream_analytics::Alert]) -> Result<(), stockstream_core::BusError> {
+        let records = alerts.iter().filter_map(|a| Some((a.symbol.clone(), serde_json::to_vec(a).ok()?))).collect();
+        self.0.publish(records).await
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct StoreArgs {
     /// Where bars are stored: an SQLite file (no servers) or DynamoDB.
@@ -36,11 +47,18 @@ pub enum StoreKind {
 }
 
 impl StoreArgs {
-    /// Opens the chosen store; a missing DynamoDB table is created.
+    /// Opens the chosen store; a missing DynamoDB table is created. A server
+    /// not reachable yet is waited for under the pipeline's retry policy.
     pub async fn open(&self) -> anyhow::Result<std::sync::Arc<dyn stockstream_store::Store>> {
         Ok(match self.kind {
             StoreKind::Sqlite => std::sync::Arc::new(stockstream_store::SqliteStore::open(&self.db)?),
-            StoreKind::Dynamodb => std::sync::Arc::new(stockstream_store::DynamoStore::connect(&self.dynamo()).await?),
+            StoreKind::Dynamodb => {
+                let settings = self.dynamo();
+                let store = stockstream_pipeline::RetryPolicy::default()
+                    .run("connecting to DynamoDB", || stockstream_store::DynamoStore::connect(&settings))
+                    .await?;
+                std::sync::Arc::new(store)
+            }
         })
     }
 
@@ -58,7 +76,6 @@ impl StoreArgs {
             endpoint: self.dynamodb_endpoint.clone(),
             region: self.region.clone(),
             concurrency: self.dynamodb_concurrency,
-            ..Default::default()
         }
     }
 
@@ -141,8 +158,8 @@ fn parse_speed(s: &str) -> Result<f64, String> {
 }
 
 impl PaceArgs {
-    pub fn pace(&self) -> crate::pipeline::Pace {
-        use crate::pipeline::Pace;
+    pub fn pace(&self) -> stockstream_pipeline::Pace {
+        use stockstream_pipeline::Pace;
         match (self.rate, self.speed) {
             (Some(r), _) if r > 0.0 => Pace::Rate(r),
             (_, Some(x)) => Pace::Speed(x),
@@ -158,9 +175,10 @@ pub struct SourceArgs {
     /// layout or a yfinance layout) or wire-format JSON lines (`.jsonl`, `.ndjson`).
     #[arg(long, env = "STOCKSTREAM_INPUT")]
     pub input: Option<PathBuf>,
-    /// Without --input: SYNTHETIC data, or Yahoo Finance's chart API.
-    #[arg(long, env = "STOCKSTREAM_SOURCE", value_enum, default_value_t = SourceKind::Synthetic)]
-    pub source: SourceKind,
+    /// The source, by name: synthetic, yahoo, csv, jsonl (default: synthetic,
+    /// or the file's kind with --input).
+    #[arg(long, env = "STOCKSTREAM_SOURCE", value_parser = source_name)]
+    pub source: Option<String>,
     /// Symbol of a single-ticker CSV (default: its file name, `NVDA.csv`).
     #[arg(long)]
     pub symbol: Option<String>,
@@ -177,90 +195,38 @@ pub struct SourceArgs {
     pub synthetic: SyntheticArgs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum SourceKind {
-    Synthetic,
-    Yahoo,
-}
-
-/// `.jsonl`/`.ndjson` files hold wire messages, one per line; anything else is CSV.
-fn is_json_lines(path: &std::path::Path) -> bool {
-    matches!(path.extension().and_then(|e| e.to_str()), Some("jsonl" | "ndjson"))
-}
-
-impl SourceArgs {
-    /// Opens the source. A file in an unknown layout fails here, before anything
-    /// is written anywhere.
-    pub async fn open(&self) -> anyhow::Result<crate::pipeline::OpenedSource> {
-        use crate::pipeline::{Item, OpenedSource};
-        let label = |p: &std::path::Path| p.display().to_string();
-        match (&self.input, self.source) {
-            (Some(path), _) if is_json_lines(path) => {
-                let source = stockstream_sources::JsonLinesSource::open(path)?;
-                let iter = source.map(|r| r.map(Item::Wire).unwrap_or_else(Item::Reject));
-                Ok(OpenedSource { items: Box::new(iter), label: label(path), expected: None })
-            }
-            (Some(path), _) => {
-                let options = stockstream_sources::CsvOptions {
-                    symbol: self.symbol.clone(),
-                    company: self.company.clone(),
-                    adjusted: self.adjusted,
-                };
-                let source = stockstream_sources::CsvSource::open_with(path, &options)?;
-                let iter = source.map(|r| match r {
-                    Ok(rec) => Item::Raw(rec),
-                    Err(rej) => Item::Reject(rej),
-                });
-                Ok(OpenedSource { items: Box::new(iter), label: label(path), expected: None })
-            }
-            (None, SourceKind::Yahoo) => {
-                let s = &self.synthetic;
-                let raws = fetch_yahoo(&self.base_url, &s.symbols, s.start, s.end, s.interval, self.adjusted).await?;
-                let expected = Some(raws.len() as u64);
-                let base = self.base_url.clone();
-                let iter = raws.into_iter().map(move |raw| {
-                    let source = format!("{base} {}", raw.symbol.as_deref().unwrap_or(""));
-                    Item::Raw(stockstream_sources::SourceRecord { raw, source })
-                });
-                let label =
-                    format!("Yahoo Finance ({} symbols, {}..{}, {})", s.symbols.len(), s.start, s.end, s.interval);
-                Ok(OpenedSource { items: Box::new(iter), label, expected })
-            }
-            (None, SourceKind::Synthetic) => {
-                let config = self.synthetic.config();
-                let label = format!(
-                    "synthetic data (seed {}, {} symbols, {}..{}, {})",
-                    config.seed,
-                    config.symbols.len(),
-                    config.start,
-                    config.end,
-                    config.interval
-                );
-                let generator = stockstream_sources::Synthetic::new(config).map_err(anyhow::Error::msg)?;
-                let expected = generator.expected_rows();
-                Ok(OpenedSource { items: Box::new(generator.map(Item::Bar)), label, expected })
-            }
+fn source_name(s: &str) -> Result<String, String> {
+    match stockstream_sources::SOURCES.iter().find(|r| r.name == s) {
+        Some(r) => Ok(r.name.to_string()),
+        None => {
+            let known: Vec<String> =
+                stockstream_sources::SOURCES.iter().map(|r| format!("{} ({})", r.name, r.help)).collect();
+            Err(format!("unknown source; known: {}", known.join("; ")))
         }
     }
 }
 
-/// Every symbol's bars from Yahoo Finance, one symbol after the other.
-pub async fn fetch_yahoo(
-    base: &str,
-    symbols: &[String],
-    start: NaiveDate,
-    end: NaiveDate,
-    interval: Interval,
-    adjusted: bool,
-) -> anyhow::Result<Vec<stockstream_core::RawBar>> {
-    let yahoo = stockstream_sources::Yahoo::new(base)?;
-    let mut all = Vec::new();
-    for symbol in symbols.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        let bars = yahoo.fetch(symbol, start, end, interval, adjusted).await?;
-        tracing::info!("{symbol}: {} bars from Yahoo Finance", bars.len());
-        all.extend(bars);
+impl SourceArgs {
+    /// Opens the source. A file in an unknown layout or a failed download
+    /// fails here, before anything is written anywhere.
+    pub async fn open(&self) -> anyhow::Result<Box<dyn stockstream_core::Source>> {
+        let name = match (&self.source, &self.input) {
+            (Some(name), _) => name.as_str(),
+            (None, Some(path)) => stockstream_sources::source_for_file(path),
+            (None, None) => "synthetic",
+        };
+        let options = stockstream_sources::SourceOptions {
+            input: self.input.clone(),
+            csv: stockstream_sources::CsvOptions {
+                symbol: self.symbol.clone(),
+                company: self.company.clone(),
+                adjusted: self.adjusted,
+            },
+            synthetic: self.synthetic.config(),
+            yahoo_url: self.base_url.clone(),
+        };
+        Ok(stockstream_sources::open(name, &options).await?)
     }
-    Ok(all)
 }
 
 /// How to reach Kafka.
@@ -306,7 +272,7 @@ impl KafkaArgs {
         let settings = self.settings();
         stockstream_bus::ensure_topic(&settings, &self.topic, self.partitions).await?;
         stockstream_bus::ensure_topic(&settings, &self.dlq_topic(), self.partitions).await?;
-        stockstream_bus::ensure_topic(&settings, &self.alerts_topic(), self.partitions).await
+        Ok(stockstream_bus::ensure_topic(&settings, &self.alerts_topic(), self.partitions).await?)
     }
 }
 
@@ -325,8 +291,8 @@ pub struct ConsumeArgs {
 }
 
 impl ConsumeArgs {
-    pub fn options(&self) -> crate::pipeline::ConsumeOptions {
-        crate::pipeline::ConsumeOptions {
+    pub fn options(&self) -> stockstream_pipeline::ConsumeOptions {
+        stockstream_pipeline::ConsumeOptions {
             batch_size: self.batch_size.max(1),
             flush_interval: std::time::Duration::from_millis(self.flush_ms.max(1)),
             missing: self.missing,

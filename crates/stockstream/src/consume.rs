@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
-use stockstream_bus::{KafkaConsumer, KafkaDeadLetters, OffsetReset};
+use stockstream_bus::{KafkaConsumer, KafkaDeadLetters, KafkaPublisher, OffsetReset};
+use stockstream_pipeline::{consume, stop_on_signal, AnalyticsStage, Stats};
 
-use crate::cli::{ConsumeArgs, KafkaArgs, StoreArgs};
-use crate::pipeline::{consume, Stats};
+use crate::cli::{ConsumeArgs, KafkaAlerts, KafkaArgs, StoreArgs};
 
 #[derive(Args, Debug)]
 pub struct ConsumeCommandArgs {
@@ -53,13 +53,13 @@ pub async fn consume_command(args: ConsumeCommandArgs) -> anyhow::Result<()> {
     let mut options = args.consume.options();
     options.idle_exit = args.idle_exit.map(Duration::from_secs);
     options.report_every = Some(Duration::from_secs(args.report_every.max(1)));
-    options.hub = Some(Arc::new(stockstream_server::Hub::default()));
-    options.alerts = Some(Arc::new(stockstream_bus::KafkaPublisher::new(&settings, &args.kafka.alerts_topic())?));
-    let stop = crate::run::stop_on_signal();
+    let alerts = KafkaAlerts(KafkaPublisher::new(&settings, &args.kafka.alerts_topic())?);
+    options.analytics = Some(Arc::new(AnalyticsStage::new(vec![Arc::new(alerts)])));
+    let stop = stop_on_signal();
     let started = Instant::now();
     let result = consume(&mut consumer, store, dead, stats.clone(), &options, stop).await;
     println!("store      {}", args.store.describe());
     let label = format!("kafka topic {} on {}, group {}", args.kafka.topic, args.kafka.brokers, args.group);
-    crate::run::print_summary(&label, &stats, started.elapsed());
-    result
+    crate::summary::print_summary(&label, &stats, started.elapsed());
+    Ok(result?)
 }

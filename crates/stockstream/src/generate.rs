@@ -72,9 +72,16 @@ pub struct FetchArgs {
 }
 
 pub async fn fetch(args: FetchArgs) -> anyhow::Result<()> {
-    let raws =
-        crate::cli::fetch_yahoo(&args.base_url, &args.symbols, args.start, args.end, args.interval, args.adjusted)
-            .await?;
+    let raws = stockstream_sources::YahooDownload::fetch(
+        &args.base_url,
+        &args.symbols,
+        args.start,
+        args.end,
+        args.interval,
+        args.adjusted,
+    )
+    .await?
+    .into_bars();
     // Written only once every symbol has arrived: a failed fetch leaves no half file.
     let sink: Box<dyn Write> = match &args.out {
         Some(path) => {

@@ -2,20 +2,19 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod analyze;
-mod bench;
 mod cli;
 mod config;
 mod consume;
 mod generate;
-mod pipeline;
 mod produce;
 mod query;
 mod report;
 mod run;
 mod serve;
+mod summary;
 
 #[derive(Parser)]
 #[command(name = "stockstream", version, about = "A real-time stock market data pipeline", long_about = None)]
@@ -46,16 +45,28 @@ enum Command {
     Serve(serve::ServeCommandArgs),
     /// Reads bars back from the store.
     Query(query::QueryArgs),
-    /// Measures throughput against a plain baseline in the same run.
-    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
-    if let Err(e) = config::load_file_into_env() {
-        eprintln!("error: {e:#}");
-        return ExitCode::from(2);
+    let file = match config::load() {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut command = Cli::command();
+    if let Some(file) = &file {
+        command = match file.apply(command) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
     }
-    if let Ok(text) = std::env::var("STOCKSTREAM_COMPANIES") {
+    let companies = std::env::var("STOCKSTREAM_COMPANIES").ok().or_else(|| file.as_ref()?.companies());
+    if let Some(text) = companies {
         match stockstream_core::parse_companies(&text) {
             Ok(pairs) => stockstream_core::register_companies(&pairs),
             Err(e) => {
@@ -64,7 +75,10 @@ fn main() -> ExitCode {
             }
         }
     }
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -85,7 +99,6 @@ fn main() -> ExitCode {
             Command::Report(args) => report::report_command(args).await,
             Command::Indicators(args) => analyze::indicators_command(args).await,
             Command::Insights(args) => analyze::insights_command(args).await,
-            Command::Bench(args) => bench::bench(args).await,
         }
     });
     match result {

@@ -5,9 +5,10 @@ use std::time::Instant;
 
 use clap::Args;
 use stockstream_bus::{KafkaDeadLetters, KafkaProducer};
+use stockstream_pipeline::{produce, stop_on_signal, Stats};
 
 use crate::cli::{KafkaArgs, PaceArgs, SourceArgs};
-use crate::pipeline::{produce, OpenedSource, Stats};
+use crate::summary::Progress;
 
 #[derive(Args, Debug)]
 pub struct ProduceArgs {
@@ -20,16 +21,17 @@ pub struct ProduceArgs {
 }
 
 pub async fn produce_command(args: ProduceArgs) -> anyhow::Result<()> {
-    let OpenedSource { items, label, expected } = args.source.open().await?;
+    let source = args.source.open().await?;
+    let (label, expected) = (source.description(), source.expected());
     args.kafka.ensure_topics().await?;
     let settings = args.kafka.settings();
     let producer = KafkaProducer::new(&settings, &args.kafka.topic)?;
     let dead = KafkaDeadLetters::new(&settings, &args.kafka.dlq_topic())?;
     let stats = Arc::new(Stats::default());
-    let stop = crate::run::stop_on_signal();
-    let progress = crate::run::Progress::start(stats.clone(), expected, |s| Stats::get(&s.produced));
+    let stop = stop_on_signal();
+    let progress = Progress::start(stats.clone(), expected, |s| Stats::get(&s.produced));
     let started = Instant::now();
-    let result = produce(items, &producer, &dead, &stats, args.pace.pace(), stop).await;
+    let result = produce(source, &producer, &dead, &stats, args.pace.pace(), stop).await;
     progress.finish();
     let (delivered, failed) = producer.delivery_counts();
     let secs = started.elapsed().as_secs_f64();
@@ -41,5 +43,5 @@ pub async fn produce_command(args: ProduceArgs) -> anyhow::Result<()> {
     println!("rejected   {} (to {})", Stats::get(&stats.rejected), args.kafka.dlq_topic());
     println!("elapsed    {secs:.2} s");
     println!("rate       {:.0} msgs/s", delivered as f64 / secs.max(1e-9));
-    result
+    Ok(result?)
 }

@@ -4,12 +4,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use clap::Args;
+use stockstream_pipeline::{stop_on_signal, AnalyticsStage, Stats};
 use stockstream_server::{AppState, Hub};
 use stockstream_store::Store;
 use tokio::sync::watch;
 
 use crate::cli::StoreArgs;
-use crate::pipeline::Stats;
 
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
@@ -31,13 +31,14 @@ pub async fn start(
     bind: SocketAddr,
     store: Arc<dyn Store>,
     hub: Arc<Hub>,
+    analytics: Arc<AnalyticsStage>,
     stats: Arc<Stats>,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<anyhow::Result<()>>)> {
     let listener =
         tokio::net::TcpListener::bind(bind).await.map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
     let addr = listener.local_addr()?;
-    let state = AppState { store, hub, metrics: Arc::new(move || stats.prometheus()) };
+    let state = AppState { store, hub, analytics, metrics: Arc::new(move || stats.prometheus()) };
     let mut stop = stop;
     let shutdown = async move {
         let _ = stop.wait_for(|s| *s).await;
@@ -47,9 +48,9 @@ pub async fn start(
 
 pub async fn serve_command(args: ServeCommandArgs) -> anyhow::Result<()> {
     let store = args.store.open_existing().await?;
-    let stop = crate::run::stop_on_signal();
-    let (addr, server) =
-        start(args.serve.bind, store, Arc::new(Hub::default()), Arc::new(Stats::default()), stop).await?;
+    let stop = stop_on_signal();
+    let (hub, analytics) = (Arc::new(Hub::default()), Arc::new(AnalyticsStage::default()));
+    let (addr, server) = start(args.serve.bind, store, hub, analytics, Arc::new(Stats::default()), stop).await?;
     println!("serving    http://{addr}/ (store {})", args.store.describe());
     server.await?
 }

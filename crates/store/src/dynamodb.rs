@@ -1,12 +1,13 @@
 //! DynamoDB: the original project's table `StockMkt` (partition key
 //! `Company Name`, sort key `Date`, both strings). Writes are BatchWriteItem
-//! requests of 25 items, several in flight, retried with backoff; a put replaces
-//! the item with the same key, which makes writes idempotent.
+//! requests of 25 items, several in flight; a put replaces the item with the
+//! same key, which makes writes idempotent. An outage or throttling comes back
+//! as a transient [`StoreError`] for the pipeline's retry policy.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::config::{Credentials, Region};
@@ -17,7 +18,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use futures_util::{StreamExt, TryStreamExt};
-use stockstream_core::{Bar, DateRange, Ts};
+use stockstream_core::{Bar, DateRange, StoreError, Ts};
 
 use crate::Store;
 
@@ -30,42 +31,44 @@ const BATCH_ITEMS: usize = 25;
 /// chain (environment, profile, instance role) and are never logged.
 #[derive(Debug, Clone)]
 pub struct DynamoSettings {
+    /// The table (`StockMkt`).
     pub table: String,
     /// `http://127.0.0.1:8000` for DynamoDB Local; None for AWS itself.
     pub endpoint: Option<String>,
+    /// The AWS region; None for the standard chain.
     pub region: Option<String>,
     /// BatchWriteItem requests in flight at once.
     pub concurrency: usize,
-    /// How long one request may keep failing (throttling, outage) before the
-    /// write is given up and surfaced as an error.
-    pub retry_for: Duration,
 }
 
 impl Default for DynamoSettings {
     fn default() -> Self {
-        DynamoSettings {
-            table: "StockMkt".into(),
-            endpoint: None,
-            region: None,
-            concurrency: 16,
-            retry_for: Duration::from_secs(120),
-        }
+        DynamoSettings { table: "StockMkt".into(), endpoint: None, region: None, concurrency: 16 }
     }
 }
 
+/// A DynamoDB table in the original project's layout.
 #[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,
     concurrency: usize,
-    retry_for: Duration,
+}
+
+/// A failure that is not the service's: a request that cannot be built, an
+/// item that cannot be read.
+fn fatal(e: impl std::fmt::Display) -> StoreError {
+    StoreError::fatal(e.to_string())
 }
 
 impl DynamoStore {
     /// Connects and makes sure the table exists with the expected key schema
     /// (creating it when missing) and is ACTIVE.
-    pub async fn connect(settings: &DynamoSettings) -> anyhow::Result<Self> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    pub async fn connect(settings: &DynamoSettings) -> Result<Self, StoreError> {
+        use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+        let https =
+            aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https);
         if let Some(region) = &settings.region {
             loader = loader.region(Region::new(region.clone()));
         } else if settings.endpoint.is_some() {
@@ -74,7 +77,9 @@ impl DynamoStore {
                 loader.region(aws_config::meta::region::RegionProviderChain::default_provider().or_else("us-east-1"));
         }
         let sdk = loader.load().await;
-        anyhow::ensure!(sdk.region().is_some(), "no AWS region: pass --region or set AWS_REGION");
+        if sdk.region().is_none() {
+            return Err(StoreError::fatal("no AWS region: pass --region or set AWS_REGION"));
+        }
         let mut config = aws_sdk_dynamodb::config::Builder::from(&sdk);
         if let Some(endpoint) = &settings.endpoint {
             config = config.endpoint_url(endpoint);
@@ -93,30 +98,15 @@ impl DynamoStore {
             client: Client::from_conf(config.build()),
             table: settings.table.clone(),
             concurrency: settings.concurrency.max(1),
-            retry_for: settings.retry_for,
         };
         store.ensure_table().await?;
         Ok(store)
     }
 
-    async fn ensure_table(&self) -> anyhow::Result<()> {
-        // A server that cannot be reached yet (starting, or down for a moment)
-        // is waited for as long as a write would wait for it.
-        let started = Instant::now();
-        let mut attempt = 0;
-        let described = loop {
-            match self.client.describe_table().table_name(&self.table).send().await {
-                Err(e) if is_retryable(&e) && started.elapsed() < self.retry_for => {
-                    tracing::warn!("DynamoDB not reachable yet, will retry: {}", describe_sdk_error(&e));
-                    tokio::time::sleep(backoff(attempt)).await;
-                    attempt += 1;
-                }
-                other => break other,
-            }
-        };
-        match described {
+    async fn ensure_table(&self) -> Result<(), StoreError> {
+        match self.client.describe_table().table_name(&self.table).send().await {
             Ok(out) => {
-                let table = out.table.context("DescribeTable returned no table")?;
+                let table = out.table.ok_or_else(|| fatal("DescribeTable returned no table"))?;
                 check_key_schema(&self.table, table.key_schema(), table.attribute_definitions())?;
             }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
@@ -125,19 +115,33 @@ impl DynamoStore {
                     .create_table()
                     .table_name(&self.table)
                     .billing_mode(BillingMode::PayPerRequest)
-                    .key_schema(KeySchemaElement::builder().attribute_name(COMPANY).key_type(KeyType::Hash).build()?)
-                    .key_schema(KeySchemaElement::builder().attribute_name(DATE).key_type(KeyType::Range).build()?)
+                    .key_schema(
+                        KeySchemaElement::builder()
+                            .attribute_name(COMPANY)
+                            .key_type(KeyType::Hash)
+                            .build()
+                            .map_err(fatal)?,
+                    )
+                    .key_schema(
+                        KeySchemaElement::builder()
+                            .attribute_name(DATE)
+                            .key_type(KeyType::Range)
+                            .build()
+                            .map_err(fatal)?,
+                    )
                     .attribute_definitions(
                         AttributeDefinition::builder()
                             .attribute_name(COMPANY)
                             .attribute_type(ScalarAttributeType::S)
-                            .build()?,
+                            .build()
+                            .map_err(fatal)?,
                     )
                     .attribute_definitions(
                         AttributeDefinition::builder()
                             .attribute_name(DATE)
                             .attribute_type(ScalarAttributeType::S)
-                            .build()?,
+                            .build()
+                            .map_err(fatal)?,
                     )
                     .send()
                     .await;
@@ -145,16 +149,10 @@ impl DynamoStore {
                     Ok(_) => tracing::info!(table = %self.table, "created DynamoDB table"),
                     // Another process created it first.
                     Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
-                    Err(e) => {
-                        return Err(describe_sdk_error(&e))
-                            .with_context(|| format!("cannot create DynamoDB table {}", self.table))
-                    }
+                    Err(e) => return Err(sdk_error(&e, &format!("cannot create DynamoDB table {}", self.table))),
                 }
             }
-            Err(e) => {
-                return Err(describe_sdk_error(&e))
-                    .with_context(|| format!("cannot describe DynamoDB table {}", self.table))
-            }
+            Err(e) => return Err(sdk_error(&e, &format!("cannot describe DynamoDB table {}", self.table))),
         }
         // Use the table only once it is ACTIVE.
         let deadline = Instant::now() + Duration::from_secs(300);
@@ -165,44 +163,42 @@ impl DynamoStore {
                 .table_name(&self.table)
                 .send()
                 .await
-                .map_err(|e| describe_sdk_error(&e))?;
+                .map_err(|e| sdk_error(&e, &format!("cannot describe DynamoDB table {}", self.table)))?;
             if out.table.as_ref().and_then(|t| t.table_status.as_ref()) == Some(&TableStatus::Active) {
                 return Ok(());
             }
-            anyhow::ensure!(Instant::now() < deadline, "table {} did not become ACTIVE within 5 minutes", self.table);
+            if Instant::now() >= deadline {
+                return Err(StoreError::fatal(format!("table {} did not become ACTIVE within 5 minutes", self.table)));
+            }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 
-    /// One BatchWriteItem request, retried (its unprocessed items, throttling,
-    /// outages) with exponential backoff and jitter until `retry_for` runs out.
-    /// Items are built from the bars again only when a whole request must be
-    /// resent, so the common path does not copy them.
-    async fn write_request(&self, bars: &[Bar], picks: Vec<usize>) -> anyhow::Result<()> {
-        let started = Instant::now();
-        let mut attempt: u32 = 0;
+    /// One BatchWriteItem request. Items the service leaves unprocessed (its
+    /// partial answer under load) are resent a few times, as the protocol asks;
+    /// a failed request is a [`StoreError`] that says whether to retry.
+    async fn write_request(&self, bars: &[Bar], picks: Vec<usize>) -> Result<(), StoreError> {
         let mut items = write_requests(bars, &picks)?;
-        loop {
-            match self.client.batch_write_item().request_items(&self.table, items).send().await {
-                Ok(out) => {
-                    items = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
-                    if items.is_empty() {
-                        return Ok(());
-                    }
-                    tracing::debug!(left = items.len(), "unprocessed items; retrying");
-                }
-                Err(e) if is_retryable(&e) => {
-                    tracing::warn!("DynamoDB write failed, will retry: {}", describe_sdk_error(&e));
-                    items = write_requests(bars, &picks)?;
-                }
-                Err(e) => return Err(describe_sdk_error(&e)).context("DynamoDB write refused"),
+        for round in 0..UNPROCESSED_ROUNDS {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, items)
+                .send()
+                .await
+                .map_err(|e| sdk_error(&e, &format!("cannot write to DynamoDB table {}", self.table)))?;
+            items = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+            if items.is_empty() {
+                return Ok(());
             }
-            if started.elapsed() >= self.retry_for {
-                bail!("DynamoDB write still failing after {:?}; {} items not written", self.retry_for, items.len());
-            }
-            tokio::time::sleep(backoff(attempt)).await;
-            attempt += 1;
+            tracing::debug!(left = items.len(), "unprocessed items; resending");
+            tokio::time::sleep(Duration::from_millis(50 << round)).await;
         }
+        Err(StoreError::transient(format!(
+            "DynamoDB table {} left {} items unprocessed (throttled)",
+            self.table,
+            items.len()
+        )))
     }
 
     async fn query(
@@ -211,7 +207,8 @@ impl DynamoStore {
         range: &DateRange,
         newest_first: bool,
         limit: Option<i32>,
-    ) -> anyhow::Result<Vec<Bar>> {
+    ) -> Result<Vec<Bar>, StoreError> {
+        let doing = format!("cannot query DynamoDB table {}", self.table);
         let request = self
             .client
             .query()
@@ -225,15 +222,19 @@ impl DynamoStore {
             .scan_index_forward(!newest_first)
             .set_limit(limit);
         let items: Vec<HashMap<String, AttributeValue>> = if limit.is_some() {
-            request.send().await.map_err(|e| describe_sdk_error(&e))?.items.unwrap_or_default()
+            request.send().await.map_err(|e| sdk_error(&e, &doing))?.items.unwrap_or_default()
         } else {
-            request.into_paginator().items().send().try_collect().await.map_err(|e| describe_sdk_error(&e))?
+            request.into_paginator().items().send().try_collect().await.map_err(|e| sdk_error(&e, &doing))?
         };
         items.iter().map(bar_from_item).collect()
     }
 }
 
-fn check_key_schema(table: &str, keys: &[KeySchemaElement], attributes: &[AttributeDefinition]) -> anyhow::Result<()> {
+fn check_key_schema(
+    table: &str,
+    keys: &[KeySchemaElement],
+    attributes: &[AttributeDefinition],
+) -> Result<(), StoreError> {
     let key_of = |kind: KeyType| keys.iter().find(|k| k.key_type == kind).map(|k| k.attribute_name.as_str());
     let type_of = |name: &str| attributes.iter().find(|a| a.attribute_name == name).map(|a| a.attribute_type.clone());
     let ok = keys.len() == 2
@@ -246,10 +247,10 @@ fn check_key_schema(table: &str, keys: &[KeySchemaElement], attributes: &[Attrib
             .iter()
             .map(|k| format!("{} ({:?}, {:?})", k.attribute_name, k.key_type, type_of(&k.attribute_name)))
             .collect();
-        bail!(
+        return Err(StoreError::fatal(format!(
             "DynamoDB table {table} has key schema [{}]; stockstream needs partition key \"{COMPANY}\" (S) and sort key \"{DATE}\" (S)",
             found.join(", ")
-        );
+        )));
     }
     Ok(())
 }
@@ -260,11 +261,11 @@ fn number(v: f64) -> AttributeValue {
     AttributeValue::N(format!("{v}"))
 }
 
-fn write_requests(bars: &[Bar], picks: &[usize]) -> anyhow::Result<Vec<WriteRequest>> {
+fn write_requests(bars: &[Bar], picks: &[usize]) -> Result<Vec<WriteRequest>, StoreError> {
     picks
         .iter()
         .map(|&i| {
-            let put = PutRequest::builder().set_item(Some(item_of(&bars[i]))).build()?;
+            let put = PutRequest::builder().set_item(Some(item_of(&bars[i]))).build().map_err(fatal)?;
             Ok(WriteRequest::builder().put_request(put).build())
         })
         .collect()
@@ -283,21 +284,23 @@ fn item_of(bar: &Bar) -> HashMap<String, AttributeValue> {
     ])
 }
 
-fn bar_from_item(item: &HashMap<String, AttributeValue>) -> anyhow::Result<Bar> {
-    let text = |name: &str| -> anyhow::Result<String> {
+fn bar_from_item(item: &HashMap<String, AttributeValue>) -> Result<Bar, StoreError> {
+    let text = |name: &str| -> Result<String, StoreError> {
         match item.get(name) {
             Some(AttributeValue::S(s)) => Ok(s.clone()),
-            other => bail!("item attribute {name:?} is {other:?}, expected a string"),
+            other => Err(fatal(format!("item attribute {name:?} is {other:?}, expected a string"))),
         }
     };
-    let num = |name: &str| -> anyhow::Result<f64> {
+    let num = |name: &str| -> Result<f64, StoreError> {
         match item.get(name) {
-            Some(AttributeValue::N(n)) => n.parse().with_context(|| format!("attribute {name:?} = {n:?}")),
-            other => bail!("item attribute {name:?} is {other:?}, expected a number"),
+            Some(AttributeValue::N(n)) => {
+                n.parse().map_err(|_| fatal(format!("attribute {name:?} = {n:?} is not a number")))
+            }
+            other => Err(fatal(format!("item attribute {name:?} is {other:?}, expected a number"))),
         }
     };
     let company = text(COMPANY)?;
-    let ts: Ts = text(DATE)?.parse()?;
+    let ts: Ts = text(DATE)?.parse().map_err(fatal)?;
     let symbol = text("Symbol").unwrap_or_else(|_| stockstream_core::symbol_for_company(&company));
     Ok(Bar {
         symbol,
@@ -329,37 +332,33 @@ fn is_retryable<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
     }
 }
 
-/// An error message without request details (which could carry credentials).
-fn describe_sdk_error<E: ProvideErrorMetadata + std::fmt::Debug, R>(e: &SdkError<E, R>) -> anyhow::Error {
-    match e {
-        SdkError::ServiceError(s) => anyhow::anyhow!(
-            "{}: {}",
-            s.err().code().unwrap_or("ServiceError"),
-            s.err().message().unwrap_or("no message")
-        ),
-        SdkError::DispatchFailure(_) => anyhow::anyhow!("cannot reach DynamoDB (connection failed)"),
-        SdkError::TimeoutError(_) => anyhow::anyhow!("DynamoDB request timed out"),
-        SdkError::ResponseError(_) => anyhow::anyhow!("unreadable DynamoDB response"),
-        SdkError::ConstructionFailure(_) => anyhow::anyhow!("invalid DynamoDB request"),
-        _ => anyhow::anyhow!("DynamoDB request failed"),
+/// An SDK error as a store error, without request details (which could carry
+/// credentials): transient when retrying may help.
+fn sdk_error<E: ProvideErrorMetadata + std::fmt::Debug, R>(e: &SdkError<E, R>, doing: &str) -> StoreError {
+    let what = match e {
+        SdkError::ServiceError(s) => {
+            format!("{}: {}", s.err().code().unwrap_or("ServiceError"), s.err().message().unwrap_or("no message"))
+        }
+        SdkError::DispatchFailure(_) => "cannot reach DynamoDB (connection failed)".into(),
+        SdkError::TimeoutError(_) => "DynamoDB request timed out".into(),
+        SdkError::ResponseError(_) => "unreadable DynamoDB response".into(),
+        SdkError::ConstructionFailure(_) => "invalid DynamoDB request".into(),
+        _ => "DynamoDB request failed".into(),
+    };
+    let message = format!("{doing}: {what}");
+    if is_retryable(e) {
+        StoreError::transient(message)
+    } else {
+        StoreError::fatal(message)
     }
 }
 
-/// 50 ms doubling to 5 s, with full jitter.
-fn backoff(attempt: u32) -> Duration {
-    let cap = (50u64 << attempt.min(7)).min(5000);
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    let mut x = (nanos as u64) ^ 0x9e37_79b9_7f4a_7c15 ^ (attempt as u64);
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    Duration::from_millis(cap / 2 + x % (cap / 2 + 1))
-}
+/// Rounds of resending items a BatchWriteItem left unprocessed (50 ms doubling).
+const UNPROCESSED_ROUNDS: u32 = 6;
 
 #[async_trait]
 impl Store for DynamoStore {
-    async fn upsert(&self, bars: Vec<Bar>) -> anyhow::Result<()> {
+    async fn upsert(&self, bars: Arc<[Bar]>) -> Result<(), StoreError> {
         // One put per key: BatchWriteItem refuses duplicate keys in a request,
         // and the last write wins as it does in SQLite.
         let mut last: HashMap<(&str, Ts), usize> = HashMap::with_capacity(bars.len());
@@ -378,11 +377,11 @@ impl Store for DynamoStore {
         Ok(())
     }
 
-    async fn range(&self, company: &str, range: &DateRange) -> anyhow::Result<Vec<Bar>> {
+    async fn range(&self, company: &str, range: &DateRange) -> Result<Vec<Bar>, StoreError> {
         self.query(company, range, false, None).await
     }
 
-    async fn latest(&self) -> anyhow::Result<Vec<Bar>> {
+    async fn latest(&self) -> Result<Vec<Bar>, StoreError> {
         let mut out = Vec::new();
         for company in self.companies().await? {
             out.extend(self.query(&company, &DateRange::default(), true, Some(1)).await?);
@@ -391,7 +390,7 @@ impl Store for DynamoStore {
     }
 
     /// A scan of the key attribute: DynamoDB keeps no list of partition keys.
-    async fn companies(&self) -> anyhow::Result<Vec<String>> {
+    async fn companies(&self) -> Result<Vec<String>, StoreError> {
         let items: Vec<HashMap<String, AttributeValue>> = self
             .client
             .scan()
@@ -403,7 +402,7 @@ impl Store for DynamoStore {
             .send()
             .try_collect()
             .await
-            .map_err(|e| describe_sdk_error(&e))?;
+            .map_err(|e| sdk_error(&e, &format!("cannot scan DynamoDB table {}", self.table)))?;
         let mut names: Vec<String> = items
             .into_iter()
             .filter_map(|mut i| match i.remove(COMPANY) {
@@ -416,7 +415,7 @@ impl Store for DynamoStore {
         Ok(names)
     }
 
-    async fn count(&self) -> anyhow::Result<u64> {
+    async fn count(&self) -> Result<u64, StoreError> {
         let pages: Vec<_> = self
             .client
             .scan()
@@ -426,7 +425,7 @@ impl Store for DynamoStore {
             .send()
             .try_collect()
             .await
-            .map_err(|e| describe_sdk_error(&e))?;
+            .map_err(|e| sdk_error(&e, &format!("cannot count DynamoDB table {}", self.table)))?;
         Ok(pages.iter().map(|p| p.count.max(0) as u64).sum())
     }
 }
@@ -472,12 +471,5 @@ mod tests {
         let numeric = [attr(COMPANY, ScalarAttributeType::S), attr(DATE, ScalarAttributeType::N)];
         assert!(check_key_schema("t", &good_keys, &numeric).is_err());
         assert!(check_key_schema("t", &good_keys[..1], &good_attrs).is_err());
-    }
-
-    #[test]
-    fn backoff_grows_and_stays_capped() {
-        assert!(backoff(0) <= Duration::from_millis(50));
-        assert!(backoff(3) >= Duration::from_millis(200) && backoff(3) <= Duration::from_millis(400));
-        assert!(backoff(30) <= Duration::from_secs(5));
     }
 }

@@ -1,10 +1,14 @@
 //! Where bars are kept. Two backends side by side behind one trait: SQLite
 //! (embedded default) and DynamoDB. Writes are idempotent upserts keyed by a
 //! bar's identity `(company, date)`, which makes at-least-once delivery store
-//! every bar once.
+//! every bar once. Every error is a [`StoreError`] that names the file or table
+//! and says whether trying again may help.
+#![warn(missing_docs)]
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use stockstream_core::{company_for_symbol, Bar, DateRange};
+use stockstream_core::{company_for_symbol, Bar, DateRange, StoreError};
 
 pub mod dynamodb;
 pub mod sqlite;
@@ -13,30 +17,32 @@ pub use dynamodb::{DynamoSettings, DynamoStore};
 pub use sqlite::SqliteStore;
 
 #[async_trait]
+/// Where bars are kept.
 pub trait Store: Send + Sync {
     /// Inserts or replaces these bars; returns once they are durable.
-    async fn upsert(&self, bars: Vec<Bar>) -> anyhow::Result<()>;
+    /// Shared, so that a retried write needs no copy.
+    async fn upsert(&self, bars: Arc<[Bar]>) -> Result<(), StoreError>;
 
     /// One company's bars within an inclusive range, oldest first.
-    async fn range(&self, company: &str, range: &DateRange) -> anyhow::Result<Vec<Bar>>;
+    async fn range(&self, company: &str, range: &DateRange) -> Result<Vec<Bar>, StoreError>;
 
     /// The newest bar of every company, by company name.
-    async fn latest(&self) -> anyhow::Result<Vec<Bar>>;
+    async fn latest(&self) -> Result<Vec<Bar>, StoreError>;
 
     /// Every company with at least one bar, sorted.
-    async fn companies(&self) -> anyhow::Result<Vec<String>>;
+    async fn companies(&self) -> Result<Vec<String>, StoreError>;
 
     /// How many bars are stored.
-    async fn count(&self) -> anyhow::Result<u64>;
+    async fn count(&self) -> Result<u64, StoreError>;
 
     /// The stored company a name or a symbol names (case-insensitive), if any.
-    async fn find_company(&self, name: &str) -> anyhow::Result<Option<String>> {
+    async fn find_company(&self, name: &str) -> Result<Option<String>, StoreError> {
         let by_symbol = company_for_symbol(name);
         Ok(self.companies().await?.into_iter().find(|c| c.eq_ignore_ascii_case(name) || *c == by_symbol))
     }
 
     /// Every stored company's bars in range, one list per company, by name.
-    async fn bars_by_company(&self, range: &DateRange) -> anyhow::Result<Vec<Vec<Bar>>> {
+    async fn bars_by_company(&self, range: &DateRange) -> Result<Vec<Vec<Bar>>, StoreError> {
         let mut all = Vec::new();
         for company in self.companies().await? {
             all.push(self.range(&company, range).await?);

@@ -1,13 +1,12 @@
 //! The embedded store: one SQLite file in WAL mode. Bars live in `bars`, keyed by
 //! `(company, date)`; rejected records in `rejects`, with reason and original bytes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use anyhow::Context;
 use async_trait::async_trait;
-use rusqlite::{params, Connection};
-use stockstream_core::{Bar, DateRange, DeadLetters, Reject, Ts};
+use rusqlite::{params, Connection, ErrorCode};
+use stockstream_core::{Bar, DateRange, DeadLetters, Reject, StoreError, Ts};
 
 use crate::Store;
 
@@ -44,46 +43,65 @@ const COLUMNS: &str = "company, date, symbol, open, high, low, close, volume";
 /// A reject as stored, for reading back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredReject {
+    /// Where it came from.
     pub source: String,
+    /// The reason's code.
     pub kind: String,
+    /// The reason.
     pub reason: String,
+    /// The record as it arrived.
     pub original: Vec<u8>,
 }
 
+/// One SQLite file holding bars and rejects.
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    path: Arc<PathBuf>,
+}
+
+/// An SQLite error as a store error naming the file: a lock held by another
+/// process is transient, anything else fatal.
+fn sqlite_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    let message = format!("SQLite database {}: {e}", path.display());
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::transient(message),
+        _ => StoreError::fatal(message),
+    }
 }
 
 impl SqliteStore {
-    pub fn open(path: &Path) -> anyhow::Result<Self> {
-        let conn = Connection::open(path).with_context(|| format!("cannot open SQLite database {}", path.display()))?;
+    /// Opens (or creates) the file with its schema.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let fail = |e| sqlite_error(path, e);
+        let conn = Connection::open(path).map_err(fail)?;
         // WAL lets readers (query, serve) run while the consumer writes;
         // synchronous=NORMAL is durable across process crashes in WAL mode.
         // Several processes may share the file (consumers of one group on one
         // host): wait for a lock rather than fail, from the very first statement.
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(SCHEMA).with_context(|| format!("{} is not a stockstream database", path.display()))?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
+        conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(fail)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(fail)?;
+        conn.execute_batch(SCHEMA).map_err(fail)?;
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), path: Arc::new(path.to_path_buf()) })
     }
 
     /// Runs blocking SQLite work off the async executor.
     async fn with_conn<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> anyhow::Result<T> {
-        let conn = self.conn.clone();
+    ) -> Result<T, StoreError> {
+        let (conn, path) = (self.conn.clone(), self.path.clone());
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().map_err(|_| anyhow::anyhow!("SQLite connection poisoned"))?;
-            f(&mut guard).map_err(anyhow::Error::from)
+            let mut guard = conn.lock().map_err(|_| StoreError::fatal("SQLite connection poisoned"))?;
+            f(&mut guard).map_err(|e| sqlite_error(&path, e))
         })
-        .await?
+        .await
+        .map_err(|e| StoreError::fatal(format!("SQLite worker failed: {e}")))?
     }
 
     /// Every reject kept so far, oldest first.
-    pub async fn rejects(&self) -> anyhow::Result<Vec<StoredReject>> {
+    pub async fn rejects(&self) -> Result<Vec<StoredReject>, StoreError> {
         self.with_conn(|c| {
             let mut st = c.prepare("SELECT source, kind, reason, original FROM rejects ORDER BY id")?;
             let rows = st.query_map([], |r| {
@@ -114,7 +132,7 @@ fn bar_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Bar> {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn upsert(&self, bars: Vec<Bar>) -> anyhow::Result<()> {
+    async fn upsert(&self, bars: Arc<[Bar]>) -> Result<(), StoreError> {
         if bars.is_empty() {
             return Ok(());
         }
@@ -123,7 +141,7 @@ impl Store for SqliteStore {
             {
                 let mut st = tx.prepare_cached(UPSERT)?;
                 let mut date = String::with_capacity(32);
-                for b in &bars {
+                for b in bars.iter() {
                     use std::fmt::Write;
                     date.clear();
                     let _ = write!(date, "{}", b.ts);
@@ -135,7 +153,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn range(&self, company: &str, range: &DateRange) -> anyhow::Result<Vec<Bar>> {
+    async fn range(&self, company: &str, range: &DateRange) -> Result<Vec<Bar>, StoreError> {
         let (company, lower, upper) = (company.to_string(), range.lower(), range.upper());
         self.with_conn(move |c| {
             let mut st = c.prepare_cached(&format!(
@@ -147,7 +165,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn latest(&self) -> anyhow::Result<Vec<Bar>> {
+    async fn latest(&self) -> Result<Vec<Bar>, StoreError> {
         self.with_conn(|c| {
             // SQLite returns the other columns from the row holding MAX(date).
             let mut st = c.prepare_cached(
@@ -159,7 +177,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn companies(&self) -> anyhow::Result<Vec<String>> {
+    async fn companies(&self) -> Result<Vec<String>, StoreError> {
         self.with_conn(|c| {
             let mut st = c.prepare_cached("SELECT DISTINCT company FROM bars ORDER BY company")?;
             let rows = st.query_map([], |r| r.get(0))?;
@@ -168,14 +186,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn count(&self) -> anyhow::Result<u64> {
+    async fn count(&self) -> Result<u64, StoreError> {
         self.with_conn(|c| c.query_row("SELECT COUNT(*) FROM bars", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)).await
     }
 }
 
 #[async_trait]
 impl DeadLetters for SqliteStore {
-    async fn keep(&self, rejects: Vec<Reject>) -> anyhow::Result<()> {
+    async fn keep(&self, rejects: Vec<Reject>) -> Result<(), StoreError> {
         if rejects.is_empty() {
             return Ok(());
         }
@@ -221,10 +239,10 @@ mod tests {
     async fn upsert_is_idempotent_and_last_write_wins() {
         let (_d, s) = store();
         let bars = vec![bar("NVIDIA", "2024-01-02", 10.0), bar("NVIDIA", "2024-01-03", 11.0)];
-        s.upsert(bars.clone()).await.unwrap();
-        s.upsert(bars.clone()).await.unwrap();
+        s.upsert(bars.clone().into()).await.unwrap();
+        s.upsert(bars.clone().into()).await.unwrap();
         assert_eq!(s.count().await.unwrap(), 2);
-        s.upsert(vec![bar("NVIDIA", "2024-01-03", 12.5)]).await.unwrap();
+        s.upsert(vec![bar("NVIDIA", "2024-01-03", 12.5)].into()).await.unwrap();
         assert_eq!(s.count().await.unwrap(), 2);
         let got = s.range("NVIDIA", &DateRange::default()).await.unwrap();
         assert_eq!(got[1].close, 12.5);
@@ -234,12 +252,15 @@ mod tests {
     #[tokio::test]
     async fn range_latest_and_companies() {
         let (_d, s) = store();
-        s.upsert(vec![
-            bar("Tesla", "2024-01-02", 1.0),
-            bar("Tesla", "2024-01-03T14:30:00Z", 2.0),
-            bar("Tesla", "2024-01-04", 3.0),
-            bar("Apple", "2024-01-05", 4.0),
-        ])
+        s.upsert(
+            vec![
+                bar("Tesla", "2024-01-02", 1.0),
+                bar("Tesla", "2024-01-03T14:30:00Z", 2.0),
+                bar("Tesla", "2024-01-04", 3.0),
+                bar("Apple", "2024-01-05", 4.0),
+            ]
+            .into(),
+        )
         .await
         .unwrap();
         let r = |from: Option<&str>, to: Option<&str>| {

@@ -63,10 +63,10 @@ async fn answers(store: &dyn Store) -> Answers {
 async fn load(store: &dyn Store) {
     let bars = data();
     // Twice, and in two batches: idempotent either way.
-    store.upsert(bars.clone()).await.unwrap();
-    store.upsert(bars[..40].to_vec()).await.unwrap();
+    store.upsert(bars.clone().into()).await.unwrap();
+    store.upsert(bars[..40].to_vec().into()).await.unwrap();
     // A duplicate key inside one write: the last one wins.
-    store.upsert(vec![bar("Tesla", "2024-01-08", 1.0), bar("Tesla", "2024-01-08", 195.9)]).await.unwrap();
+    store.upsert(vec![bar("Tesla", "2024-01-08", 1.0), bar("Tesla", "2024-01-08", 195.9)].into()).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,20 +1,32 @@
-//! `stockstream bench`: throughput of a pipeline and of its plain baseline,
-//! measured side by side in one run so that the ratio survives a noisy machine.
+//! `stockstream-bench`: throughput and latency of stockstream's paths and of
+//! their peers, measured side by side in one run so that the ratio survives a
+//! noisy machine. It drives the same components the `stockstream` binary wires.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use clap::{Args, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use stockstream_pipeline::{embedded as run_embedded, AnalyticsStage, ConsumeOptions, Pace, Stats};
+use stockstream_server::Hub;
 use stockstream_sources::{Interval, Synthetic, SyntheticConfig};
 use stockstream_store::SqliteStore;
 use tokio::sync::watch;
 
-use crate::pipeline::{ConsumeOptions, Item, Pace, Stats};
-
-#[derive(Args, Debug)]
+#[derive(Parser, Debug)]
+#[command(name = "stockstream-bench", about = "stockstream beside its peers, in one run")]
 pub struct BenchArgs {
     #[command(subcommand)]
     pub target: Target,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    bench(BenchArgs::parse()).await
+}
+
+/// The analytics stage as `run` wires it: the server's event hub subscribed.
+fn analytics(hub: Arc<Hub>) -> Option<Arc<AnalyticsStage>> {
+    Some(Arc::new(AnalyticsStage::new(vec![hub])))
 }
 
 #[derive(Subcommand, Debug)]
@@ -82,7 +94,7 @@ pub struct DynamoBenchArgs {
     #[arg(long)]
     pub write_only: bool,
     /// Folder holding ddb_batch_peer.py and seed_pipeline.py.
-    #[arg(long, default_value = "../shared/peers")]
+    #[arg(long, env = "STOCKSTREAM_PEERS")]
     pub peers: std::path::PathBuf,
 }
 
@@ -97,9 +109,9 @@ pub struct KafkaBenchArgs {
     pub repeat: usize,
     #[arg(long, default_value_t = 6)]
     pub partitions: i32,
-    /// The peer script (confluent-kafka producer).
-    #[arg(long, default_value = "../shared/peers/kafka_produce_peer.py")]
-    pub peer: std::path::PathBuf,
+    /// Folder holding the peer script kafka_produce_peer.py (confluent-kafka producer).
+    #[arg(long, env = "STOCKSTREAM_PEERS")]
+    pub peers: std::path::PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -169,12 +181,11 @@ async fn embedded(args: EmbeddedArgs) -> anyhow::Result<()> {
 async fn embedded_pipeline(config: &SyntheticConfig, db: &std::path::Path, batch_size: usize) -> anyhow::Result<f64> {
     let store = Arc::new(SqliteStore::open(db)?);
     let stats = Arc::new(Stats::default());
-    let source = Box::new(Synthetic::new(config.clone()).map_err(anyhow::Error::msg)?.map(Item::Bar));
-    let hub = Arc::new(stockstream_server::Hub::default());
-    let options = ConsumeOptions { batch_size, hub: Some(hub), ..Default::default() };
+    let source = Box::new(Synthetic::new(config.clone()).map_err(anyhow::Error::msg)?);
+    let options = ConsumeOptions { batch_size, analytics: analytics(Arc::default()), ..Default::default() };
     let (_keep_open, stop) = watch::channel(false);
     let started = Instant::now();
-    crate::run::embedded(source, store.clone(), store, stats.clone(), &options, Pace::Max, stop).await?;
+    run_embedded(source, store.clone(), store, stats.clone(), &options, Pace::Max, stop).await?;
     let secs = started.elapsed().as_secs_f64();
     let rows = config.rows.unwrap_or_default();
     anyhow::ensure!(Stats::get(&stats.stored) == rows, "pipeline stored {} of {rows} bars", Stats::get(&stats.stored));
@@ -182,27 +193,27 @@ async fn embedded_pipeline(config: &SyntheticConfig, db: &std::path::Path, batch
 }
 
 /// The baseline: the same bars, already in memory, in a plain prepared INSERT
-/// inside transactions of the same size. No bus, no codec, no validation.
+/// inside transactions of the same size, into the store's own schema. No bus,
+/// no codec, no validation.
 async fn plain_insert(
     bars: Arc<Vec<stockstream_core::Bar>>,
     db: &std::path::Path,
     batch_size: usize,
 ) -> anyhow::Result<f64> {
     let path = db.to_path_buf();
+    drop(SqliteStore::open(&path)?);
     tokio::task::spawn_blocking(move || -> anyhow::Result<f64> {
         let mut conn = rusqlite::Connection::open(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(
-            "CREATE TABLE bars (company TEXT NOT NULL, date TEXT NOT NULL, symbol TEXT NOT NULL,
-             open REAL NOT NULL, high REAL NOT NULL, low REAL NOT NULL, close REAL NOT NULL,
-             volume REAL NOT NULL, PRIMARY KEY (company, date)) WITHOUT ROWID",
-        )?;
         let started = Instant::now();
         for chunk in bars.chunks(batch_size) {
             let tx = conn.transaction()?;
             {
-                let mut st = tx.prepare_cached("INSERT INTO bars VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
+                let mut st = tx.prepare_cached(
+                    "INSERT INTO bars (company, date, symbol, open, high, low, close, volume)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?;
                 for b in chunk {
                     st.execute(rusqlite::params![
                         b.company,
@@ -248,7 +259,8 @@ fn run_peer(script: &std::path::Path, args: &[&str], field: &str) -> anyhow::Res
 
 async fn kafka(args: KafkaBenchArgs) -> anyhow::Result<()> {
     use stockstream_bus::{ensure_topic, KafkaDeadLetters, KafkaProducer, KafkaSettings};
-    anyhow::ensure!(args.peer.is_file(), "peer script {} not found (--peer)", args.peer.display());
+    let peer_script = args.peers.join("kafka_produce_peer.py");
+    anyhow::ensure!(peer_script.is_file(), "peer script {} not found (--peers)", peer_script.display());
     let dir = tempfile::tempdir()?;
     let lines = dir.path().join("bars.jsonl");
     {
@@ -272,19 +284,16 @@ async fn kafka(args: KafkaBenchArgs) -> anyhow::Result<()> {
         for t in [&our_topic, &peer_topic, &format!("{our_topic}.dlq")] {
             ensure_topic(&settings, t, args.partitions).await?;
         }
-        let rate = run_peer(&args.peer, &[lines.to_str().unwrap(), &args.brokers, &peer_topic], "messages_per_s")?;
+        let rate = run_peer(&peer_script, &[lines.to_str().unwrap(), &args.brokers, &peer_topic], "messages_per_s")?;
         peer.push(rate);
 
         let producer = KafkaProducer::new(&settings, &our_topic)?;
         let dead = KafkaDeadLetters::new(&settings, &format!("{our_topic}.dlq"))?;
         let stats = Stats::default();
-        let source = stockstream_sources::JsonLinesSource::open(&lines)?.map(|r| match r {
-            Ok(w) => Item::Wire(w),
-            Err(r) => Item::Reject(r),
-        });
+        let source = Box::new(stockstream_sources::JsonLinesSource::open(&lines)?);
         let (_keep, stop) = watch::channel(false);
         let started = Instant::now();
-        crate::pipeline::produce(source, &producer, &dead, &stats, Pace::Max, stop).await?;
+        stockstream_pipeline::produce(source, &producer, &dead, &stats, Pace::Max, stop).await?;
         let secs = started.elapsed().as_secs_f64();
         let (delivered, failed) = producer.delivery_counts();
         anyhow::ensure!(delivered == args.rows && failed == 0, "delivered {delivered}, failed {failed}");
@@ -309,8 +318,13 @@ async fn dynamodb(args: DynamoBenchArgs) -> anyhow::Result<()> {
     let config = SyntheticConfig { rows: Some(args.rows), interval: Interval::Minute, ..Default::default() };
     let bars: Vec<_> = Synthetic::new(config).map_err(anyhow::Error::msg)?.collect();
     let write_csv = |path: &std::path::Path, bars: &[stockstream_core::Bar]| -> anyhow::Result<()> {
+        use std::io::Write;
         let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
-        crate::query::write_bars(&mut file, bars, crate::query::Format::Csv)
+        writeln!(file, "Date,Open,High,Low,Close,Volume,Company Name")?;
+        for b in bars {
+            writeln!(file, "{},{},{},{},{},{},{}", b.ts, b.open, b.high, b.low, b.close, b.volume, b.company)?;
+        }
+        Ok(file.flush()?)
     };
     let (all_csv, peer_csv) = (dir.path().join("all.csv"), dir.path().join("peer.csv"));
     write_csv(&all_csv, &bars)?;
@@ -320,7 +334,6 @@ async fn dynamodb(args: DynamoBenchArgs) -> anyhow::Result<()> {
         endpoint: Some(args.dynamodb_endpoint.clone()),
         region: Some("us-east-1".into()),
         concurrency: args.concurrency,
-        ..Default::default()
     };
     let batch = ConsumeOptions::default().batch_size;
 
@@ -328,14 +341,14 @@ async fn dynamodb(args: DynamoBenchArgs) -> anyhow::Result<()> {
     // is a JVM: warm it up first, then alternate the two sides.
     let warm = DynamoStore::connect(&settings(format!("BenchWarm{run_id}"))).await?;
     for chunk in bars.chunks(batch) {
-        warm.upsert(chunk.to_vec()).await?;
+        warm.upsert(chunk.to_vec().into()).await?;
     }
     let (mut ours, mut peers) = (Vec::new(), Vec::new());
     for round in 0..args.repeat {
         let store = DynamoStore::connect(&settings(format!("BenchWrite{run_id}x{round}"))).await?;
         let started = Instant::now();
         for chunk in bars.chunks(batch) {
-            store.upsert(chunk.to_vec()).await?;
+            store.upsert(chunk.to_vec().into()).await?;
         }
         ours.push(args.rows as f64 / started.elapsed().as_secs_f64());
         anyhow::ensure!(store.count().await? == args.rows, "write path lost bars");
@@ -365,37 +378,29 @@ async fn dynamodb(args: DynamoBenchArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     // 2. End to end: CSV → Kafka → DynamoDB.
-    let kafka = crate::cli::KafkaArgs {
-        brokers: args.brokers.clone(),
-        topic: format!("bench-e2e-{run_id}"),
-        partitions: 6,
-        kafka_options: Vec::new(),
-    };
+    use stockstream_bus::{ensure_topic, KafkaConsumer, KafkaDeadLetters, KafkaProducer, KafkaSettings, OffsetReset};
+    let kafka = KafkaSettings::new(args.brokers.clone());
+    let topic = format!("bench-e2e-{run_id}");
+    for t in [topic.clone(), format!("{topic}.dlq")] {
+        ensure_topic(&kafka, &t, 6).await?;
+    }
     let e2e_store: std::sync::Arc<dyn Store> =
         std::sync::Arc::new(DynamoStore::connect(&settings(format!("BenchE2E{run_id}"))).await?);
     let stats = Arc::new(Stats::default());
-    let source = stockstream_sources::CsvSource::open(&all_csv)?.map(|r| match r {
-        Ok(rec) => Item::Raw(rec),
-        Err(rej) => Item::Reject(rej),
-    });
+    let source = Box::new(stockstream_sources::CsvSource::open(&all_csv)?);
+    let producer = Box::new(KafkaProducer::new(&kafka, &topic)?);
+    let mut consumer = KafkaConsumer::new(&kafka, &topic, "bench", OffsetReset::Earliest)?;
+    let dead = Arc::new(KafkaDeadLetters::new(&kafka, &format!("{topic}.dlq"))?);
     let (_keep, stop) = watch::channel(false);
     let started = Instant::now();
-    crate::run::over_kafka(
-        &kafka,
-        "bench",
-        Pace::Max,
-        Box::new(source),
-        e2e_store.clone(),
-        stats.clone(),
-        ConsumeOptions::default(),
-        stop,
-    )
-    .await?;
+    let (store, options) = (e2e_store.clone(), ConsumeOptions::default());
+    stockstream_pipeline::over_bus(source, producer, &mut consumer, store, dead, stats, options, Pace::Max, stop)
+        .await?;
     let ours_e2e = args.rows as f64 / started.elapsed().as_secs_f64();
     anyhow::ensure!(e2e_store.count().await? == args.rows, "pipeline lost bars");
 
     let peer_topic = format!("bench-original-{run_id}");
-    stockstream_bus::ensure_topic(&kafka.settings(), &peer_topic, 1).await?;
+    ensure_topic(&kafka, &peer_topic, 1).await?;
     let peer_e2e = run_peer(
         &args.peers.join("seed_pipeline.py"),
         &[
@@ -425,10 +430,22 @@ async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let store = Arc::new(SqliteStore::open(&dir.path().join("serve.db"))?);
     let stats = Arc::new(Stats::default());
-    let hub = Arc::new(stockstream_server::Hub::default());
+    let hub = Arc::new(Hub::default());
+    let analytics = analytics(hub.clone());
     let (stop_tx, stop) = watch::channel(false);
-    let (addr, server) =
-        crate::serve::start("127.0.0.1:0".parse()?, store.clone(), hub.clone(), stats.clone(), stop.clone()).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let state = stockstream_server::AppState {
+        store: store.clone(),
+        hub: hub.clone(),
+        analytics: analytics.clone().expect("a stage"),
+        metrics: Arc::new(String::new),
+    };
+    let mut stopped = stop.clone();
+    let shutdown = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    let server = tokio::spawn(stockstream_server::serve(listener, state, shutdown));
 
     // The client: an HTTP subscriber to /api/stream, timing each bar event.
     let rows = args.rows as usize;
@@ -458,10 +475,10 @@ async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     let config = SyntheticConfig { rows: Some(args.rows), interval: Interval::Minute, ..Default::default() };
-    let source = Box::new(Synthetic::new(config).map_err(anyhow::Error::msg)?.map(Item::Bar));
-    let options = ConsumeOptions { hub: Some(hub.clone()), ..Default::default() };
+    let source = Box::new(Synthetic::new(config).map_err(anyhow::Error::msg)?);
+    let options = ConsumeOptions { analytics, ..Default::default() };
     let started = Instant::now();
-    crate::run::embedded(source, store.clone(), store, stats.clone(), &options, Pace::Rate(args.rate), stop).await?;
+    run_embedded(source, store.clone(), store, stats.clone(), &options, Pace::Rate(args.rate), stop).await?;
     let elapsed = started.elapsed().as_secs_f64();
     let mut latencies = tokio::time::timeout(std::time::Duration::from_secs(60), client).await???;
     let _ = stop_tx.send(true);

@@ -1,0 +1,85 @@
+//! Errors at the boundaries of the bus and the store. Each says whether trying
+//! again may help, so that the pipeline's one retry policy can tell an outage
+//! (wait and retry) from a fatal error (stop before committing anything past it).
+
+/// Whether an operation may succeed if tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// The service is unreachable, busy, throttling or locked for now.
+    Transient,
+    /// Anything else: trying again gives the same answer.
+    Fatal,
+}
+
+macro_rules! backend_error {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, thiserror::Error)]
+        #[error("{message}")]
+        pub struct $name {
+            /// Whether trying again may help.
+            pub retry: Retry,
+            /// What failed, naming the file, table, topic or address.
+            pub message: String,
+        }
+
+        impl $name {
+            /// An outage, a lock or throttling: trying again may succeed.
+            pub fn transient(message: impl Into<String>) -> Self {
+                $name { retry: Retry::Transient, message: message.into() }
+            }
+
+            /// A failure that trying again does not mend.
+            pub fn fatal(message: impl Into<String>) -> Self {
+                $name { retry: Retry::Fatal, message: message.into() }
+            }
+
+            /// True when trying again may help.
+            pub fn is_transient(&self) -> bool {
+                self.retry == Retry::Transient
+            }
+
+            /// The same error with what was being done put in front.
+            pub fn context(self, doing: impl std::fmt::Display) -> Self {
+                $name { retry: self.retry, message: format!("{doing}: {}", self.message) }
+            }
+        }
+
+        impl From<$name> for std::io::Error {
+            fn from(e: $name) -> Self {
+                std::io::Error::other(format!(concat!($what, ": {}"), e.message))
+            }
+        }
+    };
+}
+
+backend_error!(
+    /// A store (SQLite, DynamoDB) or dead-letter write or read that failed.
+    StoreError,
+    "store"
+);
+backend_error!(
+    /// A bus (in-process, Kafka) operation that failed.
+    BusError,
+    "bus"
+);
+
+impl From<BusError> for StoreError {
+    /// Dead letters kept on the bus fail as the bus does.
+    fn from(e: BusError) -> Self {
+        StoreError { retry: e.retry, message: e.message }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_keeps_whether_to_retry() {
+        let e = StoreError::transient("database is locked").context("cannot write to x.db");
+        assert!(e.is_transient());
+        assert_eq!(e.to_string(), "cannot write to x.db: database is locked");
+        assert!(!BusError::fatal("unknown topic").is_transient());
+    }
+}

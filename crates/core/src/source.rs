@@ -1,0 +1,58 @@
+//! The one shape every source has: an async stream of records (or rows it could
+//! not read), with a name and a description for the summary. CSV files, JSON
+//! lines, the synthetic market and downloads all implement [`Source`]; the
+//! producer loop knows nothing else about them.
+
+use futures_core::stream::BoxStream;
+
+use crate::{Bar, RawBar, Reject, Ts};
+
+/// A row read from a source as it was written, with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceRecord {
+    /// The fields as read, not yet cleaned or validated.
+    pub raw: RawBar,
+    /// Where it came from: `input.csv:17`.
+    pub source: String,
+}
+
+/// A message already in wire form (a topic dump), sent as is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WireRecord {
+    /// The bus key: the symbol.
+    pub key: String,
+    /// The message bytes, untouched.
+    pub payload: Vec<u8>,
+    /// Its time, for pacing, when it has a readable one.
+    pub ts: Option<Ts>,
+}
+
+/// One item a source yields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    /// A finished, valid bar (a generator's).
+    Bar(Bar),
+    /// A row as read, cleaned and validated by the consumer.
+    Raw(SourceRecord),
+    /// A message in wire form.
+    Wire(WireRecord),
+    /// A row the source could not read, kept with its reason.
+    Reject(Reject),
+}
+
+/// Where records come from.
+pub trait Source: Send {
+    /// The short name it is chosen by (`csv`, `synthetic`).
+    fn name(&self) -> &'static str;
+
+    /// For the summary: what exactly is read (`synthetic data (seed 42, ...)`).
+    fn description(&self) -> String;
+
+    /// How many records it will yield, when known in advance (progress bar).
+    fn expected(&self) -> Option<u64> {
+        None
+    }
+
+    /// The records, in order; the stream ends with the source.
+    fn records(self: Box<Self>) -> BoxStream<'static, Item>;
+}

@@ -1,0 +1,69 @@
+//! The analytics stage: every accepted bar, in bus order, updates the live
+//! indicators and the alert engine; what they produce goes to subscribers (the
+//! server's event hub, an alert publisher, ...), which the binary chooses.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use stockstream_analytics::{Alert, AlertEngine, IndicatorRow, LiveIndicators};
+use stockstream_core::{Bar, BusError};
+
+/// Receives what the analytics stage computes.
+#[async_trait]
+pub trait Subscriber: Send + Sync {
+    /// One accepted bar, its indicators and the alerts it raised. Called in bus
+    /// order while the stage holds its state: do no I/O here.
+    fn on_bar(&self, _bar: &Bar, _row: &IndicatorRow, _alerts: &[Alert], _sent_at_micros: Option<i64>) {}
+
+    /// Every alert a polled batch raised, once per batch; may wait (to publish).
+    async fn on_alerts(&self, _alerts: &[Alert]) -> Result<(), BusError> {
+        Ok(())
+    }
+}
+
+/// Live indicators and alerts, fed accepted bars.
+#[derive(Default)]
+pub struct AnalyticsStage {
+    live: Mutex<(LiveIndicators, AlertEngine)>,
+    subscribers: Vec<Arc<dyn Subscriber>>,
+}
+
+impl AnalyticsStage {
+    /// A stage handing its results to these subscribers.
+    pub fn new(subscribers: Vec<Arc<dyn Subscriber>>) -> Self {
+        AnalyticsStage { live: Mutex::default(), subscribers }
+    }
+
+    /// Takes accepted bars in bus order (with when each entered the bus);
+    /// returns the alerts they raised. A redelivered bar updates nothing.
+    pub fn on_bars<'a>(&self, bars: impl Iterator<Item = (&'a Bar, Option<i64>)>) -> Vec<Alert> {
+        let mut raised = Vec::new();
+        let mut live = self.live.lock().expect("analytics lock");
+        let (indicators, engine) = &mut *live;
+        for (bar, sent_at) in bars {
+            let Some(row) = indicators.update(bar) else { continue };
+            let alerts = engine.check(bar, row);
+            for s in &self.subscribers {
+                s.on_bar(bar, row, &alerts, sent_at);
+            }
+            raised.extend(alerts);
+        }
+        raised
+    }
+
+    /// Hands a batch's alerts to every subscriber.
+    pub async fn publish(&self, alerts: &[Alert]) -> Result<(), BusError> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        for s in &self.subscribers {
+            s.on_alerts(alerts).await?;
+        }
+        Ok(())
+    }
+
+    /// The latest indicators of every company seen, by company.
+    pub fn latest(&self) -> Vec<IndicatorRow> {
+        self.live.lock().expect("analytics lock").0.latest()
+    }
+}

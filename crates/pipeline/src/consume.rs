@@ -1,0 +1,305 @@
+//! The consume loop: bus → decode → clean → validate → batch → write-behind →
+//! commit. Its rules:
+//! - an offset is committed only once everything up to it is durable: its bar
+//!   in the store, or its reject in the dead letters;
+//! - batches are written one after another in bus order (the last write of an
+//!   identity wins), while the next ones are decoded;
+//! - a transient store failure is retried by the [`RetryPolicy`]; a fatal one
+//!   (or one that outlasts the policy) stops the loop before any commit past it;
+//! - a partition the group took away is not committed by this member.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stockstream_bus::{Consumer, Polled, Position};
+use stockstream_core::{decode, validate, Bar, Cleaner, DeadLetters, MissingPolicy, Refusal, Reject, Ts};
+use stockstream_store::Store;
+use tokio::sync::watch;
+
+use crate::produce::keep_rejects;
+use crate::{AnalyticsStage, PipelineError, RetryPolicy, Stats};
+
+/// How the consume loop batches, when it returns, and what it feeds.
+#[derive(Clone)]
+pub struct ConsumeOptions {
+    /// Bars per store write.
+    pub batch_size: usize,
+    /// A partial batch is written after this long.
+    pub flush_interval: Duration,
+    /// What to do with a missing value.
+    pub missing: MissingPolicy,
+    /// Return once the bus has been idle this long (None: run until stopped).
+    pub idle_exit: Option<Duration>,
+    /// Return once this turns true and nothing is left to consume (lag 0): used
+    /// when the producer runs in the same process and has finished.
+    pub until_drained: Option<watch::Receiver<bool>>,
+    /// Log throughput and lag this often.
+    pub report_every: Option<Duration>,
+    /// Indicators and alerts, updated as bars are accepted.
+    pub analytics: Option<Arc<AnalyticsStage>>,
+    /// How store and dead-letter writes are retried.
+    pub retry: RetryPolicy,
+}
+
+impl Default for ConsumeOptions {
+    fn default() -> Self {
+        ConsumeOptions {
+            batch_size: 5000,
+            flush_interval: Duration::from_millis(200),
+            missing: MissingPolicy::Ffill,
+            idle_exit: None,
+            until_drained: None,
+            report_every: None,
+            analytics: None,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// A batch on its way to the store.
+#[derive(Default)]
+struct Batch {
+    bars: Vec<Bar>,
+    rejects: Vec<Reject>,
+    positions: Vec<Position>,
+    /// Identities in this batch: (company number, time), numbers from `Companies`.
+    identities: HashSet<(u32, Ts)>,
+}
+
+/// Consumes until the bus closes, the bus stays idle for `idle_exit`, or `stop`
+/// turns true; in every case the batch in hand is written and committed first.
+pub async fn consume(
+    consumer: &mut dyn Consumer,
+    store: Arc<dyn Store>,
+    dead: Arc<dyn DeadLetters>,
+    stats: Arc<Stats>,
+    options: &ConsumeOptions,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), PipelineError> {
+    let mut cleaner = Cleaner::new(options.missing);
+    let mut companies = Companies::default();
+    let mut batch = Batch::default();
+    let mut batch_started = Instant::now();
+    let mut idle_since: Option<Instant> = None;
+    let mut writing: VecDeque<Writing> = VecDeque::new();
+    let mut reported = (Instant::now(), 0u64);
+    let mut stop_open = true;
+    loop {
+        if let Some(every) = options.report_every {
+            if reported.0.elapsed() >= every {
+                report(consumer, &stats, &mut reported).await;
+            }
+        }
+        if *stop.borrow() {
+            tracing::info!("stop requested: consumer writes what it holds and commits");
+            break;
+        }
+        let wait = options.flush_interval.saturating_sub(batch_started.elapsed()).max(Duration::from_millis(1));
+        let room = options.batch_size.saturating_sub(batch.positions.len()).max(1);
+        let polled = if stop_open {
+            tokio::select! {
+                polled = consumer.poll(room, wait) => polled?,
+                changed = stop.changed() => {
+                    stop_open = changed.is_ok();
+                    continue;
+                }
+            }
+        } else {
+            consumer.poll(room, wait).await?
+        };
+        match polled {
+            Polled::Messages(messages) => {
+                idle_since = None;
+                if batch.positions.is_empty() {
+                    batch_started = Instant::now();
+                }
+                stats.consumed.fetch_add(messages.len() as u64, Ordering::Relaxed);
+                let first_new = batch.bars.len();
+                let decoding = Instant::now();
+                let mut sent_at = Vec::with_capacity(messages.len());
+                for m in messages {
+                    match accept(&mut cleaner, &m.payload, &mut companies, &mut batch.identities) {
+                        Ok(bar) => {
+                            batch.bars.push(bar);
+                            sent_at.push(m.sent_at_micros);
+                        }
+                        Err(refusal) => {
+                            let source = consumer.describe(m.position);
+                            batch.rejects.push(refusal.into_reject(source, m.payload));
+                        }
+                    }
+                    batch.positions.push(m.position);
+                }
+                stats.decode_seconds.observe(decoding.elapsed().as_secs_f64());
+                if let Some(stage) = &options.analytics {
+                    let raised = stage.on_bars(batch.bars[first_new..].iter().zip(sent_at.iter().copied()));
+                    stage.publish(&raised).await?;
+                }
+            }
+            Polled::Closed => break,
+            Polled::Idle => {
+                let since = *idle_since.get_or_insert_with(Instant::now);
+                let quiet = batch.positions.is_empty() && writing.is_empty();
+                if options.idle_exit.is_some_and(|limit| since.elapsed() >= limit) && quiet {
+                    break;
+                }
+                // Nothing new: let the writes in flight finish and commit them.
+                while let Some(w) = writing.pop_front() {
+                    w.finish(consumer).await?;
+                }
+                if let Some(done) = &options.until_drained {
+                    if *done.borrow() && batch.positions.is_empty() && consumer.lag().await == Some(0) {
+                        break;
+                    }
+                }
+            }
+        }
+        let due = batch.positions.len() >= options.batch_size || batch_started.elapsed() >= options.flush_interval;
+        if due && !batch.positions.is_empty() {
+            if writing.len() >= WRITES_IN_FLIGHT {
+                if let Some(w) = writing.pop_front() {
+                    w.finish(consumer).await?;
+                }
+            }
+            let after = writing.back().map(|w| w.written.clone());
+            writing.push_back(Writing::start(&mut batch, &store, &dead, &stats, options.retry, after));
+            stats.imputed.store(cleaner.imputed, Ordering::Relaxed);
+            batch_started = Instant::now();
+        }
+    }
+    while let Some(w) = writing.pop_front() {
+        w.finish(consumer).await?;
+    }
+    if !batch.positions.is_empty() {
+        Writing::start(&mut batch, &store, &dead, &stats, options.retry, None).finish(consumer).await?;
+    }
+    stats.imputed.store(cleaner.imputed, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Logs throughput and lag.
+async fn report(consumer: &mut dyn Consumer, stats: &Stats, reported: &mut (Instant, u64)) {
+    let consumed = stats.consumed.load(Ordering::Relaxed);
+    let rate = (consumed - reported.1) as f64 / reported.0.elapsed().as_secs_f64();
+    let lag = consumer.lag().await;
+    if let Some(lag) = lag {
+        stats.lag.store(lag, Ordering::Relaxed);
+    }
+    tracing::info!(
+        consumed,
+        stored = stats.stored.load(Ordering::Relaxed),
+        rejected = stats.rejected.load(Ordering::Relaxed),
+        lag = lag.map(|l| l as i64).unwrap_or(-1),
+        "consuming at {rate:.0} msgs/s"
+    );
+    *reported = (Instant::now(), consumed);
+}
+
+/// Batches handed to the store and not yet committed: one being written, the
+/// others waiting their turn, so that decoding goes on while the store works
+/// (3 measured ~10% faster than 1 on the embedded pipeline, at ~3 MB).
+const WRITES_IN_FLIGHT: usize = 3;
+
+/// A batch being written in the background; its positions are committed once
+/// the write is acknowledged.
+struct Writing {
+    task: tokio::task::JoinHandle<Result<(), PipelineError>>,
+    positions: Vec<Position>,
+    /// Turns true once this batch is in the store: the next batch's write
+    /// waits for it, so writes land in bus order (the last write wins).
+    written: watch::Receiver<bool>,
+}
+
+impl Writing {
+    /// Store first, dead letters second: an offset is committed only once
+    /// everything up to it is durable somewhere.
+    fn start(
+        batch: &mut Batch,
+        store: &Arc<dyn Store>,
+        dead: &Arc<dyn DeadLetters>,
+        stats: &Arc<Stats>,
+        retry: RetryPolicy,
+        mut after: Option<watch::Receiver<bool>>,
+    ) -> Self {
+        let bars: Arc<[Bar]> = std::mem::take(&mut batch.bars).into();
+        let rejects = std::mem::take(&mut batch.rejects);
+        let positions = std::mem::take(&mut batch.positions);
+        batch.identities.clear();
+        let (store, dead, stats) = (store.clone(), dead.clone(), stats.clone());
+        let (written_tx, written) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            if let Some(previous) = &mut after {
+                // A failed previous write drops its sender: nothing after it is
+                // written, and the consumer stops at that failure.
+                if previous.wait_for(|done| *done).await.is_err() {
+                    return Err(PipelineError::Task("not written: an earlier batch's write failed".into()));
+                }
+            }
+            let n = bars.len() as u64;
+            if n > 0 {
+                let started = Instant::now();
+                retry.run("store write", || store.upsert(bars.clone())).await?;
+                stats.store_write_seconds.observe(started.elapsed().as_secs_f64());
+                stats.stored.fetch_add(n, Ordering::Relaxed);
+            }
+            let _ = written_tx.send(true);
+            keep_rejects(dead.as_ref(), &stats, rejects).await
+        });
+        Writing { task, positions, written }
+    }
+
+    /// Waits for the write, then commits the positions of partitions this
+    /// member still owns.
+    async fn finish(self, consumer: &mut dyn Consumer) -> Result<(), PipelineError> {
+        self.task.await.map_err(|e| PipelineError::Task(format!("store writer failed: {e}")))??;
+        let mut owned: HashMap<i32, bool> = HashMap::new();
+        let mut positions = self.positions;
+        positions.retain(|p| *owned.entry(p.partition).or_insert_with(|| consumer.owns(p.partition)));
+        for (partition, _) in owned.iter().filter(|(_, owns)| !**owns) {
+            tracing::warn!(partition, "partition revoked while its batch was written: left to its new owner to commit");
+        }
+        Ok(consumer.commit(&positions).await?)
+    }
+}
+
+/// Small numbers for company names, so that checking a bar's identity against
+/// the batch allocates nothing.
+#[derive(Default)]
+struct Companies(HashMap<String, u32>);
+
+impl Companies {
+    fn number(&mut self, name: &str) -> u32 {
+        if let Some(n) = self.0.get(name) {
+            return *n;
+        }
+        let n = self.0.len() as u32;
+        self.0.insert(name.to_string(), n);
+        n
+    }
+}
+
+/// Decodes, cleans and validates one message; a second record of the same
+/// identity in one batch is refused (the store write would hide it).
+fn accept(
+    cleaner: &mut Cleaner,
+    payload: &[u8],
+    companies: &mut Companies,
+    seen: &mut HashSet<(u32, Ts)>,
+) -> Result<Bar, Refusal> {
+    let raw = decode(payload)?;
+    let bar = cleaner.clean(raw)?;
+    validate(&bar).map_err(|r| Refusal::new(r.kind, format!("{} {}: {}", bar.company, bar.ts, r.reason)))?;
+    if !seen.insert((companies.number(&bar.company), bar.ts)) {
+        return Err(Refusal::new(
+            "duplicate",
+            format!("duplicate of an earlier record for ({}, {}) in the same batch", bar.company, bar.ts),
+        ));
+    }
+    cleaner.remember(&bar);
+    Ok(bar)
+}
+
+#[cfg(test)]
+mod tests;

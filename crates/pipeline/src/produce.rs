@@ -1,0 +1,150 @@
+//! The produce loop: a source's records onto the bus, paced; rows the source
+//! could not read go to the dead letters.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use stockstream_bus::Producer;
+use stockstream_core::{encode_into, encode_raw_into, symbol_for_company, DeadLetters, Item, Reject, Source, Ts};
+use tokio::sync::watch;
+
+use crate::{PipelineError, RetryPolicy, Stats};
+
+/// How the producer paces itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub enum Pace {
+    /// As fast as the bus takes them.
+    #[default]
+    Max,
+    /// This many records per second.
+    Rate(f64),
+    /// Replay history this many times faster than its timestamps.
+    Speed(f64),
+}
+
+/// Sends every record of `source` to the bus. Stops early, cleanly, when `stop`
+/// turns true; returns once everything sent is delivered.
+pub async fn produce(
+    source: Box<dyn Source>,
+    producer: &dyn Producer,
+    dead: &dyn DeadLetters,
+    stats: &Stats,
+    pace: Pace,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), PipelineError> {
+    let started = Instant::now();
+    let mut pacer = Pacer::new(pace);
+    let mut rejects = Vec::new();
+    let mut buf = Vec::with_capacity(256);
+    let mut records = source.records();
+    let mut stop_open = true;
+    loop {
+        if *stop.borrow() {
+            tracing::info!("stop requested: producer stops reading its source");
+            break;
+        }
+        // A signal stops the wait for a slow source at once.
+        let next = if stop_open {
+            tokio::select! {
+                biased;
+                changed = stop.changed() => {
+                    stop_open = changed.is_ok();
+                    continue;
+                }
+                item = records.next() => item,
+            }
+        } else {
+            records.next().await
+        };
+        let Some(item) = next else { break };
+        buf.clear();
+        let key_buf: String;
+        let (key, ts) = match &item {
+            Item::Bar(bar) => {
+                encode_into(bar, &mut buf);
+                (bar.symbol.as_str(), Some(bar.ts))
+            }
+            Item::Raw(rec) => {
+                encode_raw_into(&rec.raw, &mut buf);
+                key_buf = match (&rec.raw.symbol, &rec.raw.company) {
+                    (Some(s), _) => s.clone(),
+                    (None, Some(c)) => symbol_for_company(c),
+                    (None, None) => String::new(),
+                };
+                (key_buf.as_str(), rec.raw.date.as_deref().and_then(|d| d.parse().ok()))
+            }
+            Item::Wire(w) => {
+                buf.extend_from_slice(&w.payload);
+                (w.key.as_str(), w.ts)
+            }
+            Item::Reject(r) => {
+                stats.read.fetch_add(1, Ordering::Relaxed);
+                rejects.push(r.clone());
+                if rejects.len() >= 1000 {
+                    keep_rejects(dead, stats, std::mem::take(&mut rejects)).await?;
+                }
+                continue;
+            }
+        };
+        if let Some(wait) = pacer.wait_for(ts, started) {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => {}
+            }
+            if *stop.borrow() {
+                // This record was never sent, so it is not counted as read.
+                break;
+            }
+        }
+        stats.read.fetch_add(1, Ordering::Relaxed);
+        producer.send(key.as_bytes(), buf.clone()).await?;
+        stats.produced.fetch_add(1, Ordering::Relaxed);
+    }
+    keep_rejects(dead, stats, rejects).await?;
+    Ok(producer.flush().await?)
+}
+
+/// Keeps rejects durably (retried while the dead letters are unavailable).
+pub(crate) async fn keep_rejects(
+    dead: &dyn DeadLetters,
+    stats: &Stats,
+    rejects: Vec<Reject>,
+) -> Result<(), PipelineError> {
+    if rejects.is_empty() {
+        return Ok(());
+    }
+    RetryPolicy::default().run("keeping rejected records", || dead.keep(rejects.clone())).await?;
+    stats.count_rejects(&rejects);
+    Ok(())
+}
+
+/// Turns a pace into sleeps.
+struct Pacer {
+    pace: Pace,
+    sent: u64,
+    first_ts: Option<i64>,
+}
+
+impl Pacer {
+    fn new(pace: Pace) -> Self {
+        Pacer { pace, sent: 0, first_ts: None }
+    }
+
+    fn wait_for(&mut self, ts: Option<Ts>, started: Instant) -> Option<Duration> {
+        self.sent += 1;
+        let due = match self.pace {
+            Pace::Max => return None,
+            Pace::Rate(per_s) => Duration::from_secs_f64(self.sent as f64 / per_s),
+            Pace::Speed(x) => {
+                let t = match ts? {
+                    Ts::Date(d) => d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis(),
+                    Ts::Instant(t) => t.timestamp_millis(),
+                };
+                let first = *self.first_ts.get_or_insert(t);
+                Duration::from_secs_f64(((t - first).max(0) as f64 / 1000.0) / x)
+            }
+        };
+        due.checked_sub(started.elapsed()).filter(|d| *d > Duration::from_millis(1))
+    }
+}

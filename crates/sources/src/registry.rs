@@ -1,0 +1,106 @@
+//! Choosing a source by name: one registration per source. Adding a source is
+//! its own file plus one line in [`SOURCES`].
+
+use std::path::PathBuf;
+
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use stockstream_core::Source;
+
+use crate::{CsvError, CsvOptions, CsvSource, FetchError, JsonLinesSource, Synthetic, SyntheticConfig, YahooDownload};
+
+/// Everything a source may be opened with; each source reads what it needs.
+#[derive(Debug, Clone, Default)]
+pub struct SourceOptions {
+    /// A file to read (`csv`, `jsonl`).
+    pub input: Option<PathBuf>,
+    /// How to read CSV files that do not name their company.
+    pub csv: CsvOptions,
+    /// The synthetic market, and the symbols and dates of a download.
+    pub synthetic: SyntheticConfig,
+    /// Yahoo Finance's address.
+    pub yahoo_url: String,
+}
+
+/// Why a source could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// A file that cannot be read as that source.
+    #[error(transparent)]
+    File(#[from] CsvError),
+    /// A download that failed.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// Options that do not fit the source.
+    #[error("{0}")]
+    Options(String),
+}
+
+/// How a source is opened, under the name it is chosen by.
+pub struct Registration {
+    /// The name after `--source`.
+    pub name: &'static str,
+    /// One line for `--help` and errors.
+    pub help: &'static str,
+    /// Opens it; a file in an unknown layout or a failed download fails here,
+    /// before anything is written anywhere.
+    pub open: for<'a> fn(&'a SourceOptions) -> BoxFuture<'a, Result<Box<dyn Source>, SourceError>>,
+}
+
+fn input(options: &SourceOptions) -> Result<&std::path::Path, SourceError> {
+    options.input.as_deref().ok_or_else(|| SourceError::Options("this source reads a file: pass --input FILE".into()))
+}
+
+/// Every source, by name.
+pub const SOURCES: &[Registration] = &[
+    Registration {
+        name: "csv",
+        help: "a CSV file: the original project's layout or a yfinance layout",
+        open: |o| async move { Ok(Box::new(CsvSource::open_with(input(o)?, &o.csv)?) as Box<dyn Source>) }.boxed(),
+    },
+    Registration {
+        name: "jsonl",
+        help: "wire-format JSON lines, one message per line (.jsonl, .ndjson)",
+        open: |o| async move { Ok(Box::new(JsonLinesSource::open(input(o)?)?) as Box<dyn Source>) }.boxed(),
+    },
+    Registration {
+        name: "synthetic",
+        help: "SYNTHETIC data: made-up prices from a random market model",
+        open: |o| {
+            async move {
+                Ok(Box::new(Synthetic::new(o.synthetic.clone()).map_err(SourceError::Options)?) as Box<dyn Source>)
+            }
+            .boxed()
+        },
+    },
+    Registration {
+        name: "yahoo",
+        help: "bars downloaded from Yahoo Finance's chart API",
+        open: |o| {
+            async move {
+                let s: &SyntheticConfig = &o.synthetic;
+                let download =
+                    YahooDownload::fetch(&o.yahoo_url, &s.symbols, s.start, s.end, s.interval, o.csv.adjusted).await?;
+                Ok(Box::new(download) as Box<dyn Source>)
+            }
+            .boxed()
+        },
+    },
+];
+
+/// The source a file is read with when none is named: by its extension.
+pub fn source_for_file(path: &std::path::Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("jsonl" | "ndjson") => "jsonl",
+        _ => "csv",
+    }
+}
+
+/// Opens the source registered as `name`.
+pub async fn open(name: &str, options: &SourceOptions) -> Result<Box<dyn Source>, SourceError> {
+    let Some(registration) = SOURCES.iter().find(|r| r.name == name) else {
+        let known: Vec<&str> = SOURCES.iter().map(|r| r.name).collect();
+        return Err(SourceError::Options(format!("unknown source {name:?}; known: {}", known.join(", "))));
+    };
+    (registration.open)(options).await
+}
