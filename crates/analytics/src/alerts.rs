@@ -9,22 +9,32 @@ use stockstream_core::Bar;
 use crate::indicators::IndicatorRow;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+/// An alert raised by a bar: a rule that fired, with the values that made it fire.
 pub struct Alert {
+    /// The company.
     pub company: String,
+    /// Its symbol.
     pub symbol: String,
+    /// The bar's date.
     pub date: String,
     /// `sma_cross_up`, `sma_cross_down`, `rsi_overbought`, `rsi_oversold`,
     /// `volume_spike`, `large_move`.
     pub rule: &'static str,
+    /// A sentence a person understands.
     pub message: String,
+    /// The values the rule looked at.
     pub values: serde_json::Value,
 }
 
 /// Thresholds of the rules.
 pub const RSI_HIGH: f64 = 70.0;
+/// RSI below this: oversold.
 pub const RSI_LOW: f64 = 30.0;
+/// Volume above this multiple of its recent average: a volume spike.
 pub const VOLUME_FACTOR: f64 = 1.5;
+/// Bars in the recent volume average.
 pub const VOLUME_WINDOW: usize = 10;
+/// A move of the close larger than this fraction: a large move.
 pub const LARGE_MOVE: f64 = 0.05;
 
 /// What the rules need of the previous bar.
@@ -48,6 +58,7 @@ pub struct AlertEngine {
 }
 
 impl AlertEngine {
+    /// Checks one bar and its indicators against every rule; returns the alerts it raised.
     pub fn check(&mut self, bar: &Bar, row: &IndicatorRow) -> Vec<Alert> {
         let state = match self.by_company.get_mut(&bar.company) {
             Some(s) => s,

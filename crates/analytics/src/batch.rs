@@ -411,6 +411,7 @@ pub fn vwap<D: PartialEq>(high: &[f64], low: &[f64], close: &[f64], volume: &[f6
     out
 }
 
+/// The fall of each value from the highest value before it (0 at a new high).
 pub fn drawdown(x: &[f64]) -> Vec<f64> {
     let mut out = warm_up(x.len(), 0);
     let mut peak = f64::NEG_INFINITY;
@@ -438,34 +439,6 @@ pub fn test_series(n: usize) -> [Vec<f64>; 3] {
     };
     let (high, low) = (scaled(1.01), scaled(0.99));
     [close, high, low]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The AVX2 build and the baseline one give the same bits (the public
-    /// functions take the AVX2 one on a CPU that has it).
-    #[cfg(target_arch = "x86_64")]
-    #[test]
-    fn both_builds_give_identical_values() {
-        let [close, high, low] = test_series(10_007);
-        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        let same = |a: &[f64], b: &[f64], what: &str| assert_eq!(bits(a), bits(b), "{what}");
-        same(&sma(&close, 30), &sma_kernel(&close, 30), "sma");
-        same(&ema(&close, 26), &ema_kernel(&close, 26), "ema");
-        same(&rsi(&close, 14), &rsi_kernel(&close, 14), "rsi");
-        same(&atr(&high, &low, &close, 14), &atr_kernel(&high, &low, &close, 14), "atr");
-        let (wide, base) = (macd(&close, 12, 26, 9), macd_kernel(&close, 12, 26, 9));
-        for (w, b, what) in [(&wide.0, &base.0, "macd"), (&wide.1, &base.1, "signal"), (&wide.2, &base.2, "hist")] {
-            same(w, b, what);
-        }
-        let (wide, base) = (bbands(&close, 20, 2.0), bbands_kernel(&close, 20, 2.0));
-        for (w, b, what) in [(&wide.0, &base.0, "upper"), (&wide.1, &base.1, "middle"), (&wide.2, &base.2, "lower")] {
-            same(w, b, what);
-        }
-        assert!(std::arch::is_x86_feature_detected!("avx2"), "this check needs a CPU with AVX2");
-    }
 }
 
 /// Every indicator of one company's bars in time order, as whole series by the
@@ -519,4 +492,32 @@ pub fn indicator_rows(bars: &[stockstream_core::Bar]) -> Vec<crate::IndicatorRow
             },
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The AVX2 build and the baseline one give the same bits (the public
+    /// functions take the AVX2 one on a CPU that has it).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn both_builds_give_identical_values() {
+        let [close, high, low] = test_series(10_007);
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let same = |a: &[f64], b: &[f64], what: &str| assert_eq!(bits(a), bits(b), "{what}");
+        same(&sma(&close, 30), &sma_kernel(&close, 30), "sma");
+        same(&ema(&close, 26), &ema_kernel(&close, 26), "ema");
+        same(&rsi(&close, 14), &rsi_kernel(&close, 14), "rsi");
+        same(&atr(&high, &low, &close, 14), &atr_kernel(&high, &low, &close, 14), "atr");
+        let (wide, base) = (macd(&close, 12, 26, 9), macd_kernel(&close, 12, 26, 9));
+        for (w, b, what) in [(&wide.0, &base.0, "macd"), (&wide.1, &base.1, "signal"), (&wide.2, &base.2, "hist")] {
+            same(w, b, what);
+        }
+        let (wide, base) = (bbands(&close, 20, 2.0), bbands_kernel(&close, 20, 2.0));
+        for (w, b, what) in [(&wide.0, &base.0, "upper"), (&wide.1, &base.1, "middle"), (&wide.2, &base.2, "lower")] {
+            same(w, b, what);
+        }
+        assert!(std::arch::is_x86_feature_detected!("avx2"), "this check needs a CPU with AVX2");
+    }
 }

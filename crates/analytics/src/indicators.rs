@@ -320,25 +320,44 @@ impl RollingStd {
 /// One bar with every indicator; `None` while an indicator warms up.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct IndicatorRow {
+    /// The bar's date, as stored.
     pub date: String,
+    /// The company.
     pub company: String,
+    /// Closing price.
     pub close: f64,
+    /// Simple moving average, 10 bars.
     pub sma10: Option<f64>,
+    /// Simple moving average, 30 bars.
     pub sma30: Option<f64>,
+    /// Simple moving average, 50 bars.
     pub sma50: Option<f64>,
+    /// Exponential moving average, 12 bars.
     pub ema12: Option<f64>,
+    /// Exponential moving average, 26 bars.
     pub ema26: Option<f64>,
+    /// Relative strength index, 14 bars.
     pub rsi14: Option<f64>,
+    /// MACD line (EMA 12 - EMA 26).
     pub macd: Option<f64>,
+    /// MACD signal line (EMA 9 of the MACD line).
     pub macd_signal: Option<f64>,
+    /// MACD histogram (line - signal).
     pub macd_hist: Option<f64>,
+    /// Upper Bollinger band (20 bars, 2 deviations).
     pub bb_upper: Option<f64>,
+    /// Middle Bollinger band (SMA 20).
     pub bb_middle: Option<f64>,
+    /// Lower Bollinger band.
     pub bb_lower: Option<f64>,
+    /// Average true range, 14 bars.
     pub atr14: Option<f64>,
     #[serde(rename = "return")]
+    /// Simple return over the bar before.
     pub ret: Option<f64>,
+    /// Annualised volatility of the last 20 log returns.
     pub volatility20: Option<f64>,
+    /// Fall from the highest close so far.
     pub drawdown: Option<f64>,
     /// Intraday bars only; resets each trading day.
     #[serde(skip_serializing_if = "Option::is_none")]

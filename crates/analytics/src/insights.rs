@@ -5,11 +5,15 @@ use serde::Serialize;
 use crate::stats::MarketStats;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+/// One sentence computed from the statistics, with what it is about.
 pub struct Insight {
     /// What the sentence is about: `strongest_trend`, `most_volatile`, ...
     pub kind: &'static str,
+    /// The companies it speaks of.
     pub companies: Vec<String>,
+    /// The number it rests on.
     pub value: f64,
+    /// The sentence.
     pub text: String,
 }
 
@@ -25,6 +29,7 @@ fn extreme<T>(items: &[T], f: impl Fn(&T) -> f64, largest: bool) -> Option<(&T, 
     })
 }
 
+/// Sentences about the market: trends, volatility and correlations.
 pub fn insights(stats: &MarketStats) -> Vec<Insight> {
     let c = &stats.companies;
     let mut out = Vec::new();

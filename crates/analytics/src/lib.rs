@@ -1,6 +1,7 @@
 //! Analytics as data flows and over stored ranges. Pure computation, no I/O:
 //! streaming indicators with TA-Lib's definitions, statistics with pandas'
 //! definitions, and insights written from those numbers.
+#![warn(missing_docs)]
 
 pub mod alerts;
 pub mod batch;

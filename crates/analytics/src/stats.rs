@@ -12,13 +12,21 @@ use crate::indicators::TRADING_DAYS;
 /// `DataFrame.describe()` of one column.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Describe {
+    /// Values counted.
     pub count: usize,
+    /// Mean.
     pub mean: f64,
+    /// Sample standard deviation.
     pub std: f64,
+    /// Smallest value.
     pub min: f64,
+    /// 25th percentile.
     pub q25: f64,
+    /// Median.
     pub q50: f64,
+    /// 75th percentile.
     pub q75: f64,
+    /// Largest value.
     pub max: f64,
 }
 
@@ -46,6 +54,7 @@ pub fn quantile(sorted: &[f64], p: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
+/// pandas' `describe()` of a column.
 pub fn describe(values: &[f64]) -> Describe {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -65,14 +74,21 @@ pub fn describe(values: &[f64]) -> Describe {
 /// of the box, and the outliers beyond them (matplotlib's convention).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BoxPlot {
+    /// First quartile.
     pub q1: f64,
+    /// Median.
     pub median: f64,
+    /// Third quartile.
     pub q3: f64,
+    /// Lowest value within 1.5 IQR below the first quartile.
     pub whisker_low: f64,
+    /// Highest value within 1.5 IQR above the third quartile.
     pub whisker_high: f64,
+    /// Values beyond the whiskers.
     pub outliers: Vec<f64>,
 }
 
+/// A box plot's numbers, as matplotlib draws them.
 pub fn boxplot(values: &[f64]) -> BoxPlot {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -111,14 +127,21 @@ pub fn correlation(a: &[f64], b: &[f64]) -> f64 {
 /// Every statistic of one company over a range.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CompanyStats {
+    /// The company.
     pub company: String,
+    /// Its symbol.
     pub symbol: String,
+    /// Bars counted.
     pub bars: usize,
+    /// Date of the first bar.
     pub first: String,
+    /// Date of the last bar.
     pub last: String,
     /// Open, High, Low, Close, Volume.
     pub describe: BTreeMap<String, Describe>,
+    /// Box plot of closing prices.
     pub close_box: BoxPlot,
+    /// Box plot of simple returns.
     pub return_box: BoxPlot,
     /// Pearson correlation of Open, High, Low, Close, Volume (in that order).
     pub ohlcv_correlation: Vec<Vec<f64>>,
@@ -126,7 +149,9 @@ pub struct CompanyStats {
     pub trend_per_year: f64,
     /// That slope as a percentage of the mean Close.
     pub trend_pct_per_year: f64,
+    /// Last close over first close, minus one.
     pub total_return: f64,
+    /// Largest fall from a previous high (negative).
     pub max_drawdown: f64,
     /// Standard deviation of log returns, annualised by the bars a year.
     pub volatility: f64,
@@ -187,6 +212,7 @@ pub fn company_stats(bars: &[Bar]) -> Option<CompanyStats> {
 /// Statistics across companies.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MarketStats {
+    /// Each company's statistics, by name.
     pub companies: Vec<CompanyStats>,
     /// Company names in the order of `return_correlation`.
     pub names: Vec<String>,

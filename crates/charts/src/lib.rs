@@ -1,6 +1,7 @@
 //! Charts and the report. Every chart is drawn once per backend from the same
 //! code: PNG (bitmap) and SVG. The HTML report is one self-contained file: its
 //! data, styles and scripts are inline and it loads nothing from anywhere.
+#![warn(missing_docs)]
 
 mod draw;
 mod html;
@@ -12,13 +13,18 @@ use stockstream_core::Bar;
 
 /// One company's bars (oldest first) with their indicators.
 pub struct CompanySeries {
+    /// The company.
     pub company: String,
+    /// Its symbol.
     pub symbol: String,
+    /// Its bars, oldest first.
     pub bars: Vec<Bar>,
+    /// Indicators of each bar.
     pub indicators: Vec<IndicatorRow>,
 }
 
 impl CompanySeries {
+    /// A company's series from its bars (oldest first); None when there are none.
     pub fn new(bars: Vec<Bar>) -> Option<Self> {
         let first = bars.first()?;
         let (company, symbol) = (first.company.clone(), first.symbol.clone());
@@ -29,14 +35,18 @@ impl CompanySeries {
 
 /// What the report shows.
 pub struct ReportData {
+    /// Every company drawn.
     pub companies: Vec<CompanySeries>,
+    /// The statistics the report shows.
     pub stats: MarketStats,
+    /// The insights the report shows.
     pub insights: Vec<Insight>,
 }
 
 /// The files a report consists of.
 #[derive(Debug)]
 pub struct Report {
+    /// The HTML page.
     pub html: PathBuf,
     /// Every chart as (title, PNG path, SVG path).
     pub charts: Vec<(String, PathBuf, PathBuf)>,

@@ -10,12 +10,15 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 /// instants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Ts {
+    /// A trading day (daily bars).
     Date(NaiveDate),
+    /// An instant in UTC (intraday bars).
     Instant(DateTime<Utc>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unparseable date {0:?}: expected YYYY-MM-DD or an RFC 3339 instant")]
+/// A date or time that cannot be read, with why.
 pub struct TsError(pub String);
 
 impl Ts {
@@ -27,6 +30,7 @@ impl Ts {
         }
     }
 
+    /// True for an instant (intraday bar), false for a trading day.
     pub fn is_intraday(&self) -> bool {
         matches!(self, Ts::Instant(_))
     }
@@ -111,13 +115,21 @@ fn put_digits(out: &mut [u8], mut value: u32) {
 /// leaves one row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bar {
+    /// Ticker symbol (`NVDA`).
     pub symbol: String,
+    /// Company name (`NVIDIA`): with the time, the identity of a bar.
     pub company: String,
+    /// When: a trading day or an instant.
     pub ts: Ts,
+    /// Opening price.
     pub open: f64,
+    /// Highest price.
     pub high: f64,
+    /// Lowest price.
     pub low: f64,
+    /// Closing price.
     pub close: f64,
+    /// Shares traded.
     pub volume: f64,
 }
 
@@ -125,11 +137,14 @@ pub struct Bar {
 /// of [`Ts`]. A date-only upper bound takes in every instant of that day.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DateRange {
+    /// First time, inclusive (None: from the start).
     pub from: Option<Ts>,
+    /// Last time, inclusive; a date takes in its whole day (None: to the end).
     pub to: Option<Ts>,
 }
 
 impl DateRange {
+    /// A range between two optional bounds.
     pub fn new(from: Option<Ts>, to: Option<Ts>) -> Self {
         DateRange { from, to }
     }

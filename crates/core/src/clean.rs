@@ -10,6 +10,7 @@ use crate::reject::Refusal;
 use crate::validate::{check_name, MAX_COMPANY_BYTES};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What to do with a record whose prices or volume are partly missing.
 pub enum MissingPolicy {
     /// Fill a missing value from the company's previous accepted bar.
     #[default]
@@ -42,6 +43,7 @@ pub struct Cleaner {
 }
 
 impl Cleaner {
+    /// A cleaner with no history yet.
     pub fn new(policy: MissingPolicy) -> Self {
         Cleaner { policy, ..Default::default() }
     }

@@ -17,20 +17,28 @@ use crate::reject::Refusal;
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct RawBar {
     #[serde(rename = "Date", default, deserialize_with = "text")]
+    /// `Date`, as written.
     pub date: Option<String>,
     #[serde(rename = "Open", default, deserialize_with = "number")]
+    /// `Open`.
     pub open: Option<f64>,
     #[serde(rename = "High", default, deserialize_with = "number")]
+    /// `High`.
     pub high: Option<f64>,
     #[serde(rename = "Low", default, deserialize_with = "number")]
+    /// `Low`.
     pub low: Option<f64>,
     #[serde(rename = "Close", default, deserialize_with = "number")]
+    /// `Close`.
     pub close: Option<f64>,
     #[serde(rename = "Volume", default, deserialize_with = "number")]
+    /// `Volume`.
     pub volume: Option<f64>,
     #[serde(rename = "Company Name", default, deserialize_with = "text")]
+    /// `Company Name`.
     pub company: Option<String>,
     #[serde(rename = "Symbol", default, deserialize_with = "text")]
+    /// `Symbol`, when the message carries one.
     pub symbol: Option<String>,
 }
 

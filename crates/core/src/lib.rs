@@ -1,13 +1,16 @@
 //! The pure heart of stockstream: the [`Bar`] record, its wire codec, the company
 //! table, and the validation and cleaning every record passes before it is stored.
 //! Nothing here does I/O, so all of it is tested without servers.
+#![warn(missing_docs)]
 
+/// Bars, their time and date ranges.
 pub mod bar;
 pub mod clean;
 pub mod codec;
 pub mod companies;
 pub mod error;
 pub mod metrics;
+/// Rejected records and where they are kept.
 pub mod reject;
 pub mod source;
 pub mod validate;

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 const BOUNDS: [f64; 14] = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
 #[derive(Debug, Default)]
+/// A latency histogram with fixed buckets, rendered for Prometheus.
 pub struct Histogram {
     buckets: [AtomicU64; BOUNDS.len()],
     count: AtomicU64,
@@ -15,6 +16,7 @@ pub struct Histogram {
 }
 
 impl Histogram {
+    /// Records one duration.
     pub fn observe(&self, seconds: f64) {
         let seconds = seconds.max(0.0);
         for (b, bound) in self.buckets.iter().zip(BOUNDS) {
@@ -26,6 +28,7 @@ impl Histogram {
         self.sum_micros.fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
     }
 
+    /// Durations recorded.
     pub fn count(&self) -> u64 {
         self.count.load(Ordering::Relaxed)
     }

@@ -15,15 +15,19 @@ pub struct Reject {
 /// Why a record was refused: a code for counting and a sentence for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
+    /// A short stable code for counting.
     pub kind: &'static str,
+    /// A sentence naming the record and the rule.
     pub reason: String,
 }
 
 impl Refusal {
+    /// A refusal of this kind, with this reason.
     pub fn new(kind: &'static str, reason: impl Into<String>) -> Self {
         Refusal { kind, reason: reason.into() }
     }
 
+    /// The refused record as a reject kept with its origin and bytes.
     pub fn into_reject(self, source: impl Into<String>, original: Vec<u8>) -> Reject {
         Reject { source: source.into(), kind: self.kind, reason: self.reason, original }
     }

@@ -12,8 +12,10 @@ pub const YEARS: std::ops::RangeInclusive<i32> = 1900..=2999;
 /// Longest company name and symbol accepted: names are keys (DynamoDB allows
 /// 2,048 bytes for a partition key) and appear in every log line and reason.
 pub const MAX_COMPANY_BYTES: usize = 200;
+/// Longest symbol accepted, in bytes.
 pub const MAX_SYMBOL_BYTES: usize = 32;
 
+/// Checks a bar against every rule (prices positive and finite, High and Low around Open and Close, volume not negative, names bounded); the first rule broken is the refusal.
 pub fn validate(bar: &Bar) -> Result<(), Refusal> {
     if bar.company.trim().is_empty() {
         return Err(Refusal::new("missing_company", "Company Name is empty"));

@@ -204,6 +204,7 @@ async fn dashboard() -> Html<&'static str> {
     Html(include_str!("dashboard.html"))
 }
 
+/// Every route over this state.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(dashboard))

@@ -85,6 +85,7 @@ pub fn is_holiday(d: NaiveDate) -> bool {
     days.contains(&d) || SPECIAL_CLOSURES.iter().any(|&(yy, m, dd)| ymd(yy, m, dd) == d)
 }
 
+/// A weekday that is not an NYSE holiday.
 pub fn is_trading_day(d: NaiveDate) -> bool {
     !matches!(d.weekday(), Weekday::Sat | Weekday::Sun) && !is_holiday(d)
 }

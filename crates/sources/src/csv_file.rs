@@ -88,10 +88,12 @@ fn clean_name(f: &[u8], first: bool) -> String {
 }
 
 impl CsvSource {
+    /// Opens a file, reading the company from its name when it has none.
     pub fn open(path: &Path) -> Result<Self, CsvError> {
         Self::open_with(path, &CsvOptions::default())
     }
 
+    /// Opens a file with options for files that do not name their company.
     pub fn open_with(path: &Path, options: &CsvOptions) -> Result<Self, CsvError> {
         let file = File::open(path).map_err(|source| CsvError::Open { path: path.display().to_string(), source })?;
         let mut options = options.clone();
@@ -102,6 +104,7 @@ impl CsvSource {
         Self::from_reader_with(path.display().to_string(), Box::new(BufReader::with_capacity(1 << 16, file)), &options)
     }
 
+    /// Reads from any reader; `name` stands for it in rejects.
     pub fn from_reader(name: String, input: Box<dyn Read + Send>) -> Result<Self, CsvError> {
         Self::from_reader_with(name, input, &CsvOptions::default())
     }
@@ -381,6 +384,22 @@ impl Iterator for CsvSource {
     }
 }
 
+impl stockstream_core::Source for CsvSource {
+    fn name(&self) -> &'static str {
+        "csv"
+    }
+
+    fn description(&self) -> String {
+        self.name.clone()
+    }
+
+    fn records(self: Box<Self>) -> futures_util::stream::BoxStream<'static, stockstream_core::Item> {
+        use futures_util::StreamExt;
+        use stockstream_core::Item;
+        futures_util::stream::iter(self.map(|r| r.map(Item::Raw).unwrap_or_else(Item::Reject))).boxed()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,21 +536,5 @@ mod tests {
             (Some("Meta"), Some(3.5), Some("2023-04-03"))
         );
         assert_eq!(bars[0].company.as_deref(), Some("MSFT"), "an unknown ticker names itself");
-    }
-}
-
-impl stockstream_core::Source for CsvSource {
-    fn name(&self) -> &'static str {
-        "csv"
-    }
-
-    fn description(&self) -> String {
-        self.name.clone()
-    }
-
-    fn records(self: Box<Self>) -> futures_util::stream::BoxStream<'static, stockstream_core::Item> {
-        use futures_util::StreamExt;
-        use stockstream_core::Item;
-        futures_util::stream::iter(self.map(|r| r.map(Item::Raw).unwrap_or_else(Item::Reject))).boxed()
     }
 }

@@ -68,6 +68,22 @@ impl Iterator for JsonLinesSource {
     }
 }
 
+impl stockstream_core::Source for JsonLinesSource {
+    fn name(&self) -> &'static str {
+        "jsonl"
+    }
+
+    fn description(&self) -> String {
+        self.name.clone()
+    }
+
+    fn records(self: Box<Self>) -> futures_util::stream::BoxStream<'static, stockstream_core::Item> {
+        use futures_util::StreamExt;
+        use stockstream_core::Item;
+        futures_util::stream::iter(self.map(|r| r.map(Item::Wire).unwrap_or_else(Item::Reject))).boxed()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,21 +100,5 @@ mod tests {
         assert_eq!(got[1].as_ref().unwrap().key, "X");
         let bad = got[2].as_ref().unwrap_err();
         assert_eq!((bad.source.as_str(), bad.kind, &bad.original[..]), ("d.jsonl:4", "undecodable", &b"nope"[..]));
-    }
-}
-
-impl stockstream_core::Source for JsonLinesSource {
-    fn name(&self) -> &'static str {
-        "jsonl"
-    }
-
-    fn description(&self) -> String {
-        self.name.clone()
-    }
-
-    fn records(self: Box<Self>) -> futures_util::stream::BoxStream<'static, stockstream_core::Item> {
-        use futures_util::StreamExt;
-        use stockstream_core::Item;
-        futures_util::stream::iter(self.map(|r| r.map(Item::Wire).unwrap_or_else(Item::Reject))).boxed()
     }
 }

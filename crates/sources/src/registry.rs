@@ -36,6 +36,9 @@ pub enum SourceError {
     Options(String),
 }
 
+/// Opening a source: it may download, so it is async.
+pub type Opener = for<'a> fn(&'a SourceOptions) -> BoxFuture<'a, Result<Box<dyn Source>, SourceError>>;
+
 /// How a source is opened, under the name it is chosen by.
 pub struct Registration {
     /// The name after `--source`.
@@ -44,7 +47,7 @@ pub struct Registration {
     pub help: &'static str,
     /// Opens it; a file in an unknown layout or a failed download fails here,
     /// before anything is written anywhere.
-    pub open: for<'a> fn(&'a SourceOptions) -> BoxFuture<'a, Result<Box<dyn Source>, SourceError>>,
+    pub open: Opener,
 }
 
 fn input(options: &SourceOptions) -> Result<&std::path::Path, SourceError> {

@@ -12,9 +12,13 @@ use crate::calendar::{session_open_utc, trading_days, SESSION_SECONDS};
 /// Bar length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interval {
+    /// One bar a trading day.
     Day,
+    /// One bar an hour, within market hours.
     Hour,
+    /// One bar a minute, within market hours.
     Minute,
+    /// One bar a second, within market hours.
     Second,
 }
 
@@ -65,13 +69,19 @@ impl std::str::FromStr for Interval {
 }
 
 #[derive(Debug, Clone)]
+/// What the synthetic market generates.
 pub struct SyntheticConfig {
+    /// Symbols, each with its own drift and volatility.
     pub symbols: Vec<String>,
+    /// First trading day.
     pub start: NaiveDate,
+    /// Last trading day (inclusive).
     pub end: NaiveDate,
+    /// Bar length.
     pub interval: Interval,
     /// Stop after exactly this many bars, running past `end` if needed.
     pub rows: Option<u64>,
+    /// Random seed: the same seed gives the same data.
     pub seed: u64,
 }
 
@@ -144,6 +154,7 @@ pub struct Synthetic {
 const LAST_DATE: (i32, u32, u32) = (2999, 12, 31);
 
 impl Synthetic {
+    /// A generator; fails on a configuration that yields nothing or runs past the year 2999.
     pub fn new(config: SyntheticConfig) -> Result<Self, String> {
         if config.symbols.is_empty() {
             return Err("no symbols to generate".into());
@@ -283,6 +294,26 @@ impl Iterator for Synthetic {
     }
 }
 
+impl stockstream_core::Source for Synthetic {
+    fn name(&self) -> &'static str {
+        "synthetic"
+    }
+
+    fn description(&self) -> String {
+        let c = &self.config;
+        format!("synthetic data (seed {}, {} symbols, {}..{}, {})", c.seed, c.symbols.len(), c.start, c.end, c.interval)
+    }
+
+    fn expected(&self) -> Option<u64> {
+        self.expected_rows()
+    }
+
+    fn records(self: Box<Self>) -> futures_util::stream::BoxStream<'static, stockstream_core::Item> {
+        use futures_util::StreamExt;
+        futures_util::stream::iter(self.map(stockstream_core::Item::Bar)).boxed()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,25 +389,5 @@ mod tests {
         }
         let daily_forever = SyntheticConfig { rows: Some(10_000_000), ..Default::default() };
         assert!(Synthetic::new(daily_forever).is_err());
-    }
-}
-
-impl stockstream_core::Source for Synthetic {
-    fn name(&self) -> &'static str {
-        "synthetic"
-    }
-
-    fn description(&self) -> String {
-        let c = &self.config;
-        format!("synthetic data (seed {}, {} symbols, {}..{}, {})", c.seed, c.symbols.len(), c.start, c.end, c.interval)
-    }
-
-    fn expected(&self) -> Option<u64> {
-        self.expected_rows()
-    }
-
-    fn records(self: Box<Self>) -> futures_util::stream::BoxStream<'static, stockstream_core::Item> {
-        use futures_util::StreamExt;
-        futures_util::stream::iter(self.map(stockstream_core::Item::Bar)).boxed()
     }
 }

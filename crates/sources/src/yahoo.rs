@@ -9,19 +9,29 @@ use stockstream_core::{company_for_symbol, RawBar};
 
 use crate::synthetic::Interval;
 
+/// Yahoo Finance's chart API.
 pub const DEFAULT_BASE_URL: &str = "https://query1.finance.yahoo.com";
 const USER_AGENT: &str = concat!("Mozilla/5.0 (compatible; stockstream/", env!("CARGO_PKG_VERSION"), ")");
 const ATTEMPTS: u32 = 5;
 
 #[derive(Debug, thiserror::Error)]
+/// Why a download failed.
 pub enum FetchError {
     #[error("Yahoo Finance has no data for symbol {symbol}: {message}")]
+    /// Yahoo does not know the symbol.
+    #[allow(missing_docs)] // the fields are named in the message
     UnknownSymbol { symbol: String, message: String },
     #[error("cannot reach Yahoo Finance at {base}: {message}")]
+    /// Yahoo could not be reached.
+    #[allow(missing_docs)] // the fields are named in the message
     Unreachable { base: String, message: String },
     #[error("Yahoo Finance answered {status} for {symbol} after {ATTEMPTS} attempts")]
+    /// Yahoo answered with an HTTP error.
+    #[allow(missing_docs)] // the fields are named in the message
     Status { symbol: String, status: u16 },
     #[error("unreadable reply from Yahoo Finance for {symbol}: {message}")]
+    /// Yahoo answered something that is not a chart.
+    #[allow(missing_docs)] // the fields are named in the message
     Reply { symbol: String, message: String },
 }
 
@@ -103,16 +113,20 @@ struct Split {
 /// One fetched bar, with Yahoo's adjusted close when it sent one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fetched {
+    /// The bar as read.
     pub raw: RawBar,
+    /// Yahoo's adjusted close, when sent.
     pub adj_close: Option<f64>,
 }
 
+/// A client of Yahoo Finance's chart API.
 pub struct Yahoo {
     client: reqwest::Client,
     base: String,
 }
 
 impl Yahoo {
+    /// A client of the API at `base`.
     pub fn new(base: &str) -> Result<Self, FetchError> {
         let client = reqwest::Client::builder()
             .user_agent(USER_AGENT)

@@ -11,7 +11,9 @@ use stockstream_sources::CsvSource;
 /// How a hostile input was taken.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Taken {
+    /// Records accepted.
     pub accepted: usize,
+    /// Records rejected with a reason.
     pub rejected: usize,
     /// The whole file was refused before any row (not a CSV in a known layout).
     pub refused: bool,

@@ -1,5 +1,6 @@
 //! Real servers for tests, on free loopback ports, stopped when dropped. They are
 //! installed by `scripts/setup.sh`; a missing one fails the test loudly.
+#![warn(missing_docs)]
 
 pub mod hostile;
 
@@ -97,12 +98,14 @@ pub enum TansuStorage {
 /// A Tansu broker (Kafka protocol) on a free loopback port.
 pub struct Tansu {
     process: Process,
+    /// Its loopback port.
     pub port: u16,
     storage: TansuStorage,
     dir: tempfile::TempDir,
 }
 
 impl Tansu {
+    /// Starts a broker with this storage on a free port; panics (failing the test) when it cannot.
     pub fn start(storage: TansuStorage) -> Self {
         let dir = tempfile::tempdir().expect("temp dir for the broker");
         let mut t = Tansu { process: Process(None), port: free_port(), storage, dir };
@@ -151,6 +154,7 @@ impl Tansu {
 /// AWS's DynamoDB Local on a free loopback port.
 pub struct DynamoLocal {
     process: Process,
+    /// Its loopback port.
     pub port: u16,
     /// `Some` when started with `-dbPath` (data survives a restart).
     data: Option<PathBuf>,
@@ -215,10 +219,12 @@ impl DynamoLocal {
         self.process = Process::start(cmd, &log, self.port, "DynamoDB Local", Duration::from_secs(60));
     }
 
+    /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Kills the server (a crash, for fault tests).
     pub fn kill(&mut self) {
         self.process.kill();
     }
