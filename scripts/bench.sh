@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs the benchmarks, starting the servers they need on free loopback ports and
 # stopping them afterwards. Usage: scripts/bench.sh [embedded|kafka|dynamodb|all]
-# The peers are the scripts in ../shared/peers (Python: confluent-kafka, boto3,
-# kafka-python, pandas).
+# The peers are the scripts in $STOCKSTREAM_PEERS, by default ../shared/peers
+# (Python: confluent-kafka, boto3, kafka-python, pandas).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh >/dev/null
 python3 -c 'import pandas' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check pandas
-cargo build --release --locked -q
-bin=target/release/stockstream
+cargo build --release --locked -q -p stockstream -p stockstream-bench
+bin=target/release/stockstream-bench
+export STOCKSTREAM_PEERS="${STOCKSTREAM_PEERS:-$(cd .. && pwd)/shared/peers}"
 what="${1:-all}"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 tansu_bin() { command -v tansu || echo "$HOME/.cargo/bin/tansu"; }
@@ -18,7 +19,7 @@ trap cleanup EXIT
 wait_port() { for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.2; done; echo "port $1 never opened" >&2; return 1; }
 
 if [ "$what" = embedded ] || [ "$what" = all ]; then
-  $bin bench embedded --rows 1000000
+  $bin embedded --rows 1000000
 fi
 start_tansu() {
   port=$(free_port)
@@ -39,10 +40,10 @@ start_dynamodb() {
 }
 if [ "$what" = kafka ] || [ "$what" = all ]; then
   start_tansu
-  STOCKSTREAM_LOG=warn $bin bench kafka --brokers "$brokers"
+  STOCKSTREAM_LOG=warn $bin kafka --brokers "$brokers"
 fi
 if [ "$what" = dynamodb ] || [ "$what" = all ]; then
   start_tansu
   start_dynamodb
-  STOCKSTREAM_LOG=warn $bin bench dynamodb --brokers "$brokers" --dynamodb-endpoint "$endpoint"
+  STOCKSTREAM_LOG=warn $bin dynamodb --brokers "$brokers" --dynamodb-endpoint "$endpoint"
 fi

@@ -330,13 +330,20 @@ fn ranking<DB: DrawingBackend>(area: &Area<DB>, title: &str, x_label: &str, item
 pub fn all_charts(data: &ReportData, dir: &Path) -> anyhow::Result<Vec<(String, PathBuf, PathBuf)>> {
     let mut out = Vec::new();
     let palette = |i: usize| PALETTE[i % PALETTE.len()];
+    let mut slugs = std::collections::HashSet::new();
     for c in &data.companies {
         let intraday = c.bars.first().is_some_and(|b| b.ts.is_intraday());
         let dates: Vec<DateTime<Utc>> =
             c.indicators.iter().map(|r| instant(r.date.parse().expect("own dates parse"))).collect();
         let col =
             |f: fn(&stockstream_analytics::IndicatorRow) -> Option<f64>| c.indicators.iter().map(f).collect::<Vec<_>>();
-        let slug = c.symbol.to_ascii_lowercase().replace(|ch: char| !ch.is_ascii_alphanumeric(), "-");
+        // File names from the symbol, made unique: two companies may derive the
+        // same symbol ("Berkshire Hathaway A" and "B").
+        let base = c.symbol.to_ascii_lowercase().replace(|ch: char| !ch.is_ascii_alphanumeric(), "-");
+        let slug = (1..)
+            .map(|n| if n == 1 { base.clone() } else { format!("{base}-{n}") })
+            .find(|s| slugs.insert(s.clone()))
+            .expect("some name is free");
 
         let title = format!("{} ({}): Close with 10/30/50-day moving averages", c.company, c.symbol);
         let (png, svg) = render!(dir, format!("{slug}-price"), |area| {

@@ -59,8 +59,13 @@ pub fn render(data: &ReportData) -> anyhow::Result<String> {
             }
         })
         .collect();
-    // Inside <script>, "</" would end the element early.
-    let payload = serde_json::to_string(&json!({ "companies": companies, "stats": data.stats }))?.replace("</", "<\\/");
+    // Inside <script>, "</" would end the element and "<!--" open a comment that
+    // swallows the page's script: `<`, `>` and `&` only occur inside JSON
+    // strings, where their \u escapes mean the same.
+    let payload = serde_json::to_string(&json!({ "companies": companies, "stats": data.stats }))?
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026");
     let insights: String = data.insights.iter().map(|i| format!("<li>{}</li>\n", escape(&i.text))).collect();
     let rows: String = data
         .stats

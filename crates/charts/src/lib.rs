@@ -94,4 +94,40 @@ mod tests {
         assert!(report.charts.len() >= 10);
         assert!(report.html.exists());
     }
+
+    fn report_of(companies: Vec<CompanySeries>, dir: &std::path::Path) -> Report {
+        let stats = stockstream_analytics::market_stats(&companies.iter().map(|c| c.bars.clone()).collect::<Vec<_>>());
+        let insights = stockstream_analytics::insights(&stats);
+        write_report(&ReportData { companies, stats, insights }, dir).unwrap()
+    }
+
+    #[test]
+    fn companies_with_the_same_symbol_get_charts_of_their_own() {
+        let series = |name: &str| {
+            let bars =
+                (2..30).map(|d| stockstream_core::Bar { symbol: "BERKSHIR".into(), ..bar(name, d, 10.0 + d as f64) });
+            CompanySeries::new(bars.collect()).unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let report = report_of(vec![series("Berkshire Hathaway A"), series("Berkshire Hathaway B")], dir.path());
+        let pngs: std::collections::HashSet<_> = report.charts.iter().map(|(_, png, _)| png.clone()).collect();
+        assert_eq!(pngs.len(), report.charts.len(), "every chart has a file of its own");
+        assert!(pngs.iter().all(|p| p.exists()));
+    }
+
+    #[test]
+    fn a_company_name_cannot_break_the_reports_script() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "<!--<script>&</script>";
+        let report = report_of(
+            vec![CompanySeries::new((2..6).map(|d| bar(name, d, 10.0 + d as f64)).collect()).unwrap()],
+            dir.path(),
+        );
+        let html = std::fs::read_to_string(&report.html).unwrap();
+        let data = html.split("<script type=\"application/json\" id=\"data\">").nth(1).unwrap();
+        let data = &data[..data.find("</script>").unwrap()];
+        assert!(!data.contains('<') && !data.contains('>') && !data.contains('&'), "{data}");
+        let parsed: serde_json::Value = serde_json::from_str(data).unwrap();
+        assert_eq!(parsed["companies"][0]["company"], name, "the name reads back as it was");
+    }
 }

@@ -149,6 +149,15 @@ impl DateRange {
         DateRange { from, to }
     }
 
+    /// A range whose start is not after its end; otherwise a sentence saying so.
+    pub fn checked(from: Option<Ts>, to: Option<Ts>) -> Result<Self, String> {
+        let range = DateRange { from, to };
+        match (from, to) {
+            (Some(f), Some(t)) if range.lower() > range.upper() => Err(format!("from {f} is after to {t}")),
+            _ => Ok(range),
+        }
+    }
+
     /// Lowest key in range, inclusive (never empty: DynamoDB refuses an empty
     /// key value).
     pub fn lower(&self) -> String {

@@ -37,7 +37,8 @@ const FIELDS: [&str; 5] = ["Open", "High", "Low", "Close", "Volume"];
 #[derive(Debug, Default)]
 pub struct Cleaner {
     policy: MissingPolicy,
-    last: HashMap<String, [f64; 5]>,
+    /// Per company, the latest bar in time accepted so far.
+    last: HashMap<String, (Ts, [f64; 5])>,
     /// Records completed by forward-fill.
     pub imputed: u64,
 }
@@ -61,12 +62,18 @@ impl Cleaner {
             Some(d) => d.parse().map_err(|e| Refusal::new("bad_date", format!("{e} ({company})")))?,
         };
         let mut values = [raw.open, raw.high, raw.low, raw.close, raw.volume];
+        if values[..4].iter().all(Option::is_none) {
+            // Nothing to complete: filling would invent the whole bar.
+            return Err(Refusal::new("no_prices", format!("no price at all for {company} {ts}")));
+        }
         if let Some(i) = values.iter().position(Option::is_none) {
             let missing = || {
                 let names: Vec<_> = (0..5).filter(|&j| values[j].is_none()).map(|j| FIELDS[j]).collect();
                 names.join(", ")
             };
-            match (self.policy, self.last.get(&company)) {
+            // Only an earlier bar may fill a gap, never a later one.
+            let earlier = self.last.get(&company).filter(|(at, _)| *at < ts).map(|(_, v)| v);
+            match (self.policy, earlier) {
                 (MissingPolicy::Ffill, Some(prev)) => {
                     for (v, p) in values.iter_mut().zip(prev) {
                         v.get_or_insert(*p);
@@ -93,13 +100,15 @@ impl Cleaner {
         Ok(Bar { symbol, company, ts, open, high, low, close, volume })
     }
 
-    /// Records an accepted bar as the source for later forward-fills.
+    /// Records an accepted bar as the source for later forward-fills, when it
+    /// is the company's latest in time.
     pub fn remember(&mut self, bar: &Bar) {
         let values = [bar.open, bar.high, bar.low, bar.close, bar.volume];
         match self.last.get_mut(&bar.company) {
-            Some(v) => *v = values,
+            Some(last) if last.0 <= bar.ts => *last = (bar.ts, values),
+            Some(_) => {}
             None => {
-                self.last.insert(bar.company.clone(), values);
+                self.last.insert(bar.company.clone(), (bar.ts, values));
             }
         }
     }
@@ -170,5 +179,42 @@ mod tests {
             "missing_date"
         );
         assert_eq!(c.clean(raw("02/01/2024", Some(1.0))).unwrap_err().kind, "bad_date");
+    }
+
+    #[test]
+    fn only_an_earlier_bar_fills_and_a_bar_with_no_price_is_refused() {
+        let mut c = Cleaner::new(MissingPolicy::Ffill);
+        let raw = |date: &str, close: Option<f64>| RawBar {
+            date: Some(date.into()),
+            open: close,
+            high: close,
+            low: close,
+            close,
+            volume: Some(10.0),
+            company: Some("EURUSD".into()),
+            symbol: None,
+        };
+        for (date, close) in [("2017-04-19T09:00:00Z", 1.0716), ("2017-04-19T10:00:00Z", 1.07219)] {
+            let bar = c.clean(raw(date, Some(close))).unwrap();
+            c.remember(&bar);
+        }
+        // Nothing at all: never fabricated, whenever it is.
+        for date in ["2017-01-01", "2017-04-20"] {
+            let all_missing = RawBar { volume: None, ..raw(date, None) };
+            assert_eq!(c.clean(all_missing).unwrap_err().kind, "no_prices");
+            assert_eq!(c.clean(raw(date, None)).unwrap_err().kind, "no_prices");
+        }
+        // A gap before the latest bar cannot be filled from it.
+        let gap = RawBar { open: None, ..raw("2017-01-01", Some(1.05)) };
+        assert_eq!(c.clean(gap).unwrap_err().kind, "missing_value");
+        // After it, it can.
+        let gap = RawBar { open: None, ..raw("2017-04-19T11:00:00Z", Some(1.073)) };
+        assert_eq!(c.clean(gap).unwrap().open, 1.07219);
+        // An older bar arriving late does not become the source of fills.
+        let old = c.clean(raw("2017-04-18T09:00:00Z", Some(2.0))).unwrap();
+        c.remember(&old);
+        let gap = RawBar { open: None, ..raw("2017-04-19T12:00:00Z", Some(1.073)) };
+        assert_eq!(c.clean(gap).unwrap().open, 1.07219);
+        assert_eq!(c.imputed, 2);
     }
 }

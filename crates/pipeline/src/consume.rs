@@ -64,8 +64,6 @@ struct Batch {
     bars: Vec<Bar>,
     rejects: Vec<Reject>,
     positions: Vec<Position>,
-    /// Identities in this batch: (company number, time), numbers from `Companies`.
-    identities: HashSet<(u32, Ts)>,
 }
 
 /// Consumes until the bus closes, the bus stays idle for `idle_exit`, or `stop`
@@ -78,8 +76,7 @@ pub async fn consume(
     options: &ConsumeOptions,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), PipelineError> {
-    let mut cleaner = Cleaner::new(options.missing);
-    let mut companies = Companies::default();
+    let mut acceptor = Acceptor::new(options.missing);
     let mut batch = Batch::default();
     let mut batch_started = Instant::now();
     let mut idle_since: Option<Instant> = None;
@@ -120,7 +117,7 @@ pub async fn consume(
                 let decoding = Instant::now();
                 let mut sent_at = Vec::with_capacity(messages.len());
                 for m in messages {
-                    match accept(&mut cleaner, &m.payload, &mut companies, &mut batch.identities) {
+                    match acceptor.accept(&m.payload) {
                         Ok(bar) => {
                             batch.bars.push(bar);
                             sent_at.push(m.sent_at_micros);
@@ -165,7 +162,8 @@ pub async fn consume(
             }
             let after = writing.back().map(|w| w.written.clone());
             writing.push_back(Writing::start(&mut batch, &store, &dead, &stats, options.retry, after));
-            stats.imputed.store(cleaner.imputed, Ordering::Relaxed);
+            acceptor.new_batch();
+            stats.imputed.store(acceptor.imputed(), Ordering::Relaxed);
             batch_started = Instant::now();
         }
     }
@@ -175,7 +173,7 @@ pub async fn consume(
     if !batch.positions.is_empty() {
         Writing::start(&mut batch, &store, &dead, &stats, options.retry, None).finish(consumer).await?;
     }
-    stats.imputed.store(cleaner.imputed, Ordering::Relaxed);
+    stats.imputed.store(acceptor.imputed(), Ordering::Relaxed);
     Ok(())
 }
 
@@ -226,7 +224,6 @@ impl Writing {
         let bars: Arc<[Bar]> = std::mem::take(&mut batch.bars).into();
         let rejects = std::mem::take(&mut batch.rejects);
         let positions = std::mem::take(&mut batch.positions);
-        batch.identities.clear();
         let (store, dead, stats) = (store.clone(), dead.clone(), stats.clone());
         let (written_tx, written) = watch::channel(false);
         let task = tokio::spawn(async move {
@@ -264,41 +261,58 @@ impl Writing {
     }
 }
 
-/// Small numbers for company names, so that checking a bar's identity against
-/// the batch allocates nothing.
-#[derive(Default)]
-struct Companies(HashMap<String, u32>);
-
-impl Companies {
-    fn number(&mut self, name: &str) -> u32 {
-        if let Some(n) = self.0.get(name) {
-            return *n;
-        }
-        let n = self.0.len() as u32;
-        self.0.insert(name.to_string(), n);
-        n
-    }
+/// The acceptance sequence every record passes, whatever reads it: decode,
+/// clean (forward fill from the same company's earlier bars), validate, and
+/// refuse a second record of an identity within one batch (the store write
+/// would hide it).
+pub struct Acceptor {
+    cleaner: Cleaner,
+    /// Small numbers for company names, so that checking a bar's identity
+    /// against the batch allocates nothing.
+    companies: HashMap<String, u32>,
+    /// Identities in this batch: (company number, time).
+    identities: HashSet<(u32, Ts)>,
 }
 
-/// Decodes, cleans and validates one message; a second record of the same
-/// identity in one batch is refused (the store write would hide it).
-fn accept(
-    cleaner: &mut Cleaner,
-    payload: &[u8],
-    companies: &mut Companies,
-    seen: &mut HashSet<(u32, Ts)>,
-) -> Result<Bar, Refusal> {
-    let raw = decode(payload)?;
-    let bar = cleaner.clean(raw)?;
-    validate(&bar).map_err(|r| Refusal::new(r.kind, format!("{} {}: {}", bar.company, bar.ts, r.reason)))?;
-    if !seen.insert((companies.number(&bar.company), bar.ts)) {
-        return Err(Refusal::new(
-            "duplicate",
-            format!("duplicate of an earlier record for ({}, {}) in the same batch", bar.company, bar.ts),
-        ));
+impl Acceptor {
+    /// An acceptor with no history, filling or dropping gaps as told.
+    pub fn new(missing: MissingPolicy) -> Self {
+        Acceptor { cleaner: Cleaner::new(missing), companies: HashMap::new(), identities: HashSet::new() }
     }
-    cleaner.remember(&bar);
-    Ok(bar)
+
+    /// Decodes a wire message, then accepts it as [`Acceptor::accept_raw`] does.
+    pub fn accept(&mut self, payload: &[u8]) -> Result<Bar, Refusal> {
+        self.accept_raw(decode(payload)?)
+    }
+
+    /// Cleans and validates one record.
+    pub fn accept_raw(&mut self, raw: stockstream_core::RawBar) -> Result<Bar, Refusal> {
+        let bar = self.cleaner.clean(raw)?;
+        validate(&bar).map_err(|r| Refusal::new(r.kind, format!("{} {}: {}", bar.company, bar.ts, r.reason)))?;
+        let next = self.companies.len() as u32;
+        let company = match self.companies.get(&bar.company) {
+            Some(n) => *n,
+            None => *self.companies.entry(bar.company.clone()).or_insert(next),
+        };
+        if !self.identities.insert((company, bar.ts)) {
+            return Err(Refusal::new(
+                "duplicate",
+                format!("duplicate of an earlier record for ({}, {}) in the same batch", bar.company, bar.ts),
+            ));
+        }
+        self.cleaner.remember(&bar);
+        Ok(bar)
+    }
+
+    /// Starts a new batch: identities seen so far no longer count as duplicates.
+    pub fn new_batch(&mut self) {
+        self.identities.clear();
+    }
+
+    /// Records completed by forward fill so far.
+    pub fn imputed(&self) -> u64 {
+        self.cleaner.imputed
+    }
 }
 
 #[cfg(test)]

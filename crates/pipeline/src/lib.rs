@@ -18,7 +18,7 @@ pub mod shutdown;
 pub mod stats;
 
 pub use analytics::{AnalyticsStage, Subscriber};
-pub use consume::{consume, ConsumeOptions};
+pub use consume::{consume, Acceptor, ConsumeOptions};
 pub use produce::{produce, Pace};
 pub use retry::{RetryPolicy, Retryable};
 pub use run::{embedded, over_bus, BUS_CAPACITY};

@@ -59,19 +59,56 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What a client is told of a failure inside: that it happened, not where
+/// (paths, SQL and addresses stay in the server's log).
+const INTERNAL: &str = "internal error; the server's log has the details";
+
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         tracing::error!("request failed: {e:#}");
-        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: format!("{e:#}"), parameter: None }
+        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: INTERNAL.into(), parameter: None }
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!("request failed: {e}");
-        let status = if e.is_transient() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::INTERNAL_SERVER_ERROR };
-        ApiError { status, message: e.to_string(), parameter: None }
+        match e.is_transient() {
+            true => ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: "the store is unavailable for now; try again".into(),
+                parameter: None,
+            },
+            false => ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: INTERNAL.into(), parameter: None },
+        }
     }
+}
+
+/// Every response: a content policy that keeps the dashboard to this server,
+/// no content sniffing; and errors the framework answers itself (a path or
+/// query that is not UTF-8, say) in the same JSON shape as the API's own.
+async fn harden(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    parts.headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(
+            "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
+        ),
+    );
+    parts.headers.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
+    let plain = parts.headers.get(header::CONTENT_TYPE).is_some_and(|t| t.as_bytes().starts_with(b"text/plain"));
+    if parts.status.is_client_error() && plain {
+        let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+        let message = String::from_utf8_lossy(&text).into_owned();
+        let mut json = ApiError { status: parts.status, message, parameter: None }.into_response();
+        for name in [header::CONTENT_SECURITY_POLICY, header::X_CONTENT_TYPE_OPTIONS] {
+            if let Some(v) = parts.headers.get(&name) {
+                json.headers_mut().insert(name, v.clone());
+            }
+        }
+        return json;
+    }
+    Response::from_parts(parts, body)
 }
 
 type Params = Query<HashMap<String, String>>;
@@ -85,12 +122,7 @@ fn ts_param(params: &HashMap<String, String>, name: &'static str) -> Result<Opti
 
 fn range(params: &HashMap<String, String>) -> Result<DateRange, ApiError> {
     let (from, to) = (ts_param(params, "from")?, ts_param(params, "to")?);
-    if let (Some(f), Some(t)) = (from, to) {
-        if f.to_string() > DateRange::new(None, Some(t)).upper() {
-            return Err(ApiError::bad("from", format!("from {f} is after to {t}")));
-        }
-    }
-    Ok(DateRange::new(from, to))
+    DateRange::checked(from, to).map_err(|e| ApiError::bad("from", e))
 }
 
 fn limit(params: &HashMap<String, String>, default: usize, max: usize) -> Result<usize, ApiError> {
@@ -221,6 +253,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async {
             ApiError { status: StatusCode::NOT_FOUND, message: "no such route".into(), parameter: None }
         })
+        .layer(axum::middleware::map_response(harden))
         .with_state(state)
 }
 

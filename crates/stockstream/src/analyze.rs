@@ -1,12 +1,14 @@
 //! `stockstream indicators` and `stockstream insights`: analytics over a file or
 //! over the store.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use stockstream_analytics::{indicator_rows, insights, market_stats, IndicatorRow, MarketStats};
-use stockstream_core::{validate, Bar, Cleaner, DateRange, MissingPolicy, Ts};
+use stockstream_core::{Bar, DateRange, MissingPolicy, Ts};
+use stockstream_pipeline::Acceptor;
 use stockstream_store::Store;
 
 use crate::cli::StoreArgs;
@@ -41,20 +43,14 @@ pub async fn indicators_command(args: IndicatorsArgs) -> anyhow::Result<()> {
             // Clean and validate as the consumer does; what it would reject is
             // reported and left out. Each company's series, in the file's order
             // of companies.
-            let mut cleaner = Cleaner::new(MissingPolicy::Ffill);
+            let mut acceptor = Acceptor::new(MissingPolicy::Ffill);
             let mut by_company: Vec<Vec<Bar>> = Vec::new();
-            let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+            let mut index: HashMap<String, usize> = HashMap::new();
             for record in stockstream_sources::CsvSource::open(path)? {
-                let bar = match record {
-                    Ok(rec) => cleaner.clean(rec.raw).and_then(|b| validate(&b).map(|_| b)),
-                    Err(reject) => {
-                        tracing::warn!("{}: {}", reject.source, reject.reason);
-                        continue;
-                    }
-                };
-                match bar {
+                match record.map_err(|r| (r.source, r.reason)).and_then(|rec| {
+                    acceptor.accept_raw(rec.raw).map_err(|refusal| (path.display().to_string(), refusal.reason))
+                }) {
                     Ok(bar) => {
-                        cleaner.remember(&bar);
                         let next = by_company.len();
                         let i = *index.entry(bar.company.clone()).or_insert(next);
                         if i == next {
@@ -62,14 +58,21 @@ pub async fn indicators_command(args: IndicatorsArgs) -> anyhow::Result<()> {
                         }
                         by_company[i].push(bar);
                     }
-                    Err(refusal) => tracing::warn!("{}: skipped: {}", path.display(), refusal.reason),
+                    Err((source, reason)) => tracing::warn!("{source}: skipped: {reason}"),
                 }
             }
             by_company.iter().flat_map(|bars| indicator_rows(bars)).collect()
         }
         (None, Some(company)) => {
             let store = args.store.open_existing().await?;
-            indicator_rows(&company_bars(store.as_ref(), company, &DateRange::new(args.from, args.to)).await?)
+            indicator_rows(
+                &company_bars(
+                    store.as_ref(),
+                    company,
+                    &DateRange::checked(args.from, args.to).map_err(anyhow::Error::msg)?,
+                )
+                .await?,
+            )
         }
         (None, None) => anyhow::bail!("pass --input FILE or --company NAME"),
     };
@@ -130,7 +133,8 @@ pub enum TextFormat {
 
 pub async fn insights_command(args: InsightsArgs) -> anyhow::Result<()> {
     let store = args.store.open_existing().await?;
-    let stats = stored_stats(store.as_ref(), &DateRange::new(args.from, args.to)).await?;
+    let stats =
+        stored_stats(store.as_ref(), &DateRange::checked(args.from, args.to).map_err(anyhow::Error::msg)?).await?;
     anyhow::ensure!(!stats.companies.is_empty(), "the store holds no bars in that range");
     let found = insights(&stats);
     match args.format {

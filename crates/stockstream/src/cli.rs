@@ -51,7 +51,7 @@ impl StoreArgs {
     /// not reachable yet is waited for under the pipeline's retry policy.
     pub async fn open(&self) -> anyhow::Result<std::sync::Arc<dyn stockstream_store::Store>> {
         Ok(match self.kind {
-            StoreKind::Sqlite => std::sync::Arc::new(stockstream_store::SqliteStore::open(&self.db)?),
+            StoreKind::Sqlite => std::sync::Arc::new(open_sqlite(&self.db).await?),
             StoreKind::Dynamodb => {
                 let settings = self.dynamo();
                 let store = stockstream_pipeline::RetryPolicy::default()
@@ -90,6 +90,13 @@ impl StoreArgs {
             ),
         }
     }
+}
+
+/// Opens (or creates) an SQLite file; another process creating it at the same
+/// moment holds a lock that is waited for like any write's.
+pub async fn open_sqlite(path: &std::path::Path) -> anyhow::Result<stockstream_store::SqliteStore> {
+    let policy = stockstream_pipeline::RetryPolicy::default();
+    Ok(policy.run("opening the SQLite database", || async { stockstream_store::SqliteStore::open(path) }).await?)
 }
 
 /// Options of the synthetic market. The data is SYNTHETIC: made-up prices from a

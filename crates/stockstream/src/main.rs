@@ -48,6 +48,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` ends quietly when the reader goes, as `ls` does,
+    // instead of a panic on the next print. Sockets are unaffected (written
+    // with MSG_NOSIGNAL); `run` prints its summary after its work is stored.
+    #[cfg(unix)]
+    // SAFETY: restoring a signal's default disposition before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let file = match config::load() {
         Ok(file) => file,
         Err(e) => {

@@ -6,6 +6,7 @@ use clap::{Args, ValueEnum};
 use stockstream_core::{encode, Bar, DateRange, Ts};
 
 use crate::cli::StoreArgs;
+use crate::summary::price;
 
 #[derive(Args, Debug)]
 pub struct QueryArgs {
@@ -33,7 +34,12 @@ pub enum Format {
 
 pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
     let store = args.store.open_existing().await?;
-    let bars = crate::analyze::company_bars(store.as_ref(), &args.company, &DateRange::new(args.from, args.to)).await?;
+    let bars = crate::analyze::company_bars(
+        store.as_ref(),
+        &args.company,
+        &DateRange::checked(args.from, args.to).map_err(anyhow::Error::msg)?,
+    )
+    .await?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     write_bars(&mut out, &bars, args.format)?;
@@ -79,12 +85,12 @@ pub fn write_bars(out: &mut impl Write, bars: &[Bar], format: Format) -> anyhow:
             for b in bars {
                 writeln!(
                     out,
-                    "{:<22} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>14}  {}",
+                    "{:<22} {:>10} {:>10} {:>10} {:>10} {:>14}  {}",
                     b.ts.to_string(),
-                    b.open,
-                    b.high,
-                    b.low,
-                    b.close,
+                    price(b.open),
+                    price(b.high),
+                    price(b.low),
+                    price(b.close),
                     b.volume,
                     b.company
                 )?;

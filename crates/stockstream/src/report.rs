@@ -26,7 +26,7 @@ pub struct ReportArgs {
 pub async fn report_command(args: ReportArgs) -> anyhow::Result<()> {
     let store = args.store.open_existing().await?;
     let started = Instant::now();
-    let bars = store.bars_by_company(&DateRange::new(args.from, args.to)).await?;
+    let bars = store.bars_by_company(&DateRange::checked(args.from, args.to).map_err(anyhow::Error::msg)?).await?;
     let (html, charts, _) = build(bars, &args.out).await?;
     println!(
         "report     {} ({charts} charts, PNG and SVG, in {:.2} s)",

@@ -9,9 +9,9 @@ use stockstream_bus::{KafkaConsumer, KafkaDeadLetters, KafkaProducer, KafkaPubli
 use stockstream_core::DeadLetters;
 use stockstream_pipeline::{embedded, over_bus, stop_on_signal, AnalyticsStage, Stats, Subscriber};
 use stockstream_server::Hub;
-use stockstream_store::{SqliteStore, Store};
+use stockstream_store::Store;
 
-use crate::cli::{ConsumeArgs, KafkaAlerts, KafkaArgs, PaceArgs, SourceArgs, StoreArgs, StoreKind};
+use crate::cli::{open_sqlite, ConsumeArgs, KafkaAlerts, KafkaArgs, PaceArgs, SourceArgs, StoreArgs, StoreKind};
 use crate::summary::{print_latest, print_summary, Progress};
 
 #[derive(Args, Debug)]
@@ -62,7 +62,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let source = args.source.open().await?;
     let (label, expected) = (source.description(), source.expected());
     let sqlite = match args.store.kind {
-        StoreKind::Sqlite => Some(Arc::new(SqliteStore::open(&args.store.db)?)),
+        StoreKind::Sqlite => Some(Arc::new(open_sqlite(&args.store.db).await?)),
         StoreKind::Dynamodb => None,
     };
     let store: Arc<dyn Store> = match &sqlite {
@@ -112,7 +112,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             // SQLite file's `rejects` table (the store itself when it is SQLite).
             let rejects: Arc<dyn DeadLetters> = match &sqlite {
                 Some(s) => s.clone(),
-                None => Arc::new(SqliteStore::open(&args.store.db)?),
+                None => Arc::new(open_sqlite(&args.store.db).await?),
             };
             embedded(source, store.clone(), rejects, stats.clone(), &options, pace, stop.clone()).await
         }

@@ -7,13 +7,28 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use stockstream_pipeline::Stats;
 
-/// Two decimals, or scientific notation for magnitudes no price has.
-fn price(x: f64) -> String {
+/// A stored price as a person reads it: at least two decimals, and every digit
+/// it has (the shortest text that reads back as the same number), so that
+/// 1.0716 and 1.07296 stay apart; scientific notation for magnitudes no price has.
+pub fn price(x: f64) -> String {
     if x.abs() >= 1e12 {
-        format!("{x:.3e}")
-    } else {
-        format!("{x:.2}")
+        return format!("{x:.3e}");
     }
+    let exact = format!("{x}");
+    match exact.split_once('.') {
+        Some((_, decimals)) if decimals.len() > 2 => exact,
+        _ => format!("{x:.2}"),
+    }
+}
+
+/// A computed value (an average, an index): six significant digits, at least
+/// two decimals.
+fn computed(x: f64) -> String {
+    if x.abs() >= 1e12 {
+        return format!("{x:.3e}");
+    }
+    let whole_digits = if x.abs() < 1.0 { 1 } else { x.abs().log10().floor() as usize + 1 };
+    format!("{x:.*}", 6usize.saturating_sub(whole_digits).max(2))
 }
 
 /// The last indicators of each company, as computed while the bars flowed.
@@ -21,7 +36,7 @@ pub fn print_latest(rows: &[stockstream_analytics::IndicatorRow]) {
     if rows.is_empty() {
         return;
     }
-    let f = |v: Option<f64>| v.map(price).unwrap_or_else(|| "-".into());
+    let f = |v: Option<f64>| v.map(computed).unwrap_or_else(|| "-".into());
     println!(
         "latest     {:<22} {:>10} {:>10} {:>10} {:>10} {:>7}",
         "company/date", "close", "sma10", "sma50", "ema12", "rsi14"
@@ -34,7 +49,7 @@ pub fn print_latest(rows: &[stockstream_analytics::IndicatorRow]) {
             f(r.sma10),
             f(r.sma50),
             f(r.ema12),
-            f(r.rsi14)
+            r.rsi14.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into())
         );
     }
 }

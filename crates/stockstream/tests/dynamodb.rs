@@ -103,7 +103,7 @@ fn an_outage_mid_write_is_retried_and_nothing_is_lost() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stderr.contains("will retry"), "the outage was seen and retried: {stderr}");
+    assert!(stderr.contains("store write: attempt 1 failed, retrying"), "the outage was seen and retried: {stderr}");
     assert_eq!(summary(&stdout, "stored"), 40_000);
     assert_eq!(ddb_count(&server, "StockMkt"), 40_000, "nothing lost");
 }
@@ -151,7 +151,7 @@ fn a_server_not_up_yet_is_waited_for() {
     let out = child.wait_with_output().unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stderr.contains("DynamoDB not reachable yet, will retry"), "the wait was seen: {stderr}");
+    assert!(stderr.contains("connecting to DynamoDB: attempt 1 failed, retrying"), "the wait was seen: {stderr}");
     assert_eq!(summary(&stdout, "stored"), 3577);
     assert_eq!(ddb_count(&server, "StockMkt"), 3577);
 }

@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{count, ok, rows, stockstream, summary};
+use common::{bin, count, ok, rows, stockstream, summary};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -203,4 +203,66 @@ fn sigterm_drains_and_exits_zero() {
     assert!(read > 100 && read < 3577, "stopped mid-stream: {stdout}");
     assert_eq!(stored, read, "everything read was stored");
     assert_eq!(count(&dir.path().join("term.db"), "bars"), stored);
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    // `stockstream run | head -3`: the reader goes away after three lines,
+    // while the report is being drawn; the lines after it meet a closed pipe.
+    let dir = tempfile::tempdir().unwrap();
+    let mut child =
+        bin().args(["run"]).current_dir(dir.path()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for _ in 0..3 {
+        lines.next().unwrap().unwrap();
+    }
+    drop(lines);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+    // Everything was stored before the summary was printed.
+    assert_eq!(count(&dir.path().join("stockstream.db"), "bars"), 3577);
+}
+
+#[test]
+fn prices_are_shown_with_every_digit_they_have() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("eur.csv"),
+        "Date,Open,High,Low,Close,Volume,Company Name\n\
+         2017-04-19 09:00:00,1.0716,1.07296,1.07083,1.07219,100,EURUSD\n\
+         2017-04-19 10:00:00,1.07219,1.0731,1.0712,1.0725,120,EURUSD\n",
+    )
+    .unwrap();
+    let out = ok(dir.path(), &["run", "--input", "eur.csv", "--no-report", "--no-insights"]);
+    assert!(out.contains("1.0725"), "the latest close keeps its digits: {out}");
+    let table = ok(dir.path(), &["query", "--company", "EURUSD"]);
+    for value in ["1.0716", "1.07296", "1.07083", "1.07219", "1.0731", "1.0712", "1.0725"] {
+        assert!(table.contains(value), "{value} in {table}");
+    }
+    // Whole-cent prices still read as prices.
+    ok(dir.path(), &["run", "--db", "d.db", "--no-report", "--no-insights"]);
+    let nvidia = ok(dir.path(), &["query", "--company", "NVDA", "--db", "d.db", "--to", "2023-04-04"]);
+    assert!(
+        nvidia.lines().nth(1).unwrap().split_whitespace().nth(1).unwrap().split('.').nth(1).unwrap().len() >= 2,
+        "{nvidia}"
+    );
+}
+
+#[test]
+fn a_range_that_ends_before_it_starts_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["run", "--no-report", "--no-insights"]);
+    for command in [&["query", "--company", "NVDA"][..], &["indicators", "--company", "NVDA"], &["insights"]] {
+        let mut args = command.to_vec();
+        args.extend(["--from", "2024-05-01", "--to", "2024-04-01"]);
+        let out = stockstream(dir.path(), &args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains("from 2024-05-01 is after to 2024-04-01"),
+            "{args:?}: {stderr}"
+        );
+    }
 }

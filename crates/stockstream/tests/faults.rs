@@ -382,7 +382,10 @@ fn dynamodb_outages_while_consuming_from_kafka() {
         "{}",
         log_tail(dir.path(), "member")
     );
-    assert!(full_log(dir.path(), "member").contains("will retry"), "the outage was retried");
+    assert!(
+        full_log(dir.path(), "member").contains("store write: attempt 1 failed, retrying"),
+        "the outage was retried"
+    );
 
     server.kill();
     std::thread::sleep(Duration::from_secs(5));

@@ -141,6 +141,13 @@ async fn every_endpoint_and_error_path() {
         assert!(metrics.contains(needle), "metrics lack {needle:?}");
     }
     error(b, "/api/nothing", 404, None).await;
+    // Not UTF-8, in the path and in the query: the same JSON errors.
+    error(b, "/api/bars/%FF%FE", 400, None).await;
+    error(b, "/api/bars/NVDA?from=%FF", 400, None).await;
+    let r = reqwest::get(format!("{b}/")).await.unwrap();
+    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("default-src 'self'") && csp.contains("connect-src 'self'"), "{csp}");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
 
     let (status, page) = get(b, "/").await;
     assert_eq!(status, 200);

@@ -246,3 +246,54 @@ fn yfinance_files_are_read_by_their_layout() {
     let companies = rows(&dir.path().join("wide.db"), "SELECT company, symbol FROM bars ORDER BY company");
     assert_eq!(companies, [["Apple", "AAPL"], ["Berkshire Hathaway", "BRK-B"]]);
 }
+
+/// Runs a copy of the binary as the unprivileged user `nobody` (the test runs
+/// as root, who may read anything) from `cwd`.
+fn as_nobody(cwd: &std::path::Path, args: &[&str]) -> std::process::Output {
+    use std::os::unix::fs::PermissionsExt;
+    let bin_dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(bin_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = bin_dir.path().join("stockstream");
+    std::fs::copy(env!("CARGO_BIN_EXE_stockstream"), &bin).unwrap();
+    std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("STOCKSTREAM_CONFIG")
+        .output()
+        .expect("setpriv (util-linux) runs the binary as nobody")
+}
+
+#[test]
+fn a_config_file_is_optional_but_an_unreadable_one_is_an_error() {
+    use std::os::unix::fs::PermissionsExt;
+    // A working directory `nobody` cannot search: no file can be there for it.
+    let closed = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(closed.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = as_nobody(closed.path(), &["generate", "--rows", "3", "--symbols", "NVDA"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 4);
+
+    // A file that is there but cannot be read is an error naming it.
+    let open = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(open.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = open.path().join("stockstream.toml");
+    std::fs::write(&config, "batch-size = 10\n").unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = as_nobody(open.path(), &["generate", "--rows", "3"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("stockstream.toml") && stderr.contains("Permission denied"), "{stderr}");
+}
+
+#[test]
+fn a_mistyped_key_in_the_config_file_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("stockstream.toml"), "batch-sise = 500\n").unwrap();
+    let out = stockstream(dir.path(), &["run", "--no-report"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("\"batch-sise\"") && stderr.contains("stockstream.toml"), "{stderr}");
+    assert!(!dir.path().join("stockstream.db").exists(), "nothing ran");
+}
