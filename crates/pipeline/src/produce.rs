@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use stockstream_bus::Producer;
 use stockstream_core::{encode_into, encode_raw_into, symbol_for_company, DeadLetters, Item, Reject, Source, Ts};
 use tokio::sync::watch;
@@ -44,18 +44,19 @@ pub async fn produce(
             tracing::info!("stop requested: producer stops reading its source");
             break;
         }
-        // A signal stops the wait for a slow source at once.
-        let next = if stop_open {
-            tokio::select! {
+        // An item already there is taken at once; only a wait for the source
+        // also listens for a signal, so a slow source never delays a stop.
+        let next = match records.next().now_or_never() {
+            Some(next) => next,
+            None if stop_open => tokio::select! {
                 biased;
                 changed = stop.changed() => {
                     stop_open = changed.is_ok();
                     continue;
                 }
                 item = records.next() => item,
-            }
-        } else {
-            records.next().await
+            },
+            None => records.next().await,
         };
         let Some(item) = next else { break };
         buf.clear();

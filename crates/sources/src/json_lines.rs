@@ -78,9 +78,9 @@ impl stockstream_core::Source for JsonLinesSource {
     }
 
     fn records(self: Box<Self>) -> futures_util::stream::BoxStream<'static, stockstream_core::Item> {
-        use futures_util::StreamExt;
         use stockstream_core::Item;
-        futures_util::stream::iter(self.map(|r| r.map(Item::Wire).unwrap_or_else(Item::Reject))).boxed()
+        let name = self.name.clone();
+        crate::reader_thread::on_own_thread(&name, self.map(|r| r.map(Item::Wire).unwrap_or_else(Item::Reject)))
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod calendar;
 pub mod csv_file;
 pub mod json_lines;
+pub mod reader_thread;
 pub mod registry;
 pub mod synthetic;
 pub mod yahoo;

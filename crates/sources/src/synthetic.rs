@@ -309,8 +309,7 @@ impl stockstream_core::Source for Synthetic {
     }
 
     fn records(self: Box<Self>) -> futures_util::stream::BoxStream<'static, stockstream_core::Item> {
-        use futures_util::StreamExt;
-        futures_util::stream::iter(self.map(stockstream_core::Item::Bar)).boxed()
+        crate::reader_thread::on_own_thread("synthetic", self.map(stockstream_core::Item::Bar))
     }
 }
 

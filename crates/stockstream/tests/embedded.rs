@@ -266,3 +266,36 @@ fn a_range_that_ends_before_it_starts_is_an_error() {
         );
     }
 }
+
+#[test]
+fn sigterm_stops_a_source_that_waits_for_input() {
+    use std::io::Write;
+    // A pipe fed slowly: a whole row, then half of one, and nothing more.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("slow.csv");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let child = bin()
+        .args(["run", "--input", "slow.csv", "--no-report", "--no-insights"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let writer = std::thread::spawn(move || {
+        let mut pipe = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        pipe.write_all(
+            b"Date,Open,High,Low,Close,Volume,Company Name\n2024-01-02,1,2,0.5,1.5,100,NVIDIA\n2024-01-03,1,2",
+        )
+        .unwrap();
+        pipe.flush().unwrap();
+        std::thread::sleep(Duration::from_secs(15));
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let sent = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert!(sent.elapsed() < Duration::from_secs(3), "took {:?} after SIGTERM", sent.elapsed());
+    assert!(out.status.success(), "exit {:?}", out.status);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(summary(&stdout, "stored"), 1, "what was read whole is written: {stdout}");
+    drop(writer);
+}
