@@ -12,7 +12,7 @@ pub enum Retry {
 }
 
 macro_rules! backend_error {
-    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+    ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Debug, thiserror::Error)]
         #[error("{message}")]
@@ -38,30 +38,17 @@ macro_rules! backend_error {
             pub fn is_transient(&self) -> bool {
                 self.retry == Retry::Transient
             }
-
-            /// The same error with what was being done put in front.
-            pub fn context(self, doing: impl std::fmt::Display) -> Self {
-                $name { retry: self.retry, message: format!("{doing}: {}", self.message) }
-            }
-        }
-
-        impl From<$name> for std::io::Error {
-            fn from(e: $name) -> Self {
-                std::io::Error::other(format!(concat!($what, ": {}"), e.message))
-            }
         }
     };
 }
 
 backend_error!(
     /// A store (SQLite, DynamoDB) or dead-letter write or read that failed.
-    StoreError,
-    "store"
+    StoreError
 );
 backend_error!(
     /// A bus (in-process, Kafka) operation that failed.
-    BusError,
-    "bus"
+    BusError
 );
 
 impl From<BusError> for StoreError {
@@ -76,10 +63,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn context_keeps_whether_to_retry() {
-        let e = StoreError::transient("database is locked").context("cannot write to x.db");
+    fn an_error_says_whether_to_retry() {
+        let e = StoreError::transient("SQLite database x.db: database is locked");
         assert!(e.is_transient());
-        assert_eq!(e.to_string(), "cannot write to x.db: database is locked");
+        assert_eq!(e.to_string(), "SQLite database x.db: database is locked");
         assert!(!BusError::fatal("unknown topic").is_transient());
+        assert!(StoreError::from(BusError::transient("broker down")).is_transient());
     }
 }
