@@ -299,3 +299,13 @@ fn sigterm_stops_a_source_that_waits_for_input() {
     assert_eq!(summary(&stdout, "stored"), 1, "what was read whole is written: {stdout}");
     drop(writer);
 }
+
+#[test]
+fn a_file_that_is_not_a_database_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.db"), "these are my notes, not a database\n".repeat(200)).unwrap();
+    let out = stockstream(dir.path(), &["query", "--company", "NVDA", "--db", "notes.db"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("notes.db") && stderr.contains("not a database"), "{stderr}");
+}
