@@ -435,12 +435,12 @@ async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
     let (stop_tx, stop) = watch::channel(false);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let state = stockstream_server::AppState {
-        store: store.clone(),
-        hub: hub.clone(),
-        analytics: analytics.clone().expect("a stage"),
-        metrics: Arc::new(String::new),
-    };
+    let state = stockstream_server::AppState::new(
+        store.clone(),
+        hub.clone(),
+        analytics.clone().expect("a stage"),
+        Arc::new(String::new),
+    );
     let mut stopped = stop.clone();
     let shutdown = async move {
         let _ = stopped.wait_for(|s| *s).await;

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 use serde_json::json;
+use stockstream_core::shown::{computed, price};
 
 use crate::ReportData;
 
@@ -73,11 +74,32 @@ pub fn render(data: &ReportData) -> anyhow::Result<String> {
         .iter()
         .map(|s| {
             let close = &s.describe["Close"];
+            let percent = |v: f64, signed: bool| match signed {
+                true => format!("{v:+.1}%"),
+                false => format!("{v:.1}%"),
+            };
+            // A value a company has too few bars for is a dash saying why, not "NaN".
+            let cell = |v: f64, shown: &dyn Fn(f64) -> String, needs: &str| match v.is_finite() {
+                true => format!("<td>{}</td>", shown(v)),
+                false => format!("<td title=\"needs {needs}\">— <small>(needs {needs})</small></td>"),
+            };
+            let two_bars = "2 bars";
+            let two_returns = "3 bars";
             format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} – {}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:+.1}%</td><td>{:+.1}%</td><td>{:.1}%</td><td>{:.1}%</td></tr>\n",
-                escape(&s.company), escape(&s.symbol), s.bars, escape(&s.first), escape(&s.last),
-                close.min, close.mean, close.max, close.std, s.total_return * 100.0, s.trend_pct_per_year,
-                s.volatility * 100.0, s.max_drawdown * 100.0
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} – {}</td>{}{}{}{}{}{}{}{}</tr>\n",
+                escape(&s.company),
+                escape(&s.symbol),
+                s.bars,
+                escape(&s.first),
+                escape(&s.last),
+                cell(close.min, &price, "1 bar"),
+                cell(close.mean, &computed, "1 bar"),
+                cell(close.max, &price, "1 bar"),
+                cell(close.std, &computed, two_bars),
+                cell(s.total_return * 100.0, &|v| percent(v, true), two_bars),
+                cell(s.trend_pct_per_year, &|v| percent(v, true), two_bars),
+                cell(s.volatility * 100.0, &|v| percent(v, false), two_returns),
+                cell(s.max_drawdown * 100.0, &|v| percent(v, false), "1 bar"),
             )
         })
         .collect();

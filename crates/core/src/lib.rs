@@ -12,6 +12,7 @@ pub mod error;
 pub mod metrics;
 /// Rejected records and where they are kept.
 pub mod reject;
+pub mod shown;
 pub mod source;
 pub mod validate;
 

@@ -11,7 +11,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
-use stockstream_analytics::{indicator_rows, insights, market_stats, IndicatorRow};
+use stockstream_analytics::{indicator_rows, insights, market_stats, IndicatorRow, MarketStats};
 use stockstream_core::{encode, Bar, DateRange, StoreError, Ts};
 use stockstream_pipeline::AnalyticsStage;
 use stockstream_store::Store;
@@ -34,9 +34,70 @@ pub struct AppState {
     pub analytics: Arc<AnalyticsStage>,
     /// The pipeline's counters.
     pub metrics: MetricsText,
+    /// The market statistics last computed, reused while the store is unchanged.
+    stats: Arc<StatsCache>,
+    /// What clients may hold.
+    limits: crate::Limits,
+    /// One permit per client of the live event stream.
+    subscribers: Arc<tokio::sync::Semaphore>,
+}
+
+impl AppState {
+    /// The state of a server over `store`.
+    pub fn new(store: Arc<dyn Store>, hub: Arc<Hub>, analytics: Arc<AnalyticsStage>, metrics: MetricsText) -> Self {
+        let limits = crate::Limits::default();
+        let subscribers = Arc::new(tokio::sync::Semaphore::new(limits.max_subscribers));
+        AppState { store, hub, analytics, metrics, stats: Arc::default(), limits, subscribers }
+    }
+
+    /// The same state within other limits.
+    pub fn with_limits(mut self, limits: crate::Limits) -> Self {
+        self.subscribers = Arc::new(tokio::sync::Semaphore::new(limits.max_subscribers));
+        self.limits = limits;
+        self
+    }
+}
+
+/// Market statistics read every bar: computed once per range and store version.
+/// A store that cannot tell its version (DynamoDB) is read again after
+/// [`UNVERSIONED_FOR`].
+#[derive(Default)]
+struct StatsCache {
+    last: tokio::sync::Mutex<Option<CachedStats>>,
+}
+
+struct CachedStats {
+    range: (String, String),
+    version: Option<u64>,
+    at: std::time::Instant,
+    stats: Arc<MarketStats>,
+}
+
+const UNVERSIONED_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl StatsCache {
+    async fn get(&self, store: &dyn Store, range: &DateRange) -> Result<Arc<MarketStats>, ApiError> {
+        // One computation at a time: concurrent requests wait for it, not repeat it.
+        let mut last = self.last.lock().await;
+        let version = store.version().await?;
+        let key = (range.lower(), range.upper());
+        if let Some(c) = last.as_ref() {
+            let fresh = match version {
+                Some(v) => c.version == Some(v),
+                None => c.at.elapsed() < UNVERSIONED_FOR,
+            };
+            if fresh && c.range == key {
+                return Ok(c.stats.clone());
+            }
+        }
+        let stats = Arc::new(market_stats(&store.bars_by_company(range).await?));
+        *last = Some(CachedStats { range: key, version, at: std::time::Instant::now(), stats: stats.clone() });
+        Ok(stats)
+    }
 }
 
 /// A JSON error naming what was wrong.
+#[derive(Debug)]
 struct ApiError {
     status: StatusCode,
     message: String,
@@ -160,8 +221,10 @@ async fn bars(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let (range, limit) = (range(&p)?, limit(&p, usize::MAX, usize::MAX)?);
     let company = company(s.store.as_ref(), &name).await?;
-    let bars = s.store.range(&company, &range).await?;
-    let newest = &bars[bars.len().saturating_sub(limit)..];
+    let newest = match limit {
+        usize::MAX => s.store.range(&company, &range).await?,
+        limit => s.store.newest(&company, &range, limit).await?,
+    };
     Ok(Json(newest.iter().map(wire).collect()))
 }
 
@@ -192,14 +255,12 @@ async fn latest(State(s): State<AppState>) -> Result<Json<serde_json::Value>, Ap
 }
 
 async fn stats(State(s): State<AppState>, Query(p): Params) -> Result<Json<serde_json::Value>, ApiError> {
-    let range = range(&p)?;
-    let stats = market_stats(&s.store.bars_by_company(&range).await?);
-    Ok(Json(serde_json::to_value(stats).map_err(anyhow::Error::from)?))
+    let stats = s.stats.get(s.store.as_ref(), &range(&p)?).await?;
+    Ok(Json(serde_json::to_value(&*stats).map_err(anyhow::Error::from)?))
 }
 
 async fn insights_route(State(s): State<AppState>, Query(p): Params) -> Result<Json<serde_json::Value>, ApiError> {
-    let range = range(&p)?;
-    let stats = market_stats(&s.store.bars_by_company(&range).await?);
+    let stats = s.stats.get(s.store.as_ref(), &range(&p)?).await?;
     Ok(Json(json!({ "insights": insights(&stats) })))
 }
 
@@ -208,8 +269,21 @@ async fn alerts(State(s): State<AppState>, Query(p): Params) -> Result<Json<serd
     Ok(Json(serde_json::to_value(s.hub.alerts(limit)).map_err(anyhow::Error::from)?))
 }
 
-async fn stream(State(s): State<AppState>) -> Sse<impl tokio_stream::Stream<Item = Result<SseEvent, Infallible>>> {
-    let events = BroadcastStream::new(s.hub.subscribe()).filter_map(|e| {
+async fn stream(
+    State(s): State<AppState>,
+) -> Result<Sse<impl tokio_stream::Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let Ok(permit) = s.subscribers.clone().try_acquire_owned() else {
+        let cap = s.limits.max_subscribers;
+        tracing::warn!("live event stream: limit of {cap} subscribers reached, refusing one");
+        return Err(ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: format!("the live event stream has its {cap} subscribers; try again later"),
+            parameter: None,
+        });
+    };
+    let events = BroadcastStream::new(s.hub.subscribe()).filter_map(move |e| {
+        // The permit lives as long as the stream: a client gone frees it.
+        let _held = &permit;
         // A subscriber too slow to keep up skips what it missed.
         let event = e.ok()?;
         let kind = match &event {
@@ -219,7 +293,7 @@ async fn stream(State(s): State<AppState>) -> Sse<impl tokio_stream::Stream<Item
         let data = serde_json::to_string(&event).ok()?;
         Some(Ok(SseEvent::default().event(kind).data(data)))
     });
-    Sse::new(events).keep_alive(KeepAlive::default())
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
@@ -263,6 +337,89 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await?;
+    let limits = state.limits;
+    crate::listen::serve_limited(listener, router(state), limits, shutdown).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use stockstream_store::SqliteStore;
+
+    use super::*;
+
+    /// The SQLite store, counting the whole-range reads that statistics make.
+    struct Counted {
+        inner: SqliteStore,
+        ranges: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Store for Counted {
+        async fn upsert(&self, bars: Arc<[Bar]>) -> Result<(), StoreError> {
+            self.inner.upsert(bars).await
+        }
+        async fn range(&self, company: &str, range: &DateRange) -> Result<Vec<Bar>, StoreError> {
+            self.ranges.fetch_add(1, Ordering::SeqCst);
+            self.inner.range(company, range).await
+        }
+        async fn newest(&self, company: &str, range: &DateRange, limit: usize) -> Result<Vec<Bar>, StoreError> {
+            self.inner.newest(company, range, limit).await
+        }
+        async fn version(&self) -> Result<Option<u64>, StoreError> {
+            self.inner.version().await
+        }
+        async fn latest(&self) -> Result<Vec<Bar>, StoreError> {
+            self.inner.latest().await
+        }
+        async fn companies(&self) -> Result<Vec<String>, StoreError> {
+            self.inner.companies().await
+        }
+        async fn count(&self) -> Result<u64, StoreError> {
+            self.inner.count().await
+        }
+    }
+
+    fn bar(company: &str, day: u32, close: f64) -> Bar {
+        Bar {
+            company: company.into(),
+            ts: format!("2024-01-{day:02}").parse().unwrap(),
+            symbol: "X".into(),
+            open: close,
+            high: close,
+            low: close,
+            close,
+            volume: 1.0,
+        }
+    }
+
+    #[tokio::test]
+    async fn statistics_are_computed_once_per_store_version_and_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = Arc::new(Counted { inner: SqliteStore::open(&path).unwrap(), ranges: AtomicUsize::new(0) });
+        store.upsert((1..=20).map(|d| bar("A", d, 10.0 + d as f64)).collect::<Vec<_>>().into()).await.unwrap();
+        let cache = StatsCache::default();
+        let all = DateRange::default();
+        let first = cache.get(store.as_ref(), &all).await.unwrap();
+        assert_eq!(store.ranges.load(Ordering::SeqCst), 1);
+        let again = cache.get(store.as_ref(), &all).await.unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "an unchanged store is not read again");
+        assert_eq!(store.ranges.load(Ordering::SeqCst), 1);
+
+        // A write through another connection (another process) is seen.
+        SqliteStore::open(&path).unwrap().upsert(vec![bar("B", 1, 5.0), bar("B", 2, 6.0)].into()).await.unwrap();
+        let after = cache.get(store.as_ref(), &all).await.unwrap();
+        assert_eq!(after.companies.len(), 2);
+        // So is one through this connection, and another range is its own entry.
+        store.upsert(vec![bar("C", 1, 5.0)].into()).await.unwrap();
+        assert_eq!(cache.get(store.as_ref(), &all).await.unwrap().companies.len(), 3);
+        let bars = |s: Arc<MarketStats>| s.companies.iter().map(|c| c.bars).sum::<usize>();
+        assert_eq!(bars(cache.get(store.as_ref(), &all).await.unwrap()), 23);
+        let first_day = DateRange::new(None, Some("2024-01-01".parse().unwrap()));
+        assert_eq!(bars(cache.get(store.as_ref(), &first_day).await.unwrap()), 3);
+    }
 }

@@ -5,6 +5,8 @@
 
 mod api;
 mod hub;
+pub mod listen;
 
 pub use api::{router, serve, AppState, MetricsText};
 pub use hub::{now_micros, Event, Hub};
+pub use listen::Limits;

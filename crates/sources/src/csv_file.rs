@@ -14,6 +14,8 @@ use std::path::Path;
 
 use stockstream_core::{company_for_symbol, RawBar, Refusal, Reject, SourceRecord};
 
+use crate::bounded::{too_long, CsvRecordGuard, Cuts, DEFAULT_MAX_RECORD_BYTES, KEPT_START_BYTES};
+
 /// A file that cannot be read as a source at all.
 #[derive(Debug, thiserror::Error)]
 pub enum CsvError {
@@ -44,6 +46,9 @@ pub struct CsvOptions {
     pub company: Option<String>,
     /// Use `Adj Close` as the close and scale Open/High/Low by the same factor.
     pub adjusted: bool,
+    /// The longest record read (default [`DEFAULT_MAX_RECORD_BYTES`]); a longer
+    /// one is rejected with its start and reading resumes at the next line.
+    pub max_record_bytes: Option<usize>,
 }
 
 /// The columns of the original layout, by name, in its order.
@@ -80,6 +85,9 @@ pub struct CsvSource {
     width: usize,
     row: csv::ByteRecord,
     pending: VecDeque<Result<SourceRecord, Reject>>,
+    /// Lines where the guard in front of the parser cut a record too long.
+    cuts: Cuts,
+    limit: usize,
 }
 
 fn clean_name(f: &[u8], first: bool) -> String {
@@ -112,13 +120,19 @@ impl CsvSource {
     /// Reads the header and checks the layout before any row is read, so that a
     /// file which is not in a known layout fails before anything is written.
     pub fn from_reader_with(name: String, input: Box<dyn Read + Send>, options: &CsvOptions) -> Result<Self, CsvError> {
-        let mut reader = csv::ReaderBuilder::new().flexible(true).has_headers(false).from_reader(input);
+        let limit = options.max_record_bytes.unwrap_or(DEFAULT_MAX_RECORD_BYTES);
+        let cuts = Cuts::default();
+        let guarded: Box<dyn Read + Send> = Box::new(CsvRecordGuard::new(input, limit, cuts.clone()));
+        let mut reader = csv::ReaderBuilder::new().flexible(true).has_headers(false).from_reader(guarded);
         let layout_err = |message: String| CsvError::Layout { path: name.clone(), message };
         let mut header = csv::ByteRecord::new();
         match reader.read_byte_record(&mut header) {
             Ok(true) => {}
             Ok(false) => return Err(layout_err("the file is empty: expected a CSV header".into())),
             Err(e) => return Err(layout_err(format!("cannot read a CSV header: {e}"))),
+        }
+        if cut_in(&cuts, &header) {
+            return Err(layout_err(format!("the header is longer than {limit} bytes: not a CSV file?")));
         }
         let names: Vec<String> = header.iter().enumerate().map(|(i, f)| clean_name(f, i == 0)).collect();
         let lower: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
@@ -135,6 +149,8 @@ impl CsvSource {
             width: names.len(),
             row: csv::ByteRecord::new(),
             pending: VecDeque::new(),
+            cuts,
+            limit,
         };
         if matches!(lower.first().map(String::as_str), Some("price" | "ticker")) {
             source.read_multi_level(&names, options).map_err(layout_err)?;
@@ -338,6 +354,23 @@ fn daily_date(d: &str) -> String {
     }
 }
 
+/// Whether the guard cut `row`: a cut noted on one of its lines. Cuts of
+/// earlier rows were taken by them, so only the first cut can be this row's.
+fn cut_in(cuts: &Cuts, row: &csv::ByteRecord) -> bool {
+    let mut cuts = cuts.lock().expect("cuts lock");
+    let first = row.position().map(|p| p.line()).unwrap_or(1);
+    while cuts.front().is_some_and(|&cut| cut < first) {
+        cuts.pop_front();
+    }
+    let Some(&cut) = cuts.front() else { return false };
+    let last = first + row.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
+    let ours = (first..=last).contains(&cut);
+    if ours {
+        cuts.pop_front();
+    }
+    ours
+}
+
 /// The row as text again, for the dead-letter record.
 fn join_fields(row: &csv::ByteRecord) -> Vec<u8> {
     let mut out = Vec::with_capacity(row.as_slice().len() + row.len());
@@ -364,6 +397,13 @@ impl Iterator for CsvSource {
             let line = self.row.position().map(|p| p.line()).unwrap_or(0);
             match read {
                 Ok(false) => return None,
+                Ok(true) if cut_in(&self.cuts, &self.row) => {
+                    let mut start = join_fields(&self.row);
+                    start.truncate(KEPT_START_BYTES);
+                    let reject = Refusal::new("record_too_long", format!("line {line}: {}", too_long(self.limit)))
+                        .into_reject(format!("{}:{line}", self.name), start);
+                    return Some(Err(reject));
+                }
                 // Blank lines carry nothing; skip them rather than reject them.
                 Ok(true) if self.row.len() == 1 && self.row[0].iter().all(u8::is_ascii_whitespace) => continue,
                 // yfinance's `Date,,,,` row under its multi-level header.

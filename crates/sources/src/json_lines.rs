@@ -7,6 +7,7 @@ use std::path::Path;
 
 use stockstream_core::{decode, symbol_for_company, Reject, WireRecord};
 
+use crate::bounded::{read_line, too_long, Line, DEFAULT_MAX_RECORD_BYTES};
 use crate::csv_file::CsvError;
 
 /// Streams the lines of a file of wire messages.
@@ -14,6 +15,9 @@ pub struct JsonLinesSource {
     name: String,
     reader: Box<dyn BufRead + Send>,
     line: u64,
+    limit: usize,
+    /// The rest of a line cut at the limit is still to be dropped.
+    skipping: bool,
 }
 
 impl JsonLinesSource {
@@ -25,7 +29,13 @@ impl JsonLinesSource {
 
     /// Reads lines from any reader; `name` stands for it in rejects.
     pub fn from_reader(name: String, reader: Box<dyn BufRead + Send>) -> Self {
-        JsonLinesSource { name, reader, line: 0 }
+        JsonLinesSource { name, reader, line: 0, limit: DEFAULT_MAX_RECORD_BYTES, skipping: false }
+    }
+
+    /// Bounds each line to `limit` bytes; a longer one is rejected with its start.
+    pub fn with_max_record_bytes(mut self, limit: usize) -> Self {
+        self.limit = limit.max(1);
+        self
     }
 }
 
@@ -36,16 +46,21 @@ impl Iterator for JsonLinesSource {
         loop {
             let mut buf = Vec::with_capacity(192);
             self.line += 1;
-            match self.reader.read_until(b'\n', &mut buf) {
-                Ok(0) => return None,
-                Ok(_) => {}
+            match read_line(&mut self.reader, &mut buf, self.limit, &mut self.skipping) {
+                Ok(Line::End) => return None,
+                Ok(Line::Whole) => {}
+                Ok(Line::TooLong) => {
+                    let source = format!("{}:{}", self.name, self.line);
+                    let refusal = stockstream_core::Refusal::new("record_too_long", too_long(self.limit));
+                    return Some(Err(refusal.into_reject(source, buf)));
+                }
                 Err(e) => {
                     let source = format!("{}:{}", self.name, self.line);
                     let refusal = stockstream_core::Refusal::new("unreadable_row", format!("cannot read: {e}"));
                     return Some(Err(refusal.into_reject(source, Vec::new())));
                 }
             }
-            while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            while buf.last().is_some_and(|b| *b == b'\r') {
                 buf.pop();
             }
             if buf.iter().all(u8::is_ascii_whitespace) {
@@ -100,5 +115,19 @@ mod tests {
         assert_eq!(got[1].as_ref().unwrap().key, "X");
         let bad = got[2].as_ref().unwrap_err();
         assert_eq!((bad.source.as_str(), bad.kind, &bad.original[..]), ("d.jsonl:4", "undecodable", &b"nope"[..]));
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_rejected_with_its_start_and_the_next_read() {
+        let text = format!("{{\"Symbol\":\"{}\"}}\n{{\"Symbol\":\"B\"}}\n", "A".repeat(9000));
+        let got: Vec<_> =
+            JsonLinesSource::from_reader("d.jsonl".into(), Box::new(std::io::Cursor::new(text.into_bytes())))
+                .with_max_record_bytes(5000)
+                .collect();
+        let cut = got[0].as_ref().unwrap_err();
+        assert_eq!((cut.kind, cut.source.as_str(), cut.original.len()), ("record_too_long", "d.jsonl:1", 4096));
+        assert!(cut.original.starts_with(b"{\"Symbol\":\"AAA"));
+        assert_eq!(got[1].as_ref().unwrap().key, "B");
+        assert_eq!(got.len(), 2);
     }
 }

@@ -3,6 +3,7 @@
 //! [`stockstream_core::Source`], chosen by name through [`registry`].
 #![warn(missing_docs)]
 
+pub mod bounded;
 pub mod calendar;
 pub mod csv_file;
 pub mod json_lines;
@@ -11,6 +12,7 @@ pub mod registry;
 pub mod synthetic;
 pub mod yahoo;
 
+pub use bounded::DEFAULT_MAX_RECORD_BYTES;
 pub use csv_file::{CsvError, CsvOptions, CsvSource};
 pub use json_lines::JsonLinesSource;
 pub use registry::{open, source_for_file, Registration, SourceError, SourceOptions, SOURCES};

@@ -64,7 +64,16 @@ pub const SOURCES: &[Registration] = &[
     Registration {
         name: "jsonl",
         help: "wire-format JSON lines, one message per line (.jsonl, .ndjson)",
-        open: |o| async move { Ok(Box::new(JsonLinesSource::open(input(o)?)?) as Box<dyn Source>) }.boxed(),
+        open: |o| {
+            async move {
+                let mut lines = JsonLinesSource::open(input(o)?)?;
+                if let Some(limit) = o.csv.max_record_bytes {
+                    lines = lines.with_max_record_bytes(limit);
+                }
+                Ok(Box::new(lines) as Box<dyn Source>)
+            }
+            .boxed()
+        },
     },
     Registration {
         name: "synthetic",

@@ -62,12 +62,21 @@ impl StoreArgs {
         })
     }
 
-    /// Opens the store for reading: an SQLite file must already exist.
+    /// Opens the store for reading: an SQLite file must already exist, and is
+    /// opened read-only (no write access needed to it or its directory).
     pub async fn open_existing(&self) -> anyhow::Result<std::sync::Arc<dyn stockstream_store::Store>> {
-        if self.kind == StoreKind::Sqlite && !self.db.exists() {
+        if self.kind == StoreKind::Dynamodb {
+            return self.open().await;
+        }
+        if !self.db.exists() {
             anyhow::bail!("no database at {}: run `stockstream run` first or pass --db", self.db.display());
         }
-        self.open().await
+        let policy = stockstream_pipeline::RetryPolicy::default();
+        let db = &self.db;
+        let store = policy
+            .run("opening the SQLite database", || async { stockstream_store::SqliteStore::open_read_only(db) })
+            .await?;
+        Ok(std::sync::Arc::new(store))
     }
 
     pub fn dynamo(&self) -> stockstream_store::DynamoSettings {
@@ -195,11 +204,23 @@ pub struct SourceArgs {
     /// Use `Adj Close` as the close and scale Open/High/Low by the same factor.
     #[arg(long)]
     pub adjusted: bool,
+    /// The longest record read from a file, in bytes; a longer one goes to
+    /// dead letters with its start and reading resumes at the next line.
+    #[arg(long, env = "STOCKSTREAM_MAX_RECORD_BYTES", default_value_t = stockstream_sources::DEFAULT_MAX_RECORD_BYTES,
+          value_parser = record_bytes)]
+    pub max_record_bytes: usize,
     /// Yahoo Finance's address (`--source yahoo`).
     #[arg(long, env = "STOCKSTREAM_YAHOO_URL", default_value = stockstream_sources::DEFAULT_BASE_URL)]
     pub base_url: String,
     #[command(flatten)]
     pub synthetic: SyntheticArgs,
+}
+
+fn record_bytes(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 64 => Ok(n),
+        _ => Err(format!("{s:?} is not a size in bytes of at least 64")),
+    }
 }
 
 fn source_name(s: &str) -> Result<String, String> {
@@ -228,6 +249,7 @@ impl SourceArgs {
                 symbol: self.symbol.clone(),
                 company: self.company.clone(),
                 adjusted: self.adjusted,
+                max_record_bytes: Some(self.max_record_bytes),
             },
             synthetic: self.synthetic.config(),
             yahoo_url: self.base_url.clone(),

@@ -118,13 +118,22 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` or `STOCKSTREAM_LOG` picks the level.
+/// Logs go to stderr; `STOCKSTREAM_LOG` (or `RUST_LOG`) picks the levels, as
+/// `warn` or `info,stockstream_bus=debug`: a level, then a level per module.
 fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = std::env::var("STOCKSTREAM_LOG").ok().map(EnvFilter::new).unwrap_or_else(|| {
-        EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| EnvFilter::new("info,aws_config=error,aws_smithy_runtime=error"))
-    });
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    const DEFAULT: &str = "info,aws_config=error,aws_smithy_runtime=error";
+    let asked = std::env::var("STOCKSTREAM_LOG").or_else(|_| std::env::var("RUST_LOG"));
+    let filter = match asked.as_deref().unwrap_or(DEFAULT).parse::<Targets>() {
+        Ok(filter) => filter,
+        Err(e) => {
+            eprintln!("warning: STOCKSTREAM_LOG {asked:?} is not a log filter ({e}); logging at info");
+            DEFAULT.parse().expect("the default filter parses")
+        }
+    };
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
+    let format = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
+    tracing_subscriber::registry().with(format).with(filter).init();
 }

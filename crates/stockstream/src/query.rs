@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 use stockstream_core::{encode, Bar, DateRange, Ts};
 
 use crate::cli::StoreArgs;
-use crate::summary::price;
+use stockstream_core::shown::price;
 
 #[derive(Args, Debug)]
 pub struct QueryArgs {

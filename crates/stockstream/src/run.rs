@@ -86,7 +86,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let server = match &args.serve {
         true => {
             let (addr, task) = crate::serve::start(
-                args.server.bind,
+                &args.server,
                 store.clone(),
                 hub.clone(),
                 analytics.clone(),

@@ -5,31 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use stockstream_core::shown::{computed, price};
 use stockstream_pipeline::Stats;
-
-/// A stored price as a person reads it: at least two decimals, and every digit
-/// it has (the shortest text that reads back as the same number), so that
-/// 1.0716 and 1.07296 stay apart; scientific notation for magnitudes no price has.
-pub fn price(x: f64) -> String {
-    if x.abs() >= 1e12 {
-        return format!("{x:.3e}");
-    }
-    let exact = format!("{x}");
-    match exact.split_once('.') {
-        Some((_, decimals)) if decimals.len() > 2 => exact,
-        _ => format!("{x:.2}"),
-    }
-}
-
-/// A computed value (an average, an index): six significant digits, at least
-/// two decimals.
-fn computed(x: f64) -> String {
-    if x.abs() >= 1e12 {
-        return format!("{x:.3e}");
-    }
-    let whole_digits = if x.abs() < 1.0 { 1 } else { x.abs().log10().floor() as usize + 1 };
-    format!("{x:.*}", 6usize.saturating_sub(whole_digits).max(2))
-}
 
 /// The last indicators of each company, as computed while the bars flowed.
 pub fn print_latest(rows: &[stockstream_analytics::IndicatorRow]) {

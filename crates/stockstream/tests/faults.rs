@@ -541,3 +541,60 @@ fn kafka_security_settings_pass_through_and_secrets_stay_out_of_the_output() {
         assert!(!text.contains(secret), "{how}: the password appeared in the output: {text}");
     }
 }
+
+/// Bars stored of one company so far.
+fn stored_of(db: &Path, company: &str) -> u64 {
+    let Ok(conn) = rusqlite::Connection::open(db) else { return 0 };
+    conn.query_row("SELECT COUNT(*) FROM bars WHERE company = ?1", [company], |r| r.get::<_, i64>(0))
+        .map(|n| n as u64)
+        .unwrap_or(0)
+}
+
+/// Three members of one group SIGKILLed one after another, each ~1.5 s after
+/// it started, then a fourth started at once, as systemd or Kubernetes restart
+/// a crashed process — on the defaults, as users run it. The fourth must read
+/// every partition within a minute (a kafka-python consumer with a 6 s session
+/// does, on the same broker).
+#[test]
+fn a_member_restarted_right_after_crashes_reads_every_partition() {
+    let broker = Tansu::start(TansuStorage::Sqlite);
+    let brokers = broker.brokers();
+    let dir = tempfile::tempdir().unwrap();
+    for (symbol, rows) in [("EURUSD", 5000), ("GOOGL", 2148)] {
+        let file = format!("{symbol}.csv");
+        let csv = ok(dir.path(), &["generate", "--symbols", symbol, "--interval", "1m", "--rows", &rows.to_string()]);
+        std::fs::write(dir.path().join(&file), csv).unwrap();
+        let produced = ok(dir.path(), &["produce", "--brokers", &brokers, "--topic", "restarts", "--input", &file]);
+        assert_eq!(summary(&produced, "produced"), rows, "{produced}");
+    }
+    let db = dir.path().join("restarts.db");
+    let member = |name: &str| {
+        bin()
+            .args(["consume", "--brokers", &brokers, "--topic", "restarts", "--group", "restarts"])
+            .args(["--db", &db.display().to_string()])
+            .env("STOCKSTREAM_LOG", "info")
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join(format!("{name}.log"))).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    for crash in 1..=3 {
+        let mut crashed = member(&format!("crashed{crash}"));
+        std::thread::sleep(Duration::from_millis(1500));
+        crashed.kill().unwrap();
+        crashed.wait().unwrap();
+    }
+    let started = Instant::now();
+    let restarted = member("restarted");
+    let everything =
+        wait_until(Duration::from_secs(60), || stored_of(&db, "EURUSD") == 5000 && stored_of(&db, "Google") == 2148);
+    let (eurusd, google) = (stored_of(&db, "EURUSD"), stored_of(&db, "Google"));
+    println!("restarted member: EURUSD {eurusd}/5000, Google {google}/2148 after {:?}", started.elapsed());
+    assert!(
+        everything,
+        "EURUSD {eurusd}/5000, Google {google}/2148 after 60 s:\n{}",
+        log_tail(dir.path(), "restarted")
+    );
+    terminated(restarted);
+}

@@ -86,3 +86,24 @@ fn report_command_writes_a_range_and_no_report_skips_it() {
     assert!(!empty.status.success());
     assert!(String::from_utf8_lossy(&empty.stderr).contains("no bars in that range"));
 }
+
+/// A company with one bar and an FX pair: the report shows every digit a price
+/// has, a dash with its reason where a value needs more bars, and insights that
+/// rank only what can be compared.
+#[test]
+fn a_one_bar_company_gets_dashes_with_reasons_and_no_ranking() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("Date,Open,High,Low,Close,Volume,Company Name\n2024-01-02,5,6,4,5.5,100,Tiny\n");
+    for (i, close) in [1.0716, 1.07296, 1.07083, 1.07219].iter().enumerate() {
+        csv.push_str(&format!("2024-01-0{},{close},{close},{close},{close},0,EURUSD\n", i + 2));
+    }
+    std::fs::write(dir.path().join("in.csv"), csv).unwrap();
+    let out = ok(dir.path(), &["run", "--input", "in.csv", "--db", "one.db"]);
+    let html = std::fs::read_to_string(dir.path().join("report/report.html")).unwrap();
+    assert!(!html.contains("NaN"), "no NaN in the report");
+    assert!(html.contains("— <small>(needs 2 bars)</small>"), "a dash with its reason");
+    assert!(html.contains("<td>1.07083</td>") && html.contains("<td>1.07296</td>"), "every digit of a price");
+    for ranked in ["strongest", "weakest", "most volatile", "least volatile"] {
+        assert!(!out.contains(ranked) && !html.contains(ranked), "{ranked}: nothing to rank with too few bars");
+    }
+}

@@ -302,3 +302,104 @@ fn the_dashboard_moves_in_a_real_browser() {
     assert!(seen["after"]["status"].as_str().unwrap().starts_with("live"), "{}", seen["after"]["status"]);
     assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "screenshot kept");
 }
+
+/// A raw HTTP/1.1 exchange: the status line of the answer to `request`.
+fn status_line(addr: &str, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut got = vec![0; 64];
+    let n = s.read(&mut got).unwrap_or(0);
+    String::from_utf8_lossy(&got[..n]).lines().next().unwrap_or("(nothing)").to_string()
+}
+
+/// Peak resident memory of a running process, from the kernel.
+fn peak_rss_mb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kb / 1024
+}
+
+/// Under `ulimit -n 128`, 150 sockets that each send half a request: /healthz
+/// answers throughout, the cap is logged, every half-sent connection and an idle
+/// keep-alive one are closed within the header timeout, the event stream has
+/// its own cap, and memory stays flat.
+#[test]
+fn half_sent_connections_cannot_starve_the_server() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["run", "--no-report", "--no-insights", "--db", "s.db"]);
+    let addr = format!("127.0.0.1:{}", stockstream_testkit::free_port());
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -n 128 && exec "$0" serve --db s.db --bind "$1" --header-timeout 3 --max-subscribers 2"#)
+        .arg(env!("CARGO_BIN_EXE_stockstream"))
+        .arg(&addr)
+        .current_dir(dir.path())
+        .env_remove("STOCKSTREAM_CONFIG")
+        .env("STOCKSTREAM_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    assert!(common::wait_until(Duration::from_secs(30), || std::net::TcpStream::connect(&addr).is_ok()), "{}", log());
+    let healthz = "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+
+    let started = Instant::now();
+    let mut half_sent: Vec<std::net::TcpStream> = (0..150)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+            s
+        })
+        .collect();
+    for _ in 0..8 {
+        assert_eq!(status_line(&addr, healthz), "HTTP/1.1 200 OK", "{}", log());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(log().contains("connection limit of 64 reached"), "{}", log());
+
+    // An idle keep-alive connection, after a whole exchange.
+    let mut idle = std::net::TcpStream::connect(&addr).unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+    let mut buf = [0u8; 512];
+    assert!(idle.read(&mut buf).unwrap() > 0);
+
+    // The event stream's own cap.
+    let streams: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.write_all(b"GET /api/stream HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let refused = status_line(&addr, "GET /api/stream HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert_eq!(refused, "HTTP/1.1 503 Service Unavailable", "{}", log());
+    assert!(log().contains("limit of 2 subscribers reached"), "{}", log());
+
+    // Every half-sent connection is closed: evicted, or timed out at 3 s.
+    for s in &mut half_sent {
+        s.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+        let closed = matches!(s.read(&mut buf), Ok(0) | Err(_)) && started.elapsed() < Duration::from_secs(15);
+        assert!(closed, "a half-sent connection is still open after {:?}", started.elapsed());
+    }
+    assert_eq!(idle.read(&mut buf).unwrap_or(0), 0, "the idle connection is closed");
+    assert_eq!(status_line(&addr, healthz), "HTTP/1.1 200 OK");
+    let peak = peak_rss_mb(child.id());
+    assert!(peak < 100, "peak RSS {peak} MB");
+    drop(streams);
+    let _ = child.kill();
+    let _ = child.wait();
+}

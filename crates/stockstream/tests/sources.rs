@@ -297,3 +297,28 @@ fn a_mistyped_key_in_the_config_file_is_an_error_naming_it() {
     assert!(stderr.contains("\"batch-sise\"") && stderr.contains("stockstream.toml"), "{stderr}");
     assert!(!dir.path().join("stockstream.db").exists(), "nothing ran");
 }
+
+/// A database the user may only read, in a directory it cannot write, is read;
+/// one it may not read at all is an error naming the file.
+#[test]
+fn a_read_only_database_is_read_and_an_unreadable_one_named() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["run", "--no-report", "--no-insights", "--db", "ro.db", "--symbols", "NVDA,TSLA"]);
+    let db = dir.path().join("ro.db");
+    assert!(!dir.path().join("ro.db-shm").exists(), "a clean stop leaves no shared-memory file");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o555)).unwrap();
+    let out = as_nobody(dir.path(), &["query", "--db", "ro.db", "--company", "NVIDIA", "--from", "2025-04-14"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("NVIDIA") && stdout.contains("(2 bars)"), "{stdout}");
+    assert!(!dir.path().join("ro.db-shm").exists(), "nothing was written beside it");
+
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = as_nobody(dir.path(), &["query", "--db", "ro.db", "--company", "NVIDIA"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("ro.db") && stderr.contains("unable to open"), "{stderr}");
+}

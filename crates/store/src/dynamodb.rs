@@ -206,7 +206,7 @@ impl DynamoStore {
         company: &str,
         range: &DateRange,
         newest_first: bool,
-        limit: Option<i32>,
+        limit: Option<usize>,
     ) -> Result<Vec<Bar>, StoreError> {
         let doing = format!("cannot query DynamoDB table {}", self.table);
         let request = self
@@ -220,13 +220,17 @@ impl DynamoStore {
             .expression_attribute_values(":lo", AttributeValue::S(range.lower()))
             .expression_attribute_values(":hi", AttributeValue::S(range.upper()))
             .scan_index_forward(!newest_first)
-            .set_limit(limit);
-        let items: Vec<HashMap<String, AttributeValue>> = if limit.is_some() {
-            request.send().await.map_err(|e| sdk_error(&e, &doing))?.items.unwrap_or_default()
-        } else {
-            request.into_paginator().items().send().try_collect().await.map_err(|e| sdk_error(&e, &doing))?
-        };
-        items.iter().map(bar_from_item).collect()
+            .set_limit(limit.map(|l| i32::try_from(l).unwrap_or(i32::MAX)));
+        // Pages until the limit: one page holds at most 1 MB.
+        let mut items = request.into_paginator().items().send();
+        let mut bars = Vec::new();
+        while limit.is_none_or(|l| bars.len() < l) {
+            match items.next().await {
+                Some(item) => bars.push(bar_from_item(&item.map_err(|e| sdk_error(&e, &doing))?)?),
+                None => break,
+            }
+        }
+        Ok(bars)
     }
 }
 
@@ -379,6 +383,12 @@ impl Store for DynamoStore {
 
     async fn range(&self, company: &str, range: &DateRange) -> Result<Vec<Bar>, StoreError> {
         self.query(company, range, false, None).await
+    }
+
+    async fn newest(&self, company: &str, range: &DateRange, limit: usize) -> Result<Vec<Bar>, StoreError> {
+        let mut bars = self.query(company, range, true, Some(limit)).await?;
+        bars.reverse();
+        Ok(bars)
     }
 
     async fn latest(&self) -> Result<Vec<Bar>, StoreError> {

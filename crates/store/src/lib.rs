@@ -26,6 +26,16 @@ pub trait Store: Send + Sync {
     /// One company's bars within an inclusive range, oldest first.
     async fn range(&self, company: &str, range: &DateRange) -> Result<Vec<Bar>, StoreError>;
 
+    /// A company's newest `limit` bars within an inclusive range, oldest first:
+    /// the limit is applied by the backend, not after reading the whole range.
+    async fn newest(&self, company: &str, range: &DateRange, limit: usize) -> Result<Vec<Bar>, StoreError>;
+
+    /// A number that changes whenever the stored bars change, when the backend
+    /// can tell without reading them; `None` when it cannot.
+    async fn version(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
+
     /// The newest bar of every company, by company name.
     async fn latest(&self) -> Result<Vec<Bar>, StoreError>;
 

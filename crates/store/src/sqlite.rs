@@ -58,6 +58,8 @@ pub struct StoredReject {
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     path: Arc<PathBuf>,
+    /// Writes through this connection, which SQLite's `data_version` does not count.
+    writes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// An SQLite error as a store error naming the file: a lock held by another
@@ -83,7 +85,49 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(fail)?;
         conn.execute_batch(SCHEMA).map_err(fail)?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), path: Arc::new(path.to_path_buf()) })
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            path: Arc::new(path.to_path_buf()),
+            writes: Default::default(),
+        })
+    }
+
+    /// Opens an existing file for reading only (`query`, `serve`, reports): a
+    /// reader needs no write access to the file or its directory. A WAL-mode
+    /// file in a directory it cannot write (no shared-memory file can be made
+    /// beside it) is read as immutable: no process can be writing it either.
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        use rusqlite::OpenFlags;
+        let fail = |e| sqlite_error(path, e);
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        // The path as a URI's path: every byte but the plain ones percent-encoded.
+        let mut encoded = String::from("file:");
+        for &b in path.as_os_str().as_encoded_bytes() {
+            match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => encoded.push(b as char),
+                _ => encoded.push_str(&format!("%{b:02X}")),
+            }
+        }
+        let open = |query: &str| -> rusqlite::Result<Connection> {
+            let conn = Connection::open_with_flags(format!("{encoded}?{query}"), flags)?;
+            conn.busy_timeout(std::time::Duration::from_secs(30))?;
+            // Reading the schema checks that the file is a database at all.
+            conn.query_row("SELECT COUNT(*) FROM bars WHERE 0", [], |_| Ok(()))?;
+            Ok(conn)
+        };
+        let conn = match open("mode=ro") {
+            Ok(conn) => conn,
+            Err(e) if matches!(e.sqlite_error_code(), Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly)) => {
+                tracing::info!("{}: read as immutable (no shared-memory file can be made beside it)", path.display());
+                open("immutable=1").map_err(fail)?
+            }
+            Err(e) => return Err(fail(e)),
+        };
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            path: Arc::new(path.to_path_buf()),
+            writes: Default::default(),
+        })
     }
 
     /// Runs blocking SQLite work off the async executor.
@@ -150,7 +194,32 @@ impl Store for SqliteStore {
             }
             tx.commit()
         })
-        .await
+        .await?;
+        self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn newest(&self, company: &str, range: &DateRange, limit: usize) -> Result<Vec<Bar>, StoreError> {
+        let (company, lower, upper) = (company.to_string(), range.lower(), range.upper());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut bars = self
+            .with_conn(move |c| {
+                let mut st = c.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM bars WHERE company = ?1 AND date >= ?2 AND date <= ?3 ORDER BY date DESC LIMIT ?4"
+                ))?;
+                let rows = st.query_map(params![company, lower, upper, limit], bar_from_row)?;
+                rows.collect::<rusqlite::Result<Vec<Bar>>>()
+            })
+            .await?;
+        bars.reverse();
+        Ok(bars)
+    }
+
+    async fn version(&self) -> Result<Option<u64>, StoreError> {
+        // `data_version` changes when another connection commits; ours are counted apart.
+        let others: i64 = self.with_conn(|c| c.query_row("PRAGMA data_version", [], |r| r.get(0))).await?;
+        let ours = self.writes.load(std::sync::atomic::Ordering::Relaxed);
+        Ok(Some((others as u64) << 32 ^ ours))
     }
 
     async fn range(&self, company: &str, range: &DateRange) -> Result<Vec<Bar>, StoreError> {
@@ -289,5 +358,31 @@ mod tests {
         assert_eq!(back.len(), 1);
         assert_eq!(back[0].original, r.original);
         assert_eq!(back[0].kind, "bad_date");
+    }
+
+    #[tokio::test]
+    async fn the_newest_bars_come_from_the_store_oldest_first() {
+        let (_dir, store) = store();
+        store
+            .upsert((1..=9).map(|d| bar("A", &format!("2024-01-0{d}"), d as f64)).collect::<Vec<_>>().into())
+            .await
+            .unwrap();
+        let closes = |bars: Vec<Bar>| bars.iter().map(|b| b.close).collect::<Vec<_>>();
+        assert_eq!(closes(store.newest("A", &DateRange::default(), 3).await.unwrap()), [7.0, 8.0, 9.0]);
+        let to_5 = DateRange::new(None, Some("2024-01-05".parse().unwrap()));
+        assert_eq!(closes(store.newest("A", &to_5, 2).await.unwrap()), [4.0, 5.0]);
+        assert_eq!(store.newest("A", &to_5, 100).await.unwrap().len(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_reader_opened_read_only_sees_the_bars_and_cannot_write() {
+        let (dir, store) = store();
+        store.upsert(vec![bar("A", "2024-01-02", 1.0)].into()).await.unwrap();
+        let reader = SqliteStore::open_read_only(&dir.path().join("t.db")).unwrap();
+        assert_eq!(reader.count().await.unwrap(), 1);
+        let err = reader.upsert(vec![bar("A", "2024-01-03", 1.0)].into()).await.unwrap_err().to_string();
+        assert!(err.contains("t.db") && err.contains("readonly"), "{err}");
+        let missing = SqliteStore::open_read_only(&dir.path().join("nope.db")).err().unwrap().to_string();
+        assert!(missing.contains("nope.db"), "{missing}");
     }
 }

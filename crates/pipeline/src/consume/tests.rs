@@ -75,6 +75,9 @@ impl Store for Faulty {
     async fn range(&self, company: &str, range: &DateRange) -> Result<Vec<Bar>, StoreError> {
         self.inner.range(company, range).await
     }
+    async fn newest(&self, company: &str, range: &DateRange, limit: usize) -> Result<Vec<Bar>, StoreError> {
+        self.inner.newest(company, range, limit).await
+    }
     async fn latest(&self) -> Result<Vec<Bar>, StoreError> {
         self.inner.latest().await
     }
