@@ -11,8 +11,9 @@ tools="${STOCKSTREAM_TOOLS:-$HOME/.cache/stockstream}"
 mkdir -p "$tools"
 
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
-# Kafka's TLS links the system's OpenSSL (found through pkg-config).
-pkg-config --exists openssl 2>/dev/null || { apt-get update -qq && apt-get install -y -qq libssl-dev pkg-config; }
+# Kafka's TLS links the system's OpenSSL, the embedded store its SQLite (both
+# found through pkg-config).
+pkg-config --exists openssl sqlite3 2>/dev/null || { apt-get update -qq && apt-get install -y -qq libssl-dev libsqlite3-dev pkg-config; }
 
 if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tansu" ]; then
   echo "setup: installing the Tansu broker (one time, about 10 minutes)"

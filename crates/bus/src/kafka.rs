@@ -198,7 +198,28 @@ pub enum OffsetReset {
 pub struct KafkaConsumer {
     consumer: StreamConsumer<GroupEvents>,
     topic: String,
+    /// The group session: a member silent that long is out of the group.
+    session: Duration,
+    stranded: Stranded,
 }
+
+/// A member that owns no partition while messages wait and nobody commits
+/// them is stranded: Tansu 0.6.0 leaves the partitions of members that
+/// crashed right after a restart with them until a member joins again, so the
+/// member joins again. A member idle because the group has more members than
+/// partitions sees the others commit, and stays put.
+#[derive(Default)]
+struct Stranded {
+    /// Since when this member has owned nothing.
+    since: Option<std::time::Instant>,
+    /// The group's committed offsets at the last look, summed.
+    committed: Option<i64>,
+    last_look: Option<std::time::Instant>,
+}
+
+/// librdkafka's 45 s group session leaves a crashed member's partitions
+/// unread that long; 10 s is Kafka's own consumer default.
+const DEFAULT_SESSION: &str = "10000";
 
 /// Logs the partitions this member gains and loses as the group rebalances, so
 /// an operator (and the fault tests) can see how the work is spread.
@@ -234,15 +255,81 @@ impl KafkaConsumer {
         // when data is there: a short wait keeps throughput and latency up.
         // librdkafka prefetches up to 64 MB by default (135 MB peak RSS over
         // 200k bars); 2 MB measured 74 MB at the same throughput (~27k msgs/s).
-        for (key, value) in [("fetch.wait.max.ms", "10"), ("queued.max.messages.kbytes", "2048")] {
+        let defaults = [
+            ("fetch.wait.max.ms", "10"),
+            ("queued.max.messages.kbytes", "2048"),
+            ("session.timeout.ms", DEFAULT_SESSION),
+            ("heartbeat.interval.ms", "1000"),
+        ];
+        for (key, value) in defaults {
             if !settings.options.iter().any(|(k, _)| k == key) {
                 config.set(key, value);
             }
         }
+        let session_ms = config.get("session.timeout.ms").and_then(|v| v.parse().ok()).unwrap_or(10_000);
         let consumer: StreamConsumer<GroupEvents> =
             config.create_with_context(GroupEvents).map_err(|e| kafka_error(e, "cannot create a Kafka consumer"))?;
         consumer.subscribe(&[topic]).map_err(|e| kafka_error(e, &format!("cannot subscribe to {topic}")))?;
-        Ok(KafkaConsumer { consumer, topic: topic.to_string() })
+        Ok(KafkaConsumer {
+            consumer,
+            topic: topic.to_string(),
+            session: Duration::from_millis(session_ms),
+            stranded: Stranded::default(),
+        })
+    }
+
+    /// Joins the group again when this member is stranded (see [`Stranded`]);
+    /// looks at most once per session.
+    fn rejoin_if_stranded(&mut self) {
+        let owns_nothing = self.consumer.assignment().is_ok_and(|a| a.count() == 0);
+        if !owns_nothing {
+            self.stranded = Stranded::default();
+            return;
+        }
+        let now = std::time::Instant::now();
+        let since = *self.stranded.since.get_or_insert(now);
+        let looked_lately = self.stranded.last_look.is_some_and(|t| now - t < self.session);
+        if now - since < self.session || looked_lately {
+            return;
+        }
+        self.stranded.last_look = Some(now);
+        let Some((waiting, committed)) = tokio::task::block_in_place(|| self.group_position()) else { return };
+        let stalled = self.stranded.committed == Some(committed);
+        self.stranded.committed = Some(committed);
+        if waiting > 0 && stalled {
+            tracing::warn!(
+                "this member owns no partition of {} while {waiting} messages wait and the group commits none: joining the group again",
+                self.topic
+            );
+            self.consumer.unsubscribe();
+            if let Err(e) = self.consumer.subscribe(&[&self.topic]) {
+                tracing::warn!("cannot subscribe to {} again: {e}", self.topic);
+            }
+            self.stranded = Stranded { since: Some(now), ..Stranded::default() };
+        }
+    }
+
+    /// Messages of the topic the group has not committed, and the sum of its
+    /// committed offsets, over every partition.
+    fn group_position(&self) -> Option<(u64, i64)> {
+        let timeout = Duration::from_secs(5);
+        let metadata = self.consumer.fetch_metadata(Some(&self.topic), timeout).ok()?;
+        let mut all = TopicPartitionList::new();
+        for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            all.add_partition(&self.topic, p.id());
+        }
+        let committed = self.consumer.committed_offsets(all, timeout).ok()?;
+        let (mut waiting, mut sum) = (0u64, 0i64);
+        for e in committed.elements() {
+            let (low, high) = self.consumer.fetch_watermarks(&self.topic, e.partition(), timeout).ok()?;
+            let at = match e.offset() {
+                Offset::Offset(o) => o,
+                _ => low,
+            };
+            waiting += (high - at).max(0) as u64;
+            sum += at;
+        }
+        Some((waiting, sum))
     }
 
     fn owned(&self, m: &rdkafka::message::BorrowedMessage<'_>) -> Message {
@@ -259,7 +346,10 @@ impl KafkaConsumer {
 impl Consumer for KafkaConsumer {
     async fn poll(&mut self, max: usize, wait: Duration) -> Result<Polled, BusError> {
         let first = match tokio::time::timeout(wait, self.consumer.recv()).await {
-            Err(_) => return Ok(Polled::Idle),
+            Err(_) => {
+                self.rejoin_if_stranded();
+                return Ok(Polled::Idle);
+            }
             Ok(Err(e)) if passing(&e) => {
                 // A broker gone or restarting: librdkafka reconnects and the
                 // fetch resumes from the last position on its own.

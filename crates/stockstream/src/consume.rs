@@ -22,6 +22,12 @@ pub struct ConsumeCommandArgs {
     /// Consumer group: members share the topic's partitions.
     #[arg(long, env = "STOCKSTREAM_GROUP", default_value = "stockstream")]
     pub group: String,
+    /// This member's stable name in the group (static membership,
+    /// `group.instance.id`): restarted under the same name, it takes its
+    /// partitions back at once instead of waiting for the group to rebalance.
+    /// Unique per member.
+    #[arg(long, env = "STOCKSTREAM_INSTANCE_ID")]
+    pub instance_id: Option<String>,
     /// Where a group without committed offsets starts.
     #[arg(long, env = "STOCKSTREAM_OFFSET_RESET", value_enum, default_value_t = Reset::Earliest)]
     pub offset_reset: Reset,
@@ -41,7 +47,10 @@ pub enum Reset {
 
 pub async fn consume_command(args: ConsumeCommandArgs) -> anyhow::Result<()> {
     args.kafka.ensure_topics().await?;
-    let settings = args.kafka.settings();
+    let mut settings = args.kafka.settings();
+    if let Some(id) = &args.instance_id {
+        settings.options.push(("group.instance.id".into(), id.clone()));
+    }
     let reset = match args.offset_reset {
         Reset::Earliest => OffsetReset::Earliest,
         Reset::Latest => OffsetReset::Latest,

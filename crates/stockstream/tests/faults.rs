@@ -552,29 +552,45 @@ fn stored_of(db: &Path, company: &str) -> u64 {
 
 /// Three members of one group SIGKILLed one after another, each ~1.5 s after
 /// it started, then a fourth started at once, as systemd or Kubernetes restart
-/// a crashed process — on the defaults, as users run it. The fourth must read
-/// every partition within a minute (a kafka-python consumer with a 6 s session
-/// does, on the same broker).
+/// a crashed process — on the defaults, as users run it. The topic holds
+/// EURUSD (5,000) and Google (2,148) records before the crashes, and as many
+/// again arrive once the fourth runs: it must read every partition within a
+/// minute (a kafka-python consumer with a 6 s session does, on the same broker).
 #[test]
 fn a_member_restarted_right_after_crashes_reads_every_partition() {
+    restarted_right_after_crashes(&[]);
+}
+
+/// The same with static membership: every incarnation under one `--instance-id`.
+#[test]
+fn a_static_member_restarted_right_after_crashes_reads_every_partition() {
+    restarted_right_after_crashes(&["--instance-id", "member-a"]);
+}
+
+fn restarted_right_after_crashes(extra: &[&str]) {
     let broker = Tansu::start(TansuStorage::Sqlite);
     let brokers = broker.brokers();
     let dir = tempfile::tempdir().unwrap();
-    for (symbol, rows) in [("EURUSD", 5000), ("GOOGL", 2148)] {
-        let file = format!("{symbol}.csv");
-        let csv = ok(dir.path(), &["generate", "--symbols", symbol, "--interval", "1m", "--rows", &rows.to_string()]);
-        std::fs::write(dir.path().join(&file), csv).unwrap();
-        let produced = ok(dir.path(), &["produce", "--brokers", &brokers, "--topic", "restarts", "--input", &file]);
-        assert_eq!(summary(&produced, "produced"), rows, "{produced}");
-    }
+    let produce_batch = |start: &str| {
+        for (symbol, rows) in [("EURUSD", 5000), ("GOOGL", 2148)] {
+            let file = format!("{symbol}-{start}.csv");
+            let args =
+                ["generate", "--symbols", symbol, "--interval", "1m", "--start", start, "--rows", &rows.to_string()];
+            std::fs::write(dir.path().join(&file), ok(dir.path(), &args)).unwrap();
+            let produced = ok(dir.path(), &["produce", "--brokers", &brokers, "--topic", "restarts", "--input", &file]);
+            assert_eq!(summary(&produced, "delivered"), rows, "{produced}");
+        }
+    };
+    produce_batch("2023-04-03");
     let db = dir.path().join("restarts.db");
     let member = |name: &str| {
         bin()
             .args(["consume", "--brokers", &brokers, "--topic", "restarts", "--group", "restarts"])
             .args(["--db", &db.display().to_string()])
+            .args(extra)
             .env("STOCKSTREAM_LOG", "info")
             .current_dir(dir.path())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.path().join(format!("{name}.log"))).unwrap())
             .spawn()
             .unwrap()
@@ -587,14 +603,15 @@ fn a_member_restarted_right_after_crashes_reads_every_partition() {
     }
     let started = Instant::now();
     let restarted = member("restarted");
+    produce_batch("2024-04-01");
     let everything =
-        wait_until(Duration::from_secs(60), || stored_of(&db, "EURUSD") == 5000 && stored_of(&db, "Google") == 2148);
+        wait_until(Duration::from_secs(60), || stored_of(&db, "EURUSD") == 10_000 && stored_of(&db, "Google") == 4296);
     let (eurusd, google) = (stored_of(&db, "EURUSD"), stored_of(&db, "Google"));
-    println!("restarted member: EURUSD {eurusd}/5000, Google {google}/2148 after {:?}", started.elapsed());
+    println!("restarted member: EURUSD {eurusd}/10000, Google {google}/4296 after {:?}", started.elapsed());
     assert!(
         everything,
-        "EURUSD {eurusd}/5000, Google {google}/2148 after 60 s:\n{}",
-        log_tail(dir.path(), "restarted")
+        "EURUSD {eurusd}/10000, Google {google}/4296 after 60 s:\n{}",
+        full_log(dir.path(), "restarted")
     );
     terminated(restarted);
 }
