@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh >/dev/null
 python3 -c 'import pandas' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check pandas
 cargo build --release --locked -q -p stockstream -p stockstream-bench
-bin=target/release/stockstream-bench
+bin="${CARGO_TARGET_DIR:-target}/release/stockstream-bench"
 export STOCKSTREAM_PEERS="${STOCKSTREAM_PEERS:-$(cd .. && pwd)/shared/peers}"
 what="${1:-all}"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

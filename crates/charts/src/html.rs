@@ -160,6 +160,8 @@ const DATA = JSON.parse(document.getElementById("data").textContent);
 const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442"];
 const W = 1200, H = 380, M = { l: 70, r: 20, t: 10, b: 40 };
 const esc = t => String(t).replace(/[&<>"]/g, ch => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[ch]);
+// A stored price with every digit it has (1.07296 stays 1.07296), at least two decimals.
+const price = v => v == null || !isFinite(v) ? "–" : (String(v).split(".")[1] || "").length > 2 ? String(v) : v.toFixed(2);
 const fmt = v => v == null || !isFinite(v) ? "–" : Math.abs(v) >= 1e6 ? (v / 1e6).toFixed(2) + "M" : Math.abs(v) < 1 ? v.toFixed(4) : v.toFixed(2);
 
 function card(parent, title) {
@@ -223,7 +225,7 @@ function timeChart(parent, title, dates, series, opts = {}) {
       const i = at(ev);
       cursor.setAttribute("x1", x(i)); cursor.setAttribute("x2", x(i)); cursor.setAttribute("visibility", "visible");
       let html = `<b>${dates[i].replace("T", " ")}</b>`;
-      if (opts.candles) { const k = opts.candles; html += `<br>O ${fmt(k.open[i])} H ${fmt(k.high[i])} L ${fmt(k.low[i])} C ${fmt(k.close[i])}`; }
+      if (opts.candles) { const k = opts.candles; html += `<br>O ${price(k.open[i])} H ${price(k.high[i])} L ${price(k.low[i])} C ${price(k.close[i])}`; }
       for (const s of series) html += `<br><span style="color:${s.color}">■</span> ${esc(s.name)}: ${fmt(s.values[i])}`;
       tip.innerHTML = html; tip.style.display = "block";
       const r = c.getBoundingClientRect(); tip.style.left = Math.min(ev.clientX - r.left + 14, r.width - 220) + "px"; tip.style.top = (ev.clientY - r.top + 14) + "px";

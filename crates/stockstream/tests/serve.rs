@@ -403,3 +403,23 @@ fn half_sent_connections_cannot_starve_the_server() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A failure inside (here: the table gone from under the server) is a 500
+/// whose body says so and no more: the path and the SQL stay in the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_500_keeps_its_internals_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["run", "--symbols", "NVDA", "--no-report", "--no-insights", "--db", "gone.db"]);
+    let server = start(dir.path(), &["serve", "--db", "gone.db"]);
+    assert_eq!(get(&server.base, "/api/companies").await.0, 200);
+    let conn = rusqlite::Connection::open(dir.path().join("gone.db")).unwrap();
+    conn.execute_batch("DROP TABLE bars").unwrap();
+    drop(conn);
+    let (status, body) = get(&server.base, "/api/companies").await;
+    assert_eq!(status, 500, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"], "internal error; the server's log has the details");
+    assert!(!body.contains("gone.db") && !body.contains("bars") && !body.contains("SQL"), "{body}");
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    assert!(log.contains("gone.db") && log.contains("no such table: bars"), "the log has the details: {log}");
+}
