@@ -602,7 +602,7 @@ fn restarted_right_after_crashes(extra: &[&str]) {
         crashed.wait().unwrap();
     }
     let started = Instant::now();
-    let mut restarted = member("restarted");
+    let restarted = member("restarted");
     produce_batch("2024-04-01");
     let everything =
         wait_until(Duration::from_secs(60), || stored_of(&db, "EURUSD") == 10_000 && stored_of(&db, "Google") == 4296);
