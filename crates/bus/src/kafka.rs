@@ -206,12 +206,12 @@ pub struct KafkaConsumer {
 /// A member that owns no partition while messages wait and nobody commits
 /// them is stranded: Tansu 0.6.0 leaves the partitions of members that
 /// crashed right after a restart with them until a member joins again, so the
-/// member joins again. A member idle because the group has more members than
-/// partitions sees the others commit, and stays put.
+/// member joins again. Only after a join completed with nothing for it (never
+/// while a join is under way, which a new join would only prolong), and only
+/// if the group's commits stood still for a session: a member idle because the
+/// group has more members than partitions sees the others commit, and stays.
 #[derive(Default)]
 struct Stranded {
-    /// Since when this member has owned nothing.
-    since: Option<std::time::Instant>,
     /// The group's committed offsets at the last look, summed.
     committed: Option<i64>,
     last_look: Option<std::time::Instant>,
@@ -223,7 +223,12 @@ const DEFAULT_SESSION: &str = "10000";
 
 /// Logs the partitions this member gains and loses as the group rebalances, so
 /// an operator (and the fault tests) can see how the work is spread.
-pub struct GroupEvents;
+#[derive(Default)]
+pub struct GroupEvents {
+    /// When the group last handed this member an assignment (possibly empty):
+    /// a join that completed.
+    last_assign: Mutex<Option<std::time::Instant>>,
+}
 
 impl ClientContext for GroupEvents {}
 
@@ -233,7 +238,10 @@ impl ConsumerContext for GroupEvents {
             list.elements().iter().map(|e| e.partition().to_string()).collect::<Vec<_>>().join(",")
         };
         match rebalance {
-            Rebalance::Assign(list) => tracing::info!(partitions = %partitions(list), "partitions assigned"),
+            Rebalance::Assign(list) => {
+                *self.last_assign.lock().expect("assign time") = Some(std::time::Instant::now());
+                tracing::info!(partitions = %partitions(list), "partitions assigned")
+            }
             Rebalance::Revoke(list) => tracing::info!(partitions = %partitions(list), "partitions revoked"),
             Rebalance::Error(e) => tracing::warn!("group rebalance failed: {e}"),
         }
@@ -267,8 +275,9 @@ impl KafkaConsumer {
             }
         }
         let session_ms = config.get("session.timeout.ms").and_then(|v| v.parse().ok()).unwrap_or(10_000);
-        let consumer: StreamConsumer<GroupEvents> =
-            config.create_with_context(GroupEvents).map_err(|e| kafka_error(e, "cannot create a Kafka consumer"))?;
+        let consumer: StreamConsumer<GroupEvents> = config
+            .create_with_context(GroupEvents::default())
+            .map_err(|e| kafka_error(e, "cannot create a Kafka consumer"))?;
         consumer.subscribe(&[topic]).map_err(|e| kafka_error(e, &format!("cannot subscribe to {topic}")))?;
         Ok(KafkaConsumer {
             consumer,
@@ -282,14 +291,14 @@ impl KafkaConsumer {
     /// looks at most once per session.
     fn rejoin_if_stranded(&mut self) {
         let owns_nothing = self.consumer.assignment().is_ok_and(|a| a.count() == 0);
-        if !owns_nothing {
+        let assigned_at = *self.consumer.context().last_assign.lock().expect("assign time");
+        let now = std::time::Instant::now();
+        let Some(assigned_at) = assigned_at.filter(|_| owns_nothing) else {
             self.stranded = Stranded::default();
             return;
-        }
-        let now = std::time::Instant::now();
-        let since = *self.stranded.since.get_or_insert(now);
+        };
         let looked_lately = self.stranded.last_look.is_some_and(|t| now - t < self.session);
-        if now - since < self.session || looked_lately {
+        if now - assigned_at < self.session || looked_lately {
             return;
         }
         self.stranded.last_look = Some(now);
@@ -301,11 +310,13 @@ impl KafkaConsumer {
                 "this member owns no partition of {} while {waiting} messages wait and the group commits none: joining the group again",
                 self.topic
             );
+            // The next look waits for this join to complete.
+            *self.consumer.context().last_assign.lock().expect("assign time") = None;
+            self.stranded = Stranded::default();
             self.consumer.unsubscribe();
             if let Err(e) = self.consumer.subscribe(&[&self.topic]) {
                 tracing::warn!("cannot subscribe to {} again: {e}", self.topic);
             }
-            self.stranded = Stranded { since: Some(now), ..Stranded::default() };
         }
     }
 
