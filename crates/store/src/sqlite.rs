@@ -248,7 +248,14 @@ impl Store for SqliteStore {
 
     async fn companies(&self) -> Result<Vec<String>, StoreError> {
         self.with_conn(|c| {
-            let mut st = c.prepare_cached("SELECT DISTINCT company FROM bars ORDER BY company")?;
+            // One index seek per company, not a scan of every bar (DISTINCT reads them all).
+            let mut st = c.prepare_cached(
+                "WITH RECURSIVE c(name) AS (
+                     SELECT MIN(company) FROM bars
+                     UNION ALL
+                     SELECT (SELECT MIN(company) FROM bars WHERE company > c.name) FROM c WHERE c.name IS NOT NULL
+                 ) SELECT name FROM c WHERE name IS NOT NULL",
+            )?;
             let rows = st.query_map([], |r| r.get(0))?;
             rows.collect()
         })
