@@ -323,16 +323,22 @@ impl KafkaConsumer {
     /// Messages of the topic the group has not committed, and the sum of its
     /// committed offsets, over every partition.
     fn group_position(&self) -> Option<(u64, i64)> {
-        let timeout = Duration::from_secs(5);
-        let metadata = self.consumer.fetch_metadata(Some(&self.topic), timeout).ok()?;
+        let metadata = self.consumer.fetch_metadata(Some(&self.topic), Duration::from_secs(5)).ok()?;
         let mut all = TopicPartitionList::new();
         for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
             all.add_partition(&self.topic, p.id());
         }
-        let committed = self.consumer.committed_offsets(all, timeout).ok()?;
+        self.uncommitted(all)
+    }
+
+    /// Over `partitions`: the messages after the group's committed offsets (from
+    /// the oldest kept where none is committed), and the sum of those offsets.
+    fn uncommitted(&self, partitions: TopicPartitionList) -> Option<(u64, i64)> {
+        let timeout = Duration::from_secs(5);
+        let committed = self.consumer.committed_offsets(partitions, timeout).ok()?;
         let (mut waiting, mut sum) = (0u64, 0i64);
         for e in committed.elements() {
-            let (low, high) = self.consumer.fetch_watermarks(&self.topic, e.partition(), timeout).ok()?;
+            let (low, high) = self.consumer.fetch_watermarks(e.topic(), e.partition(), timeout).ok()?;
             let at = match e.offset() {
                 Offset::Offset(o) => o,
                 _ => low,
@@ -425,23 +431,12 @@ impl Consumer for KafkaConsumer {
     }
 
     async fn lag(&mut self) -> Option<u64> {
-        let consumer = &self.consumer;
         tokio::task::block_in_place(|| {
-            let assignment = consumer.assignment().ok()?;
+            let assignment = self.consumer.assignment().ok()?;
             if assignment.count() == 0 {
                 return None;
             }
-            let committed = consumer.committed_offsets(assignment, Duration::from_secs(5)).ok()?;
-            let mut lag = 0u64;
-            for e in committed.elements() {
-                let (low, high) = consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(5)).ok()?;
-                let at = match e.offset() {
-                    Offset::Offset(o) => o,
-                    _ => low,
-                };
-                lag += (high - at).max(0) as u64;
-            }
-            Some(lag)
+            self.uncommitted(assignment).map(|(waiting, _)| waiting)
         })
     }
 }

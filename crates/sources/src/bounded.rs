@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The longest record read by default: 1 MiB, far above any bar.
@@ -29,7 +30,14 @@ enum CsvState {
 }
 
 /// Lines (1-based, as the CSV reader counts them) at which a record was cut.
-pub(crate) type Cuts = Arc<Mutex<VecDeque<u64>>>;
+/// `pending` lets the reader skip the lock on every row while there is none.
+#[derive(Default)]
+pub(crate) struct CutLines {
+    pub(crate) lines: Mutex<VecDeque<u64>>,
+    pub(crate) pending: AtomicBool,
+}
+
+pub(crate) type Cuts = Arc<CutLines>;
 
 /// A reader in front of the CSV parser that cuts every record at `limit` bytes:
 /// it ends the record where the parser stands (closing an open quote), notes
@@ -122,7 +130,8 @@ impl<R: Read> Read for CsvRecordGuard<R> {
                 let b = self.buf[self.pos + i];
                 self.record_bytes += 1;
                 if self.record_bytes > self.limit {
-                    self.cuts.lock().expect("cuts lock").push_back(self.line);
+                    self.cuts.lines.lock().expect("cuts lock").push_back(self.line);
+                    self.cuts.pending.store(true, Ordering::Release);
                     // The newline ending the line is handed over now; the real one is dropped with the rest.
                     self.inject = if self.state == CsvState::Quoted { b"\"\n" } else { b"\n" };
                     self.state = CsvState::FieldStart;
@@ -213,7 +222,7 @@ mod tests {
         let guard = CsvRecordGuard::new(input, limit, cuts.clone());
         let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(guard);
         let rows = reader.byte_records().map(|r| r.unwrap()).collect();
-        let cuts = cuts.lock().unwrap().iter().copied().collect();
+        let cuts = cuts.lines.lock().unwrap().iter().copied().collect();
         (rows, cuts)
     }
 

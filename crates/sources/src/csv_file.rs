@@ -357,16 +357,23 @@ fn daily_date(d: &str) -> String {
 /// Whether the guard cut `row`: a cut noted on one of its lines. Cuts of
 /// earlier rows were taken by them, so only the first cut can be this row's.
 fn cut_in(cuts: &Cuts, row: &csv::ByteRecord) -> bool {
-    let mut cuts = cuts.lock().expect("cuts lock");
-    let first = row.position().map(|p| p.line()).unwrap_or(1);
-    while cuts.front().is_some_and(|&cut| cut < first) {
-        cuts.pop_front();
+    if !cuts.pending.load(std::sync::atomic::Ordering::Acquire) {
+        return false;
     }
-    let Some(&cut) = cuts.front() else { return false };
+    let mut lines = cuts.lines.lock().expect("cuts lock");
+    let first = row.position().map(|p| p.line()).unwrap_or(1);
+    while lines.front().is_some_and(|&cut| cut < first) {
+        lines.pop_front();
+    }
+    let Some(&cut) = lines.front() else {
+        cuts.pending.store(false, std::sync::atomic::Ordering::Release);
+        return false;
+    };
     let last = first + row.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
     let ours = (first..=last).contains(&cut);
     if ours {
-        cuts.pop_front();
+        lines.pop_front();
+        cuts.pending.store(!lines.is_empty(), std::sync::atomic::Ordering::Release);
     }
     ours
 }

@@ -439,9 +439,9 @@ fn stall_and_measure(db: &Path, pid: u32, rows: u64, what: &str) {
     let lock = rusqlite::Connection::open(db).unwrap();
     lock.execute_batch("BEGIN IMMEDIATE").unwrap();
     std::thread::sleep(Duration::from_secs(1));
-    let (rss_early, stored_early) = (rss_mb(pid), stored_so_far(db));
+    let (rss_early, stored_early) = (common::proc_status_kb(pid, "VmRSS") as f64 / 1024.0, stored_so_far(db));
     std::thread::sleep(Duration::from_secs(7));
-    let (rss_late, stored_late) = (rss_mb(pid), stored_so_far(db));
+    let (rss_late, stored_late) = (common::proc_status_kb(pid, "VmRSS") as f64 / 1024.0, stored_so_far(db));
     lock.execute_batch("COMMIT").unwrap();
     println!(
         "stalled store ({what}): RSS {rss_early:.1} MB after 1 s, {rss_late:.1} MB after 8 s; {stored_late} stored"
@@ -449,21 +449,6 @@ fn stall_and_measure(db: &Path, pid: u32, rows: u64, what: &str) {
     assert_eq!(stored_late, stored_early, "the store was stalled");
     assert!(stored_late < rows, "the stream was over before the stall");
     assert!(rss_late < rss_early + 8.0, "memory grew while the store was stalled: {rss_early:.1} → {rss_late:.1} MB");
-}
-
-/// Resident memory of a process, in MB.
-fn rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .unwrap()
-        .trim()
-        .trim_end_matches(" kB")
-        .trim()
-        .parse()
-        .unwrap();
-    kb / 1024.0
 }
 
 /// Scenario 6: the store stalls (another writer holds SQLite's write lock for

@@ -314,21 +314,6 @@ fn status_line(addr: &str, request: &str) -> String {
     String::from_utf8_lossy(&got[..n]).lines().next().unwrap_or("(nothing)").to_string()
 }
 
-/// Peak resident memory of a running process, from the kernel.
-fn peak_rss_mb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .unwrap()
-        .trim()
-        .trim_end_matches(" kB")
-        .trim()
-        .parse()
-        .unwrap();
-    kb / 1024
-}
-
 /// Under `ulimit -n 128`, 150 sockets that each send half a request: /healthz
 /// answers throughout, the cap is logged, every half-sent connection and an idle
 /// keep-alive one are closed within the header timeout, the event stream has
@@ -397,7 +382,7 @@ fn half_sent_connections_cannot_starve_the_server() {
     }
     assert_eq!(idle.read(&mut buf).unwrap_or(0), 0, "the idle connection is closed");
     assert_eq!(status_line(&addr, healthz), "HTTP/1.1 200 OK");
-    let peak = peak_rss_mb(child.id());
+    let peak = common::proc_status_kb(child.id(), "VmHWM") / 1024;
     assert!(peak < 100, "peak RSS {peak} MB");
     drop(streams);
     let _ = child.kill();

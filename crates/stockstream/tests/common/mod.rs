@@ -99,3 +99,11 @@ pub fn wait_with_peak_rss(child: std::process::Child) -> (Option<i32>, u64) {
     let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
     (code, usage.ru_maxrss as u64 * 1024)
 }
+
+/// A memory figure of a running process from `/proc/PID/status`, in kB:
+/// `VmRSS` (resident now) or `VmHWM` (peak resident).
+pub fn proc_status_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let value = status.lines().find_map(|l| l.strip_prefix(field)?.strip_prefix(':')).unwrap();
+    value.trim().trim_end_matches("kB").trim().parse().unwrap()
+}
