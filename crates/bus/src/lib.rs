@@ -7,9 +7,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use stockstream_core::BusError;
 
+pub mod args;
 pub mod kafka;
 pub mod memory;
 
+pub use args::KafkaArgs;
 pub use kafka::{
     ensure_topic, KafkaConsumer, KafkaDeadLetters, KafkaProducer, KafkaPublisher, KafkaSettings, OffsetReset,
 };

@@ -63,10 +63,14 @@ macro_rules! render {
         let png = $dir.join(format!("{}.png", $name));
         let svg = $dir.join(format!("{}.svg", $name));
         {
-            let $area = BitMapBackend::new(&png, CHART_SIZE).into_drawing_area();
-            $area.fill(&WHITE).map_err(err)?;
-            $body
-            $area.present().map_err(err)?;
+            let mut pixels = vec![0u8; CHART_SIZE.0 as usize * CHART_SIZE.1 as usize * 3];
+            {
+                let $area = BitMapBackend::with_buffer(&mut pixels, CHART_SIZE).into_drawing_area();
+                $area.fill(&WHITE).map_err(err)?;
+                $body
+                $area.present().map_err(err)?;
+            }
+            write_png(&png, &pixels)?;
         }
         {
             let $area = SVGBackend::new(&svg, CHART_SIZE).into_drawing_area();
@@ -76,6 +80,20 @@ macro_rules! render {
         }
         (png, svg)
     }};
+}
+
+/// Encodes an RGB buffer as PNG with the `png` crate (plotters' own encoder
+/// would pull in a whole image library for this one format).
+fn write_png(path: &std::path::Path, rgb: &[u8]) -> anyhow::Result<()> {
+    let file = std::fs::File::create(path).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), CHART_SIZE.0, CHART_SIZE.1);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_filter(png::FilterType::Sub);
+    encoder.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish().map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }
 
 /// A time-series panel: several named lines over shared dates.

@@ -64,6 +64,20 @@ pub fn write_report(data: &ReportData, dir: &Path) -> anyhow::Result<Report> {
     Ok(Report { html, charts })
 }
 
+/// Computes the statistics and insights of every company's bars, draws the
+/// charts and writes the report; returns it with the insights it shows.
+pub fn build_report(
+    bars_by_company: Vec<Vec<stockstream_core::Bar>>,
+    dir: &Path,
+) -> anyhow::Result<(Report, Vec<stockstream_analytics::Insight>)> {
+    let stats = stockstream_analytics::market_stats(&bars_by_company);
+    let companies: Vec<CompanySeries> = bars_by_company.into_iter().filter_map(CompanySeries::new).collect();
+    anyhow::ensure!(!companies.is_empty(), "the store holds no bars in that range");
+    let insights = stockstream_analytics::insights(&stats);
+    let data = ReportData { companies, stats, insights };
+    Ok((write_report(&data, dir)?, data.insights))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@ pub mod error;
 pub mod metrics;
 /// Rejected records and where they are kept.
 pub mod reject;
+pub mod retry;
 pub mod shown;
 pub mod source;
 pub mod validate;
@@ -22,5 +23,6 @@ pub use codec::{decode, encode, encode_into, encode_raw_into, RawBar};
 pub use companies::{company_for_symbol, parse_companies, register_companies, symbol_for_company, DEFAULT_COMPANIES};
 pub use error::{BusError, Retry, StoreError};
 pub use reject::{DeadLetters, Refusal, Reject};
+pub use retry::{RetryPolicy, Retryable};
 pub use source::{Item, Source, SourceRecord, WireRecord};
 pub use validate::validate;

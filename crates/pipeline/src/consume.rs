@@ -280,6 +280,35 @@ impl Acceptor {
         Acceptor { cleaner: Cleaner::new(missing), companies: HashMap::new(), identities: HashSet::new() }
     }
 
+    /// The accepted bars of a file's records, one series per company in the
+    /// order the companies first appear. What the consumer would refuse is
+    /// logged with where it came from and left out.
+    pub fn series(
+        mut self,
+        records: impl IntoIterator<Item = Result<stockstream_core::SourceRecord, Reject>>,
+    ) -> Vec<Vec<Bar>> {
+        let mut by_company: Vec<Vec<Bar>> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for record in records {
+            let accepted = record.map_err(|r| (r.source, r.reason)).and_then(|rec| {
+                let source = rec.source;
+                self.accept_raw(rec.raw).map_err(|refusal| (source, refusal.reason))
+            });
+            match accepted {
+                Ok(bar) => {
+                    let next = by_company.len();
+                    let i = *index.entry(bar.company.clone()).or_insert(next);
+                    if i == next {
+                        by_company.push(Vec::new());
+                    }
+                    by_company[i].push(bar);
+                }
+                Err((source, reason)) => tracing::warn!("{source}: skipped: {reason}"),
+            }
+        }
+        by_company
+    }
+
     /// Decodes a wire message, then accepts it as [`Acceptor::accept_raw`] does.
     pub fn accept(&mut self, payload: &[u8]) -> Result<Bar, Refusal> {
         self.accept_raw(decode(payload)?)

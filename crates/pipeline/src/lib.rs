@@ -10,20 +10,21 @@
 #![warn(missing_docs)]
 
 pub mod analytics;
+pub mod args;
 pub mod consume;
 pub mod produce;
-pub mod retry;
 pub mod run;
 pub mod shutdown;
 pub mod stats;
 
 pub use analytics::{AnalyticsStage, Subscriber};
+pub use args::{ConsumeArgs, PaceArgs};
 pub use consume::{consume, Acceptor, ConsumeOptions};
 pub use produce::{produce, Pace};
-pub use retry::{RetryPolicy, Retryable};
 pub use run::{embedded, over_bus, BUS_CAPACITY};
 pub use shutdown::stop_on_signal;
 pub use stats::Stats;
+pub use stockstream_core::retry::{RetryPolicy, Retryable};
 
 use stockstream_core::{BusError, StoreError};
 

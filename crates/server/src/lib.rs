@@ -4,9 +4,11 @@
 #![warn(missing_docs)]
 
 mod api;
+pub mod args;
 mod hub;
 pub mod listen;
 
 pub use api::{router, serve, AppState, MetricsText};
+pub use args::ServeArgs;
 pub use hub::{now_micros, Event, Hub};
 pub use listen::Limits;

@@ -3,6 +3,7 @@
 //! [`stockstream_core::Source`], chosen by name through [`registry`].
 #![warn(missing_docs)]
 
+pub mod args;
 pub mod bounded;
 pub mod calendar;
 pub mod csv_file;
@@ -12,6 +13,7 @@ pub mod registry;
 pub mod synthetic;
 pub mod yahoo;
 
+pub use args::{SourceArgs, SyntheticArgs};
 pub use bounded::DEFAULT_MAX_RECORD_BYTES;
 pub use csv_file::{CsvError, CsvOptions, CsvSource};
 pub use json_lines::JsonLinesSource;

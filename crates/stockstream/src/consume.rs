@@ -6,10 +6,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
-use stockstream_bus::{KafkaConsumer, KafkaDeadLetters, KafkaPublisher, OffsetReset};
-use stockstream_pipeline::{consume, stop_on_signal, AnalyticsStage, Stats};
+use stockstream_bus::{KafkaArgs, KafkaConsumer, KafkaDeadLetters, KafkaPublisher, OffsetReset};
+use stockstream_pipeline::{consume, stop_on_signal, AnalyticsStage, ConsumeArgs, Stats};
+use stockstream_store::StoreArgs;
 
-use crate::cli::{ConsumeArgs, KafkaAlerts, KafkaArgs, StoreArgs};
+/// Alerts published to `<topic>.alerts`: a subscriber of the analytics stage.
+pub struct KafkaAlerts(pub KafkaPublisher);
+
+#[async_trait::async_trait]
+impl stockstream_pipeline::Subscriber for KafkaAlerts {
+    async fn on_alerts(&self, alerts: &[stockstream_analytics::Alert]) -> Result<(), stockstream_core::BusError> {
+        let records = alerts.iter().filter_map(|a| Some((a.symbol.clone(), serde_json::to_vec(a).ok()?))).collect();
+        self.0.publish(records).await
+    }
+}
 
 #[derive(Args, Debug)]
 pub struct ConsumeCommandArgs {

@@ -6,9 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use stockstream_sources::Synthetic;
-
-use crate::cli::SyntheticArgs;
+use stockstream_sources::{Synthetic, SyntheticArgs};
 
 /// The data is SYNTHETIC: correlated geometric Brownian motion, not real prices.
 #[derive(Args, Debug)]

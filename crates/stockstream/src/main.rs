@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod analyze;
-mod cli;
 mod config;
 mod consume;
 mod generate;

@@ -3,12 +3,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use clap::Args;
-use stockstream_bus::{KafkaDeadLetters, KafkaProducer};
-use stockstream_pipeline::{produce, stop_on_signal, Stats};
-
-use crate::cli::{KafkaArgs, PaceArgs, SourceArgs};
 use crate::summary::Progress;
+use clap::Args;
+use stockstream_bus::{KafkaArgs, KafkaDeadLetters, KafkaProducer};
+use stockstream_pipeline::{produce, stop_on_signal, PaceArgs, Stats};
+use stockstream_sources::SourceArgs;
 
 #[derive(Args, Debug)]
 pub struct ProduceArgs {

@@ -2,11 +2,10 @@
 
 use std::io::Write;
 
-use clap::{Args, ValueEnum};
-use stockstream_core::{encode, Bar, DateRange, Ts};
-
-use crate::cli::StoreArgs;
-use stockstream_core::shown::price;
+use clap::Args;
+use stockstream_core::shown::{write_bars, BarFormat};
+use stockstream_core::{DateRange, Ts};
+use stockstream_store::StoreArgs;
 
 #[derive(Args, Debug)]
 pub struct QueryArgs {
@@ -19,84 +18,19 @@ pub struct QueryArgs {
     /// Last date, inclusive: a date takes in the whole day.
     #[arg(long)]
     pub to: Option<Ts>,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = BarFormat::Table)]
+    pub format: BarFormat,
     #[command(flatten)]
     pub store: StoreArgs,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Format {
-    Table,
-    Csv,
-    Json,
-}
-
 pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
     let store = args.store.open_existing().await?;
-    let bars = crate::analyze::company_bars(
-        store.as_ref(),
-        &args.company,
-        &DateRange::checked(args.from, args.to).map_err(anyhow::Error::msg)?,
-    )
-    .await?;
+    let range = DateRange::checked(args.from, args.to).map_err(anyhow::Error::msg)?;
+    let bars = store.company_bars(&args.company, &range).await?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     write_bars(&mut out, &bars, args.format)?;
     out.flush()?;
-    Ok(())
-}
-
-pub fn write_bars(out: &mut impl Write, bars: &[Bar], format: Format) -> anyhow::Result<()> {
-    match format {
-        Format::Csv => {
-            let mut w = csv::Writer::from_writer(out);
-            w.write_record(["Date", "Open", "High", "Low", "Close", "Volume", "Company Name", "Symbol"])?;
-            for b in bars {
-                w.write_record([
-                    b.ts.to_string(),
-                    b.open.to_string(),
-                    b.high.to_string(),
-                    b.low.to_string(),
-                    b.close.to_string(),
-                    b.volume.to_string(),
-                    b.company.clone(),
-                    b.symbol.clone(),
-                ])?;
-            }
-            w.flush()?;
-        }
-        Format::Json => {
-            out.write_all(b"[")?;
-            for (i, b) in bars.iter().enumerate() {
-                if i > 0 {
-                    out.write_all(b",\n")?;
-                }
-                out.write_all(&encode(b))?;
-            }
-            out.write_all(b"]\n")?;
-        }
-        Format::Table => {
-            writeln!(
-                out,
-                "{:<22} {:>10} {:>10} {:>10} {:>10} {:>14}  Company",
-                "Date", "Open", "High", "Low", "Close", "Volume"
-            )?;
-            for b in bars {
-                writeln!(
-                    out,
-                    "{:<22} {:>10} {:>10} {:>10} {:>10} {:>14}  {}",
-                    b.ts.to_string(),
-                    price(b.open),
-                    price(b.high),
-                    price(b.low),
-                    price(b.close),
-                    b.volume,
-                    b.company
-                )?;
-            }
-            writeln!(out, "({} bars)", bars.len())?;
-        }
-    }
     Ok(())
 }

@@ -5,10 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use stockstream_charts::{write_report, CompanySeries, ReportData};
-use stockstream_core::{DateRange, Ts};
-
-use crate::cli::StoreArgs;
+use stockstream_core::{Bar, DateRange, Ts};
+use stockstream_store::StoreArgs;
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
@@ -36,18 +34,14 @@ pub async fn report_command(args: ReportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Draws the charts and writes the report from every company's bars; returns
-/// the report's path, the number of charts, and the insights it shows.
+/// The report of every company's bars, drawn off the async threads; returns
+/// its path, the number of charts, and the insights it shows.
 pub async fn build(
-    bars_by_company: Vec<Vec<stockstream_core::Bar>>,
+    bars_by_company: Vec<Vec<Bar>>,
     out: &Path,
 ) -> anyhow::Result<(PathBuf, usize, Vec<stockstream_analytics::Insight>)> {
-    let stats = stockstream_analytics::market_stats(&bars_by_company);
-    let companies: Vec<CompanySeries> = bars_by_company.into_iter().filter_map(CompanySeries::new).collect();
-    anyhow::ensure!(!companies.is_empty(), "the store holds no bars in that range");
-    let insights = stockstream_analytics::insights(&stats);
-    let data = ReportData { companies, stats, insights };
     let out = out.to_path_buf();
-    let (report, data) = tokio::task::spawn_blocking(move || write_report(&data, &out).map(|r| (r, data))).await??;
-    Ok((report.html, report.charts.len(), data.insights))
+    let (report, insights) =
+        tokio::task::spawn_blocking(move || stockstream_charts::build_report(bars_by_company, &out)).await??;
+    Ok((report.html, report.charts.len(), insights))
 }

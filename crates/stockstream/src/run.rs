@@ -5,13 +5,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
-use stockstream_bus::{KafkaConsumer, KafkaDeadLetters, KafkaProducer, KafkaPublisher, OffsetReset};
+use stockstream_bus::{KafkaArgs, KafkaConsumer, KafkaDeadLetters, KafkaProducer, KafkaPublisher, OffsetReset};
 use stockstream_core::DeadLetters;
-use stockstream_pipeline::{embedded, over_bus, stop_on_signal, AnalyticsStage, Stats, Subscriber};
-use stockstream_server::Hub;
-use stockstream_store::Store;
+use stockstream_pipeline::{
+    embedded, over_bus, stop_on_signal, AnalyticsStage, ConsumeArgs, PaceArgs, Stats, Subscriber,
+};
+use stockstream_server::{Hub, ServeArgs};
+use stockstream_sources::SourceArgs;
+use stockstream_store::{open_sqlite, Store, StoreArgs, StoreKind};
 
-use crate::cli::{open_sqlite, ConsumeArgs, KafkaAlerts, KafkaArgs, PaceArgs, SourceArgs, StoreArgs, StoreKind};
+use crate::consume::KafkaAlerts;
 use crate::summary::{print_latest, print_summary, Progress};
 
 #[derive(Args, Debug)]
@@ -34,7 +37,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub serve: bool,
     #[command(flatten)]
-    pub server: crate::serve::ServeArgs,
+    pub server: ServeArgs,
     /// With --serve: start streaming once a client listens to /api/stream.
     #[arg(long, requires = "serve")]
     pub wait_for_subscriber: bool,
@@ -85,15 +88,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     options.analytics = Some(analytics.clone());
     let server = match &args.serve {
         true => {
-            let (addr, task) = crate::serve::start(
-                &args.server,
-                store.clone(),
-                hub.clone(),
-                analytics.clone(),
-                stats.clone(),
-                stop.clone(),
-            )
-            .await?;
+            let (addr, task) =
+                args.server.start(store.clone(), hub.clone(), analytics.clone(), stats.clone(), stop.clone()).await?;
             println!("serving    http://{addr}/");
             if args.wait_for_subscriber {
                 println!("waiting    for a subscriber to /api/stream");

@@ -10,9 +10,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use stockstream_core::{company_for_symbol, Bar, DateRange, StoreError};
 
+pub mod args;
 pub mod dynamodb;
 pub mod sqlite;
 
+pub use args::{open_sqlite, StoreArgs, StoreKind};
 pub use dynamodb::{DynamoSettings, DynamoStore};
 pub use sqlite::SqliteStore;
 
@@ -49,6 +51,18 @@ pub trait Store: Send + Sync {
     async fn find_company(&self, name: &str) -> Result<Option<String>, StoreError> {
         let by_symbol = company_for_symbol(name);
         Ok(self.companies().await?.into_iter().find(|c| c.eq_ignore_ascii_case(name) || *c == by_symbol))
+    }
+
+    /// A company's bars in range, by name or by symbol; an unknown company is
+    /// an error listing the stored ones.
+    async fn company_bars(&self, company: &str, range: &DateRange) -> Result<Vec<Bar>, StoreError> {
+        match self.find_company(company).await? {
+            Some(name) => self.range(&name, range).await,
+            None => {
+                let known = self.companies().await?.join(", ");
+                Err(StoreError::fatal(format!("unknown company {company:?}; stored companies: {known}")))
+            }
+        }
     }
 
     /// Every stored company's bars in range, one list per company, by name.

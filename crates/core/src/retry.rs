@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use stockstream_core::Retry;
+use crate::Retry;
 
 /// How long and how often to try again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,13 +34,13 @@ pub trait Retryable: std::fmt::Display {
     fn retry(&self) -> Retry;
 }
 
-impl Retryable for stockstream_core::StoreError {
+impl Retryable for crate::StoreError {
     fn retry(&self) -> Retry {
         self.retry
     }
 }
 
-impl Retryable for stockstream_core::BusError {
+impl Retryable for crate::BusError {
     fn retry(&self) -> Retry {
         self.retry
     }
@@ -94,7 +94,7 @@ impl RetryPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stockstream_core::StoreError;
+    use crate::StoreError;
 
     #[test]
     fn backoff_grows_and_stays_capped() {

@@ -1,0 +1,57 @@
+//! Kafka's command-line options (flags, `STOCKSTREAM_*` variables, or
+//! `stockstream.toml` keys of the same names).
+
+use stockstream_core::BusError;
+
+use crate::{ensure_topic, KafkaSettings};
+
+/// How to reach Kafka, and the topics.
+#[derive(clap::Args, Debug, Clone)]
+pub struct KafkaArgs {
+    /// Bootstrap brokers, `host:port[,host:port...]`.
+    #[arg(long, env = "STOCKSTREAM_BROKERS", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    /// Topic of the bars; rejects go to `<topic>.dlq`, alerts to `<topic>.alerts`.
+    #[arg(long, env = "STOCKSTREAM_TOPIC", default_value = "stock-prices")]
+    pub topic: String,
+    /// Partitions of a topic created because it was missing.
+    #[arg(long, env = "STOCKSTREAM_PARTITIONS", default_value_t = 6)]
+    pub partitions: i32,
+    /// A librdkafka setting passed through as is, e.g. `security.protocol=SASL_SSL`
+    /// or `sasl.mechanism=PLAIN` (repeatable).
+    #[arg(long = "kafka-option", env = "STOCKSTREAM_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_key_value)]
+    pub kafka_options: Vec<(String, String)>,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not key=value")),
+    }
+}
+
+impl KafkaArgs {
+    /// The client settings.
+    pub fn settings(&self) -> KafkaSettings {
+        KafkaSettings { brokers: self.brokers.clone(), options: self.kafka_options.clone() }
+    }
+
+    /// The dead-letter topic.
+    pub fn dlq_topic(&self) -> String {
+        format!("{}.dlq", self.topic)
+    }
+
+    /// The alerts topic.
+    pub fn alerts_topic(&self) -> String {
+        format!("{}.alerts", self.topic)
+    }
+
+    /// Creates the topic, its dead-letter and its alerts topic when missing.
+    pub async fn ensure_topics(&self) -> Result<(), BusError> {
+        let settings = self.settings();
+        for topic in [self.topic.clone(), self.dlq_topic(), self.alerts_topic()] {
+            ensure_topic(&settings, &topic, self.partitions).await?;
+        }
+        Ok(())
+    }
+}

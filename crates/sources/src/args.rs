@@ -1,0 +1,126 @@
+//! The sources' command-line options (flags, `STOCKSTREAM_*` variables, or
+//! `stockstream.toml` keys of the same names) and opening the chosen source.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use stockstream_core::Source;
+
+use crate::{CsvOptions, Interval, SourceError, SourceOptions, SyntheticConfig, DEFAULT_BASE_URL, SOURCES};
+
+/// Options of the synthetic market. The data is SYNTHETIC: made-up prices from a
+/// random model, not real market history.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SyntheticArgs {
+    /// Symbols to generate (comma-separated).
+    #[arg(
+        long,
+        env = "STOCKSTREAM_SYMBOLS",
+        value_delimiter = ',',
+        default_value = "NVDA,TSLA,META,AMZN,AAPL,NFLX,GOOGL"
+    )]
+    pub symbols: Vec<String>,
+    /// First trading day.
+    #[arg(long, env = "STOCKSTREAM_START", default_value = "2023-04-03")]
+    pub start: NaiveDate,
+    /// Last trading day (inclusive).
+    #[arg(long, env = "STOCKSTREAM_END", default_value = "2025-04-15")]
+    pub end: NaiveDate,
+    /// Bar length: 1d, or intraday 1h, 1m, 1s (inside NYSE market hours).
+    #[arg(long, env = "STOCKSTREAM_INTERVAL", default_value = "1d")]
+    pub interval: Interval,
+    /// Generate exactly this many bars (load tests), running past --end if needed.
+    #[arg(long, env = "STOCKSTREAM_ROWS")]
+    pub rows: Option<u64>,
+    /// Random seed: the same seed gives the same data.
+    #[arg(long, env = "STOCKSTREAM_SEED", default_value_t = 42)]
+    pub seed: u64,
+}
+
+impl SyntheticArgs {
+    /// The generator's configuration.
+    pub fn config(&self) -> SyntheticConfig {
+        SyntheticConfig {
+            symbols: self.symbols.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            start: self.start,
+            end: self.end,
+            interval: self.interval,
+            rows: self.rows,
+            seed: self.seed,
+        }
+    }
+}
+
+/// Where the records come from.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SourceArgs {
+    /// Stream this file instead of generated data: CSV (the original project's
+    /// layout or a yfinance layout) or wire-format JSON lines (`.jsonl`, `.ndjson`).
+    #[arg(long, env = "STOCKSTREAM_INPUT")]
+    pub input: Option<PathBuf>,
+    /// The source, by name: synthetic, yahoo, csv, jsonl (default: synthetic,
+    /// or the file's kind with --input).
+    #[arg(long, env = "STOCKSTREAM_SOURCE", value_parser = source_name)]
+    pub source: Option<String>,
+    /// Symbol of a single-ticker CSV (default: its file name, `NVDA.csv`).
+    #[arg(long)]
+    pub symbol: Option<String>,
+    /// Company of a single-ticker CSV (default: from the symbol).
+    #[arg(long)]
+    pub company: Option<String>,
+    /// Use `Adj Close` as the close and scale Open/High/Low by the same factor.
+    #[arg(long)]
+    pub adjusted: bool,
+    /// The longest record read from a file, in bytes; a longer one goes to
+    /// dead letters with its start and reading resumes at the next line.
+    #[arg(long, env = "STOCKSTREAM_MAX_RECORD_BYTES", default_value_t = crate::DEFAULT_MAX_RECORD_BYTES,
+          value_parser = record_bytes)]
+    pub max_record_bytes: usize,
+    /// Yahoo Finance's address (`--source yahoo`).
+    #[arg(long, env = "STOCKSTREAM_YAHOO_URL", default_value = DEFAULT_BASE_URL)]
+    pub base_url: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub synthetic: SyntheticArgs,
+}
+
+fn record_bytes(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 64 => Ok(n),
+        _ => Err(format!("{s:?} is not a size in bytes of at least 64")),
+    }
+}
+
+fn source_name(s: &str) -> Result<String, String> {
+    match SOURCES.iter().find(|r| r.name == s) {
+        Some(r) => Ok(r.name.to_string()),
+        None => {
+            let known: Vec<String> = SOURCES.iter().map(|r| format!("{} ({})", r.name, r.help)).collect();
+            Err(format!("unknown source; known: {}", known.join("; ")))
+        }
+    }
+}
+
+impl SourceArgs {
+    /// Opens the source. A file in an unknown layout or a failed download
+    /// fails here, before anything is written anywhere.
+    pub async fn open(&self) -> Result<Box<dyn Source>, SourceError> {
+        let name = match (&self.source, &self.input) {
+            (Some(name), _) => name.as_str(),
+            (None, Some(path)) => crate::source_for_file(path),
+            (None, None) => "synthetic",
+        };
+        let options = SourceOptions {
+            input: self.input.clone(),
+            csv: CsvOptions {
+                symbol: self.symbol.clone(),
+                company: self.company.clone(),
+                adjusted: self.adjusted,
+                max_record_bytes: Some(self.max_record_bytes),
+            },
+            synthetic: self.synthetic.config(),
+            yahoo_url: self.base_url.clone(),
+        };
+        crate::open(name, &options).await
+    }
+}
