@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the benchmarks, starting the servers they need on free loopback ports and
-# stopping them afterwards. Usage: scripts/bench.sh [embedded|kafka|dynamodb|all]
+# stopping them afterwards. Usage: scripts/bench.sh [embedded|window|kafka|dynamodb|all]
 # The peers are the scripts in $STOCKSTREAM_PEERS, by default ../shared/peers
 # (Python: confluent-kafka, boto3, kafka-python, pandas).
 set -euo pipefail
@@ -20,6 +20,9 @@ wait_port() { for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev
 
 if [ "$what" = embedded ] || [ "$what" = all ]; then
   $bin embedded --rows 1000000
+fi
+if [ "$what" = window ] || [ "$what" = all ]; then
+  $bin window
 fi
 start_tansu() {
   port=$(free_port)

@@ -5,6 +5,7 @@
 
 /// Bars, their time and date ranges.
 pub mod bar;
+pub mod calendar;
 pub mod clean;
 pub mod codec;
 pub mod companies;
@@ -15,6 +16,7 @@ pub mod reject;
 pub mod retry;
 pub mod shown;
 pub mod source;
+pub mod tick;
 pub mod validate;
 
 pub use bar::{Bar, DateRange, Ts, TsError};
@@ -25,4 +27,5 @@ pub use error::{BusError, Retry, StoreError};
 pub use reject::{DeadLetters, Refusal, Reject};
 pub use retry::{RetryPolicy, Retryable};
 pub use source::{Item, Source, SourceRecord, WireRecord};
+pub use tick::Tick;
 pub use validate::validate;

@@ -5,12 +5,13 @@
 
 pub mod args;
 pub mod bounded;
-pub mod calendar;
+pub use stockstream_core::calendar;
 pub mod csv_file;
 pub mod json_lines;
 pub mod reader_thread;
 pub mod registry;
 pub mod synthetic;
+pub mod synthetic_ticks;
 pub mod yahoo;
 
 pub use args::{SourceArgs, SyntheticArgs};
@@ -19,4 +20,5 @@ pub use csv_file::{CsvError, CsvOptions, CsvSource};
 pub use json_lines::JsonLinesSource;
 pub use registry::{open, source_for_file, Registration, SourceError, SourceOptions, SOURCES};
 pub use synthetic::{Interval, Synthetic, SyntheticConfig};
+pub use synthetic_ticks::{SyntheticTicks, TickConfig};
 pub use yahoo::{FetchError, Yahoo, YahooDownload, DEFAULT_BASE_URL};

@@ -102,17 +102,17 @@ impl Default for SyntheticConfig {
 /// Per-company model: annual drift and volatility, starting price, daily volume,
 /// correlation with the common market factor.
 #[derive(Debug, Clone)]
-struct Model {
-    symbol: String,
+pub(crate) struct Model {
+    pub(crate) symbol: String,
     company: String,
-    drift: f64,
-    vol: f64,
-    price: f64,
-    daily_volume: f64,
+    pub(crate) drift: f64,
+    pub(crate) vol: f64,
+    pub(crate) price: f64,
+    pub(crate) daily_volume: f64,
     market_corr: f64,
 }
 
-fn model_for(symbol: &str) -> Model {
+pub(crate) fn model_for(symbol: &str) -> Model {
     let known: &[(&str, f64, f64, f64, f64, f64)] = &[
         ("NVDA", 0.60, 0.50, 278.0, 45e6, 0.65),
         ("TSLA", 0.08, 0.58, 194.0, 120e6, 0.55),

@@ -1,0 +1,128 @@
+//! Synthetic trades: the synthetic market's model (per-company drift,
+//! volatility, price level and daily volume) sampled trade by trade, at any
+//! rate, for any symbols. Deterministic for a seed. The data is made up; it only looks like a market.
+
+use std::sync::Arc;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use stockstream_core::calendar::SESSION_SECONDS;
+use stockstream_core::Tick;
+
+use crate::synthetic::{model_for, Model};
+
+/// What the generator makes.
+#[derive(Debug, Clone)]
+pub struct TickConfig {
+    /// Symbols, each with the synthetic market's model for it.
+    pub symbols: Vec<String>,
+    /// Ticks per second of event time, all symbols together.
+    pub rate: f64,
+    /// Event time of the first tick, Unix milliseconds.
+    pub start_ms: i64,
+    /// Random seed: the same seed gives the same ticks.
+    pub seed: u64,
+}
+
+/// An endless iterator of ticks, symbols in turn, evenly spaced in event time.
+pub struct SyntheticTicks {
+    config: TickConfig,
+    models: Vec<Model>,
+    /// Each symbol's name, shared by its ticks.
+    names: Vec<Arc<str>>,
+    /// Event time of each symbol's previous tick.
+    last_ms: Vec<i64>,
+    rng: ChaCha8Rng,
+    emitted: u64,
+    /// One trading year, in milliseconds of session time.
+    year_ms: f64,
+}
+
+impl SyntheticTicks {
+    /// A generator; fails without symbols or a positive rate.
+    pub fn new(config: TickConfig) -> Result<Self, String> {
+        if config.symbols.is_empty() {
+            return Err("no symbols to generate ticks for".into());
+        }
+        if !(config.rate.is_finite() && config.rate > 0.0) {
+            return Err(format!("tick rate {} is not a positive number", config.rate));
+        }
+        let models: Vec<Model> = config.symbols.iter().map(|s| model_for(s.trim())).collect();
+        Ok(SyntheticTicks {
+            names: models.iter().map(|m| Arc::from(m.symbol.as_str())).collect(),
+            last_ms: vec![config.start_ms; models.len()],
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            models,
+            emitted: 0,
+            year_ms: 252.0 * SESSION_SECONDS as f64 * 1000.0,
+            config,
+        })
+    }
+
+    /// A standard normal draw (Box–Muller, one value used: ticks are cheap).
+    fn normal(&mut self) -> f64 {
+        let u1: f64 = 1.0 - self.rng.random::<f64>();
+        let u2: f64 = self.rng.random::<f64>();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+}
+
+impl Iterator for SyntheticTicks {
+    type Item = Tick;
+
+    fn next(&mut self) -> Option<Tick> {
+        let n = self.models.len();
+        let i = (self.emitted % n as u64) as usize;
+        let time_ms = self.config.start_ms + (self.emitted as f64 * 1000.0 / self.config.rate) as i64;
+        self.emitted += 1;
+        let dt = ((time_ms - self.last_ms[i]).max(1) as f64) / self.year_ms;
+        self.last_ms[i] = time_ms;
+        let z = self.normal();
+        let m = &mut self.models[i];
+        let sd = m.vol * dt.sqrt();
+        m.price *= ((m.drift - 0.5 * m.vol * m.vol) * dt + sd * z).exp();
+        let price = ((m.price * 100.0).round() / 100.0).max(0.01);
+        // A day's volume spread over the day's ticks, in round lots and odd ones.
+        let per_tick = m.daily_volume * dt * 252.0;
+        let size = (per_tick * (0.5 * self.normal()).exp()).round().max(1.0);
+        // Like the feeds' trades, no trade id: a tick is its time, price and size.
+        Some(Tick {
+            symbol: self.names[i].clone(),
+            time_ms,
+            price,
+            size,
+            day_volume: None,
+            trade_id: None,
+            source: "synthetic".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(rate: f64) -> TickConfig {
+        TickConfig { symbols: vec!["NVDA".into(), "AAPL".into()], rate, start_ms: 1_704_205_800_000, seed: 7 }
+    }
+
+    #[test]
+    fn ticks_are_evenly_spaced_reproducible_and_priced_like_the_model() {
+        let ticks: Vec<Tick> = SyntheticTicks::new(config(100.0)).unwrap().take(20_000).collect();
+        assert_eq!(ticks[1].time_ms - ticks[0].time_ms, 10);
+        assert_eq!(ticks[19_999].time_ms - ticks[0].time_ms, 199_990);
+        assert_eq!(ticks, SyntheticTicks::new(config(100.0)).unwrap().take(20_000).collect::<Vec<_>>());
+        let nvda: Vec<f64> = ticks.iter().filter(|t| &*t.symbol == "NVDA").map(|t| t.price).collect();
+        // 200 s of NVDA at 50% a year moves well under 5% and not at all in a straight line.
+        assert!(ticks[0].trade_id.is_none());
+        assert!(nvda.iter().all(|p| (p / 278.0 - 1.0).abs() < 0.05), "{:?}", &nvda[..5]);
+        assert!(nvda.windows(2).any(|w| w[1] > w[0]) && nvda.windows(2).any(|w| w[1] < w[0]));
+        assert!(ticks.iter().all(|t| t.check(t.time_ms).is_ok()));
+    }
+
+    #[test]
+    fn a_rate_must_be_positive() {
+        assert!(SyntheticTicks::new(config(0.0)).is_err());
+        assert!(SyntheticTicks::new(TickConfig { symbols: vec![], ..config(1.0) }).is_err());
+    }
+}

@@ -1,0 +1,559 @@
+//! Ticks into bars: tumbling event-time windows per symbol.
+//!
+//! Per symbol, the watermark is the latest event time seen minus the allowed
+//! lateness. A window `[start, end)` closes when the watermark passes its end
+//! (or, for a quiet symbol, after a stretch of wall time without ticks: see
+//! [`Windows::close_idle`]) and its bar is emitted as [`Output::Closed`]. A
+//! tick for a closed window is still counted while the watermark has not
+//! passed the window's end plus the grace period: the bar is emitted again as
+//! [`Output::Revised`]. Later than that, the tick is [`Verdict::Late`] and
+//! belongs in dead letters. A tick seen before (same time, price, size and
+//! trade id) is counted once.
+//!
+//! Open is the price of the earliest tick by event time, close of the latest
+//! (ties: first and last to arrive). Volume is the sum of sizes, or, for feeds
+//! that send a cumulative day volume, its increase from the last tick before
+//! the window to the last tick in it, so that consecutive bars add up to the
+//! session's volume; a decrease (a new session) counts from zero.
+#![warn(missing_docs)]
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Datelike};
+use stockstream_core::calendar::{is_trading_day, session_open_utc, SESSION_SECONDS};
+use stockstream_core::Tick;
+
+const MS_PER_DAY: i64 = 86_400_000;
+
+/// How long a bar is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BarLength {
+    /// A fixed number of milliseconds, aligned to the Unix epoch (1s, 1m, 5m, 15m, 1h).
+    Fixed(i64),
+    /// One trading day: the exchange's regular session (New York, 09:30–16:00).
+    Day,
+}
+
+impl BarLength {
+    /// The window `[start, end)` holding an instant (Unix milliseconds), or
+    /// `None` when a daily bar has no session then.
+    pub fn window(self, time_ms: i64) -> Option<(i64, i64)> {
+        match self {
+            BarLength::Fixed(len) => {
+                let start = time_ms.div_euclid(len) * len;
+                Some((start, start + len))
+            }
+            BarLength::Day => {
+                // The New York date: the offset is 4 or 5 hours, and 09:30–16:00
+                // local never straddles a UTC midnight guess by 5 hours.
+                let date = DateTime::from_timestamp_millis(time_ms - 5 * 3_600_000)?.date_naive();
+                if !is_trading_day(date) {
+                    return None;
+                }
+                let open = session_open_utc(date).and_utc().timestamp_millis();
+                let close = open + SESSION_SECONDS * 1000;
+                (open..close).contains(&time_ms).then_some((open, close))
+            }
+        }
+    }
+
+    /// The name a bar of this length is stored under: `1m`, `5m`, `1d`.
+    pub fn name(self) -> String {
+        match self {
+            BarLength::Day => "1d".into(),
+            BarLength::Fixed(ms) if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
+            BarLength::Fixed(ms) if ms % 60_000 == 0 => format!("{}m", ms / 60_000),
+            BarLength::Fixed(ms) if ms % 1000 == 0 => format!("{}s", ms / 1000),
+            BarLength::Fixed(ms) => format!("{ms}ms"),
+        }
+    }
+
+    /// The window's length in milliseconds (a daily session's for `Day`).
+    pub fn millis(self) -> i64 {
+        match self {
+            BarLength::Fixed(ms) => ms,
+            BarLength::Day => SESSION_SECONDS * 1000,
+        }
+    }
+}
+
+impl FromStr for BarLength {
+    type Err = String;
+
+    /// `1s`, `1m`, `5m`, `15m`, `1h`, `1d`, or any whole number of seconds,
+    /// minutes or hours that divides a day.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?} is not a bar length like 1s, 1m, 5m, 15m, 1h or 1d");
+        if s == "1d" {
+            return Ok(BarLength::Day);
+        }
+        let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+        let n: i64 = digits.parse().map_err(|_| bad())?;
+        let ms = match unit {
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            _ => return Err(bad()),
+        } * n;
+        if ms <= 0 || MS_PER_DAY % ms != 0 {
+            return Err(bad());
+        }
+        Ok(BarLength::Fixed(ms))
+    }
+}
+
+/// How windows close and how late a tick may be.
+#[derive(Debug, Clone, Copy)]
+pub struct WindowConfig {
+    /// The bars' length.
+    pub length: BarLength,
+    /// The watermark trails the latest event time by this much (milliseconds).
+    pub allowed_lateness_ms: i64,
+    /// A closed window still takes ticks, as revisions, until the watermark is
+    /// this far past its end (milliseconds).
+    pub grace_ms: i64,
+}
+
+impl WindowConfig {
+    /// One-minute bars, 5 s of lateness, 1 min of grace.
+    pub fn minutes() -> Self {
+        WindowConfig { length: BarLength::Fixed(60_000), allowed_lateness_ms: 5_000, grace_ms: 60_000 }
+    }
+}
+
+/// A bar made of ticks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowBar {
+    /// The symbol.
+    pub symbol: Arc<str>,
+    /// Start of the window, Unix milliseconds (inclusive).
+    pub start_ms: i64,
+    /// End of the window, Unix milliseconds (exclusive).
+    pub end_ms: i64,
+    /// Price of the earliest tick.
+    pub open: f64,
+    /// Highest price.
+    pub high: f64,
+    /// Lowest price.
+    pub low: f64,
+    /// Price of the latest tick.
+    pub close: f64,
+    /// Shares traded in the window.
+    pub volume: f64,
+    /// Ticks counted (duplicates once).
+    pub ticks: u32,
+    /// 0 when first closed, then one more for each revision.
+    pub revision: u32,
+    /// True while the window is still open (a forming bar).
+    pub partial: bool,
+}
+
+/// What became of one tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Counted in an open window.
+    Counted,
+    /// Counted in a window already closed: its bar was emitted again.
+    Revised,
+    /// Seen before: not counted again.
+    Duplicate,
+    /// Its window is past the grace period.
+    Late,
+    /// A daily bar's tick outside any regular session.
+    OutsideSession,
+}
+
+impl Verdict {
+    /// The dead-letter reason of a tick that was not counted, if it belongs there.
+    pub fn reject_kind(self) -> Option<&'static str> {
+        match self {
+            Verdict::Late => Some("late"),
+            Verdict::OutsideSession => Some("outside_session"),
+            _ => None,
+        }
+    }
+}
+
+/// A bar to store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// A window closed.
+    Closed(WindowBar),
+    /// A closed window took a late tick (or its volume changed with its
+    /// predecessor's): the corrected bar, to upsert over the first.
+    Revised(WindowBar),
+}
+
+impl Output {
+    /// The bar, whichever kind.
+    pub fn bar(&self) -> &WindowBar {
+        match self {
+            Output::Closed(b) | Output::Revised(b) => b,
+        }
+    }
+}
+
+/// FNV-1a: symbols and fingerprints are short; SipHash's DoS resistance
+/// buys nothing for keys a feed chose among a handful.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h = (h ^ *b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+        self.0 = h;
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        // Fingerprints are already mixed.
+        self.0 = v;
+    }
+}
+
+type FnvBuild = BuildHasherDefault<Fnv>;
+
+/// A tick's identity, mixed into 64 bits.
+fn fingerprint(tick: &Tick) -> u64 {
+    let mut h = (tick.time_ms as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for v in [tick.price.to_bits(), tick.size.to_bits()] {
+        h = (h ^ v).wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(29);
+    }
+    if let Some(id) = &tick.trade_id {
+        let mut f = Fnv::default();
+        f.write(id.as_bytes());
+        h ^= f.finish().rotate_left(17);
+    }
+    h ^ (h >> 31)
+}
+
+/// One window's running bar.
+#[derive(Debug)]
+struct Acc {
+    start: i64,
+    end: i64,
+    open: f64,
+    open_t: i64,
+    high: f64,
+    low: f64,
+    close: f64,
+    close_t: i64,
+    size: f64,
+    /// Day volume at the earliest and the latest tick, for feeds that send it.
+    dv_first: Option<f64>,
+    dv_last: Option<f64>,
+    ticks: u32,
+    closed: bool,
+    revision: u32,
+    /// (time, fingerprint) of every tick counted, sorted by time: ticks
+    /// arrive mostly in order, so most are appended and need no lookup (a
+    /// tick later than all before it cannot be a duplicate).
+    seen: Vec<(i64, u64)>,
+}
+
+impl Acc {
+    fn new(start: i64, end: i64, closed: bool) -> Self {
+        Acc {
+            start,
+            end,
+            open: f64::NAN,
+            open_t: i64::MAX,
+            high: f64::NEG_INFINITY,
+            low: f64::INFINITY,
+            close: f64::NAN,
+            close_t: i64::MIN,
+            size: 0.0,
+            dv_first: None,
+            dv_last: None,
+            ticks: 0,
+            closed,
+            revision: 0,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Counts a tick; false for a duplicate. True in the second place when the
+    /// tick became the window's latest (its day volume now ends the window).
+    fn add(&mut self, tick: &Tick) -> (bool, bool) {
+        let t = tick.time_ms;
+        let fp = fingerprint(tick);
+        if t > self.close_t {
+            self.seen.push((t, fp));
+        } else {
+            let from = self.seen.partition_point(|&(time, _)| time < t);
+            let to = from + self.seen[from..].iter().take_while(|&&(time, _)| time == t).count();
+            if self.seen[from..to].iter().any(|&(_, f)| f == fp) {
+                return (false, false);
+            }
+            self.seen.insert(to, (t, fp));
+        }
+        if t < self.open_t {
+            self.open = tick.price;
+            self.open_t = t;
+            self.dv_first = tick.day_volume;
+        }
+        let latest = t >= self.close_t;
+        if latest {
+            self.close = tick.price;
+            self.close_t = t;
+            self.dv_last = tick.day_volume;
+        }
+        self.high = self.high.max(tick.price);
+        self.low = self.low.min(tick.price);
+        self.size += tick.size;
+        self.ticks += 1;
+        (true, latest)
+    }
+
+    fn bar(&self, symbol: &Arc<str>, prev_dv: Option<f64>) -> WindowBar {
+        let volume = match (self.dv_last, prev_dv) {
+            (Some(last), Some(prev)) if last >= prev => last - prev,
+            (Some(last), Some(_)) => last,
+            (Some(last), None) => last - self.dv_first.unwrap_or(last),
+            (None, _) => self.size,
+        };
+        WindowBar {
+            symbol: symbol.clone(),
+            start_ms: self.start,
+            end_ms: self.end,
+            open: self.open,
+            high: self.high,
+            low: self.low,
+            close: self.close,
+            volume,
+            ticks: self.ticks,
+            revision: self.revision,
+            partial: !self.closed,
+        }
+    }
+}
+
+/// One symbol's windows: open ones and closed ones still in their grace
+/// period, oldest first (a handful at most).
+struct SymbolWindows {
+    name: Arc<str>,
+    latest_t: i64,
+    windows: Vec<Acc>,
+    /// Day volume at the end of the newest window past its grace period.
+    finalized_dv: Option<f64>,
+    /// Ticks counted so far, and when that count last changed (idle closing).
+    ticks: u64,
+    idle_mark: (u64, Option<Instant>),
+    /// The watermark at which a window next closes or leaves its grace
+    /// period (`i64::MIN`: work it out again).
+    due: i64,
+}
+
+impl SymbolWindows {
+    /// Day volume at the last tick before window `i`.
+    fn prev_dv(&self, i: usize) -> Option<f64> {
+        self.windows[..i].iter().rev().find_map(|w| w.dv_last).or(self.finalized_dv)
+    }
+
+    fn bar(&self, i: usize) -> WindowBar {
+        self.windows[i].bar(&self.name, self.prev_dv(i))
+    }
+}
+
+/// Every symbol's windows.
+pub struct Windows {
+    config: WindowConfig,
+    index: HashMap<Box<str>, u32, FnvBuild>,
+    symbols: Vec<SymbolWindows>,
+    last: usize,
+}
+
+impl Windows {
+    /// No windows yet.
+    pub fn new(config: WindowConfig) -> Self {
+        Windows { config, index: HashMap::default(), symbols: Vec::new(), last: usize::MAX }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &WindowConfig {
+        &self.config
+    }
+
+    fn symbol(&mut self, name: &Arc<str>) -> usize {
+        if let Some(s) = self.symbols.get(self.last) {
+            if Arc::ptr_eq(&s.name, name) {
+                return self.last;
+            }
+        }
+        // A feed shares one name among its ticks of a symbol: a pointer
+        // comparison finds it among a few symbols without reading the text.
+        if self.symbols.len() <= 16 {
+            if let Some(i) = self.symbols.iter().position(|s| Arc::ptr_eq(&s.name, name)) {
+                self.last = i;
+                return i;
+            }
+        }
+        let i = match self.index.get(&**name) {
+            Some(&i) => i as usize,
+            None => {
+                let i = self.symbols.len();
+                self.index.insert((**name).into(), i as u32);
+                self.symbols.push(SymbolWindows {
+                    name: name.clone(),
+                    latest_t: i64::MIN,
+                    windows: Vec::new(),
+                    finalized_dv: None,
+                    ticks: 0,
+                    idle_mark: (0, None),
+                    due: i64::MIN,
+                });
+                i
+            }
+        };
+        self.last = i;
+        i
+    }
+
+    /// Counts a tick; bars closed or revised by it are pushed to `out`.
+    pub fn push(&mut self, tick: &Tick, out: &mut Vec<Output>) -> Verdict {
+        let config = self.config;
+        let s = self.symbol(&tick.symbol);
+        let sym = &mut self.symbols[s];
+        let t = tick.time_ms;
+        // Most ticks fall in the newest window: found without a division.
+        let (start, end) = match sym.windows.last() {
+            Some(w) if w.start <= t && t < w.end => (w.start, w.end),
+            _ => match config.length.window(t) {
+                Some(window) => window,
+                None => return Verdict::OutsideSession,
+            },
+        };
+        let watermark = sym.latest_t.saturating_sub(config.allowed_lateness_ms);
+        if watermark >= end.saturating_add(config.grace_ms) {
+            return Verdict::Late;
+        }
+        // Most ticks belong to the newest window.
+        let found = sym.windows.iter().rposition(|w| w.start <= start);
+        let i = match found {
+            Some(i) if sym.windows[i].start == start => i,
+            _ => {
+                let at = found.map_or(0, |i| i + 1);
+                sym.windows.insert(at, Acc::new(start, end, end <= watermark));
+                sym.due = i64::MIN;
+                at
+            }
+        };
+        let (counted, latest) = sym.windows[i].add(tick);
+        if !counted {
+            return Verdict::Duplicate;
+        }
+        sym.ticks += 1;
+        let verdict = if sym.windows[i].closed {
+            let w = &mut sym.windows[i];
+            if w.ticks == 1 {
+                out.push(Output::Closed(sym.bar(i)));
+            } else {
+                w.revision += 1;
+                out.push(Output::Revised(sym.bar(i)));
+            }
+            // The next window's volume starts where this one's now ends.
+            if latest && tick.day_volume.is_some() {
+                if let Some(j) = (i + 1..sym.windows.len()).find(|&j| sym.windows[j].dv_last.is_some()) {
+                    if sym.windows[j].closed {
+                        sym.windows[j].revision += 1;
+                        out.push(Output::Revised(sym.bar(j)));
+                    }
+                }
+            }
+            Verdict::Revised
+        } else {
+            Verdict::Counted
+        };
+        if t > sym.latest_t {
+            sym.latest_t = t;
+            if t.saturating_sub(config.allowed_lateness_ms) >= sym.due {
+                advance(sym, &config, out);
+            }
+        }
+        verdict
+    }
+
+    /// The forming (or newest) bar of the window a tick fell in, for live views.
+    pub fn bar_at(&self, symbol: &str, time_ms: i64) -> Option<WindowBar> {
+        let (start, _) = self.config.length.window(time_ms)?;
+        let sym = &self.symbols[*self.index.get(symbol)? as usize];
+        let i = sym.windows.iter().rposition(|w| w.start == start)?;
+        Some(sym.bar(i))
+    }
+
+    /// Closes the open windows of every symbol that has had no tick for
+    /// `idle` of wall time, as of `now`. Call it every so often: reading the
+    /// clock per tick would cost more than the rest of the work.
+    pub fn close_idle(&mut self, now: Instant, idle: Duration, out: &mut Vec<Output>) {
+        for sym in &mut self.symbols {
+            match sym.idle_mark {
+                (count, Some(since)) if count == sym.ticks => {
+                    if now.duration_since(since) >= idle {
+                        close_open(sym, |_| true, out);
+                    }
+                }
+                _ => sym.idle_mark = (sym.ticks, Some(now)),
+            }
+        }
+    }
+
+    /// Closes every open window (the end of a finite stream).
+    pub fn flush(&mut self, out: &mut Vec<Output>) {
+        for sym in &mut self.symbols {
+            close_open(sym, |_| true, out);
+        }
+    }
+
+    /// Windows held now, open or in their grace period (memory is bounded by
+    /// this).
+    pub fn held(&self) -> usize {
+        self.symbols.iter().map(|s| s.windows.len()).sum()
+    }
+}
+
+/// Moves the watermark: closes windows it passed, forgets those past their grace.
+fn advance(sym: &mut SymbolWindows, config: &WindowConfig, out: &mut Vec<Output>) {
+    let watermark = sym.latest_t.saturating_sub(config.allowed_lateness_ms);
+    close_open(sym, |w| w.end <= watermark, out);
+    let past =
+        sym.windows.iter().take_while(|w| w.closed && w.end.saturating_add(config.grace_ms) <= watermark).count();
+    if past > 0 {
+        if let Some(dv) = sym.windows[..past].iter().rev().find_map(|w| w.dv_last) {
+            sym.finalized_dv = Some(dv);
+        }
+        sym.windows.drain(..past);
+    }
+    let next_close = sym.windows.iter().find(|w| !w.closed).map_or(i64::MAX, |w| w.end);
+    let next_forget =
+        sym.windows.first().filter(|w| w.closed).map_or(i64::MAX, |w| w.end.saturating_add(config.grace_ms));
+    sym.due = next_close.min(next_forget);
+}
+
+fn close_open(sym: &mut SymbolWindows, due: impl Fn(&Acc) -> bool, out: &mut Vec<Output>) {
+    sym.due = i64::MIN;
+    for i in 0..sym.windows.len() {
+        let w = &sym.windows[i];
+        if !w.closed && due(w) {
+            sym.windows[i].closed = true;
+            out.push(Output::Closed(sym.bar(i)));
+        }
+    }
+}
+
+/// The New York trading date of a daily window's start.
+pub fn session_date(start_ms: i64) -> Option<chrono::NaiveDate> {
+    DateTime::from_timestamp_millis(start_ms - 5 * 3_600_000).map(|d| d.date_naive()).filter(|d| d.year() > 0)
+}
+
+#[cfg(test)]
+mod tests;

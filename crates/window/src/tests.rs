@@ -1,0 +1,199 @@
+use super::*;
+
+const MIN: i64 = 60_000;
+/// 2024-01-02 15:00:00 UTC, a minute boundary.
+const T0: i64 = 1_704_207_600_000;
+
+fn tick(symbol: &str, time_ms: i64, price: f64, size: f64) -> Tick {
+    // A fresh name each time: windows must not rely on feeds sharing one.
+    Tick { symbol: symbol.into(), time_ms, price, size, day_volume: None, trade_id: None, source: "test".into() }
+}
+
+fn with_dv(mut t: Tick, dv: f64) -> Tick {
+    t.day_volume = Some(dv);
+    t
+}
+
+fn run(config: WindowConfig, ticks: &[Tick]) -> (Vec<Verdict>, Vec<Output>) {
+    let mut windows = Windows::new(config);
+    let mut out = Vec::new();
+    let verdicts = ticks.iter().map(|t| windows.push(t, &mut out)).collect();
+    windows.flush(&mut out);
+    (verdicts, out)
+}
+
+/// The last emitted version of each bar, by (symbol, start).
+fn final_bars(out: &[Output]) -> Vec<WindowBar> {
+    let mut bars: Vec<WindowBar> = Vec::new();
+    for o in out {
+        let b = o.bar();
+        match bars.iter_mut().find(|x| x.symbol == b.symbol && x.start_ms == b.start_ms) {
+            Some(x) => *x = b.clone(),
+            None => bars.push(b.clone()),
+        }
+    }
+    bars.sort_by(|a, b| (&*a.symbol, a.start_ms).cmp(&(&*b.symbol, b.start_ms)));
+    bars
+}
+
+#[test]
+fn bar_lengths_parse_and_name_themselves() {
+    for s in ["1s", "1m", "5m", "15m", "1h", "1d"] {
+        assert_eq!(s.parse::<BarLength>().unwrap().name(), s);
+    }
+    assert_eq!("5m".parse::<BarLength>(), Ok(BarLength::Fixed(300_000)));
+    for bad in ["", "m", "0m", "7m", "1x", "-1m", "1.5m"] {
+        assert!(bad.parse::<BarLength>().is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn daily_windows_are_the_new_york_regular_session() {
+    // 2024-07-01 (summer time): 13:30–20:00 UTC; 2024-01-02 (winter): 14:30–21:00 UTC.
+    let summer = DateTime::parse_from_rfc3339("2024-07-01T13:30:00Z").unwrap().timestamp_millis();
+    let (s, e) = BarLength::Day.window(summer + 1000).unwrap();
+    assert_eq!((s, e), (summer, summer + 6 * 3_600_000 + 30 * MIN));
+    assert_eq!(BarLength::Day.window(summer - 1), None, "pre-market");
+    assert_eq!(BarLength::Day.window(e), None, "after the close");
+    let winter = DateTime::parse_from_rfc3339("2024-01-02T14:30:00Z").unwrap().timestamp_millis();
+    assert_eq!(BarLength::Day.window(winter).map(|w| w.0), Some(winter));
+    let new_year = DateTime::parse_from_rfc3339("2024-01-01T15:00:00Z").unwrap().timestamp_millis();
+    assert_eq!(BarLength::Day.window(new_year), None, "a holiday");
+    assert_eq!(session_date(summer).unwrap().to_string(), "2024-07-01");
+}
+
+#[test]
+fn ticks_in_order_make_ohlcv_bars_that_close_with_the_watermark() {
+    let config = WindowConfig { allowed_lateness_ms: 0, ..WindowConfig::minutes() };
+    let mut windows = Windows::new(config);
+    let mut out = Vec::new();
+    for (dt, p, v) in [(0, 10.0, 1.0), (10_000, 12.0, 2.0), (20_000, 9.0, 3.0), (59_999, 11.0, 4.0)] {
+        assert_eq!(windows.push(&tick("A", T0 + dt, p, v), &mut out), Verdict::Counted);
+    }
+    assert!(out.is_empty(), "still open");
+    let forming = windows.bar_at("A", T0).unwrap();
+    assert!(forming.partial && forming.close == 11.0 && forming.ticks == 4);
+    windows.push(&tick("A", T0 + MIN, 20.0, 1.0), &mut out);
+    assert_eq!(out.len(), 1);
+    let Output::Closed(bar) = &out[0] else { panic!("{out:?}") };
+    assert_eq!((bar.open, bar.high, bar.low, bar.close, bar.volume), (10.0, 12.0, 9.0, 11.0, 10.0));
+    assert_eq!((bar.start_ms, bar.end_ms, bar.ticks, bar.partial), (T0, T0 + MIN, 4, false));
+}
+
+#[test]
+fn out_of_order_ticks_within_the_lateness_land_in_their_window() {
+    let config = WindowConfig { allowed_lateness_ms: 5_000, ..WindowConfig::minutes() };
+    let ticks = [
+        tick("A", T0 + 30_000, 10.0, 1.0),
+        tick("A", T0 + MIN + 2_000, 30.0, 1.0),
+        // 3 s behind the latest event: within the lateness, the window is open.
+        tick("A", T0 + 1_000, 7.0, 1.0),
+        tick("A", T0 + 59_000, 8.0, 1.0),
+    ];
+    let (verdicts, out) = run(config, &ticks);
+    assert!(verdicts.iter().all(|v| *v == Verdict::Counted), "{verdicts:?}");
+    let bars = final_bars(&out);
+    assert_eq!((bars[0].open, bars[0].close, bars[0].low, bars[0].ticks), (7.0, 8.0, 7.0, 3));
+    assert!(out.iter().all(|o| matches!(o, Output::Closed(_))), "no revision needed: {out:?}");
+}
+
+#[test]
+fn a_tick_after_the_close_revises_within_the_grace_and_is_late_after_it() {
+    let config = WindowConfig { allowed_lateness_ms: 0, grace_ms: 30_000, ..WindowConfig::minutes() };
+    let mut windows = Windows::new(config);
+    let mut out = Vec::new();
+    windows.push(&tick("A", T0 + 1_000, 10.0, 1.0), &mut out);
+    windows.push(&tick("A", T0 + MIN + 10_000, 11.0, 1.0), &mut out);
+    assert!(matches!(&out[..], [Output::Closed(b)] if b.ticks == 1));
+    // Closed, but the watermark is 10 s past its end: within 30 s of grace.
+    assert_eq!(windows.push(&tick("A", T0 + 50_000, 15.0, 2.0), &mut out), Verdict::Revised);
+    let Output::Revised(bar) = &out[1] else { panic!("{out:?}") };
+    assert_eq!((bar.high, bar.close, bar.volume, bar.revision), (15.0, 15.0, 3.0, 1));
+    windows.push(&tick("A", T0 + MIN + 30_000, 11.0, 1.0), &mut out);
+    assert_eq!(windows.push(&tick("A", T0 + 2_000, 1.0, 1.0), &mut out), Verdict::Late);
+    assert_eq!(Verdict::Late.reject_kind(), Some("late"));
+    assert_eq!(windows.held(), 1, "the first window is forgotten after its grace");
+    // A window that never had a tick, already past the watermark but in grace:
+    // its first bar is a closed one.
+    let mut fresh = Windows::new(config);
+    let mut out = Vec::new();
+    fresh.push(&tick("B", T0 + 2 * MIN + 10_000, 1.0, 1.0), &mut out);
+    assert_eq!(fresh.push(&tick("B", T0 + MIN + 50_000, 2.0, 1.0), &mut out), Verdict::Revised);
+    assert!(matches!(&out[..], [Output::Closed(b)] if b.start_ms == T0 + MIN && !b.partial));
+}
+
+#[test]
+fn a_duplicate_tick_is_counted_once() {
+    let mut t = tick("A", T0 + 1_000, 10.0, 5.0);
+    t.trade_id = Some("x1".into());
+    let mut other_trade = t.clone();
+    other_trade.trade_id = Some("x2".into());
+    let (verdicts, out) = run(WindowConfig::minutes(), &[t.clone(), t.clone(), other_trade]);
+    assert_eq!(verdicts, [Verdict::Counted, Verdict::Duplicate, Verdict::Counted]);
+    let bars = final_bars(&out);
+    assert_eq!((bars[0].ticks, bars[0].volume), (2, 10.0));
+}
+
+#[test]
+fn day_volume_deltas_add_up_to_the_session_and_a_new_session_starts_from_zero() {
+    let config = WindowConfig { allowed_lateness_ms: 0, ..WindowConfig::minutes() };
+    let ticks = [
+        with_dv(tick("A", T0 + 1_000, 10.0, 0.0), 1_000.0),
+        with_dv(tick("A", T0 + 30_000, 10.0, 0.0), 1_500.0),
+        with_dv(tick("A", T0 + MIN + 1_000, 10.0, 0.0), 1_700.0),
+        with_dv(tick("A", T0 + 2 * MIN + 1_000, 10.0, 0.0), 2_600.0),
+        // A new session: the counter starts again.
+        with_dv(tick("A", T0 + 3 * MIN + 1_000, 10.0, 0.0), 40.0),
+    ];
+    let (_, out) = run(config, &ticks);
+    let volumes: Vec<f64> = final_bars(&out).iter().map(|b| b.volume).collect();
+    assert_eq!(volumes, [500.0, 200.0, 900.0, 40.0]);
+    assert_eq!(volumes[..3].iter().sum::<f64>(), 2_600.0 - 1_000.0);
+    // A late tick that becomes the end of a closed window moves the next
+    // window's start too: both are revised.
+    let config = WindowConfig { allowed_lateness_ms: 0, grace_ms: 2 * MIN, ..WindowConfig::minutes() };
+    let mut windows = Windows::new(config);
+    let mut out = Vec::new();
+    for t in ticks[..4].iter().chain([&with_dv(tick("A", T0 + 3 * MIN + 1_000, 10.0, 0.0), 2_650.0)]) {
+        windows.push(t, &mut out);
+    }
+    let late = with_dv(tick("A", T0 + MIN + 50_000, 10.0, 0.0), 2_000.0);
+    assert_eq!(windows.push(&late, &mut out), Verdict::Revised);
+    let revised: Vec<(i64, f64, u32)> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Revised(b) => Some(((b.start_ms - T0) / MIN, b.volume, b.revision)),
+            Output::Closed(_) => None,
+        })
+        .collect();
+    assert_eq!(revised, [(1, 500.0, 1), (2, 600.0, 1)]);
+    windows.flush(&mut out);
+    let bars = final_bars(&out);
+    assert_eq!(bars.iter().map(|b| b.volume).collect::<Vec<_>>(), [500.0, 500.0, 600.0, 50.0]);
+}
+
+#[test]
+fn a_quiet_symbol_closes_after_the_idle_time() {
+    let mut windows = Windows::new(WindowConfig::minutes());
+    let mut out = Vec::new();
+    windows.push(&tick("A", T0 + 1_000, 10.0, 1.0), &mut out);
+    let start = Instant::now();
+    windows.close_idle(start, Duration::from_secs(60), &mut out);
+    windows.close_idle(start + Duration::from_secs(30), Duration::from_secs(60), &mut out);
+    assert!(out.is_empty());
+    windows.close_idle(start + Duration::from_secs(61), Duration::from_secs(60), &mut out);
+    assert!(matches!(&out[..], [Output::Closed(b)] if b.ticks == 1));
+    // A tick later in the same window revises the idle-closed bar.
+    assert_eq!(windows.push(&tick("A", T0 + 2_000, 12.0, 1.0), &mut out), Verdict::Revised);
+}
+
+#[test]
+fn symbols_have_their_own_watermarks() {
+    let config = WindowConfig { allowed_lateness_ms: 0, ..WindowConfig::minutes() };
+    let mut windows = Windows::new(config);
+    let mut out = Vec::new();
+    windows.push(&tick("A", T0 + 1_000, 10.0, 1.0), &mut out);
+    windows.push(&tick("B", T0 + 10 * MIN, 10.0, 1.0), &mut out);
+    assert!(out.is_empty(), "B's time does not close A's window");
+    assert_eq!(windows.push(&tick("A", T0 + 2_000, 11.0, 1.0), &mut out), Verdict::Counted);
+}
