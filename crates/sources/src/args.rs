@@ -27,8 +27,9 @@ pub struct SyntheticArgs {
     #[arg(long, env = "STOCKSTREAM_END", default_value = "2025-04-15")]
     pub end: NaiveDate,
     /// Bar length: 1d, or intraday 1h, 1m, 1s (inside NYSE market hours).
-    #[arg(long, env = "STOCKSTREAM_INTERVAL", default_value = "1d")]
-    pub interval: Interval,
+    /// Default: 1d, or with --rows the longest that fits the bars in 10 years.
+    #[arg(long, env = "STOCKSTREAM_INTERVAL")]
+    pub interval: Option<Interval>,
     /// Generate exactly this many bars (load tests), running past --end if needed.
     #[arg(long, env = "STOCKSTREAM_ROWS")]
     pub rows: Option<u64>,
@@ -44,7 +45,10 @@ impl SyntheticArgs {
             symbols: self.symbols.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
             start: self.start,
             end: self.end,
-            interval: self.interval,
+            interval: self.interval.unwrap_or_else(|| match self.rows {
+                Some(rows) => Interval::fitting(rows, self.symbols.len().max(1) as u64, 10),
+                None => Interval::Day,
+            }),
             rows: self.rows,
             seed: self.seed,
         }

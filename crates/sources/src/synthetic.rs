@@ -34,6 +34,15 @@ impl Interval {
         }
     }
 
+    /// The longest interval whose `rows` bars of `symbols` companies fit in
+    /// `years` of trading days (one second if none does).
+    pub fn fitting(rows: u64, symbols: u64, years: u64) -> Interval {
+        [Interval::Day, Interval::Hour, Interval::Minute]
+            .into_iter()
+            .find(|i| rows <= years * 252 * symbols * i.bars_per_day() as u64)
+            .unwrap_or(Interval::Second)
+    }
+
     fn seconds(self) -> i64 {
         match self {
             Interval::Day => SESSION_SECONDS,
@@ -150,11 +159,15 @@ pub struct Synthetic {
     emitted: u64,
 }
 
+/// The longest span `--rows` may cover, in trading years.
+const MAX_YEARS: u64 = 30;
+
 /// The last date a generated bar may carry.
 const LAST_DATE: (i32, u32, u32) = (2999, 12, 31);
 
 impl Synthetic {
-    /// A generator; fails on a configuration that yields nothing or runs past the year 2999.
+    /// A generator; fails on a configuration that yields nothing, or `rows`
+    /// spanning more than 30 trading years.
     pub fn new(config: SyntheticConfig) -> Result<Self, String> {
         if config.symbols.is_empty() {
             return Err("no symbols to generate".into());
@@ -163,11 +176,16 @@ impl Synthetic {
             return Err(format!("--end {} is before --start {}", config.end, config.start));
         }
         if let Some(rows) = config.rows {
+            // Prices compound over the span: decades of made-up drift reach
+            // prices no market has (1e118 after 570 years).
             let per_day = config.symbols.len() as u64 * config.interval.bars_per_day() as u64;
-            if rows / per_day / 252 > 900 {
+            let years = rows / per_day / 252;
+            if years > MAX_YEARS {
                 return Err(format!(
-                    "{rows} bars of interval {:?} would run past the year 2999: use a shorter --interval",
-                    config.interval
+                    "{rows} bars of {} for {} symbols span {years} years (at most {MAX_YEARS}): use a shorter --interval ({}) or fewer --rows",
+                    config.interval,
+                    config.symbols.len(),
+                    Interval::fitting(rows, config.symbols.len() as u64, MAX_YEARS)
                 ));
             }
         }
@@ -388,5 +406,18 @@ mod tests {
         }
         let daily_forever = SyntheticConfig { rows: Some(10_000_000), ..Default::default() };
         assert!(Synthetic::new(daily_forever).is_err());
+    }
+
+    #[test]
+    fn rows_get_an_interval_that_fits_them_or_a_clear_refusal() {
+        assert_eq!(Interval::fitting(1_000, 7, 10), Interval::Day);
+        assert_eq!(Interval::fitting(1_000_000, 7, 10), Interval::Minute);
+        assert_eq!(Interval::fitting(100_000_000, 7, 10), Interval::Second);
+        let config = |rows, interval| SyntheticConfig { rows: Some(rows), interval, ..Default::default() };
+        let e = Synthetic::new(config(1_000_000, Interval::Day)).err().unwrap();
+        assert!(e.contains("span 566 years") && e.contains("(1m)"), "{e}");
+        let last = Synthetic::new(config(1_000_000, Interval::Minute)).unwrap().last().unwrap();
+        assert!(last.ts.to_string().starts_with("202"), "{}", last.ts);
+        assert!(last.close < 1e5, "{}", last.close);
     }
 }
