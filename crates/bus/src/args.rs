@@ -3,7 +3,7 @@
 
 use stockstream_core::BusError;
 
-use crate::{ensure_topic, KafkaSettings};
+use crate::{ensure_topics, KafkaSettings};
 
 /// How to reach Kafka, and the topics.
 #[derive(clap::Args, Debug, Clone)]
@@ -48,10 +48,7 @@ impl KafkaArgs {
 
     /// Creates the topic, its dead-letter and its alerts topic when missing.
     pub async fn ensure_topics(&self) -> Result<(), BusError> {
-        let settings = self.settings();
-        for topic in [self.topic.clone(), self.dlq_topic(), self.alerts_topic()] {
-            ensure_topic(&settings, &topic, self.partitions).await?;
-        }
-        Ok(())
+        let (dlq, alerts) = (self.dlq_topic(), self.alerts_topic());
+        ensure_topics(&self.settings(), &[&self.topic, &dlq, &alerts], self.partitions).await
     }
 }

@@ -13,7 +13,8 @@ pub mod memory;
 
 pub use args::KafkaArgs;
 pub use kafka::{
-    ensure_topic, KafkaConsumer, KafkaDeadLetters, KafkaProducer, KafkaPublisher, KafkaSettings, OffsetReset,
+    ensure_topic, ensure_topics, KafkaConsumer, KafkaDeadLetters, KafkaProducer, KafkaPublisher, KafkaSettings,
+    OffsetReset,
 };
 pub use memory::{memory_bus, MemoryConsumer, MemoryProducer, Revoke};
 
