@@ -13,6 +13,7 @@ pub mod registry;
 pub mod synthetic;
 pub mod synthetic_ticks;
 pub mod yahoo;
+pub mod yahoo_stream;
 
 pub use args::{SourceArgs, SyntheticArgs};
 pub use bounded::DEFAULT_MAX_RECORD_BYTES;
