@@ -147,9 +147,16 @@ impl KafkaProducer {
                 config.set(k, v);
             }
         }
-        let producer = config
+        let producer: ThreadedProducer<DeliveryCounter> = config
             .create_with_context(DeliveryCounter::default())
             .map_err(|e| kafka_error(e, "cannot create a Kafka producer"))?;
+        // An idempotent producer asks for its id on a 500 ms timer, and only
+        // of a broker it is already connected to: a first metadata request
+        // connects it now, so the id comes at the first tick, not the second.
+        let warm = (producer.clone(), topic.to_string());
+        std::thread::spawn(move || {
+            let _ = warm.0.client().fetch_metadata(Some(&warm.1), Duration::from_secs(5));
+        });
         Ok(KafkaProducer { producer, topic: topic.to_string() })
     }
 
