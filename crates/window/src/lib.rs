@@ -23,7 +23,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Datelike};
+use chrono::DateTime;
 use stockstream_core::calendar::{is_trading_day, session_open_utc, SESSION_SECONDS};
 use stockstream_core::Tick;
 
@@ -48,9 +48,7 @@ impl BarLength {
                 Some((start, start + len))
             }
             BarLength::Day => {
-                // The New York date: the offset is 4 or 5 hours, and 09:30–16:00
-                // local never straddles a UTC midnight guess by 5 hours.
-                let date = DateTime::from_timestamp_millis(time_ms - 5 * 3_600_000)?.date_naive();
+                let date = session_date(time_ms)?;
                 if !is_trading_day(date) {
                     return None;
                 }
@@ -213,11 +211,6 @@ impl Hasher for Fnv {
             h = (h ^ *b as u64).wrapping_mul(0x100_0000_01b3);
         }
         self.0 = h;
-    }
-
-    fn write_u64(&mut self, v: u64) {
-        // Fingerprints are already mixed.
-        self.0 = v;
     }
 }
 
@@ -550,9 +543,11 @@ fn close_open(sym: &mut SymbolWindows, due: impl Fn(&Acc) -> bool, out: &mut Vec
     }
 }
 
-/// The New York trading date of a daily window's start.
-pub fn session_date(start_ms: i64) -> Option<chrono::NaiveDate> {
-    DateTime::from_timestamp_millis(start_ms - 5 * 3_600_000).map(|d| d.date_naive()).filter(|d| d.year() > 0)
+/// The New York date of an instant within a regular session (a daily
+/// window's start, or any of its ticks): the offset is 4 or 5 hours, and
+/// 09:30–16:00 local never straddles a UTC midnight guessed 5 hours back.
+pub fn session_date(time_ms: i64) -> Option<chrono::NaiveDate> {
+    DateTime::from_timestamp_millis(time_ms - 5 * 3_600_000).map(|d| d.date_naive())
 }
 
 #[cfg(test)]
