@@ -27,5 +27,5 @@ pub use error::{BusError, Retry, StoreError};
 pub use reject::{DeadLetters, Refusal, Reject};
 pub use retry::{RetryPolicy, Retryable};
 pub use source::{Item, Source, SourceRecord, WireRecord};
-pub use tick::Tick;
+pub use tick::{Tick, WindowMark};
 pub use validate::validate;

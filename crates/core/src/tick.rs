@@ -35,6 +35,25 @@ pub struct Tick {
     pub source: String,
 }
 
+/// Where one symbol's windows stood when its bars were last stored: what a
+/// consumer restarted from the bus's committed offset needs to make the same
+/// bars again. Ticks it reads again up to `last_offset` whose window the
+/// watermark had already retired are skipped (their bar is stored); the
+/// oldest window still open starts its volume from `day_volume`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowMark {
+    /// The symbol (the bus key).
+    pub symbol: String,
+    /// Its watermark then (latest event time less the allowed lateness), ms.
+    pub watermark_ms: i64,
+    /// The feed's cumulative day volume at the end of the newest retired window.
+    pub day_volume: Option<f64>,
+    /// The bus partition its ticks arrive on.
+    pub partition: i32,
+    /// The offset of its last tick taken into account.
+    pub last_offset: i64,
+}
+
 /// A tick more than this far ahead of the clock is refused.
 pub const MAX_AHEAD_MS: i64 = 86_400_000;
 

@@ -18,12 +18,14 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use futures_util::{StreamExt, TryStreamExt};
-use stockstream_core::{Bar, DateRange, StoreError, Ts};
+use stockstream_core::{Bar, DateRange, StoreError, Ts, WindowMark};
 
 use crate::Store;
 
 const COMPANY: &str = "Company Name";
 const DATE: &str = "Date";
+/// The sort key of a window mark in the marks table.
+const MARK: &str = "mark";
 /// BatchWriteItem's limit.
 const BATCH_ITEMS: usize = 25;
 
@@ -101,6 +103,14 @@ impl DynamoStore {
         };
         store.ensure_table().await?;
         Ok(store)
+    }
+
+    /// This table's twin for window marks (`StockMkt_1m_marks`), in the same
+    /// key layout: the symbol as `Company Name`, `Date` the constant `mark`.
+    async fn marks_table(&self) -> Result<DynamoStore, StoreError> {
+        let marks = DynamoStore { table: format!("{}_marks", self.table), ..self.clone() };
+        marks.ensure_table().await?;
+        Ok(marks)
     }
 
     async fn ensure_table(&self) -> Result<(), StoreError> {
@@ -423,6 +433,69 @@ impl Store for DynamoStore {
         names.sort();
         names.dedup();
         Ok(names)
+    }
+
+    async fn interval(&self, name: &str) -> Result<Arc<dyn Store>, StoreError> {
+        let store = DynamoStore { table: crate::bars_table(&self.table, name), ..self.clone() };
+        store.ensure_table().await?;
+        Ok(Arc::new(store))
+    }
+
+    async fn save_marks(&self, marks: Vec<WindowMark>) -> Result<(), StoreError> {
+        let table = self.marks_table().await?;
+        for m in marks {
+            let mut item = HashMap::from([
+                (COMPANY.to_string(), AttributeValue::S(m.symbol.clone())),
+                (DATE.to_string(), AttributeValue::S(MARK.into())),
+                ("Watermark".to_string(), AttributeValue::N(m.watermark_ms.to_string())),
+                ("Partition".to_string(), AttributeValue::N(m.partition.to_string())),
+                ("LastOffset".to_string(), AttributeValue::N(m.last_offset.to_string())),
+            ]);
+            if let Some(v) = m.day_volume {
+                item.insert("DayVolume".into(), number(v));
+            }
+            table
+                .client
+                .put_item()
+                .table_name(&table.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(|e| sdk_error(&e, &format!("cannot write to DynamoDB table {}", table.table)))?;
+        }
+        Ok(())
+    }
+
+    async fn mark(&self, symbol: &str) -> Result<Option<WindowMark>, StoreError> {
+        let table = self.marks_table().await?;
+        let out = table
+            .client
+            .get_item()
+            .table_name(&table.table)
+            .key(COMPANY, AttributeValue::S(symbol.into()))
+            .key(DATE, AttributeValue::S(MARK.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&e, &format!("cannot read DynamoDB table {}", table.table)))?;
+        let Some(item) = out.item else { return Ok(None) };
+        let int = |name: &str| -> Result<i64, StoreError> {
+            match item.get(name) {
+                Some(AttributeValue::N(n)) => n.parse().map_err(fatal),
+                _ => Err(fatal(format!("window mark of {symbol} has no {name}"))),
+            }
+        };
+        let day_volume = match item.get("DayVolume") {
+            Some(AttributeValue::N(n)) => Some(n.parse().map_err(fatal)?),
+            _ => None,
+        };
+        Ok(Some(WindowMark {
+            symbol: symbol.into(),
+            watermark_ms: int("Watermark")?,
+            day_volume,
+            partition: int("Partition")? as i32,
+            last_offset: int("LastOffset")?,
+        }))
     }
 
     async fn count(&self) -> Result<u64, StoreError> {

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use stockstream_core::{company_for_symbol, Bar, DateRange, StoreError};
+use stockstream_core::{company_for_symbol, Bar, DateRange, StoreError, WindowMark};
 
 pub mod args;
 pub mod dynamodb;
@@ -17,6 +17,16 @@ pub mod sqlite;
 pub use args::{open_sqlite, StoreArgs, StoreKind};
 pub use dynamodb::{DynamoSettings, DynamoStore};
 pub use sqlite::SqliteStore;
+
+/// The table holding bars of an interval: the daily table itself for `1d`
+/// (the original project's layout), `<base>_<interval>` for the others, so
+/// that bars of different lengths never overwrite each other.
+pub fn bars_table(base: &str, interval: &str) -> String {
+    match interval {
+        "1d" | "" => base.to_string(),
+        other => format!("{base}_{other}"),
+    }
+}
 
 #[async_trait]
 /// Where bars are kept.
@@ -63,6 +73,24 @@ pub trait Store: Send + Sync {
                 Err(StoreError::fatal(format!("unknown company {company:?}; stored companies: {known}")))
             }
         }
+    }
+
+    /// The same backend's bars of another interval (`1m`, `5m`; `1d` is the
+    /// daily table). A writer creates its table; a reader is told when none
+    /// is stored.
+    async fn interval(&self, name: &str) -> Result<Arc<dyn Store>, StoreError> {
+        Err(StoreError::fatal(format!("this store keeps one interval, not {name}")))
+    }
+
+    /// Keeps where these symbols' windows stand, after their bars are stored
+    /// and before the bus offsets are committed.
+    async fn save_marks(&self, _marks: Vec<WindowMark>) -> Result<(), StoreError> {
+        Err(StoreError::fatal("this store keeps no window marks"))
+    }
+
+    /// Where a symbol's windows stood when its bars were last stored.
+    async fn mark(&self, _symbol: &str) -> Result<Option<WindowMark>, StoreError> {
+        Ok(None)
     }
 
     /// Every stored company's bars in range, one list per company, by name.

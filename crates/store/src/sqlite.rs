@@ -1,17 +1,40 @@
 //! The embedded store: one SQLite file in WAL mode. Bars live in `bars`, keyed by
-//! `(company, date)`; rejected records in `rejects`, with reason and original bytes.
+//! `(company, date)`, and bars aggregated from ticks in one table per interval
+//! (`bars_1m`); rejected records in `rejects`, with reason and original bytes;
+//! where each symbol's windows stand in `window_marks`.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, ErrorCode};
-use stockstream_core::{Bar, DateRange, DeadLetters, Reject, StoreError, Ts};
+use stockstream_core::{Bar, DateRange, DeadLetters, Reject, StoreError, Ts, WindowMark};
 
 use crate::Store;
 
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS bars (
+CREATE TABLE IF NOT EXISTS rejects (
+    id       INTEGER PRIMARY KEY,
+    at       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    source   TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    reason   TEXT NOT NULL,
+    original BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS window_marks (
+    bars         TEXT NOT NULL,
+    symbol       TEXT NOT NULL,
+    watermark    INTEGER NOT NULL,
+    day_volume   REAL,
+    partition    INTEGER NOT NULL,
+    last_offset  INTEGER NOT NULL,
+    PRIMARY KEY (bars, symbol)
+) WITHOUT ROWID;
+";
+
+/// One table of bars; `{bars}` is its name.
+const BARS_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS {bars} (
     company TEXT NOT NULL,
     date    TEXT NOT NULL,
     symbol  TEXT NOT NULL,
@@ -22,17 +45,9 @@ CREATE TABLE IF NOT EXISTS bars (
     volume  REAL NOT NULL,
     PRIMARY KEY (company, date)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rejects (
-    id       INTEGER PRIMARY KEY,
-    at       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    source   TEXT NOT NULL,
-    kind     TEXT NOT NULL,
-    reason   TEXT NOT NULL,
-    original BLOB NOT NULL
-);
 ";
 
-const UPSERT: &str = "INSERT INTO bars (company, date, symbol, open, high, low, close, volume)
+const UPSERT: &str = "INSERT INTO {bars} (company, date, symbol, open, high, low, close, volume)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
 ON CONFLICT (company, date) DO UPDATE SET
     symbol = excluded.symbol, open = excluded.open, high = excluded.high,
@@ -60,6 +75,9 @@ pub struct SqliteStore {
     path: Arc<PathBuf>,
     /// Writes through this connection, which SQLite's `data_version` does not count.
     writes: Arc<std::sync::atomic::AtomicU64>,
+    /// The table of bars this store reads and writes (`bars`, `bars_1m`).
+    table: Arc<str>,
+    read_only: bool,
 }
 
 /// An SQLite error as a store error naming the file: a lock held by another
@@ -85,10 +103,13 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(fail)?;
         conn.execute_batch(SCHEMA).map_err(fail)?;
+        conn.execute_batch(&BARS_SCHEMA.replace("{bars}", "bars")).map_err(fail)?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             path: Arc::new(path.to_path_buf()),
             writes: Default::default(),
+            table: "bars".into(),
+            read_only: false,
         })
     }
 
@@ -127,7 +148,41 @@ impl SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             path: Arc::new(path.to_path_buf()),
             writes: Default::default(),
+            table: "bars".into(),
+            read_only: true,
         })
+    }
+
+    /// The same file's bars of another interval (`1m`: the table `bars_1m`;
+    /// `1d`: `bars`), sharing the connection. A writer creates the table; a
+    /// reader finds it or is told that no such bars are stored.
+    pub async fn for_interval(&self, interval: &str) -> Result<SqliteStore, StoreError> {
+        let table: Arc<str> = crate::bars_table("bars", interval).into();
+        let mut store = self.clone();
+        store.table = table.clone();
+        let read_only = self.read_only;
+        let exists = self
+            .with_conn(move |c| {
+                if !read_only {
+                    c.execute_batch(&BARS_SCHEMA.replace("{bars}", &table))?;
+                }
+                c.query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [&*table], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .await?;
+        if exists == 0 {
+            return Err(StoreError::fatal(format!(
+                "{}: no {interval} bars stored (run with --bar {interval} first)",
+                self.path.display()
+            )));
+        }
+        Ok(store)
+    }
+
+    /// `template` with this store's table of bars in place of `{bars}`.
+    fn sql(&self, template: &str) -> String {
+        template.replace("{bars}", &self.table)
     }
 
     /// Runs blocking SQLite work off the async executor.
@@ -180,10 +235,11 @@ impl Store for SqliteStore {
         if bars.is_empty() {
             return Ok(());
         }
+        let upsert = self.sql(UPSERT);
         self.with_conn(move |c| {
             let tx = c.transaction()?;
             {
-                let mut st = tx.prepare_cached(UPSERT)?;
+                let mut st = tx.prepare_cached(&upsert)?;
                 let mut date = String::with_capacity(32);
                 for b in bars.iter() {
                     use std::fmt::Write;
@@ -202,11 +258,12 @@ impl Store for SqliteStore {
     async fn newest(&self, company: &str, range: &DateRange, limit: usize) -> Result<Vec<Bar>, StoreError> {
         let (company, lower, upper) = (company.to_string(), range.lower(), range.upper());
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let query = self.sql(&format!(
+            "SELECT {COLUMNS} FROM {{bars}} WHERE company = ?1 AND date >= ?2 AND date <= ?3 ORDER BY date DESC LIMIT ?4"
+        ));
         let mut bars = self
             .with_conn(move |c| {
-                let mut st = c.prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM bars WHERE company = ?1 AND date >= ?2 AND date <= ?3 ORDER BY date DESC LIMIT ?4"
-                ))?;
+                let mut st = c.prepare_cached(&query)?;
                 let rows = st.query_map(params![company, lower, upper, limit], bar_from_row)?;
                 rows.collect::<rusqlite::Result<Vec<Bar>>>()
             })
@@ -224,10 +281,11 @@ impl Store for SqliteStore {
 
     async fn range(&self, company: &str, range: &DateRange) -> Result<Vec<Bar>, StoreError> {
         let (company, lower, upper) = (company.to_string(), range.lower(), range.upper());
+        let query = self.sql(&format!(
+            "SELECT {COLUMNS} FROM {{bars}} WHERE company = ?1 AND date >= ?2 AND date <= ?3 ORDER BY date"
+        ));
         self.with_conn(move |c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM bars WHERE company = ?1 AND date >= ?2 AND date <= ?3 ORDER BY date"
-            ))?;
+            let mut st = c.prepare_cached(&query)?;
             let rows = st.query_map(params![company, lower, upper], bar_from_row)?;
             rows.collect()
         })
@@ -235,11 +293,12 @@ impl Store for SqliteStore {
     }
 
     async fn latest(&self) -> Result<Vec<Bar>, StoreError> {
-        self.with_conn(|c| {
+        let query = self.sql(
+            "SELECT company, MAX(date), symbol, open, high, low, close, volume FROM {bars} GROUP BY company ORDER BY company",
+        );
+        self.with_conn(move |c| {
             // SQLite returns the other columns from the row holding MAX(date).
-            let mut st = c.prepare_cached(
-                "SELECT company, MAX(date), symbol, open, high, low, close, volume FROM bars GROUP BY company ORDER BY company",
-            )?;
+            let mut st = c.prepare_cached(&query)?;
             let rows = st.query_map([], bar_from_row)?;
             rows.collect()
         })
@@ -247,23 +306,68 @@ impl Store for SqliteStore {
     }
 
     async fn companies(&self) -> Result<Vec<String>, StoreError> {
-        self.with_conn(|c| {
+        let query = self.sql(
+            "WITH RECURSIVE c(name) AS (
+                 SELECT MIN(company) FROM {bars}
+                 UNION ALL
+                 SELECT (SELECT MIN(company) FROM {bars} WHERE company > c.name) FROM c WHERE c.name IS NOT NULL
+             ) SELECT name FROM c WHERE name IS NOT NULL",
+        );
+        self.with_conn(move |c| {
             // One index seek per company, not a scan of every bar (DISTINCT reads them all).
-            let mut st = c.prepare_cached(
-                "WITH RECURSIVE c(name) AS (
-                     SELECT MIN(company) FROM bars
-                     UNION ALL
-                     SELECT (SELECT MIN(company) FROM bars WHERE company > c.name) FROM c WHERE c.name IS NOT NULL
-                 ) SELECT name FROM c WHERE name IS NOT NULL",
-            )?;
+            let mut st = c.prepare_cached(&query)?;
             let rows = st.query_map([], |r| r.get(0))?;
             rows.collect()
         })
         .await
     }
 
+    async fn interval(&self, name: &str) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(Arc::new(self.for_interval(name).await?))
+    }
+
+    async fn save_marks(&self, marks: Vec<WindowMark>) -> Result<(), StoreError> {
+        let table = self.table.clone();
+        self.with_conn(move |c| {
+            let tx = c.transaction()?;
+            {
+                let mut st = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO window_marks (bars, symbol, watermark, day_volume, partition, last_offset)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?;
+                for m in &marks {
+                    st.execute(params![&*table, m.symbol, m.watermark_ms, m.day_volume, m.partition, m.last_offset])?;
+                }
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn mark(&self, symbol: &str) -> Result<Option<WindowMark>, StoreError> {
+        let (table, symbol) = (self.table.clone(), symbol.to_string());
+        self.with_conn(move |c| {
+            use rusqlite::OptionalExtension;
+            c.prepare_cached(
+                "SELECT watermark, day_volume, partition, last_offset FROM window_marks WHERE bars = ?1 AND symbol = ?2",
+            )?
+            .query_row(params![&*table, symbol], |r| {
+                Ok(WindowMark {
+                    symbol: symbol.clone(),
+                    watermark_ms: r.get(0)?,
+                    day_volume: r.get(1)?,
+                    partition: r.get(2)?,
+                    last_offset: r.get(3)?,
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
     async fn count(&self) -> Result<u64, StoreError> {
-        self.with_conn(|c| c.query_row("SELECT COUNT(*) FROM bars", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)).await
+        let query = self.sql("SELECT COUNT(*) FROM {bars}");
+        self.with_conn(move |c| c.query_row(&query, [], |r| r.get::<_, i64>(0)).map(|n| n as u64)).await
     }
 }
 

@@ -248,6 +248,9 @@ struct Acc {
     ticks: u32,
     closed: bool,
     revision: u32,
+    /// The bus offset of its earliest-read tick: a consumer commits no
+    /// further than the oldest window it still holds.
+    first_pos: i64,
     /// (time, fingerprint) of every tick counted, sorted by time: ticks
     /// arrive mostly in order, so most are appended and need no lookup (a
     /// tick later than all before it cannot be a duplicate).
@@ -255,7 +258,7 @@ struct Acc {
 }
 
 impl Acc {
-    fn new(start: i64, end: i64, closed: bool) -> Self {
+    fn new(start: i64, end: i64, closed: bool, first_pos: i64) -> Self {
         Acc {
             start,
             end,
@@ -271,6 +274,7 @@ impl Acc {
             ticks: 0,
             closed,
             revision: 0,
+            first_pos,
             seen: Vec::new(),
         }
     }
@@ -345,6 +349,9 @@ struct SymbolWindows {
     /// The watermark at which a window next closes or leaves its grace
     /// period (`i64::MIN`: work it out again).
     due: i64,
+    /// Windows that end this far before it are retired, whatever the
+    /// watermark: where a resumed consumer's predecessor had got to.
+    retired: i64,
 }
 
 impl SymbolWindows {
@@ -404,6 +411,7 @@ impl Windows {
                     ticks: 0,
                     idle_mark: (0, None),
                     due: i64::MIN,
+                    retired: i64::MIN,
                 });
                 i
             }
@@ -414,6 +422,11 @@ impl Windows {
 
     /// Counts a tick; bars closed or revised by it are pushed to `out`.
     pub fn push(&mut self, tick: &Tick, out: &mut Vec<Output>) -> Verdict {
+        self.push_at(tick, i64::MAX, out)
+    }
+
+    /// [`Windows::push`] for a tick read at bus offset `pos`.
+    pub fn push_at(&mut self, tick: &Tick, pos: i64, out: &mut Vec<Output>) -> Verdict {
         let config = self.config;
         let s = self.symbol(&tick.symbol);
         let sym = &mut self.symbols[s];
@@ -427,7 +440,7 @@ impl Windows {
             },
         };
         let watermark = sym.latest_t.saturating_sub(config.allowed_lateness_ms);
-        if watermark >= end.saturating_add(config.grace_ms) {
+        if watermark.max(sym.retired) >= end.saturating_add(config.grace_ms) {
             return Verdict::Late;
         }
         // Most ticks belong to the newest window.
@@ -436,7 +449,7 @@ impl Windows {
             Some(i) if sym.windows[i].start == start => i,
             _ => {
                 let at = found.map_or(0, |i| i + 1);
-                sym.windows.insert(at, Acc::new(start, end, end <= watermark));
+                sym.windows.insert(at, Acc::new(start, end, end <= watermark, pos));
                 sym.due = i64::MIN;
                 at
             }
@@ -445,6 +458,7 @@ impl Windows {
         if !counted {
             return Verdict::Duplicate;
         }
+        sym.windows[i].first_pos = sym.windows[i].first_pos.min(pos);
         sym.ticks += 1;
         let verdict = if sym.windows[i].closed {
             let w = &mut sym.windows[i];
@@ -507,11 +521,65 @@ impl Windows {
         }
     }
 
+    /// Where a symbol's windows stand, for a consumer to keep beside its
+    /// stored bars.
+    pub fn standing(&self, symbol: &str) -> Option<Standing> {
+        let sym = &self.symbols[*self.index.get(symbol)? as usize];
+        Some(Standing {
+            watermark_ms: sym.latest_t.saturating_sub(self.config.allowed_lateness_ms).max(sym.retired),
+            day_volume: sym.finalized_dv,
+            oldest_pos: sym.windows.iter().map(|w| w.first_pos).min(),
+        })
+    }
+
+    /// Takes up a symbol where an earlier run left it (a [`Standing`] kept
+    /// with its bars): ticks of windows that watermark had retired are late,
+    /// and the oldest window still to come starts its volume from
+    /// `day_volume`. The windows it held are rebuilt from their ticks, read
+    /// again from the bus.
+    pub fn resume(&mut self, symbol: &Arc<str>, watermark_ms: i64, day_volume: Option<f64>) {
+        let s = self.symbol(symbol);
+        let sym = &mut self.symbols[s];
+        sym.retired = sym.retired.max(watermark_ms);
+        if sym.finalized_dv.is_none() {
+            sym.finalized_dv = day_volume;
+        }
+    }
+
+    /// Drops everything held for a symbol (its partition moved to another
+    /// consumer, which rebuilds it).
+    pub fn forget(&mut self, symbol: &str) {
+        if let Some(&i) = self.index.get(symbol) {
+            let sym = &mut self.symbols[i as usize];
+            sym.windows.clear();
+            sym.latest_t = i64::MIN;
+            sym.retired = i64::MIN;
+            sym.finalized_dv = None;
+            sym.due = i64::MIN;
+        }
+    }
+
+    /// Symbols seen so far.
+    pub fn symbols(&self) -> usize {
+        self.symbols.len()
+    }
+
     /// Windows held now, open or in their grace period (memory is bounded by
     /// this).
     pub fn held(&self) -> usize {
         self.symbols.iter().map(|s| s.windows.len()).sum()
     }
+}
+
+/// Where a symbol's windows stand.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Standing {
+    /// Windows ending at least the grace period before this are retired.
+    pub watermark_ms: i64,
+    /// Day volume at the end of the newest retired window.
+    pub day_volume: Option<f64>,
+    /// The bus offset of the earliest tick of a window still held.
+    pub oldest_pos: Option<i64>,
 }
 
 /// Moves the watermark: closes windows it passed, forgets those past their grace.

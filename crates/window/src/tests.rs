@@ -197,3 +197,77 @@ fn symbols_have_their_own_watermarks() {
     assert!(out.is_empty(), "B's time does not close A's window");
     assert_eq!(windows.push(&tick("A", T0 + 2_000, 11.0, 1.0), &mut out), Verdict::Counted);
 }
+
+/// A consumer that stops at `crashes` (tick positions) and resumes from the
+/// oldest window it held, with the standing it kept beside its bars, stores
+/// the same bars as one that never stopped.
+#[test]
+fn a_resumed_consumer_stores_what_an_uninterrupted_one_stores() {
+    let mut seed = 7u64;
+    let mut rand = move || {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) as f64 / (1u64 << 31) as f64
+    };
+    let mut ticks = Vec::new();
+    let mut dv = [0.0f64; 3];
+    for i in 0..3000i64 {
+        let s = (rand() * 3.0) as usize;
+        // Mostly in order, some out of order within the lateness, some late.
+        let jitter = match rand() {
+            r if r < 0.1 => -(rand() * 4_000.0) as i64,
+            r if r < 0.14 => -(rand() * 100_000.0) as i64,
+            _ => 0,
+        };
+        let mut t = tick(["A", "B", "C"][s], T0 + i * 250 + jitter, 100.0 + rand(), (rand() * 10.0).round());
+        if s == 2 {
+            dv[s] += t.size;
+            t = with_dv(t, dv[s]);
+        }
+        if rand() < 0.02 {
+            ticks.push(t.clone());
+        }
+        ticks.push(t);
+    }
+    let config = WindowConfig { length: BarLength::Fixed(MIN), allowed_lateness_ms: 5_000, grace_ms: 30_000 };
+    let (whole_verdicts, mut whole) = run(config, &ticks);
+    assert!(whole_verdicts.iter().filter(|v| **v == Verdict::Late).count() > 20, "the stream has late ticks");
+    whole = final_bars(&whole).into_iter().map(Output::Closed).collect();
+
+    for crashes in [vec![500], vec![101, 1400, 2999], vec![37, 38, 2000]] {
+        let mut stored = Vec::new();
+        let mut marks: Vec<(Arc<str>, Standing, i64)> = Vec::new();
+        let mut from = 0usize;
+        for stop in crashes.iter().copied().map(Some).chain([None]) {
+            let mut windows = Windows::new(config);
+            for (symbol, standing, _) in &marks {
+                windows.resume(symbol, standing.watermark_ms, standing.day_volume);
+            }
+            let until = stop.unwrap_or(ticks.len());
+            let mut out = Vec::new();
+            for (pos, t) in ticks.iter().enumerate().take(until).skip(from) {
+                let verdict = windows.push_at(t, pos as i64, &mut out);
+                let replayed = marks.iter().any(|(s, _, last)| **s == *t.symbol && pos as i64 <= *last);
+                // A tick read for the first time is judged as in the uninterrupted run.
+                if !replayed {
+                    assert_eq!(verdict == Verdict::Late, whole_verdicts[pos] == Verdict::Late, "tick {pos}");
+                }
+            }
+            if stop.is_none() {
+                windows.flush(&mut out);
+            }
+            stored.append(&mut out);
+            // Standing as kept at the stop; the next run starts at the oldest window held.
+            let mut next = until;
+            marks = ["A", "B", "C"]
+                .iter()
+                .filter_map(|s| {
+                    let standing = windows.standing(s)?;
+                    next = next.min(standing.oldest_pos.unwrap_or(i64::MAX) as usize);
+                    Some((Arc::from(*s), standing, until as i64 - 1))
+                })
+                .collect();
+            from = next;
+        }
+        assert_eq!(final_bars(&stored), final_bars(&whole), "crashes at {crashes:?}");
+    }
+}
