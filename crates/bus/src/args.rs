@@ -41,14 +41,19 @@ impl KafkaArgs {
         format!("{}.dlq", self.topic)
     }
 
+    /// The ticks topic of live feeds.
+    pub fn ticks_topic(&self) -> String {
+        format!("{}.ticks", self.topic)
+    }
+
     /// The alerts topic.
     pub fn alerts_topic(&self) -> String {
         format!("{}.alerts", self.topic)
     }
 
-    /// Creates the topic, its dead-letter and its alerts topic when missing.
+    /// Creates the topic, its dead-letter, alerts and ticks topics when missing.
     pub async fn ensure_topics(&self) -> Result<(), BusError> {
-        let (dlq, alerts) = (self.dlq_topic(), self.alerts_topic());
-        ensure_topics(&self.settings(), &[&self.topic, &dlq, &alerts], self.partitions).await
+        let (dlq, alerts, ticks) = (self.dlq_topic(), self.alerts_topic(), self.ticks_topic());
+        ensure_topics(&self.settings(), &[&self.topic, &dlq, &alerts, &ticks], self.partitions).await
     }
 }

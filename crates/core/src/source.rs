@@ -5,7 +5,7 @@
 
 use futures_core::stream::BoxStream;
 
-use crate::{Bar, RawBar, Reject, Ts};
+use crate::{Bar, RawBar, Reject, Tick, Ts};
 
 /// A row read from a source as it was written, with where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +36,9 @@ pub enum Item {
     Raw(SourceRecord),
     /// A message in wire form.
     Wire(WireRecord),
+    /// A trade or quote of a live feed (or a replayed one), for windows to
+    /// aggregate; it travels on the ticks topic.
+    Tick(Tick),
     /// A row the source could not read, kept with its reason.
     Reject(Reject),
 }
@@ -51,6 +54,12 @@ pub trait Source: Send {
     /// How many records it will yield, when known in advance (progress bar).
     fn expected(&self) -> Option<u64> {
         None
+    }
+
+    /// True for a source of ticks (a live feed, synthetic ticks, a replayed
+    /// tick file): they travel on the ticks topic and need `--bar`.
+    fn ticks(&self) -> bool {
+        false
     }
 
     /// The records, in order; the stream ends with the source.

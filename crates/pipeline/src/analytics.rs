@@ -15,6 +15,10 @@ pub trait Subscriber: Send + Sync {
     /// order while the stage holds its state: do no I/O here.
     fn on_bar(&self, _bar: &Bar, _row: &IndicatorRow, _alerts: &[Alert], _sent_at_micros: Option<i64>) {}
 
+    /// A bar still forming (its window open), after each tick that changed it:
+    /// for live views only, never stored. Do no I/O here.
+    fn on_forming(&self, _bar: &Bar, _sent_at_micros: Option<i64>) {}
+
     /// Every alert a polled batch raised, once per batch; may wait (to publish).
     async fn on_alerts(&self, _alerts: &[Alert]) -> Result<(), BusError> {
         Ok(())
@@ -49,6 +53,13 @@ impl AnalyticsStage {
             raised.extend(alerts);
         }
         raised
+    }
+
+    /// Hands a forming bar to every subscriber.
+    pub fn forming(&self, bar: &Bar, sent_at_micros: Option<i64>) {
+        for s in &self.subscribers {
+            s.on_forming(bar, sent_at_micros);
+        }
     }
 
     /// Hands a batch's alerts to every subscriber.

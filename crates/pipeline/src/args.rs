@@ -66,3 +66,51 @@ impl ConsumeArgs {
         }
     }
 }
+
+/// Ticks into bars: the bar length and how late a tick may be.
+#[derive(clap::Args, Debug, Clone)]
+pub struct WindowArgs {
+    /// Aggregate ticks into bars of this length: 1s, 1m, 5m, 15m, 1h, or 1d
+    /// (the exchange's regular session). Needed by tick sources.
+    #[arg(long, env = "STOCKSTREAM_BAR")]
+    pub bar: Option<stockstream_window::BarLength>,
+    /// The watermark trails the latest tick's time by this much (`5s`).
+    #[arg(long, env = "STOCKSTREAM_ALLOWED_LATENESS", default_value = "5s", value_parser = parse_duration)]
+    pub allowed_lateness: Duration,
+    /// A closed bar still takes late ticks, as revisions, this long (`1m`).
+    #[arg(long, env = "STOCKSTREAM_GRACE", default_value = "1m", value_parser = parse_duration)]
+    pub grace: Duration,
+    /// A symbol without ticks this long (wall time) has its open bar closed
+    /// (default: the bar's length).
+    #[arg(long, env = "STOCKSTREAM_IDLE_CLOSE", value_parser = parse_duration)]
+    pub idle_close: Option<Duration>,
+}
+
+impl WindowArgs {
+    /// The tick stage's options, when a bar length was given.
+    pub fn options(&self) -> Option<crate::TickOptions> {
+        let mut options = crate::TickOptions::new(self.bar?);
+        options.window.allowed_lateness_ms = self.allowed_lateness.as_millis() as i64;
+        options.window.grace_ms = self.grace.as_millis() as i64;
+        if let Some(idle) = self.idle_close {
+            options.idle_close = idle;
+        }
+        Some(options)
+    }
+}
+
+/// `500ms`, `5s`, `1m`, `2h`, or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: f64 = number.parse().map_err(|_| format!("{s:?} is not a duration like 500ms, 5s, 1m"))?;
+    let seconds = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{s:?} is not a duration"))
+}

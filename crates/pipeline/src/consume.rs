@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use stockstream_bus::{Consumer, Polled, Position};
-use stockstream_core::{decode, validate, Bar, Cleaner, DeadLetters, MissingPolicy, Refusal, Reject, Ts};
+use stockstream_core::{decode, validate, Bar, Cleaner, DeadLetters, MissingPolicy, Refusal, Reject, Ts, WindowMark};
 use stockstream_store::Store;
 use tokio::sync::watch;
 
@@ -41,6 +41,8 @@ pub struct ConsumeOptions {
     pub analytics: Option<Arc<AnalyticsStage>>,
     /// How store and dead-letter writes are retried.
     pub retry: RetryPolicy,
+    /// The messages are ticks, aggregated into bars so (None: they are bars).
+    pub ticks: Option<crate::TickOptions>,
 }
 
 impl Default for ConsumeOptions {
@@ -54,16 +56,20 @@ impl Default for ConsumeOptions {
             report_every: None,
             analytics: None,
             retry: RetryPolicy::default(),
+            ticks: None,
         }
     }
 }
 
 /// A batch on its way to the store.
 #[derive(Default)]
-struct Batch {
-    bars: Vec<Bar>,
-    rejects: Vec<Reject>,
-    positions: Vec<Position>,
+pub(crate) struct Batch {
+    pub(crate) bars: Vec<Bar>,
+    pub(crate) rejects: Vec<Reject>,
+    /// Where the windows of a tick consumer stand once these bars are stored.
+    pub(crate) marks: Vec<WindowMark>,
+    /// Committed once all of the above is durable.
+    pub(crate) positions: Vec<Position>,
 }
 
 /// Consumes until the bus closes, the bus stays idle for `idle_exit`, or `stop`
@@ -76,6 +82,9 @@ pub async fn consume(
     options: &ConsumeOptions,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), PipelineError> {
+    if let Some(ticks) = options.ticks {
+        return crate::consume_ticks(consumer, store, dead, stats, options, ticks, stop).await;
+    }
     let mut acceptor = Acceptor::new(options.missing);
     let mut batch = Batch::default();
     let mut batch_started = Instant::now();
@@ -178,7 +187,7 @@ pub async fn consume(
 }
 
 /// Logs throughput and lag.
-async fn report(consumer: &mut dyn Consumer, stats: &Stats, reported: &mut (Instant, u64)) {
+pub(crate) async fn report(consumer: &mut dyn Consumer, stats: &Stats, reported: &mut (Instant, u64)) {
     let consumed = stats.consumed.load(Ordering::Relaxed);
     let rate = (consumed - reported.1) as f64 / reported.0.elapsed().as_secs_f64();
     let lag = consumer.lag().await;
@@ -198,22 +207,22 @@ async fn report(consumer: &mut dyn Consumer, stats: &Stats, reported: &mut (Inst
 /// Batches handed to the store and not yet committed: one being written, the
 /// others waiting their turn, so that decoding goes on while the store works
 /// (3 measured ~10% faster than 1 on the embedded pipeline, at ~3 MB).
-const WRITES_IN_FLIGHT: usize = 3;
+pub(crate) const WRITES_IN_FLIGHT: usize = 3;
 
 /// A batch being written in the background; its positions are committed once
 /// the write is acknowledged.
-struct Writing {
+pub(crate) struct Writing {
     task: tokio::task::JoinHandle<Result<(), PipelineError>>,
     positions: Vec<Position>,
     /// Turns true once this batch is in the store: the next batch's write
     /// waits for it, so writes land in bus order (the last write wins).
-    written: watch::Receiver<bool>,
+    pub(crate) written: watch::Receiver<bool>,
 }
 
 impl Writing {
-    /// Store first, dead letters second: an offset is committed only once
-    /// everything up to it is durable somewhere.
-    fn start(
+    /// Store first (bars, then window marks), dead letters second: an offset
+    /// is committed only once everything up to it is durable somewhere.
+    pub(crate) fn start(
         batch: &mut Batch,
         store: &Arc<dyn Store>,
         dead: &Arc<dyn DeadLetters>,
@@ -223,6 +232,7 @@ impl Writing {
     ) -> Self {
         let bars: Arc<[Bar]> = std::mem::take(&mut batch.bars).into();
         let rejects = std::mem::take(&mut batch.rejects);
+        let marks = std::mem::take(&mut batch.marks);
         let positions = std::mem::take(&mut batch.positions);
         let (store, dead, stats) = (store.clone(), dead.clone(), stats.clone());
         let (written_tx, written) = watch::channel(false);
@@ -241,6 +251,9 @@ impl Writing {
                 stats.store_write_seconds.observe(started.elapsed().as_secs_f64());
                 stats.stored.fetch_add(n, Ordering::Relaxed);
             }
+            if !marks.is_empty() {
+                retry.run("keeping window marks", || store.save_marks(marks.clone())).await?;
+            }
             let _ = written_tx.send(true);
             keep_rejects(dead.as_ref(), &stats, rejects).await
         });
@@ -249,7 +262,7 @@ impl Writing {
 
     /// Waits for the write, then commits the positions of partitions this
     /// member still owns.
-    async fn finish(self, consumer: &mut dyn Consumer) -> Result<(), PipelineError> {
+    pub(crate) async fn finish(self, consumer: &mut dyn Consumer) -> Result<(), PipelineError> {
         self.task.await.map_err(|e| PipelineError::Task(format!("store writer failed: {e}")))??;
         let mut owned: HashMap<i32, bool> = HashMap::new();
         let mut positions = self.positions;

@@ -16,14 +16,16 @@ pub mod produce;
 pub mod run;
 pub mod shutdown;
 pub mod stats;
+pub mod ticks;
 
 pub use analytics::{AnalyticsStage, Subscriber};
-pub use args::{ConsumeArgs, PaceArgs};
+pub use args::{ConsumeArgs, PaceArgs, WindowArgs};
 pub use consume::{consume, Acceptor, ConsumeOptions};
 pub use produce::{produce, Pace};
 pub use run::{embedded, over_bus, BUS_CAPACITY};
 pub use shutdown::stop_on_signal;
 pub use stats::Stats;
+pub use ticks::{consume_ticks, TickOptions};
 pub use stockstream_core::retry::{RetryPolicy, Retryable};
 
 use stockstream_core::{BusError, StoreError};

@@ -79,6 +79,11 @@ pub async fn produce(
                 buf.extend_from_slice(&w.payload);
                 (w.key.as_str(), w.ts)
             }
+            Item::Tick(t) => {
+                serde_json::to_writer(&mut buf, t).expect("a tick serialises");
+                let ts = chrono::DateTime::from_timestamp_millis(t.time_ms).map(Ts::Instant);
+                (&*t.symbol, ts)
+            }
             Item::Reject(r) => {
                 stats.read.fetch_add(1, Ordering::Relaxed);
                 rejects.push(r.clone());

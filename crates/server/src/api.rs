@@ -289,6 +289,7 @@ async fn stream(
         let kind = match &event {
             crate::Event::Bar { .. } => "bar",
             crate::Event::Alert(_) => "alert",
+            crate::Event::Forming { .. } => "forming",
         };
         let data = serde_json::to_string(&event).ok()?;
         Some(Ok(SseEvent::default().event(kind).data(data)))
@@ -301,6 +302,11 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     s.hub.bus_to_event.render(
         "stockstream_bus_to_event_seconds",
         "Time from a bar entering the bus to its server-sent event.",
+        &mut text,
+    );
+    s.hub.tick_to_event.render(
+        "stockstream_tick_to_event_seconds",
+        "Time from a tick entering the bus to the server-sent event of the bar it moved.",
         &mut text,
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)

@@ -37,6 +37,30 @@ pub enum Event {
     },
     /// An alert raised by the bar before it.
     Alert(Alert),
+    /// A bar still forming from live ticks (its window open): it moves with
+    /// every tick until it closes and comes as a `bar`.
+    Forming {
+        /// The bar's symbol.
+        symbol: String,
+        /// The company.
+        company: String,
+        /// The window's start.
+        date: String,
+        /// Open price.
+        open: f64,
+        /// High price.
+        high: f64,
+        /// Low price.
+        low: f64,
+        /// Latest price.
+        close: f64,
+        /// Volume so far.
+        volume: f64,
+        /// Always true: the bar is not final.
+        partial: bool,
+        /// When the tick that moved it entered the bus (µs since the epoch).
+        sent_at_micros: Option<i64>,
+    },
 }
 
 /// Alerts kept for `/api/alerts`.
@@ -48,6 +72,8 @@ pub struct Hub {
     events: broadcast::Sender<Event>,
     /// From entering the bus to the event going out.
     pub bus_to_event: Histogram,
+    /// From a tick entering the bus to its forming bar's event going out.
+    pub tick_to_event: Histogram,
 }
 
 impl Default for Hub {
@@ -56,6 +82,7 @@ impl Default for Hub {
             recent: Mutex::new(VecDeque::with_capacity(RECENT_ALERTS)),
             events: broadcast::channel(65_536).0,
             bus_to_event: Histogram::default(),
+            tick_to_event: Histogram::default(),
         }
     }
 }
@@ -67,6 +94,27 @@ pub fn now_micros() -> i64 {
 
 #[async_trait]
 impl Subscriber for Hub {
+    fn on_forming(&self, bar: &Bar, sent_at_micros: Option<i64>) {
+        if self.events.receiver_count() == 0 {
+            return;
+        }
+        let _ = self.events.send(Event::Forming {
+            symbol: bar.symbol.clone(),
+            company: bar.company.clone(),
+            date: bar.ts.to_string(),
+            open: bar.open,
+            high: bar.high,
+            low: bar.low,
+            close: bar.close,
+            volume: bar.volume,
+            partial: true,
+            sent_at_micros,
+        });
+        if let Some(t) = sent_at_micros {
+            self.tick_to_event.observe((now_micros() - t) as f64 / 1e6);
+        }
+    }
+
     fn on_bar(&self, bar: &Bar, row: &IndicatorRow, alerts: &[Alert], sent_at_micros: Option<i64>) {
         if !alerts.is_empty() {
             let mut recent = self.recent.lock().expect("alerts lock");

@@ -62,8 +62,9 @@ pub struct SourceArgs {
     /// layout or a yfinance layout) or wire-format JSON lines (`.jsonl`, `.ndjson`).
     #[arg(long, env = "STOCKSTREAM_INPUT")]
     pub input: Option<PathBuf>,
-    /// The source, by name: synthetic, yahoo, csv, jsonl (default: synthetic,
-    /// or the file's kind with --input).
+    /// The source, by name: synthetic, yahoo, csv, jsonl, ticks,
+    /// synthetic-ticks, yahoo-live, finnhub (default: synthetic, or the
+    /// file's kind with --input).
     #[arg(long, env = "STOCKSTREAM_SOURCE", value_parser = source_name)]
     pub source: Option<String>,
     /// Symbol of a single-ticker CSV (default: its file name, `NVDA.csv`).
@@ -83,9 +84,43 @@ pub struct SourceArgs {
     /// Yahoo Finance's address (`--source yahoo`).
     #[arg(long, env = "STOCKSTREAM_YAHOO_URL", default_value = DEFAULT_BASE_URL)]
     pub base_url: String,
+    /// Synthetic ticks per second, all symbols together (`--source synthetic-ticks`).
+    #[arg(long, env = "STOCKSTREAM_TICK_RATE", default_value_t = 10.0)]
+    pub tick_rate: f64,
+    /// A live feed's WebSocket address in place of its own (`yahoo-live`,
+    /// `finnhub`): another server speaking the same protocol.
+    #[arg(long, env = "STOCKSTREAM_FEED_URL")]
+    pub url: Option<String>,
+    /// Finnhub's API token; never printed.
+    #[arg(long, env = "STOCKSTREAM_FINNHUB_TOKEN", hide_env_values = true)]
+    pub finnhub_token: Option<Secret>,
+    /// A live feed silent this long (seconds) is reconnected.
+    #[arg(long, env = "STOCKSTREAM_FEED_STALL", default_value_t = 30.0)]
+    pub feed_stall: f64,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub synthetic: SyntheticArgs,
+}
+
+/// A secret (an API token): its `Debug` form does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "" => Err("an empty token".into()),
+            t => Ok(Secret(t.to_string())),
+        }
+    }
 }
 
 fn record_bytes(s: &str) -> Result<usize, String> {
@@ -124,6 +159,13 @@ impl SourceArgs {
             },
             synthetic: self.synthetic.config(),
             yahoo_url: self.base_url.clone(),
+            tick_rate: self.tick_rate,
+            feed_url: self.url.clone(),
+            finnhub_token: self.finnhub_token.clone(),
+            reconnect: crate::Reconnect {
+                stall: std::time::Duration::from_secs_f64(self.feed_stall.max(0.1)),
+                ..Default::default()
+            },
         };
         crate::open(name, &options).await
     }

@@ -7,10 +7,13 @@ use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use stockstream_core::Source;
 
-use crate::{CsvError, CsvOptions, CsvSource, FetchError, JsonLinesSource, Synthetic, SyntheticConfig, YahooDownload};
+use crate::{
+    CsvError, CsvOptions, CsvSource, FetchError, FinnhubFeed, JsonLinesSource, LiveSource, Synthetic, SyntheticConfig,
+    SyntheticTickSource, TickConfig, TickFile, YahooDownload, YahooFeed,
+};
 
 /// Everything a source may be opened with; each source reads what it needs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SourceOptions {
     /// A file to read (`csv`, `jsonl`).
     pub input: Option<PathBuf>,
@@ -20,6 +23,14 @@ pub struct SourceOptions {
     pub synthetic: SyntheticConfig,
     /// Yahoo Finance's address.
     pub yahoo_url: String,
+    /// Synthetic ticks per second (all symbols together).
+    pub tick_rate: f64,
+    /// A live feed's address, in place of its own.
+    pub feed_url: Option<String>,
+    /// Finnhub's API token.
+    pub finnhub_token: Option<crate::args::Secret>,
+    /// How live feeds reconnect.
+    pub reconnect: crate::Reconnect,
 }
 
 /// Why a source could not be opened.
@@ -94,6 +105,60 @@ pub const SOURCES: &[Registration] = &[
                 let download =
                     YahooDownload::fetch(&o.yahoo_url, &s.symbols, s.start, s.end, s.interval, o.csv.adjusted).await?;
                 Ok(Box::new(download) as Box<dyn Source>)
+            }
+            .boxed()
+        },
+    },
+    Registration {
+        name: "ticks",
+        help: "a file of ticks: CSV (symbol,time,price[,size,day_volume,trade_id]) or JSON lines",
+        open: |o| {
+            async move { Ok(Box::new(TickFile::open(input(o)?, o.csv.max_record_bytes)?) as Box<dyn Source>) }.boxed()
+        },
+    },
+    Registration {
+        name: "synthetic-ticks",
+        help: "SYNTHETIC ticks: live at --tick-rate, or --rows of them at once",
+        open: |o| {
+            async move {
+                let s = &o.synthetic;
+                let config = TickConfig {
+                    symbols: s.symbols.clone(),
+                    rate: o.tick_rate,
+                    // The first session's open (09:30 New York in winter).
+                    start_ms: s.start.and_hms_opt(14, 30, 0).expect("a valid time").and_utc().timestamp_millis(),
+                    seed: s.seed,
+                };
+                Ok(Box::new(SyntheticTickSource::new(config, s.rows).map_err(SourceError::Options)?) as Box<dyn Source>)
+            }
+            .boxed()
+        },
+    },
+    Registration {
+        name: "yahoo-live",
+        help: "live prices from Yahoo Finance's streamer (WebSocket, no key)",
+        open: |o| {
+            async move {
+                let url = o.feed_url.clone().unwrap_or_else(|| crate::yahoo_stream::DEFAULT_STREAM_URL.into());
+                let feed = YahooFeed { url, symbols: o.synthetic.symbols.clone() };
+                Ok(Box::new(LiveSource::new(feed, o.reconnect)) as Box<dyn Source>)
+            }
+            .boxed()
+        },
+    },
+    Registration {
+        name: "finnhub",
+        help: "live trades from Finnhub's WebSocket (API token: --finnhub-token or STOCKSTREAM_FINNHUB_TOKEN)",
+        open: |o| {
+            async move {
+                let token = o.finnhub_token.clone().ok_or_else(|| {
+                    SourceError::Options(
+                        "Finnhub needs an API token: pass --finnhub-token or set STOCKSTREAM_FINNHUB_TOKEN".into(),
+                    )
+                })?;
+                let url = o.feed_url.clone().unwrap_or_else(|| crate::FINNHUB_URL.into());
+                let feed = FinnhubFeed { url, token: token.0, symbols: o.synthetic.symbols.clone() };
+                Ok(Box::new(LiveSource::new(feed, o.reconnect)) as Box<dyn Source>)
             }
             .boxed()
         },

@@ -126,3 +126,64 @@ mod tests {
         assert!(SyntheticTicks::new(TickConfig { symbols: vec![], ..config(1.0) }).is_err());
     }
 }
+
+/// Synthetic ticks as a source: `limit` ticks as fast as they are taken
+/// (replays, benchmarks), or, without a limit, an endless feed stamped with
+/// the clock and paced to it (demos of the live view).
+pub struct SyntheticTickSource {
+    config: TickConfig,
+    limit: Option<u64>,
+}
+
+impl SyntheticTickSource {
+    /// A source; fails as [`SyntheticTicks::new`] does. A live feed (no
+    /// limit) starts now, whatever `config.start_ms` says.
+    pub fn new(mut config: TickConfig, limit: Option<u64>) -> Result<Self, String> {
+        if limit.is_none() {
+            config.start_ms = chrono::Utc::now().timestamp_millis();
+        }
+        SyntheticTicks::new(config.clone())?;
+        Ok(SyntheticTickSource { config, limit })
+    }
+}
+
+impl stockstream_core::Source for SyntheticTickSource {
+    fn name(&self) -> &'static str {
+        "synthetic-ticks"
+    }
+
+    fn description(&self) -> String {
+        let c = &self.config;
+        let how = match self.limit {
+            Some(n) => format!("{n} ticks"),
+            None => "live, paced to the clock".into(),
+        };
+        format!("SYNTHETIC ticks ({how}, {} a second, {} symbols, seed {})", c.rate, c.symbols.len(), c.seed)
+    }
+
+    fn expected(&self) -> Option<u64> {
+        self.limit
+    }
+
+    fn ticks(&self) -> bool {
+        true
+    }
+
+    fn records(self: Box<Self>) -> futures_util::stream::BoxStream<'static, stockstream_core::Item> {
+        use futures_util::StreamExt;
+        use stockstream_core::Item;
+        let ticks = SyntheticTicks::new(self.config).expect("checked in new");
+        match self.limit {
+            Some(n) => crate::reader_thread::on_own_thread("synthetic ticks", ticks.take(n as usize).map(Item::Tick)),
+            None => futures_util::stream::unfold(ticks, |mut ticks| async move {
+                let tick = ticks.next()?;
+                let ahead = tick.time_ms - chrono::Utc::now().timestamp_millis();
+                if ahead > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(ahead as u64)).await;
+                }
+                Some((Item::Tick(tick), ticks))
+            })
+            .boxed(),
+        }
+    }
+}

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use stockstream_bus::{KafkaArgs, KafkaConsumer, KafkaDeadLetters, KafkaPublisher, OffsetReset};
-use stockstream_pipeline::{consume, stop_on_signal, AnalyticsStage, ConsumeArgs, Stats};
+use stockstream_pipeline::{consume, stop_on_signal, AnalyticsStage, ConsumeArgs, Stats, WindowArgs};
 use stockstream_store::StoreArgs;
 
 /// Alerts published to `<topic>.alerts`: a subscriber of the analytics stage.
@@ -29,6 +29,9 @@ pub struct ConsumeCommandArgs {
     pub store: StoreArgs,
     #[command(flatten)]
     pub consume: ConsumeArgs,
+    /// With --bar: consume the ticks topic and aggregate it into bars.
+    #[command(flatten)]
+    pub window: WindowArgs,
     /// Consumer group: members share the topic's partitions.
     #[arg(long, env = "STOCKSTREAM_GROUP", default_value = "stockstream")]
     pub group: String,
@@ -65,12 +68,18 @@ pub async fn consume_command(args: ConsumeCommandArgs) -> anyhow::Result<()> {
         Reset::Earliest => OffsetReset::Earliest,
         Reset::Latest => OffsetReset::Latest,
     };
-    let mut consumer = KafkaConsumer::new(&settings, &args.kafka.topic, &args.group, reset)?;
+    let ticks = args.window.options();
+    let topic = if ticks.is_some() { args.kafka.ticks_topic() } else { args.kafka.topic.clone() };
+    let mut consumer = KafkaConsumer::new(&settings, &topic, &args.group, reset)?;
     let dead = Arc::new(KafkaDeadLetters::new(&settings, &args.kafka.dlq_topic())?);
-    let store = args.store.open().await?;
+    let mut store = args.store.open().await?;
+    if let Some(bar) = args.window.bar {
+        store = store.interval(&bar.name()).await?;
+    }
     let stats = Arc::new(Stats::default());
     let mut options = args.consume.options();
     options.idle_exit = args.idle_exit.map(Duration::from_secs);
+    options.ticks = ticks;
     options.report_every = Some(Duration::from_secs(args.report_every.max(1)));
     let alerts = KafkaAlerts(KafkaPublisher::new(&settings, &args.kafka.alerts_topic())?);
     options.analytics = Some(Arc::new(AnalyticsStage::new(vec![Arc::new(alerts)])));
@@ -78,7 +87,7 @@ pub async fn consume_command(args: ConsumeCommandArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let result = consume(&mut consumer, store, dead, stats.clone(), &options, stop).await;
     println!("store      {}", args.store.describe());
-    let label = format!("kafka topic {} on {}, group {}", args.kafka.topic, args.kafka.brokers, args.group);
+    let label = format!("kafka topic {topic} on {}, group {}", args.kafka.brokers, args.group);
     crate::summary::print_summary(&label, &stats, started.elapsed());
     Ok(result?)
 }

@@ -136,3 +136,28 @@ fn init_logging() {
     let format = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
     tracing_subscriber::registry().with(format).with(filter).init();
 }
+
+/// The stored bars of one length: the daily table without one.
+pub async fn open_interval(
+    store: &stockstream_store::StoreArgs,
+    interval: Option<stockstream_window::BarLength>,
+) -> anyhow::Result<std::sync::Arc<dyn stockstream_store::Store>> {
+    let opened = store.open_existing().await?;
+    Ok(match interval {
+        Some(length) => opened.interval(&length.name()).await?,
+        None => opened,
+    })
+}
+
+/// The tick stage's options for a source: a tick source needs `--bar`, a
+/// source of bars refuses it.
+pub fn tick_options(
+    source: &dyn stockstream_core::Source,
+    window: &stockstream_pipeline::WindowArgs,
+) -> anyhow::Result<Option<stockstream_pipeline::TickOptions>> {
+    match (source.ticks(), window.options()) {
+        (true, None) => anyhow::bail!("{} yields ticks: pass --bar (1s, 1m, 5m, 15m, 1h, 1d) to aggregate them", source.name()),
+        (false, Some(_)) => anyhow::bail!("--bar aggregates ticks, and {} yields bars", source.name()),
+        (_, options) => Ok(options),
+    }
+}

@@ -24,7 +24,9 @@ pub async fn produce_command(args: ProduceArgs) -> anyhow::Result<()> {
     let (label, expected) = (source.description(), source.expected());
     args.kafka.ensure_topics().await?;
     let settings = args.kafka.settings();
-    let producer = KafkaProducer::new(&settings, &args.kafka.topic)?;
+    // Ticks travel on their own topic, keyed by symbol like the bars.
+    let topic = if source.ticks() { args.kafka.ticks_topic() } else { args.kafka.topic.clone() };
+    let producer = KafkaProducer::new(&settings, &topic)?;
     let dead = KafkaDeadLetters::new(&settings, &args.kafka.dlq_topic())?;
     let stats = Arc::new(Stats::default());
     let stop = stop_on_signal();
@@ -35,7 +37,7 @@ pub async fn produce_command(args: ProduceArgs) -> anyhow::Result<()> {
     let (delivered, failed) = producer.delivery_counts();
     let secs = started.elapsed().as_secs_f64();
     println!("source     {label}");
-    println!("topic      {} on {}", args.kafka.topic, args.kafka.brokers);
+    println!("topic      {topic} on {}", args.kafka.brokers);
     println!("read       {}", Stats::get(&stats.read));
     println!("delivered  {delivered}");
     println!("failed     {failed}");

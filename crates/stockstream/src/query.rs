@@ -22,10 +22,13 @@ pub struct QueryArgs {
     pub format: BarFormat,
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Bars of this length, made from ticks with `--bar` (default: the daily table).
+    #[arg(long, env = "STOCKSTREAM_INTERVAL")]
+    pub interval: Option<stockstream_window::BarLength>,
 }
 
 pub async fn query(args: QueryArgs) -> anyhow::Result<()> {
-    let store = args.store.open_existing().await?;
+    let store = crate::open_interval(&args.store, args.interval).await?;
     let range = DateRange::checked(args.from, args.to).map_err(anyhow::Error::msg)?;
     let bars = store.company_bars(&args.company, &range).await?;
     let stdout = std::io::stdout();

@@ -19,10 +19,13 @@ pub struct ReportArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Bars of this length, made from ticks with `--bar` (default: the daily table).
+    #[arg(long, env = "STOCKSTREAM_INTERVAL")]
+    pub interval: Option<stockstream_window::BarLength>,
 }
 
 pub async fn report_command(args: ReportArgs) -> anyhow::Result<()> {
-    let store = args.store.open_existing().await?;
+    let store = crate::open_interval(&args.store, args.interval).await?;
     let started = Instant::now();
     let bars = store.bars_by_company(&DateRange::checked(args.from, args.to).map_err(anyhow::Error::msg)?).await?;
     let (html, charts, _) = build(bars, &args.out).await?;

@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use stockstream_bus::{KafkaArgs, KafkaConsumer, KafkaDeadLetters, KafkaProducer, KafkaPublisher, OffsetReset};
 use stockstream_core::DeadLetters;
 use stockstream_pipeline::{
-    embedded, over_bus, stop_on_signal, AnalyticsStage, ConsumeArgs, PaceArgs, Stats, Subscriber,
+    embedded, over_bus, stop_on_signal, AnalyticsStage, ConsumeArgs, PaceArgs, Stats, Subscriber, WindowArgs,
 };
 use stockstream_server::{Hub, ServeArgs};
 use stockstream_sources::SourceArgs;
@@ -27,6 +27,8 @@ pub struct RunArgs {
     pub pace: PaceArgs,
     #[command(flatten)]
     pub consume: ConsumeArgs,
+    #[command(flatten)]
+    pub window: WindowArgs,
     /// The bus: in-process (no servers) or a Kafka cluster.
     #[arg(long, env = "STOCKSTREAM_BUS", value_enum, default_value_t = BusKind::Memory)]
     pub bus: BusKind,
@@ -61,16 +63,23 @@ pub enum BusKind {
     Kafka,
 }
 
-pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
+    if args.window.bar.is_some() && args.source.source.is_none() && args.source.input.is_some() {
+        // A file run with --bar holds ticks.
+        args.source.source = Some("ticks".into());
+    }
     let source = args.source.open().await?;
     let (label, expected) = (source.description(), source.expected());
+    let ticks = crate::tick_options(source.as_ref(), &args.window)?;
+    // Bars made from ticks live in the table of their length.
+    let interval = args.window.bar.map(|b| b.name()).unwrap_or_else(|| "1d".into());
     let sqlite = match args.store.kind {
-        StoreKind::Sqlite => Some(Arc::new(open_sqlite(&args.store.db).await?)),
+        StoreKind::Sqlite => Some(Arc::new(open_sqlite(&args.store.db).await?.for_interval(&interval).await?)),
         StoreKind::Dynamodb => None,
     };
     let store: Arc<dyn Store> = match &sqlite {
         Some(s) => s.clone(),
-        None => args.store.open().await?,
+        None => args.store.open().await?.interval(&interval).await?,
     };
     let stats = Arc::new(Stats::default());
     let stop = stop_on_signal();
@@ -86,6 +95,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let analytics = Arc::new(AnalyticsStage::new(subscribers));
     let mut options = args.consume.options();
     options.analytics = Some(analytics.clone());
+    options.ticks = ticks;
     let server = match &args.serve {
         true => {
             let (addr, task) =
@@ -116,9 +126,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             let kafka = &args.kafka;
             kafka.ensure_topics().await?;
             let settings = kafka.settings();
-            let producer = Box::new(KafkaProducer::new(&settings, &kafka.topic)?);
+            let topic = if ticks.is_some() { kafka.ticks_topic() } else { kafka.topic.clone() };
+            let producer = Box::new(KafkaProducer::new(&settings, &topic)?);
             let dead = Arc::new(KafkaDeadLetters::new(&settings, &kafka.dlq_topic())?);
-            let mut consumer = KafkaConsumer::new(&settings, &kafka.topic, &args.group, OffsetReset::Earliest)?;
+            let mut consumer = KafkaConsumer::new(&settings, &topic, &args.group, OffsetReset::Earliest)?;
             options.report_every = Some(Duration::from_secs(10));
             let (store, stats, stop) = (store.clone(), stats.clone(), stop.clone());
             over_bus(source, producer, &mut consumer, store, dead, stats, options, pace, stop).await

@@ -13,10 +13,13 @@ pub struct ServeCommandArgs {
     pub serve: ServeArgs,
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Bars of this length, made from ticks with `--bar` (default: the daily table).
+    #[arg(long, env = "STOCKSTREAM_INTERVAL")]
+    pub interval: Option<stockstream_window::BarLength>,
 }
 
 pub async fn serve_command(args: ServeCommandArgs) -> anyhow::Result<()> {
-    let store = args.store.open_existing().await?;
+    let store = crate::open_interval(&args.store, args.interval).await?;
     let stop = stop_on_signal();
     let (hub, analytics) = (Arc::new(Hub::default()), Arc::new(AnalyticsStage::default()));
     let (addr, server) = args.serve.start(store, hub, analytics, Arc::new(Stats::default()), stop).await?;

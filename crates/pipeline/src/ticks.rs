@@ -1,0 +1,361 @@
+//! The tick consume loop: bus → decode → check → event-time windows → closed
+//! bars to the store (and the analytics stage), forming bars to the live view.
+//! Its rules, beside the bar consumer's:
+//! - an offset is committed no further than the earliest tick of a window
+//!   still held, so a restarted consumer reads every tick of the windows it
+//!   must rebuild;
+//! - with each batch of bars, each symbol's standing (watermark, day volume,
+//!   last offset read) is kept in the store before the commit: ticks read
+//!   again whose windows were already retired are skipped, and the rebuilt
+//!   windows equal those of a run that never stopped;
+//! - the windows are flushed (every open one closed and stored) only when the
+//!   input ends, never on a stop: a stopped consumer's successor rebuilds them.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stockstream_bus::{Consumer, Message, Polled, Position};
+use stockstream_core::{company_for_symbol, Bar, DeadLetters, Refusal, Tick, Ts, WindowMark};
+use stockstream_store::Store;
+use stockstream_window::{session_date, BarLength, Output, Verdict, WindowBar, WindowConfig, Windows};
+use tokio::sync::watch;
+
+use crate::consume::{report, Batch, Writing, WRITES_IN_FLIGHT};
+use crate::{ConsumeOptions, PipelineError, RetryPolicy, Stats};
+
+/// How ticks become bars.
+#[derive(Debug, Clone, Copy)]
+pub struct TickOptions {
+    /// Window length, lateness and grace.
+    pub window: WindowConfig,
+    /// A symbol without a tick for this long (wall time) has its open window closed.
+    pub idle_close: Duration,
+    /// Symbols held at most: a tick of one more is refused (`too_many_symbols`).
+    pub max_symbols: usize,
+}
+
+impl TickOptions {
+    /// Bars of this length with the defaults: 5 s of lateness, 1 min of grace,
+    /// idle closing after one bar's length.
+    pub fn new(length: BarLength) -> Self {
+        TickOptions {
+            window: WindowConfig { length, allowed_lateness_ms: 5_000, grace_ms: 60_000 },
+            idle_close: Duration::from_millis(length.millis() as u64),
+            max_symbols: 100_000,
+        }
+    }
+}
+
+/// What the loop knows of a symbol it has read.
+struct SymbolState {
+    name: Arc<str>,
+    partition: i32,
+    /// The newest offset read of it.
+    last_offset: i64,
+    /// Offsets up to this one were read before a restart: a late verdict
+    /// for one of them is no news (it was kept then, or counted).
+    replayed_through: i64,
+    /// Read since the last batch was cut.
+    touched: bool,
+}
+
+/// Windows and what is needed to commit and resume them.
+struct TickStage {
+    windows: Windows,
+    symbols: HashMap<Arc<str>, SymbolState>,
+    /// Per partition: the newest offset read.
+    read: HashMap<i32, i64>,
+    length: BarLength,
+    max_symbols: usize,
+    out: Vec<Output>,
+}
+
+impl TickStage {
+    /// Takes one message in: the bars it closed or revised go to `batch`;
+    /// returns the forming bar it changed, if any, or why it was refused. Only
+    /// the store failing to say where a symbol stood is an error.
+    async fn take(
+        &mut self,
+        m: &Message,
+        store: &dyn Store,
+        retry: RetryPolicy,
+        batch: &mut Batch,
+        now_ms: i64,
+    ) -> Result<Result<Option<WindowBar>, Refusal>, PipelineError> {
+        let mut tick = match Tick::decode(&m.payload).and_then(|t| t.check(now_ms).map(|()| t)) {
+            Ok(tick) => tick,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let name = tick.symbol.clone();
+        if !self.symbols.contains_key(&name) {
+            if self.symbols.len() >= self.max_symbols {
+                return Ok(Err(Refusal::new(
+                    "too_many_symbols",
+                    format!("{name}: {} symbols are held already", self.max_symbols),
+                )));
+            }
+            // Where an earlier consumer left this symbol, if one did.
+            let mark = retry.run("reading a window mark", || store.mark(&name)).await?;
+            let replayed_through = match &mark {
+                Some(mark) => {
+                    self.windows.resume(&name, mark.watermark_ms, mark.day_volume);
+                    mark.last_offset
+                }
+                None => -1,
+            };
+            let state = SymbolState {
+                name: name.clone(),
+                partition: m.position.partition,
+                last_offset: m.position.offset,
+                replayed_through,
+                touched: true,
+            };
+            self.symbols.insert(name, state);
+        }
+        let state = self.symbols.get_mut(&tick.symbol).expect("inserted above");
+        // One shared name per symbol: the windows find it by pointer.
+        tick.symbol = state.name.clone();
+        Ok(self.count(tick, m.position, batch))
+    }
+
+    fn count(&mut self, tick: Tick, pos: Position, batch: &mut Batch) -> Result<Option<WindowBar>, Refusal> {
+        let state = self.symbols.get_mut(&tick.symbol).expect("a known symbol");
+        state.last_offset = state.last_offset.max(pos.offset);
+        state.partition = pos.partition;
+        state.touched = true;
+        let replayed = pos.offset <= state.replayed_through;
+        let verdict = self.windows.push_at(&tick, pos.offset, &mut self.out);
+        for o in self.out.drain(..) {
+            batch.bars.push(bar_of(o.bar(), self.length));
+        }
+        match verdict.reject_kind() {
+            Some(_) if replayed => Ok(None),
+            Some(kind) => Err(Refusal::new(
+                kind,
+                format!(
+                    "{} at {}: {}",
+                    tick.symbol,
+                    stockstream_core::tick::time_text::format(tick.time_ms),
+                    match verdict {
+                        Verdict::Late => "its window is past the grace period",
+                        _ => "outside the exchange's regular session",
+                    }
+                ),
+            )),
+            None if verdict == Verdict::Duplicate => Ok(None),
+            None => Ok(self.windows.bar_at(&tick.symbol, tick.time_ms).filter(|b| b.partial)),
+        }
+    }
+
+    /// The marks of the symbols read since the last cut, and the offsets that
+    /// may be committed: per partition, up to the earliest tick of a window
+    /// still held, or everything read when none is.
+    fn cut(&mut self) -> (Vec<WindowMark>, Vec<Position>) {
+        let mut marks = Vec::new();
+        let mut commit: HashMap<i32, i64> = self.read.iter().map(|(p, o)| (*p, *o)).collect();
+        for state in self.symbols.values_mut() {
+            let Some(standing) = self.windows.standing(&state.name) else { continue };
+            if let Some(oldest) = standing.oldest_pos {
+                let c = commit.entry(state.partition).or_insert(oldest - 1);
+                *c = (*c).min(oldest - 1);
+            }
+            if std::mem::take(&mut state.touched) {
+                marks.push(WindowMark {
+                    symbol: state.name.to_string(),
+                    watermark_ms: standing.watermark_ms,
+                    day_volume: standing.day_volume,
+                    partition: state.partition,
+                    last_offset: state.last_offset.max(state.replayed_through),
+                });
+            }
+        }
+        let positions =
+            commit.into_iter().filter(|(_, o)| *o >= 0).map(|(partition, offset)| Position { partition, offset }).collect();
+        (marks, positions)
+    }
+
+    /// Forgets the symbols of partitions this member no longer owns: their
+    /// new owner rebuilds them from the committed offsets.
+    fn drop_revoked(&mut self, consumer: &dyn Consumer) {
+        let revoked: Vec<i32> = self.read.keys().copied().filter(|p| !consumer.owns(*p)).collect();
+        if revoked.is_empty() {
+            return;
+        }
+        tracing::info!(?revoked, "partitions moved to another member: their windows are left to it");
+        for p in &revoked {
+            self.read.remove(p);
+        }
+        let windows = &mut self.windows;
+        self.symbols.retain(|_, s| {
+            let keep = !revoked.contains(&s.partition);
+            if !keep {
+                windows.forget(&s.name);
+            }
+            keep
+        });
+    }
+}
+
+/// A window's bar as the store keeps it: the company for the symbol, the
+/// window's start (or its session's date for daily bars) as its time.
+pub fn bar_of(w: &WindowBar, length: BarLength) -> Bar {
+    let ts = match (length, session_date(w.start_ms)) {
+        (BarLength::Day, Some(date)) => Ts::Date(date),
+        _ => Ts::Instant(chrono::DateTime::from_timestamp_millis(w.start_ms).unwrap_or_default()),
+    };
+    Bar {
+        company: company_for_symbol(&w.symbol),
+        symbol: w.symbol.to_string(),
+        ts,
+        open: w.open,
+        high: w.high,
+        low: w.low,
+        close: w.close,
+        volume: w.volume,
+    }
+}
+
+/// Consumes ticks until the bus closes, stays idle for `idle_exit`, or `stop`
+/// turns true. Bars go to `store` (the table of the bar length); ticks it
+/// refuses, with the reason, to `dead`.
+pub async fn consume_ticks(
+    consumer: &mut dyn Consumer,
+    store: Arc<dyn Store>,
+    dead: Arc<dyn DeadLetters>,
+    stats: Arc<Stats>,
+    options: &ConsumeOptions,
+    ticks: TickOptions,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), PipelineError> {
+    let mut stage = TickStage {
+        windows: Windows::new(ticks.window),
+        symbols: HashMap::new(),
+        read: HashMap::new(),
+        length: ticks.window.length,
+        max_symbols: ticks.max_symbols,
+        out: Vec::new(),
+    };
+    let mut batch = Batch::default();
+    let mut batch_started = Instant::now();
+    let mut idle_since: Option<Instant> = None;
+    let mut idle_checked = Instant::now();
+    let mut writing: VecDeque<Writing> = VecDeque::new();
+    let mut reported = (Instant::now(), 0u64);
+    let mut stop_open = true;
+    let mut flush = false;
+    let mut pending = 0usize;
+    loop {
+        if let Some(every) = options.report_every {
+            if reported.0.elapsed() >= every {
+                report(consumer, &stats, &mut reported).await;
+            }
+        }
+        if *stop.borrow() {
+            tracing::info!("stop requested: tick consumer writes the bars it closed and commits");
+            break;
+        }
+        let wait = options.flush_interval.saturating_sub(batch_started.elapsed()).max(Duration::from_millis(1));
+        let room = options.batch_size.saturating_sub(pending).max(1);
+        let polled = if stop_open {
+            tokio::select! {
+                polled = consumer.poll(room, wait) => polled?,
+                changed = stop.changed() => {
+                    stop_open = changed.is_ok();
+                    continue;
+                }
+            }
+        } else {
+            consumer.poll(room, wait).await?
+        };
+        match polled {
+            Polled::Messages(messages) => {
+                idle_since = None;
+                if pending == 0 {
+                    batch_started = Instant::now();
+                }
+                stats.consumed.fetch_add(messages.len() as u64, Ordering::Relaxed);
+                pending += messages.len();
+                let now_ms = chrono::Utc::now().timestamp_millis();
+                let first_new = batch.bars.len();
+                let mut forming = Vec::new();
+                for m in messages {
+                    let e = stage.read.entry(m.position.partition).or_insert(m.position.offset);
+                    *e = (*e).max(m.position.offset);
+                    match stage.take(&m, store.as_ref(), options.retry, &mut batch, now_ms).await? {
+                        Ok(Some(bar)) => forming.push((bar, m.sent_at_micros)),
+                        Ok(None) => {}
+                        Err(refusal) => {
+                            let source = consumer.describe(m.position);
+                            batch.rejects.push(refusal.into_reject(source, m.payload));
+                        }
+                    }
+                }
+                if let Some(analytics) = &options.analytics {
+                    for (bar, sent_at) in &forming {
+                        analytics.forming(&bar_of(bar, stage.length), sent_at.to_owned());
+                    }
+                    let raised = analytics.on_bars(batch.bars[first_new..].iter().map(|b| (b, None)));
+                    analytics.publish(&raised).await?;
+                }
+            }
+            Polled::Closed => {
+                flush = true;
+                break;
+            }
+            Polled::Idle => {
+                let since = *idle_since.get_or_insert_with(Instant::now);
+                if options.idle_exit.is_some_and(|limit| since.elapsed() >= limit) {
+                    flush = true;
+                    break;
+                }
+                while let Some(w) = writing.pop_front() {
+                    w.finish(consumer).await?;
+                }
+            }
+        }
+        // Quiet symbols: their open windows close on wall time.
+        if idle_checked.elapsed() >= Duration::from_millis(500) {
+            idle_checked = Instant::now();
+            let first_new = batch.bars.len();
+            stage.windows.close_idle(idle_checked, ticks.idle_close, &mut stage.out);
+            batch.bars.extend(stage.out.drain(..).map(|o| bar_of(o.bar(), stage.length)));
+            if let Some(analytics) = &options.analytics {
+                let raised = analytics.on_bars(batch.bars[first_new..].iter().map(|b| (b, None)));
+                analytics.publish(&raised).await?;
+            }
+        }
+        let due = pending >= options.batch_size || batch_started.elapsed() >= options.flush_interval;
+        if due && (pending > 0 || !batch.bars.is_empty()) {
+            if writing.len() >= WRITES_IN_FLIGHT {
+                if let Some(w) = writing.pop_front() {
+                    w.finish(consumer).await?;
+                }
+            }
+            stage.drop_revoked(consumer);
+            (batch.marks, batch.positions) = stage.cut();
+            let after = writing.back().map(|w| w.written.clone());
+            writing.push_back(Writing::start(&mut batch, &store, &dead, &stats, options.retry, after));
+            pending = 0;
+            batch_started = Instant::now();
+        }
+    }
+    if flush {
+        // The input ended: every open window closes and is stored.
+        stage.windows.flush(&mut stage.out);
+        let first_new = batch.bars.len();
+        batch.bars.extend(stage.out.drain(..).map(|o| bar_of(o.bar(), stage.length)));
+        if let Some(analytics) = &options.analytics {
+            let raised = analytics.on_bars(batch.bars[first_new..].iter().map(|b| (b, None)));
+            analytics.publish(&raised).await?;
+        }
+    }
+    while let Some(w) = writing.pop_front() {
+        w.finish(consumer).await?;
+    }
+    stage.drop_revoked(consumer);
+    (batch.marks, batch.positions) = stage.cut();
+    Writing::start(&mut batch, &store, &dead, &stats, options.retry, None).finish(consumer).await?;
+    Ok(())
+}
