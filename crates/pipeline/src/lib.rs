@@ -25,8 +25,8 @@ pub use produce::{produce, Pace};
 pub use run::{embedded, over_bus, BUS_CAPACITY};
 pub use shutdown::stop_on_signal;
 pub use stats::Stats;
-pub use ticks::{consume_ticks, TickOptions};
 pub use stockstream_core::retry::{RetryPolicy, Retryable};
+pub use ticks::{consume_ticks, TickOptions};
 
 use stockstream_core::{BusError, StoreError};
 

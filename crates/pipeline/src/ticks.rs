@@ -171,8 +171,11 @@ impl TickStage {
                 });
             }
         }
-        let positions =
-            commit.into_iter().filter(|(_, o)| *o >= 0).map(|(partition, offset)| Position { partition, offset }).collect();
+        let positions = commit
+            .into_iter()
+            .filter(|(_, o)| *o >= 0)
+            .map(|(partition, offset)| Position { partition, offset })
+            .collect();
         (marks, positions)
     }
 

@@ -129,7 +129,8 @@ async fn connection_loop<F: Feed>(mut feed: F, reconnect: Reconnect, tx: mpsc::S
 /// One connection, from the upgrade to its end; true in second place once a
 /// frame was read.
 async fn connect_once<F: Feed>(feed: &mut F, reconnect: &Reconnect, tx: &mpsc::Sender<Item>) -> (Ended, bool) {
-    let config = WebSocketConfig::default().max_message_size(Some(MAX_FRAME_BYTES)).max_frame_size(Some(MAX_FRAME_BYTES));
+    let config =
+        WebSocketConfig::default().max_message_size(Some(MAX_FRAME_BYTES)).max_frame_size(Some(MAX_FRAME_BYTES));
     let connecting = tokio_tungstenite::connect_async_with_config(feed.url(), Some(config), false);
     let mut socket = match tokio::time::timeout(reconnect.stall, connecting).await {
         Ok(Ok((socket, _))) => socket,
@@ -139,7 +140,8 @@ async fn connect_once<F: Feed>(feed: &mut F, reconnect: &Reconnect, tx: &mpsc::S
     };
     tracing::info!(feed = feed.name(), url = %feed.shown_url(), "connected");
     let mut got_frames = false;
-    let mut resubscribe = feed.resubscribe_every().map(|every| tokio::time::interval_at(tokio::time::Instant::now(), every));
+    let mut resubscribe =
+        feed.resubscribe_every().map(|every| tokio::time::interval_at(tokio::time::Instant::now(), every));
     let mut decoded = Vec::new();
     let mut names: HashMap<String, Arc<str>> = HashMap::new();
     let mut frame_no = 0u64;
@@ -185,8 +187,10 @@ async fn connect_once<F: Feed>(feed: &mut F, reconnect: &Reconnect, tx: &mpsc::S
         got_frames = true;
         frame_no += 1;
         feed.read(&bytes, &mut decoded);
+        let now_ms = chrono::Utc::now().timestamp_millis();
         for result in decoded.drain(..) {
-            let item = match result {
+            // Checked here too, so that a refused tick is kept with its frame.
+            let item = match result.and_then(|t| t.check(now_ms).map(|()| t)) {
                 Ok(mut tick) => {
                     // One shared name per symbol, as the windows expect.
                     let name = names.entry(tick.symbol.to_string()).or_insert_with(|| tick.symbol.clone());
@@ -348,7 +352,10 @@ mod tests {
         feed.read(br#"{"type":"error","msg":"Invalid API key"}"#, &mut out);
         let ticks: Vec<&Tick> = out.iter().filter_map(|r| r.as_ref().ok()).collect();
         assert_eq!(ticks.len(), 2);
-        assert_eq!((&*ticks[0].symbol, ticks[0].time_ms, ticks[0].price, ticks[0].size), ("AAPL", 1704207600123, 190.5, 10.0));
+        assert_eq!(
+            (&*ticks[0].symbol, ticks[0].time_ms, ticks[0].price, ticks[0].size),
+            ("AAPL", 1704207600123, 190.5, 10.0)
+        );
         let kinds: Vec<&str> = out.iter().filter_map(|r| r.as_ref().err()).map(|r| r.kind).collect();
         assert_eq!(kinds, ["unknown_message", "bad_json", "feed_error"]);
     }

@@ -63,7 +63,10 @@ impl TickFile {
             let need = |n: &str| {
                 find(n).ok_or_else(|| CsvError::Layout {
                     path: shown.clone(),
-                    message: format!("a tick file needs the columns symbol, time, price; {n:?} is missing (header: {})", text.trim()),
+                    message: format!(
+                        "a tick file needs the columns symbol, time, price; {n:?} is missing (header: {})",
+                        text.trim()
+                    ),
                 })
             };
             file.csv = Some(Columns {
@@ -137,7 +140,8 @@ impl Iterator for TickFile {
             if buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            return Some(match self.parse(&buf) {
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            return Some(match self.parse(&buf).and_then(|t| t.check(now_ms).map(|()| t)) {
                 Ok(mut tick) => {
                     let shared = self.names.entry(tick.symbol.to_string()).or_insert_with(|| tick.symbol.clone());
                     tick.symbol = shared.clone();
@@ -191,7 +195,8 @@ mod tests {
         assert_eq!((r.kind, r.source.as_str()), ("bad_tick", format!("{}:4", csv.display()).as_str()));
 
         let jsonl = dir.path().join("t.jsonl");
-        std::fs::write(&jsonl, "{\"symbol\":\"A\",\"time\":1704207600123,\"price\":2.5}\n{\"symbol\":\"A\"}\n").unwrap();
+        std::fs::write(&jsonl, "{\"symbol\":\"A\",\"time\":1704207600123,\"price\":2.5}\n{\"symbol\":\"A\"}\n")
+            .unwrap();
         let items: Vec<Item> = TickFile::open(&jsonl, None).unwrap().collect();
         assert!(matches!(&items[0], Item::Tick(t) if t.price == 2.5));
         assert!(matches!(&items[1], Item::Reject(r) if r.kind == "bad_tick"));

@@ -156,7 +156,9 @@ pub fn tick_options(
     window: &stockstream_pipeline::WindowArgs,
 ) -> anyhow::Result<Option<stockstream_pipeline::TickOptions>> {
     match (source.ticks(), window.options()) {
-        (true, None) => anyhow::bail!("{} yields ticks: pass --bar (1s, 1m, 5m, 15m, 1h, 1d) to aggregate them", source.name()),
+        (true, None) => {
+            anyhow::bail!("{} yields ticks: pass --bar (1s, 1m, 5m, 15m, 1h, 1d) to aggregate them", source.name())
+        }
         (false, Some(_)) => anyhow::bail!("--bar aggregates ticks, and {} yields bars", source.name()),
         (_, options) => Ok(options),
     }
