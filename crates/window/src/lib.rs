@@ -230,6 +230,10 @@ fn fingerprint(tick: &Tick) -> u64 {
     h ^ (h >> 31)
 }
 
+/// Ticks a window remembers for finding duplicates (16 bytes each: 16 MiB):
+/// a one-hour bar of a symbol trading 300 times a second fits.
+pub const MAX_SEEN: usize = 1 << 20;
+
 /// One window's running bar.
 #[derive(Debug)]
 struct Acc {
@@ -293,6 +297,11 @@ impl Acc {
                 return (false, false);
             }
             self.seen.insert(to, (t, fp));
+        }
+        if self.seen.len() > MAX_SEEN {
+            // Bounded memory: a window of more ticks than this forgets its
+            // oldest half; a duplicate of one of those would count again.
+            self.seen.drain(..MAX_SEEN / 2);
         }
         if t < self.open_t {
             self.open = tick.price;
@@ -557,6 +566,11 @@ impl Windows {
             sym.finalized_dv = None;
             sym.due = i64::MIN;
         }
+    }
+
+    /// Ticks remembered for finding duplicates, all windows together.
+    pub fn remembered(&self) -> usize {
+        self.symbols.iter().flat_map(|s| &s.windows).map(|w| w.seen.len()).sum()
     }
 
     /// Symbols seen so far.

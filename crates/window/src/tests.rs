@@ -271,3 +271,22 @@ fn a_resumed_consumer_stores_what_an_uninterrupted_one_stores() {
         assert_eq!(final_bars(&stored), final_bars(&whole), "crashes at {crashes:?}");
     }
 }
+
+#[test]
+fn a_window_of_very_many_ticks_remembers_a_bounded_number() {
+    let config = WindowConfig { length: BarLength::Fixed(3_600_000), allowed_lateness_ms: 5_000, grace_ms: 60_000 };
+    let mut windows = Windows::new(config);
+    let mut out = Vec::new();
+    let name: Arc<str> = "A".into();
+    let n = MAX_SEEN + MAX_SEEN / 4;
+    for i in 0..n {
+        let t = Tick { symbol: name.clone(), ..tick("A", T0 + i as i64, 1.0, 1.0) };
+        assert_eq!(windows.push(&t, &mut out), Verdict::Counted);
+    }
+    assert!(windows.remembered() <= MAX_SEEN, "{}", windows.remembered());
+    // The newest ticks are still known as duplicates.
+    let last = Tick { symbol: name.clone(), ..tick("A", T0 + (n - 1) as i64, 1.0, 1.0) };
+    assert_eq!(windows.push(&last, &mut out), Verdict::Duplicate);
+    windows.flush(&mut out);
+    assert_eq!((out[0].bar().ticks as usize, out[0].bar().volume), (n, n as f64));
+}
