@@ -196,6 +196,24 @@ fn limit(params: &HashMap<String, String>, default: usize, max: usize) -> Result
     }
 }
 
+/// The store of the bars a request names with `interval` (`1m`: bars made
+/// from ticks), or the served one.
+async fn store_for(s: &AppState, params: &HashMap<String, String>) -> Result<Arc<dyn Store>, ApiError> {
+    let Some(interval) = params.get("interval") else { return Ok(s.store.clone()) };
+    let well_formed = interval.len() <= 4
+        && interval.ends_with(['s', 'm', 'h', 'd'])
+        && interval[..interval.len() - 1].bytes().all(|b| b.is_ascii_digit())
+        && interval.len() > 1;
+    if !well_formed {
+        return Err(ApiError::bad("interval", format!("invalid interval {interval:?}: expected 1s, 1m, 5m, 15m, 1h or 1d")));
+    }
+    s.store.interval(interval).await.map_err(|e| ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: e.to_string(),
+        parameter: Some("interval"),
+    })
+}
+
 /// The stored company a path names (by name or symbol), or 404.
 async fn company(store: &dyn Store, name: &str) -> Result<String, ApiError> {
     store.find_company(name).await?.ok_or_else(|| ApiError {
@@ -210,8 +228,8 @@ fn wire(bar: &Bar) -> serde_json::Value {
     serde_json::from_slice(&encode(bar)).unwrap_or(serde_json::Value::Null)
 }
 
-async fn companies(State(s): State<AppState>) -> Result<Json<Vec<String>>, ApiError> {
-    Ok(Json(s.store.companies().await?))
+async fn companies(State(s): State<AppState>, Query(p): Params) -> Result<Json<Vec<String>>, ApiError> {
+    Ok(Json(store_for(&s, &p).await?.companies().await?))
 }
 
 async fn bars(
@@ -219,11 +237,11 @@ async fn bars(
     Path(name): Path<String>,
     Query(p): Params,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let (range, limit) = (range(&p)?, limit(&p, usize::MAX, usize::MAX)?);
-    let company = company(s.store.as_ref(), &name).await?;
+    let (range, limit, store) = (range(&p)?, limit(&p, usize::MAX, usize::MAX)?, store_for(&s, &p).await?);
+    let company = company(store.as_ref(), &name).await?;
     let newest = match limit {
-        usize::MAX => s.store.range(&company, &range).await?,
-        limit => s.store.newest(&company, &range, limit).await?,
+        usize::MAX => store.range(&company, &range).await?,
+        limit => store.newest(&company, &range, limit).await?,
     };
     Ok(Json(newest.iter().map(wire).collect()))
 }
@@ -233,21 +251,22 @@ async fn indicators(
     Path(name): Path<String>,
     Query(p): Params,
 ) -> Result<Json<Vec<IndicatorRow>>, ApiError> {
-    let (range, limit) = (range(&p)?, limit(&p, usize::MAX, usize::MAX)?);
-    let company = company(s.store.as_ref(), &name).await?;
-    let rows = indicator_rows(&s.store.range(&company, &range).await?);
+    let (range, limit, store) = (range(&p)?, limit(&p, usize::MAX, usize::MAX)?, store_for(&s, &p).await?);
+    let company = company(store.as_ref(), &name).await?;
+    let rows = indicator_rows(&store.range(&company, &range).await?);
     Ok(Json(rows[rows.len().saturating_sub(limit)..].to_vec()))
 }
 
-async fn latest(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn latest(State(s): State<AppState>, Query(p): Params) -> Result<Json<serde_json::Value>, ApiError> {
     let live: HashMap<String, IndicatorRow> =
         s.analytics.latest().into_iter().map(|r| (r.company.clone(), r)).collect();
+    let store = store_for(&s, &p).await?;
     let mut out = Vec::new();
-    for bar in s.store.latest().await? {
+    for bar in store.latest().await? {
         // Live indicators when the stream has them, else computed from the store.
         let row = match live.get(&bar.company).filter(|r| r.date == bar.ts.to_string()) {
             Some(r) => Some(r.clone()),
-            None => indicator_rows(&s.store.range(&bar.company, &DateRange::default()).await?).pop(),
+            None => indicator_rows(&store.range(&bar.company, &DateRange::default()).await?).pop(),
         };
         out.push(json!({ "bar": wire(&bar), "indicators": row }));
     }

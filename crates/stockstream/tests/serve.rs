@@ -408,3 +408,58 @@ async fn a_500_keeps_its_internals_in_the_log() {
     let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
     assert!(log.contains("gone.db") && log.contains("no such table: bars"), "the log has the details: {log}");
 }
+
+/// With `run --serve` on live synthetic ticks, the forming candle moves
+/// between ticks in a real browser: its label (open, high, low, close,
+/// volume) and its body change many times within one bar. The screenshot is
+/// kept in `target/test-artifacts/forming.png`.
+#[test]
+fn the_forming_candle_moves_between_ticks_in_a_real_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(
+        dir.path(),
+        &[
+            "run",
+            "--serve",
+            "--source",
+            "synthetic-ticks",
+            "--tick-rate",
+            "20",
+            "--symbols",
+            "NVDA,TSLA",
+            "--bar",
+            "1m",
+            "--no-report",
+            "--no-insights",
+        ],
+    );
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join("forming.png");
+    let _ = std::fs::remove_file(&shot);
+    let playwright = stockstream_testkit::tools_dir().join("browser/node_modules/playwright-core");
+    assert!(playwright.is_dir(), "playwright-core is not installed at {}: run scripts/setup.sh", playwright.display());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/forming.cjs");
+    let out = std::process::Command::new("node")
+        .arg(&script)
+        .args([&format!("{}/", server.base), shot.to_str().unwrap()])
+        .env("PLAYWRIGHT_CORE", &playwright)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["errors"], serde_json::json!([]), "console errors");
+    assert_eq!(seen["external"], serde_json::json!([]), "requests to other hosts");
+    let samples = seen["samples"].as_array().unwrap();
+    let distinct = |key: &str| samples.iter().map(|s| s[key].to_string()).collect::<std::collections::BTreeSet<_>>().len();
+    // 10 ticks a second per symbol, sampled 30 times in 3 s: the label changes
+    // with nearly every sample (one bar may close in between, hence not all).
+    assert!(distinct("label") >= 10, "the forming candle did not move: {samples:?}");
+    assert!(distinct("close") >= 5, "the latest price did not move: {samples:?}");
+    assert!(samples.iter().all(|s| s["label"].as_str().unwrap().starts_with("forming ")), "{samples:?}");
+    assert!(samples.last().unwrap()["status"].as_str().unwrap().contains("ticks received"));
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "screenshot kept");
+    let mut child = server;
+    assert!(std::process::Command::new("kill").args(["-TERM", &child.child.id().to_string()]).status().unwrap().success());
+    assert!(child.child.wait().unwrap().success());
+}
