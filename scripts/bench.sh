@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the benchmarks, starting the servers they need on free loopback ports and
-# stopping them afterwards. Usage: scripts/bench.sh [embedded|window|kafka|dynamodb|all]
+# stopping them afterwards. Usage: scripts/bench.sh [embedded|window|ticks|kafka|dynamodb|all]
 # The peers are the scripts in $STOCKSTREAM_PEERS, by default ../shared/peers
 # (Python: confluent-kafka, boto3, kafka-python, pandas).
 set -euo pipefail
@@ -23,6 +23,9 @@ if [ "$what" = embedded ] || [ "$what" = all ]; then
 fi
 if [ "$what" = window ] || [ "$what" = all ]; then
   $bin window
+fi
+if [ "$what" = ticks ] || [ "$what" = all ]; then
+  $bin ticks --rate 10000
 fi
 start_tansu() {
   port=$(free_port)

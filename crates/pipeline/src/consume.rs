@@ -70,6 +70,8 @@ pub(crate) struct Batch {
     pub(crate) marks: Vec<WindowMark>,
     /// Committed once all of the above is durable.
     pub(crate) positions: Vec<Position>,
+    /// When the ticks that closed these bars entered the bus (µs since the epoch).
+    pub(crate) closed_by: Vec<i64>,
 }
 
 /// Consumes until the bus closes, the bus stays idle for `idle_exit`, or `stop`
@@ -186,6 +188,11 @@ pub async fn consume(
     Ok(())
 }
 
+/// Now, in µs since the epoch (the bus's clock for `sent_at_micros`).
+pub(crate) fn now_micros() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+}
+
 /// Logs throughput and lag.
 pub(crate) async fn report(consumer: &mut dyn Consumer, stats: &Stats, reported: &mut (Instant, u64)) {
     let consumed = stats.consumed.load(Ordering::Relaxed);
@@ -233,6 +240,7 @@ impl Writing {
         let bars: Arc<[Bar]> = std::mem::take(&mut batch.bars).into();
         let rejects = std::mem::take(&mut batch.rejects);
         let marks = std::mem::take(&mut batch.marks);
+        let closed_by = std::mem::take(&mut batch.closed_by);
         let positions = std::mem::take(&mut batch.positions);
         let (store, dead, stats) = (store.clone(), dead.clone(), stats.clone());
         let (written_tx, written) = watch::channel(false);
@@ -249,6 +257,10 @@ impl Writing {
                 let started = Instant::now();
                 retry.run("store write", || store.upsert(bars.clone())).await?;
                 stats.store_write_seconds.observe(started.elapsed().as_secs_f64());
+                let now = now_micros();
+                for sent in closed_by {
+                    stats.tick_to_store_seconds.observe((now - sent) as f64 / 1e6);
+                }
                 stats.stored.fetch_add(n, Ordering::Relaxed);
             }
             if !marks.is_empty() {

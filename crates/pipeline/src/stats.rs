@@ -29,6 +29,9 @@ pub struct Stats {
     pub decode_seconds: Histogram,
     /// One store write (a batch).
     pub store_write_seconds: Histogram,
+    /// From the tick that closed (or revised) a bar entering the bus to the
+    /// bar being in the store.
+    pub tick_to_store_seconds: Histogram,
     rejected_by_kind: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -76,6 +79,11 @@ impl Stats {
         );
         self.decode_seconds.render("stockstream_decode_seconds", "Decoding and validating one polled batch.", &mut out);
         self.store_write_seconds.render("stockstream_store_write_seconds", "One store write.", &mut out);
+        self.tick_to_store_seconds.render(
+            "stockstream_tick_to_store_seconds",
+            "From the tick that closed a bar entering the bus to the bar in the store.",
+            &mut out,
+        );
         out
     }
 }

@@ -117,10 +117,16 @@ impl TickStage {
         let state = self.symbols.get_mut(&tick.symbol).expect("inserted above");
         // One shared name per symbol: the windows find it by pointer.
         tick.symbol = state.name.clone();
-        Ok(self.count(tick, m.position, batch))
+        Ok(self.count(tick, m.position, m.sent_at_micros, batch))
     }
 
-    fn count(&mut self, tick: Tick, pos: Position, batch: &mut Batch) -> Result<Option<WindowBar>, Refusal> {
+    fn count(
+        &mut self,
+        tick: Tick,
+        pos: Position,
+        sent_at: Option<i64>,
+        batch: &mut Batch,
+    ) -> Result<Option<WindowBar>, Refusal> {
         let state = self.symbols.get_mut(&tick.symbol).expect("a known symbol");
         state.last_offset = state.last_offset.max(pos.offset);
         state.partition = pos.partition;
@@ -129,6 +135,7 @@ impl TickStage {
         let verdict = self.windows.push_at(&tick, pos.offset, &mut self.out);
         for o in self.out.drain(..) {
             batch.bars.push(bar_of(o.bar(), self.length));
+            batch.closed_by.extend(sent_at);
         }
         match verdict.reject_kind() {
             Some(_) if replayed => Ok(None),
@@ -282,12 +289,16 @@ pub async fn consume_ticks(
                 pending += messages.len();
                 let now_ms = chrono::Utc::now().timestamp_millis();
                 let first_new = batch.bars.len();
-                let mut forming = Vec::new();
                 for m in messages {
                     let e = stage.read.entry(m.position.partition).or_insert(m.position.offset);
                     *e = (*e).max(m.position.offset);
                     match stage.take(&m, store.as_ref(), options.retry, &mut batch, now_ms).await? {
-                        Ok(Some(bar)) => forming.push((bar, m.sent_at_micros)),
+                        // Handed on at once: a live view waits for it.
+                        Ok(Some(bar)) => {
+                            if let Some(analytics) = &options.analytics {
+                                analytics.forming(&bar_of(&bar, stage.length), m.sent_at_micros);
+                            }
+                        }
                         Ok(None) => {}
                         Err(refusal) => {
                             let source = consumer.describe(m.position);
@@ -296,9 +307,6 @@ pub async fn consume_ticks(
                     }
                 }
                 if let Some(analytics) = &options.analytics {
-                    for (bar, sent_at) in &forming {
-                        analytics.forming(&bar_of(bar, stage.length), sent_at.to_owned());
-                    }
                     let raised = analytics.on_bars(batch.bars[first_new..].iter().map(|b| (b, None)));
                     analytics.publish(&raised).await?;
                 }
@@ -329,7 +337,10 @@ pub async fn consume_ticks(
                 analytics.publish(&raised).await?;
             }
         }
-        let due = pending >= options.batch_size || batch_started.elapsed() >= options.flush_interval;
+        // A closed bar is written at once: it is what a live view waits for.
+        let due = pending >= options.batch_size
+            || batch_started.elapsed() >= options.flush_interval
+            || !batch.bars.is_empty();
         if due && (pending > 0 || !batch.bars.is_empty()) {
             if writing.len() >= WRITES_IN_FLIGHT {
                 if let Some(w) = writing.pop_front() {

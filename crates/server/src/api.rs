@@ -205,7 +205,10 @@ async fn store_for(s: &AppState, params: &HashMap<String, String>) -> Result<Arc
         && interval[..interval.len() - 1].bytes().all(|b| b.is_ascii_digit())
         && interval.len() > 1;
     if !well_formed {
-        return Err(ApiError::bad("interval", format!("invalid interval {interval:?}: expected 1s, 1m, 5m, 15m, 1h or 1d")));
+        return Err(ApiError::bad(
+            "interval",
+            format!("invalid interval {interval:?}: expected 1s, 1m, 5m, 15m, 1h or 1d"),
+        ));
     }
     s.store.interval(interval).await.map_err(|e| ApiError {
         status: StatusCode::NOT_FOUND,

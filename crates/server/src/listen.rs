@@ -99,7 +99,12 @@ pub async fn serve_limited(
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok((stream, _)) => {
+                    // Events are small writes: sent at once, not held back
+                    // (Nagle) until the client's delayed acknowledgement.
+                    let _ = stream.set_nodelay(true);
+                    stream
+                }
                 Err(e) => {
                     // Out of file descriptors, say: wait for connections to close.
                     accept_failed.warn(|| format!("cannot accept a connection: {e}"));

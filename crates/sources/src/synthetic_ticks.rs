@@ -85,45 +85,19 @@ impl Iterator for SyntheticTicks {
         // A day's volume spread over the day's ticks, in round lots and odd ones.
         let per_tick = m.daily_volume * dt * 252.0;
         let size = (per_tick * (0.5 * self.normal()).exp()).round().max(1.0);
-        // Like the feeds' trades, no trade id: a tick is its time, price and size.
+        // Like the feeds' trades, no trade id (a tick is its time, price and
+        // size) unless a symbol trades more than once a millisecond: then two
+        // distinct trades could look alike, and a sequence number tells them apart.
+        let trade_id = (self.config.rate > 1000.0 * n as f64).then(|| (self.emitted - 1).to_string());
         Some(Tick {
             symbol: self.names[i].clone(),
             time_ms,
             price,
             size,
             day_volume: None,
-            trade_id: None,
+            trade_id,
             source: "synthetic".into(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config(rate: f64) -> TickConfig {
-        TickConfig { symbols: vec!["NVDA".into(), "AAPL".into()], rate, start_ms: 1_704_205_800_000, seed: 7 }
-    }
-
-    #[test]
-    fn ticks_are_evenly_spaced_reproducible_and_priced_like_the_model() {
-        let ticks: Vec<Tick> = SyntheticTicks::new(config(100.0)).unwrap().take(20_000).collect();
-        assert_eq!(ticks[1].time_ms - ticks[0].time_ms, 10);
-        assert_eq!(ticks[19_999].time_ms - ticks[0].time_ms, 199_990);
-        assert_eq!(ticks, SyntheticTicks::new(config(100.0)).unwrap().take(20_000).collect::<Vec<_>>());
-        let nvda: Vec<f64> = ticks.iter().filter(|t| &*t.symbol == "NVDA").map(|t| t.price).collect();
-        // 200 s of NVDA at 50% a year moves well under 5% and not at all in a straight line.
-        assert!(ticks[0].trade_id.is_none());
-        assert!(nvda.iter().all(|p| (p / 278.0 - 1.0).abs() < 0.05), "{:?}", &nvda[..5]);
-        assert!(nvda.windows(2).any(|w| w[1] > w[0]) && nvda.windows(2).any(|w| w[1] < w[0]));
-        assert!(ticks.iter().all(|t| t.check(t.time_ms).is_ok()));
-    }
-
-    #[test]
-    fn a_rate_must_be_positive() {
-        assert!(SyntheticTicks::new(config(0.0)).is_err());
-        assert!(SyntheticTicks::new(TickConfig { symbols: vec![], ..config(1.0) }).is_err());
     }
 }
 
@@ -185,5 +159,41 @@ impl stockstream_core::Source for SyntheticTickSource {
             })
             .boxed(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(rate: f64) -> TickConfig {
+        TickConfig { symbols: vec!["NVDA".into(), "AAPL".into()], rate, start_ms: 1_704_205_800_000, seed: 7 }
+    }
+
+    #[test]
+    fn ticks_are_evenly_spaced_reproducible_and_priced_like_the_model() {
+        let ticks: Vec<Tick> = SyntheticTicks::new(config(100.0)).unwrap().take(20_000).collect();
+        assert_eq!(ticks[1].time_ms - ticks[0].time_ms, 10);
+        assert_eq!(ticks[19_999].time_ms - ticks[0].time_ms, 199_990);
+        assert_eq!(ticks, SyntheticTicks::new(config(100.0)).unwrap().take(20_000).collect::<Vec<_>>());
+        let nvda: Vec<f64> = ticks.iter().filter(|t| &*t.symbol == "NVDA").map(|t| t.price).collect();
+        // 200 s of NVDA at 50% a year moves well under 5% and not at all in a straight line.
+        assert!(ticks[0].trade_id.is_none());
+        assert!(nvda.iter().all(|p| (p / 278.0 - 1.0).abs() < 0.05), "{:?}", &nvda[..5]);
+        assert!(nvda.windows(2).any(|w| w[1] > w[0]) && nvda.windows(2).any(|w| w[1] < w[0]));
+        assert!(ticks.iter().all(|t| t.check(t.time_ms).is_ok()));
+    }
+
+    #[test]
+    fn above_a_tick_per_millisecond_and_symbol_ticks_carry_a_sequence_number() {
+        let ticks: Vec<Tick> = SyntheticTicks::new(config(10_000.0)).unwrap().take(100).collect();
+        assert_eq!(ticks[0].time_ms, ticks[1].time_ms);
+        assert_eq!((ticks[0].trade_id.as_deref(), ticks[99].trade_id.as_deref()), (Some("0"), Some("99")));
+    }
+
+    #[test]
+    fn a_rate_must_be_positive() {
+        assert!(SyntheticTicks::new(config(0.0)).is_err());
+        assert!(SyntheticTicks::new(TickConfig { symbols: vec![], ..config(1.0) }).is_err());
     }
 }

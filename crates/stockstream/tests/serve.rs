@@ -451,7 +451,8 @@ fn the_forming_candle_moves_between_ticks_in_a_real_browser() {
     assert_eq!(seen["errors"], serde_json::json!([]), "console errors");
     assert_eq!(seen["external"], serde_json::json!([]), "requests to other hosts");
     let samples = seen["samples"].as_array().unwrap();
-    let distinct = |key: &str| samples.iter().map(|s| s[key].to_string()).collect::<std::collections::BTreeSet<_>>().len();
+    let distinct =
+        |key: &str| samples.iter().map(|s| s[key].to_string()).collect::<std::collections::BTreeSet<_>>().len();
     // 10 ticks a second per symbol, sampled 30 times in 3 s: the label changes
     // with nearly every sample (one bar may close in between, hence not all).
     assert!(distinct("label") >= 10, "the forming candle did not move: {samples:?}");
@@ -460,6 +461,10 @@ fn the_forming_candle_moves_between_ticks_in_a_real_browser() {
     assert!(samples.last().unwrap()["status"].as_str().unwrap().contains("ticks received"));
     assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "screenshot kept");
     let mut child = server;
-    assert!(std::process::Command::new("kill").args(["-TERM", &child.child.id().to_string()]).status().unwrap().success());
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &child.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
     assert!(child.child.wait().unwrap().success());
 }
