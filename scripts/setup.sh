@@ -28,8 +28,8 @@ if [ ! -f "$ddb/DynamoDBLocal.jar" ]; then
 fi
 command -v java >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
 
-python3 - <<'PY' || python3 -m pip install --quiet --disable-pip-version-check kafka-python confluent-kafka boto3 lz4 pandas yfinance
-import kafka, confluent_kafka, boto3, lz4, pandas, yfinance.live
+python3 - <<'PY' || python3 -m pip install --quiet --disable-pip-version-check kafka-python confluent-kafka boto3 lz4 pandas yfinance websockets
+import kafka, confluent_kafka, boto3, lz4, pandas, yfinance.live, websockets
 PY
 
 if [ ! -x /usr/bin/chromium ]; then
