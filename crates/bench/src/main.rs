@@ -556,10 +556,13 @@ async fn ticks(args: TicksBenchArgs) -> anyhow::Result<()> {
         let _ = stopped.wait_for(|s| *s).await;
     }));
 
-    // The client: an HTTP subscriber to /api/stream, timing each forming bar.
+    // The client: an HTTP subscriber to /api/stream, timing each forming bar,
+    // on a thread of its own as a browser would be (not sharing the
+    // pipeline's workers).
     let n = args.ticks as usize;
-    let response = reqwest::get(format!("http://{addr}/api/stream")).await?;
-    let client = tokio::spawn(async move {
+    let client = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async move {
+        let response = reqwest::get(format!("http://{addr}/api/stream")).await?;
         let mut body = response.bytes_stream();
         let (mut buffer, mut latencies) = (String::new(), Vec::with_capacity(n));
         // Read until the events stop coming (the run is over). An event
@@ -583,6 +586,7 @@ async fn ticks(args: TicksBenchArgs) -> anyhow::Result<()> {
             buffer.drain(..start);
         }
         anyhow::Ok(latencies)
+        })
     });
     while hub.subscribers() == 0 {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -599,7 +603,7 @@ async fn ticks(args: TicksBenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     run_embedded(source, store.clone(), store.clone(), stats.clone(), &options, Pace::Rate(args.rate), stop).await?;
     let elapsed = started.elapsed().as_secs_f64();
-    let mut latencies = tokio::time::timeout(std::time::Duration::from_secs(120), client).await???;
+    let mut latencies = tokio::task::spawn_blocking(move || client.join()).await?.map_err(|_| anyhow::anyhow!("client thread panicked"))??;
     let _ = stop_tx.send(true);
     server.await??;
     anyhow::ensure!(

@@ -155,3 +155,32 @@ fn a_server_not_up_yet_is_waited_for() {
     assert_eq!(summary(&stdout, "stored"), 3577);
     assert_eq!(ddb_count(&server, "StockMkt"), 3577);
 }
+
+/// Bars made from ticks go to the table of their length beside `StockMkt`
+/// (untouched), with one window mark per symbol, and read back through
+/// `query --interval` equal to the same run into SQLite.
+#[test]
+fn tick_bars_live_in_the_table_of_their_length() {
+    let server = DynamoLocal::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ticks.csv");
+    let mut text = String::from("symbol,time,price,size\n");
+    for i in 0..3000i64 {
+        let symbol = ["NVDA", "TSLA", "AAPL"][(i % 3) as usize];
+        text.push_str(&format!("{symbol},{},{},{}\n", 1_704_207_600_000 + i * 250, 100.0 + (i % 37) as f64 * 0.25, i % 9 + 1));
+    }
+    std::fs::write(&file, text).unwrap();
+    let run = ["run", "--source", "ticks", "--input", file.to_str().unwrap(), "--bar", "1m", "--no-report", "--no-insights"];
+    run_ok(dir.path(), &with(&run, &ddb_args(&server)));
+    run_ok(dir.path(), &with(&run, &["--db".into(), dir.path().join("t.db").display().to_string()]));
+    assert_eq!(ddb_count(&server, "StockMkt_1m"), 3 * 13, "12.5 minutes of ticks: 13 bars per symbol");
+    assert_eq!(ddb_count(&server, "StockMkt_1m_marks"), 3);
+    assert_eq!(ddb_count(&server, "StockMkt"), 0, "the daily table is left alone");
+    for company in ["NVDA", "TSLA", "AAPL"] {
+        let query = ["query", "--company", company, "--interval", "1m", "--format", "json"];
+        let dynamo = run_ok(dir.path(), &with(&query, &ddb_args(&server)));
+        let sqlite = run_ok(dir.path(), &with(&query, &["--db".into(), dir.path().join("t.db").display().to_string()]));
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&dynamo).unwrap().as_array().unwrap().len(), 13);
+        assert_eq!(dynamo, sqlite, "{company}");
+    }
+}

@@ -55,6 +55,8 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     concurrency: usize,
+    /// Set once the marks table is known to exist (checked once, not per write).
+    marks_ready: Arc<tokio::sync::OnceCell<()>>,
 }
 
 /// A failure that is not the service's: a request that cannot be built, an
@@ -100,6 +102,7 @@ impl DynamoStore {
             client: Client::from_conf(config.build()),
             table: settings.table.clone(),
             concurrency: settings.concurrency.max(1),
+            marks_ready: Default::default(),
         };
         store.ensure_table().await?;
         Ok(store)
@@ -109,7 +112,7 @@ impl DynamoStore {
     /// key layout: the symbol as `Company Name`, `Date` the constant `mark`.
     async fn marks_table(&self) -> Result<DynamoStore, StoreError> {
         let marks = DynamoStore { table: format!("{}_marks", self.table), ..self.clone() };
-        marks.ensure_table().await?;
+        self.marks_ready.get_or_try_init(|| marks.ensure_table()).await?;
         Ok(marks)
     }
 
@@ -436,7 +439,7 @@ impl Store for DynamoStore {
     }
 
     async fn interval(&self, name: &str) -> Result<Arc<dyn Store>, StoreError> {
-        let store = DynamoStore { table: crate::bars_table(&self.table, name), ..self.clone() };
+        let store = DynamoStore { table: crate::bars_table(&self.table, name), marks_ready: Default::default(), ..self.clone() };
         store.ensure_table().await?;
         Ok(Arc::new(store))
     }
