@@ -252,8 +252,8 @@ struct Acc {
     ticks: u32,
     closed: bool,
     revision: u32,
-    /// The bus offset of its earliest-read tick: a consumer commits no
-    /// further than the oldest window it still holds.
+    /// The bus offset of the tick that opened it (offsets only grow, so its
+    /// earliest): a consumer commits no further than the oldest window it holds.
     first_pos: i64,
     /// (time, fingerprint) of every tick counted, sorted by time: ticks
     /// arrive mostly in order, so most are appended and need no lookup (a
@@ -467,7 +467,6 @@ impl Windows {
         if !counted {
             return Verdict::Duplicate;
         }
-        sym.windows[i].first_pos = sym.windows[i].first_pos.min(pos);
         sym.ticks += 1;
         let verdict = if sym.windows[i].closed {
             let w = &mut sym.windows[i];
