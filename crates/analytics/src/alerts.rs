@@ -3,28 +3,11 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use serde::Serialize;
 use stockstream_core::Bar;
 
 use crate::indicators::IndicatorRow;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-/// An alert raised by a bar: a rule that fired, with the values that made it fire.
-pub struct Alert {
-    /// The company.
-    pub company: String,
-    /// Its symbol.
-    pub symbol: String,
-    /// The bar's date.
-    pub date: String,
-    /// `sma_cross_up`, `sma_cross_down`, `rsi_overbought`, `rsi_oversold`,
-    /// `volume_spike`, `large_move`.
-    pub rule: &'static str,
-    /// A sentence a person understands.
-    pub message: String,
-    /// The values the rule looked at.
-    pub values: serde_json::Value,
-}
+pub use stockstream_core::Alert;
 
 /// Thresholds of the rules.
 pub const RSI_HIGH: f64 = 70.0;
@@ -65,12 +48,12 @@ impl AlertEngine {
             None => self.by_company.entry(bar.company.clone()).or_default(),
         };
         let mut out = Vec::new();
-        let mut alert = |rule: &'static str, message: String, values: serde_json::Value| {
+        let mut alert = |rule: &str, message: String, values: serde_json::Value| {
             out.push(Alert {
                 company: bar.company.clone(),
                 symbol: bar.symbol.clone(),
                 date: row.date.clone(),
-                rule,
+                rule: rule.to_string(),
                 message,
                 values,
             });

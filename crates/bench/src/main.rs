@@ -562,33 +562,33 @@ async fn ticks(args: TicksBenchArgs) -> anyhow::Result<()> {
     let n = args.ticks as usize;
     let client = std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async move {
-        let response = reqwest::get(format!("http://{addr}/api/stream")).await?;
-        let mut body = response.bytes_stream();
-        let (mut buffer, mut latencies) = (String::new(), Vec::with_capacity(n));
-        // Read until the events stop coming (the run is over). An event
-        // reaches the client with the chunk that carries it.
-        while let Ok(Some(Ok(chunk))) = tokio::time::timeout(std::time::Duration::from_secs(2), body.next()).await {
-            let arrived = stockstream_server::now_micros();
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-            let mut start = 0;
-            while let Some(end) = buffer[start..].find("\n\n") {
-                let block = &buffer[start..start + end];
-                start += end + 2;
-                if !block.starts_with("event: forming") {
-                    continue;
+            let response = reqwest::get(format!("http://{addr}/api/stream")).await?;
+            let mut body = response.bytes_stream();
+            let (mut buffer, mut latencies) = (String::new(), Vec::with_capacity(n));
+            // Read until the events stop coming (the run is over). An event
+            // reaches the client with the chunk that carries it.
+            while let Ok(Some(Ok(chunk))) = tokio::time::timeout(std::time::Duration::from_secs(2), body.next()).await {
+                let arrived = stockstream_server::now_micros();
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                let mut start = 0;
+                while let Some(end) = buffer[start..].find("\n\n") {
+                    let block = &buffer[start..start + end];
+                    start += end + 2;
+                    if !block.starts_with("event: forming") {
+                        continue;
+                    }
+                    // Only the send time is read: the client should cost the
+                    // machine little, as a browser on another host would.
+                    let sent = block.split("\"sent_at_micros\":").nth(1).and_then(|rest| {
+                        rest.split(|c: char| !c.is_ascii_digit()).next().and_then(|digits| digits.parse::<i64>().ok())
+                    });
+                    if let Some(sent) = sent {
+                        latencies.push((arrived - sent) as f64 / 1000.0);
+                    }
                 }
-                // Only the send time is read: the client should cost the
-                // machine little, as a browser on another host would.
-                let sent = block.split("\"sent_at_micros\":").nth(1).and_then(|rest| {
-                    rest.split(|c: char| !c.is_ascii_digit()).next().and_then(|digits| digits.parse::<i64>().ok())
-                });
-                if let Some(sent) = sent {
-                    latencies.push((arrived - sent) as f64 / 1000.0);
-                }
+                buffer.drain(..start);
             }
-            buffer.drain(..start);
-        }
-        anyhow::Ok(latencies)
+            anyhow::Ok(latencies)
         })
     });
     while hub.subscribers() == 0 {
@@ -606,7 +606,9 @@ async fn ticks(args: TicksBenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     run_embedded(source, store.clone(), store.clone(), stats.clone(), &options, Pace::Rate(args.rate), stop).await?;
     let elapsed = started.elapsed().as_secs_f64();
-    let mut latencies = tokio::task::spawn_blocking(move || client.join()).await?.map_err(|_| anyhow::anyhow!("client thread panicked"))??;
+    let mut latencies = tokio::task::spawn_blocking(move || client.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("client thread panicked"))??;
     let _ = stop_tx.send(true);
     server.await??;
     anyhow::ensure!(

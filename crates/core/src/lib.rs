@@ -3,6 +3,7 @@
 //! Nothing here does I/O, so all of it is tested without servers.
 #![warn(missing_docs)]
 
+pub mod alert;
 /// Bars, their time and date ranges.
 pub mod bar;
 pub mod calendar;
@@ -19,6 +20,7 @@ pub mod source;
 pub mod tick;
 pub mod validate;
 
+pub use alert::{Alert, AlertQuery};
 pub use bar::{Bar, DateRange, Ts, TsError};
 pub use clean::{Cleaner, MissingPolicy};
 pub use codec::{decode, encode, encode_into, encode_raw_into, RawBar};

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use stockstream_analytics::{Alert, AlertEngine, IndicatorRow, LiveIndicators};
-use stockstream_core::{Bar, BusError};
+use stockstream_core::Bar;
 
 /// Receives what the analytics stage computes.
 #[async_trait]
@@ -20,7 +20,7 @@ pub trait Subscriber: Send + Sync {
     fn on_forming(&self, _bar: &Bar, _sent_at_micros: Option<i64>) {}
 
     /// Every alert a polled batch raised, once per batch; may wait (to publish).
-    async fn on_alerts(&self, _alerts: &[Alert]) -> Result<(), BusError> {
+    async fn on_alerts(&self, _alerts: &[Alert]) -> Result<(), crate::PipelineError> {
         Ok(())
     }
 }
@@ -63,7 +63,7 @@ impl AnalyticsStage {
     }
 
     /// Hands a batch's alerts to every subscriber.
-    pub async fn publish(&self, alerts: &[Alert]) -> Result<(), BusError> {
+    pub async fn publish(&self, alerts: &[Alert]) -> Result<(), crate::PipelineError> {
         if alerts.is_empty() {
             return Ok(());
         }
@@ -76,5 +76,18 @@ impl AnalyticsStage {
     /// The latest indicators of every company seen, by company.
     pub fn latest(&self) -> Vec<IndicatorRow> {
         self.live.lock().expect("analytics lock").0.latest()
+    }
+}
+
+/// Keeps every alert raised in the store, beside the bars (retried like a
+/// bar write): any `serve` over that store shows the history.
+pub struct StoredAlerts(pub std::sync::Arc<dyn stockstream_store::Store>);
+
+#[async_trait]
+impl Subscriber for StoredAlerts {
+    async fn on_alerts(&self, alerts: &[Alert]) -> Result<(), crate::PipelineError> {
+        let store = &self.0;
+        crate::RetryPolicy::default().run("keeping alerts", || store.keep_alerts(alerts.to_vec())).await?;
+        Ok(())
     }
 }

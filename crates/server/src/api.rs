@@ -287,8 +287,13 @@ async fn insights_route(State(s): State<AppState>, Query(p): Params) -> Result<J
 }
 
 async fn alerts(State(s): State<AppState>, Query(p): Params) -> Result<Json<serde_json::Value>, ApiError> {
-    let limit = limit(&p, 100, 1000)?;
-    Ok(Json(serde_json::to_value(s.hub.alerts(limit)).map_err(anyhow::Error::from)?))
+    let (range, limit, store) = (range(&p)?, limit(&p, 100, 1000)?, store_for(&s, &p).await?);
+    let company = match p.get("company") {
+        Some(name) => Some(company(store.as_ref(), name).await?),
+        None => None,
+    };
+    let alerts = store.alerts(&stockstream_core::AlertQuery { company, range, limit }).await?;
+    Ok(Json(serde_json::to_value(alerts).map_err(anyhow::Error::from)?))
 }
 
 async fn stream(

@@ -1,9 +1,7 @@
 //! The event hub: a subscriber of the analytics stage that turns accepted bars
-//! and alerts into server-sent events for every client of `/api/stream`, and
-//! keeps the newest alerts for `/api/alerts`.
+//! and alerts into server-sent events for every client of `/api/stream`
+//! (`/api/alerts` reads the alerts from the store).
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -63,12 +61,8 @@ pub enum Event {
     },
 }
 
-/// Alerts kept for `/api/alerts`.
-const RECENT_ALERTS: usize = 1000;
-
 /// Live events for every subscriber of `/api/stream`.
 pub struct Hub {
-    recent: Mutex<VecDeque<Alert>>,
     events: broadcast::Sender<Event>,
     /// From entering the bus to the event going out.
     pub bus_to_event: Histogram,
@@ -79,7 +73,6 @@ pub struct Hub {
 impl Default for Hub {
     fn default() -> Self {
         Hub {
-            recent: Mutex::new(VecDeque::with_capacity(RECENT_ALERTS)),
             events: broadcast::channel(65_536).0,
             bus_to_event: Histogram::default(),
             tick_to_event: Histogram::default(),
@@ -116,15 +109,6 @@ impl Subscriber for Hub {
     }
 
     fn on_bar(&self, bar: &Bar, row: &IndicatorRow, alerts: &[Alert], sent_at_micros: Option<i64>) {
-        if !alerts.is_empty() {
-            let mut recent = self.recent.lock().expect("alerts lock");
-            for a in alerts {
-                if recent.len() == RECENT_ALERTS {
-                    recent.pop_front();
-                }
-                recent.push_back(a.clone());
-            }
-        }
         // Events are built only for someone to read them.
         if self.events.receiver_count() == 0 {
             return;
@@ -156,10 +140,5 @@ impl Hub {
     /// How many clients listen.
     pub fn subscribers(&self) -> usize {
         self.events.receiver_count()
-    }
-
-    /// The newest alerts, newest first.
-    pub fn alerts(&self, limit: usize) -> Vec<Alert> {
-        self.recent.lock().expect("alerts lock").iter().rev().take(limit).cloned().collect()
     }
 }

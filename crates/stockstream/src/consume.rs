@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use stockstream_bus::{KafkaArgs, KafkaConsumer, KafkaDeadLetters, KafkaPublisher, OffsetReset};
-use stockstream_pipeline::{consume, stop_on_signal, AnalyticsStage, ConsumeArgs, Stats, WindowArgs};
+use stockstream_pipeline::{consume, stop_on_signal, AnalyticsStage, ConsumeArgs, Stats, StoredAlerts, WindowArgs};
 use stockstream_store::StoreArgs;
 
 /// Alerts published to `<topic>.alerts`: a subscriber of the analytics stage.
@@ -15,9 +15,12 @@ pub struct KafkaAlerts(pub KafkaPublisher);
 
 #[async_trait::async_trait]
 impl stockstream_pipeline::Subscriber for KafkaAlerts {
-    async fn on_alerts(&self, alerts: &[stockstream_analytics::Alert]) -> Result<(), stockstream_core::BusError> {
+    async fn on_alerts(
+        &self,
+        alerts: &[stockstream_analytics::Alert],
+    ) -> Result<(), stockstream_pipeline::PipelineError> {
         let records = alerts.iter().filter_map(|a| Some((a.symbol.clone(), serde_json::to_vec(a).ok()?))).collect();
-        self.0.publish(records).await
+        Ok(self.0.publish(records).await?)
     }
 }
 
@@ -82,7 +85,8 @@ pub async fn consume_command(args: ConsumeCommandArgs) -> anyhow::Result<()> {
     options.ticks = ticks;
     options.report_every = Some(Duration::from_secs(args.report_every.max(1)));
     let alerts = KafkaAlerts(KafkaPublisher::new(&settings, &args.kafka.alerts_topic())?);
-    options.analytics = Some(Arc::new(AnalyticsStage::new(vec![Arc::new(alerts)])));
+    let stored = StoredAlerts(store.clone());
+    options.analytics = Some(Arc::new(AnalyticsStage::new(vec![Arc::new(alerts), Arc::new(stored)])));
     let stop = stop_on_signal();
     let started = Instant::now();
     let result = consume(&mut consumer, store, dead, stats.clone(), &options, stop).await;

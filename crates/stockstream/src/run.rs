@@ -8,7 +8,8 @@ use clap::{Args, ValueEnum};
 use stockstream_bus::{KafkaArgs, KafkaConsumer, KafkaDeadLetters, KafkaProducer, KafkaPublisher, OffsetReset};
 use stockstream_core::DeadLetters;
 use stockstream_pipeline::{
-    embedded, over_bus, stop_on_signal, AnalyticsStage, ConsumeArgs, PaceArgs, Stats, Subscriber, WindowArgs,
+    embedded, over_bus, stop_on_signal, AnalyticsStage, ConsumeArgs, PaceArgs, Stats, StoredAlerts, Subscriber,
+    WindowArgs,
 };
 use stockstream_server::{Hub, ServeArgs};
 use stockstream_sources::SourceArgs;
@@ -87,7 +88,7 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     let progress = Progress::start(stats.clone(), expected, |s| Stats::get(&s.stored) + Stats::get(&s.rejected));
 
     let hub = Arc::new(Hub::default());
-    let mut subscribers: Vec<Arc<dyn Subscriber>> = vec![hub.clone()];
+    let mut subscribers: Vec<Arc<dyn Subscriber>> = vec![hub.clone(), Arc::new(StoredAlerts(store.clone()))];
     if args.bus == BusKind::Kafka {
         let publisher = KafkaPublisher::new(&args.kafka.settings(), &args.kafka.alerts_topic())?;
         subscribers.push(Arc::new(KafkaAlerts(publisher)));

@@ -167,10 +167,16 @@ fn tick_bars_live_in_the_table_of_their_length() {
     let mut text = String::from("symbol,time,price,size\n");
     for i in 0..3000i64 {
         let symbol = ["NVDA", "TSLA", "AAPL"][(i % 3) as usize];
-        text.push_str(&format!("{symbol},{},{},{}\n", 1_704_207_600_000 + i * 250, 100.0 + (i % 37) as f64 * 0.25, i % 9 + 1));
+        text.push_str(&format!(
+            "{symbol},{},{},{}\n",
+            1_704_207_600_000 + i * 250,
+            100.0 + (i % 37) as f64 * 0.25,
+            i % 9 + 1
+        ));
     }
     std::fs::write(&file, text).unwrap();
-    let run = ["run", "--source", "ticks", "--input", file.to_str().unwrap(), "--bar", "1m", "--no-report", "--no-insights"];
+    let run =
+        ["run", "--source", "ticks", "--input", file.to_str().unwrap(), "--bar", "1m", "--no-report", "--no-insights"];
     run_ok(dir.path(), &with(&run, &ddb_args(&server)));
     run_ok(dir.path(), &with(&run, &["--db".into(), dir.path().join("t.db").display().to_string()]));
     assert_eq!(ddb_count(&server, "StockMkt_1m"), 3 * 13, "12.5 minutes of ticks: 13 bars per symbol");
@@ -183,4 +189,51 @@ fn tick_bars_live_in_the_table_of_their_length() {
         assert_eq!(serde_json::from_str::<serde_json::Value>(&dynamo).unwrap().as_array().unwrap().len(), 13);
         assert_eq!(dynamo, sqlite, "{company}");
     }
+}
+
+/// Alerts are stored in `StockMktAlerts` (partition key the company, sort key
+/// date#rule) and served from there, the same as from SQLite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_are_kept_in_dynamodb_and_served_from_it() {
+    let server = DynamoLocal::start();
+    let dir = tempfile::tempdir().unwrap();
+    let run = [
+        "run",
+        "--symbols",
+        "NVDA,TSLA",
+        "--start",
+        "2024-01-02",
+        "--end",
+        "2024-06-28",
+        "--no-report",
+        "--no-insights",
+    ];
+    run_ok(dir.path(), &with(&run, &ddb_args(&server)));
+    let db = dir.path().join("s.db").display().to_string();
+    run_ok(dir.path(), &with(&run, &["--db".into(), db.clone()]));
+    let count = ddb_count(&server, "StockMktAlerts");
+    assert!(count > 5, "{count} alerts");
+    let mut answers = Vec::new();
+    for store in [ddb_args(&server), vec!["--db".into(), db.clone()]] {
+        let port = stockstream_testkit::free_port();
+        let bind = format!("127.0.0.1:{port}");
+        let mut child = bin()
+            .args(with(&["serve", "--bind", &bind], &store))
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        assert!(common::wait_until(Duration::from_secs(30), || std::net::TcpStream::connect(&bind).is_ok()));
+        let mut got = Vec::new();
+        for query in ["limit=1000", "company=NVDA&limit=1000", "from=2024-04-01&to=2024-05-31&limit=1000", "limit=3"] {
+            let body = reqwest::get(format!("http://{bind}/api/alerts?{query}")).await.unwrap().text().await.unwrap();
+            got.push(serde_json::from_str::<serde_json::Value>(&body).unwrap());
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        answers.push(got);
+    }
+    assert_eq!(answers[0][0].as_array().unwrap().len() as u64, count);
+    assert!(answers[0][1].as_array().unwrap().iter().all(|a| a["company"] == "NVIDIA"));
+    assert_eq!(answers[0], answers[1], "DynamoDB and SQLite serve the same alerts");
 }

@@ -126,7 +126,22 @@ async fn every_endpoint_and_error_path() {
     assert_eq!(insights["insights"], cli["insights"], "the API says what the CLI says");
     error(b, "/api/insights?from=x", 400, Some("from")).await;
 
-    assert_eq!(json(b, "/api/alerts?limit=5").await, serde_json::json!([]));
+    // Alerts are read from the store: this server started after the run that raised them.
+    let all = json(b, "/api/alerts?limit=1000").await;
+    let all = all.as_array().unwrap();
+    assert_eq!(all.len() as u64, common::count(&dir.path().join("stockstream.db"), "alerts"));
+    assert!(all.len() > 5, "{} alerts", all.len());
+    let dates: Vec<&str> = all.iter().map(|a| a["date"].as_str().unwrap()).collect();
+    assert!(dates.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    assert_eq!(json(b, "/api/alerts?limit=5").await.as_array().unwrap()[..], all[..5]);
+    let tesla = json(b, "/api/alerts?company=TSLA&limit=1000").await;
+    assert!(!tesla.as_array().unwrap().is_empty() && tesla.as_array().unwrap().iter().all(|a| a["company"] == "Tesla"));
+    let june = json(b, "/api/alerts?from=2024-06-01&limit=1000").await;
+    let june = june.as_array().unwrap();
+    assert_eq!(june.len(), dates.iter().filter(|d| **d >= "2024-06-01").count());
+    error(b, "/api/alerts?company=Enron", 404, None).await;
+    error(b, "/api/bars/NVDA?interval=1m", 404, Some("interval")).await;
+    error(b, "/api/bars/NVDA?interval=7x", 400, Some("interval")).await;
     error(b, "/api/alerts?limit=abc", 400, Some("limit")).await;
     error(b, "/api/alerts?limit=5000", 400, Some("limit")).await;
 

@@ -18,12 +18,14 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use futures_util::{StreamExt, TryStreamExt};
-use stockstream_core::{Bar, DateRange, StoreError, Ts, WindowMark};
+use stockstream_core::{Alert, AlertQuery, Bar, DateRange, StoreError, Ts, WindowMark};
 
 use crate::Store;
 
 const COMPANY: &str = "Company Name";
 const DATE: &str = "Date";
+/// The sort key of the alerts table: the bar's date, `#`, the rule.
+const TIME_RULE: &str = "TimeRule";
 /// The sort key of a window mark in the marks table.
 const MARK: &str = "mark";
 /// BatchWriteItem's limit.
@@ -57,6 +59,10 @@ pub struct DynamoStore {
     concurrency: usize,
     /// Set once the marks table is known to exist (checked once, not per write).
     marks_ready: Arc<tokio::sync::OnceCell<()>>,
+    /// Set once the alerts table is known to exist.
+    alerts_ready: Arc<tokio::sync::OnceCell<()>>,
+    /// Its partition and sort key.
+    keys: [&'static str; 2],
 }
 
 /// A failure that is not the service's: a request that cannot be built, an
@@ -103,6 +109,8 @@ impl DynamoStore {
             table: settings.table.clone(),
             concurrency: settings.concurrency.max(1),
             marks_ready: Default::default(),
+            alerts_ready: Default::default(),
+            keys: [COMPANY, DATE],
         };
         store.ensure_table().await?;
         Ok(store)
@@ -116,11 +124,20 @@ impl DynamoStore {
         Ok(marks)
     }
 
+    /// This table's twin for alerts (`StockMktAlerts`): partition key
+    /// `Company Name`, sort key `TimeRule` (the bar's date, `#`, the rule).
+    async fn alerts_table(&self) -> Result<DynamoStore, StoreError> {
+        let alerts = DynamoStore { table: format!("{}Alerts", self.table), keys: [COMPANY, TIME_RULE], ..self.clone() };
+        self.alerts_ready.get_or_try_init(|| alerts.ensure_table()).await?;
+        Ok(alerts)
+    }
+
     async fn ensure_table(&self) -> Result<(), StoreError> {
+        let [hash, range] = self.keys;
         match self.client.describe_table().table_name(&self.table).send().await {
             Ok(out) => {
                 let table = out.table.ok_or_else(|| fatal("DescribeTable returned no table"))?;
-                check_key_schema(&self.table, table.key_schema(), table.attribute_definitions())?;
+                check_key_schema(&self.table, self.keys, table.key_schema(), table.attribute_definitions())?;
             }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
                 let created = self
@@ -130,28 +147,28 @@ impl DynamoStore {
                     .billing_mode(BillingMode::PayPerRequest)
                     .key_schema(
                         KeySchemaElement::builder()
-                            .attribute_name(COMPANY)
+                            .attribute_name(hash)
                             .key_type(KeyType::Hash)
                             .build()
                             .map_err(fatal)?,
                     )
                     .key_schema(
                         KeySchemaElement::builder()
-                            .attribute_name(DATE)
+                            .attribute_name(range)
                             .key_type(KeyType::Range)
                             .build()
                             .map_err(fatal)?,
                     )
                     .attribute_definitions(
                         AttributeDefinition::builder()
-                            .attribute_name(COMPANY)
+                            .attribute_name(hash)
                             .attribute_type(ScalarAttributeType::S)
                             .build()
                             .map_err(fatal)?,
                     )
                     .attribute_definitions(
                         AttributeDefinition::builder()
-                            .attribute_name(DATE)
+                            .attribute_name(range)
                             .attribute_type(ScalarAttributeType::S)
                             .build()
                             .map_err(fatal)?,
@@ -247,25 +264,50 @@ impl DynamoStore {
     }
 }
 
+/// Alerts from their items: within the date range, newest first, at most `limit`.
+fn alerts_of(items: Vec<HashMap<String, AttributeValue>>, range: &DateRange, limit: usize) -> Vec<Alert> {
+    let text = |item: &HashMap<String, AttributeValue>, name: &str| match item.get(name) {
+        Some(AttributeValue::S(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let (lower, upper) = (range.lower(), range.upper());
+    let mut alerts: Vec<Alert> = items
+        .iter()
+        .map(|item| Alert {
+            company: text(item, COMPANY),
+            symbol: text(item, "Symbol"),
+            date: text(item, "Date"),
+            rule: text(item, "Rule"),
+            message: text(item, "Message"),
+            values: serde_json::from_str(&text(item, "Values")).unwrap_or(serde_json::Value::Null),
+        })
+        .filter(|a| a.date >= lower && a.date <= upper)
+        .collect();
+    alerts.sort_by(|a, b| (&b.date, &a.company, &a.rule).cmp(&(&a.date, &b.company, &b.rule)));
+    alerts.truncate(limit);
+    alerts
+}
+
 fn check_key_schema(
     table: &str,
+    [hash, range]: [&str; 2],
     keys: &[KeySchemaElement],
     attributes: &[AttributeDefinition],
 ) -> Result<(), StoreError> {
     let key_of = |kind: KeyType| keys.iter().find(|k| k.key_type == kind).map(|k| k.attribute_name.as_str());
     let type_of = |name: &str| attributes.iter().find(|a| a.attribute_name == name).map(|a| a.attribute_type.clone());
     let ok = keys.len() == 2
-        && key_of(KeyType::Hash) == Some(COMPANY)
-        && key_of(KeyType::Range) == Some(DATE)
-        && type_of(COMPANY) == Some(ScalarAttributeType::S)
-        && type_of(DATE) == Some(ScalarAttributeType::S);
+        && key_of(KeyType::Hash) == Some(hash)
+        && key_of(KeyType::Range) == Some(range)
+        && type_of(hash) == Some(ScalarAttributeType::S)
+        && type_of(range) == Some(ScalarAttributeType::S);
     if !ok {
         let found: Vec<String> = keys
             .iter()
             .map(|k| format!("{} ({:?}, {:?})", k.attribute_name, k.key_type, type_of(&k.attribute_name)))
             .collect();
         return Err(StoreError::fatal(format!(
-            "DynamoDB table {table} has key schema [{}]; stockstream needs partition key \"{COMPANY}\" (S) and sort key \"{DATE}\" (S)",
+            "DynamoDB table {table} has key schema [{}]; stockstream needs partition key \"{hash}\" (S) and sort key \"{range}\" (S)",
             found.join(", ")
         )));
     }
@@ -439,7 +481,12 @@ impl Store for DynamoStore {
     }
 
     async fn interval(&self, name: &str) -> Result<Arc<dyn Store>, StoreError> {
-        let store = DynamoStore { table: crate::bars_table(&self.table, name), marks_ready: Default::default(), ..self.clone() };
+        let store = DynamoStore {
+            table: crate::bars_table(&self.table, name),
+            marks_ready: Default::default(),
+            alerts_ready: Default::default(),
+            ..self.clone()
+        };
         store.ensure_table().await?;
         Ok(Arc::new(store))
     }
@@ -467,6 +514,75 @@ impl Store for DynamoStore {
                 .map_err(|e| sdk_error(&e, &format!("cannot write to DynamoDB table {}", table.table)))?;
         }
         Ok(())
+    }
+
+    async fn keep_alerts(&self, alerts: Vec<Alert>) -> Result<(), StoreError> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        let table = self.alerts_table().await?;
+        // One put per alert: alerts are few (a handful per thousand bars).
+        for a in alerts {
+            let item = HashMap::from([
+                (COMPANY.to_string(), AttributeValue::S(a.company.clone())),
+                (TIME_RULE.to_string(), AttributeValue::S(format!("{}#{}", a.date, a.rule))),
+                ("Date".to_string(), AttributeValue::S(a.date.clone())),
+                ("Rule".to_string(), AttributeValue::S(a.rule.clone())),
+                ("Symbol".to_string(), AttributeValue::S(a.symbol.clone())),
+                ("Message".to_string(), AttributeValue::S(a.message.clone())),
+                ("Values".to_string(), AttributeValue::S(a.values.to_string())),
+            ]);
+            table
+                .client
+                .put_item()
+                .table_name(&table.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(|e| sdk_error(&e, &format!("cannot write to DynamoDB table {}", table.table)))?;
+        }
+        Ok(())
+    }
+
+    async fn alerts(&self, query: &AlertQuery) -> Result<Vec<Alert>, StoreError> {
+        let table = self.alerts_table().await?;
+        let doing = format!("cannot read DynamoDB table {}", table.table);
+        let range = query.range.clone();
+        let (lower, upper) = (range.lower(), format!("{}\u{10ffff}", range.upper()));
+        let mut pages = match &query.company {
+            Some(company) => table
+                .client
+                .query()
+                .table_name(&table.table)
+                .key_condition_expression("#c = :c AND #t BETWEEN :lo AND :hi")
+                .expression_attribute_names("#c", COMPANY)
+                .expression_attribute_names("#t", TIME_RULE)
+                .expression_attribute_values(":c", AttributeValue::S(company.clone()))
+                .expression_attribute_values(":lo", AttributeValue::S(lower))
+                .expression_attribute_values(":hi", AttributeValue::S(upper))
+                .scan_index_forward(false)
+                .limit(query.limit.clamp(1, 10_000) as i32)
+                .into_paginator()
+                .items()
+                .send(),
+            // Every company's: a scan of the (small) table, newest first after.
+            None => {
+                let mut items = Vec::new();
+                let mut scan = table.client.scan().table_name(&table.table).into_paginator().items().send();
+                while let Some(item) = scan.next().await {
+                    items.push(item.map_err(|e| sdk_error(&e, &doing))?);
+                }
+                return Ok(alerts_of(items, &range, query.limit));
+            }
+        };
+        let mut items = Vec::new();
+        while items.len() < query.limit {
+            match pages.next().await {
+                Some(item) => items.push(item.map_err(|e| sdk_error(&e, &doing))?),
+                None => break,
+            }
+        }
+        Ok(alerts_of(items, &range, query.limit))
     }
 
     async fn mark(&self, symbol: &str) -> Result<Option<WindowMark>, StoreError> {
@@ -550,12 +666,12 @@ mod tests {
         let attr = |n: &str, t| AttributeDefinition::builder().attribute_name(n).attribute_type(t).build().unwrap();
         let good_keys = [key(COMPANY, KeyType::Hash), key(DATE, KeyType::Range)];
         let good_attrs = [attr(COMPANY, ScalarAttributeType::S), attr(DATE, ScalarAttributeType::S)];
-        assert!(check_key_schema("t", &good_keys, &good_attrs).is_ok());
+        assert!(check_key_schema("t", [COMPANY, DATE], &good_keys, &good_attrs).is_ok());
         let swapped = [key(DATE, KeyType::Hash), key(COMPANY, KeyType::Range)];
-        let err = check_key_schema("t", &swapped, &good_attrs).unwrap_err().to_string();
+        let err = check_key_schema("t", [COMPANY, DATE], &swapped, &good_attrs).unwrap_err().to_string();
         assert!(err.contains("needs partition key \"Company Name\""), "{err}");
         let numeric = [attr(COMPANY, ScalarAttributeType::S), attr(DATE, ScalarAttributeType::N)];
-        assert!(check_key_schema("t", &good_keys, &numeric).is_err());
-        assert!(check_key_schema("t", &good_keys[..1], &good_attrs).is_err());
+        assert!(check_key_schema("t", [COMPANY, DATE], &good_keys, &numeric).is_err());
+        assert!(check_key_schema("t", [COMPANY, DATE], &good_keys[..1], &good_attrs).is_err());
     }
 }

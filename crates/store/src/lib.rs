@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use stockstream_core::{company_for_symbol, Bar, DateRange, StoreError, WindowMark};
+use stockstream_core::{company_for_symbol, Alert, AlertQuery, Bar, DateRange, StoreError, WindowMark};
 
 pub mod args;
 pub mod dynamodb;
@@ -91,6 +91,17 @@ pub trait Store: Send + Sync {
     /// Where a symbol's windows stood when its bars were last stored.
     async fn mark(&self, _symbol: &str) -> Result<Option<WindowMark>, StoreError> {
         Ok(None)
+    }
+
+    /// Keeps alerts beside the bars that raised them; keeping one again
+    /// replaces it (its identity: company, bar date, rule).
+    async fn keep_alerts(&self, _alerts: Vec<Alert>) -> Result<(), StoreError> {
+        Err(StoreError::fatal("this store keeps no alerts"))
+    }
+
+    /// Stored alerts, newest first.
+    async fn alerts(&self, _query: &AlertQuery) -> Result<Vec<Alert>, StoreError> {
+        Ok(Vec::new())
     }
 
     /// Every stored company's bars in range, one list per company, by name.

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, ErrorCode};
-use stockstream_core::{Bar, DateRange, DeadLetters, Reject, StoreError, Ts, WindowMark};
+use stockstream_core::{Alert, AlertQuery, Bar, DateRange, DeadLetters, Reject, StoreError, Ts, WindowMark};
 
 use crate::Store;
 
@@ -32,8 +32,18 @@ CREATE TABLE IF NOT EXISTS window_marks (
 ) WITHOUT ROWID;
 ";
 
-/// One table of bars; `{bars}` is its name.
+/// One table of bars (`{bars}`) and the alerts they raised (`{alerts}`).
 const BARS_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS {alerts} (
+    company TEXT NOT NULL,
+    date    TEXT NOT NULL,
+    rule    TEXT NOT NULL,
+    symbol  TEXT NOT NULL,
+    message TEXT NOT NULL,
+    detail  TEXT NOT NULL,
+    PRIMARY KEY (company, date, rule)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS {alerts}_by_date ON {alerts} (date);
 CREATE TABLE IF NOT EXISTS {bars} (
     company TEXT NOT NULL,
     date    TEXT NOT NULL,
@@ -103,7 +113,7 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(fail)?;
         conn.execute_batch(SCHEMA).map_err(fail)?;
-        conn.execute_batch(&BARS_SCHEMA.replace("{bars}", "bars")).map_err(fail)?;
+        conn.execute_batch(&with_tables(BARS_SCHEMA, "bars")).map_err(fail)?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             path: Arc::new(path.to_path_buf()),
@@ -164,7 +174,7 @@ impl SqliteStore {
         let exists = self
             .with_conn(move |c| {
                 if !read_only {
-                    c.execute_batch(&BARS_SCHEMA.replace("{bars}", &table))?;
+                    c.execute_batch(&with_tables(BARS_SCHEMA, &table))?;
                 }
                 c.query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [&*table], |r| {
                     r.get::<_, i64>(0)
@@ -180,9 +190,9 @@ impl SqliteStore {
         Ok(store)
     }
 
-    /// `template` with this store's table of bars in place of `{bars}`.
+    /// `template` with this store's tables in place of `{bars}` and `{alerts}`.
     fn sql(&self, template: &str) -> String {
-        template.replace("{bars}", &self.table)
+        with_tables(template, &self.table)
     }
 
     /// Runs blocking SQLite work off the async executor.
@@ -210,6 +220,12 @@ impl SqliteStore {
         })
         .await
     }
+}
+
+/// `template` with a table of bars (`bars`, `bars_1m`) and its alerts'
+/// (`alerts`, `alerts_1m`) in place of `{bars}` and `{alerts}`.
+fn with_tables(template: &str, bars: &str) -> String {
+    template.replace("{bars}", bars).replace("{alerts}", &bars.replacen("bars", "alerts", 1))
 }
 
 fn bar_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Bar> {
@@ -361,6 +377,62 @@ impl Store for SqliteStore {
                 })
             })
             .optional()
+        })
+        .await
+    }
+
+    async fn keep_alerts(&self, alerts: Vec<Alert>) -> Result<(), StoreError> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        let insert = self.sql(
+            "INSERT OR REPLACE INTO {alerts} (company, date, rule, symbol, message, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        );
+        self.with_conn(move |c| {
+            let tx = c.transaction()?;
+            {
+                let mut st = tx.prepare_cached(&insert)?;
+                for a in &alerts {
+                    st.execute(params![a.company, a.date, a.rule, a.symbol, a.message, a.values.to_string()])?;
+                }
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn alerts(&self, query: &AlertQuery) -> Result<Vec<Alert>, StoreError> {
+        let select = self.sql(
+            "SELECT company, date, rule, symbol, message, detail FROM {alerts}
+             WHERE (?1 IS NULL OR company = ?1) AND date >= ?2 AND date <= ?3
+             ORDER BY date DESC, company, rule LIMIT ?4",
+        );
+        let range = query.range.clone();
+        let (company, lower, upper) = (query.company.clone(), range.lower(), range.upper());
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        let table = with_tables("{alerts}", &self.table);
+        self.with_conn(move |c| {
+            // A file written before alerts were stored has none to read.
+            let exists: i64 =
+                c.query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [&table], |r| {
+                    r.get(0)
+                })?;
+            if exists == 0 {
+                return Ok(Vec::new());
+            }
+            let mut st = c.prepare_cached(&select)?;
+            let rows = st.query_map(params![company, lower, upper, limit], |r| {
+                let detail: String = r.get(5)?;
+                Ok(Alert {
+                    company: r.get(0)?,
+                    date: r.get(1)?,
+                    rule: r.get(2)?,
+                    symbol: r.get(3)?,
+                    message: r.get(4)?,
+                    values: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+                })
+            })?;
+            rows.collect()
         })
         .await
     }
