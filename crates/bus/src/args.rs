@@ -57,3 +57,28 @@ impl KafkaArgs {
         ensure_topics(&self.settings(), &[&self.topic, &dlq, &alerts, &ticks], self.partitions).await
     }
 }
+
+/// A live view following the bus: given brokers, `serve` reads the bars,
+/// ticks and alerts topics from their ends, in no consumer group.
+#[derive(clap::Args, Debug, Clone)]
+pub struct FollowArgs {
+    /// Follow these brokers live (`host:port[,...]`); without them, only the store is served.
+    #[arg(long = "brokers", env = "STOCKSTREAM_BROKERS")]
+    pub brokers: Option<String>,
+    /// Topic of the bars (its `.ticks` and `.alerts` topics are followed too).
+    #[arg(long, env = "STOCKSTREAM_TOPIC", default_value = "stock-prices")]
+    pub topic: String,
+    /// A librdkafka setting passed through as is (repeatable).
+    #[arg(long = "kafka-option", env = "STOCKSTREAM_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_key_value)]
+    pub kafka_options: Vec<(String, String)>,
+}
+
+impl FollowArgs {
+    /// The client settings and the topics (bars, ticks, alerts), when brokers were given.
+    pub fn follow(&self) -> Option<(KafkaSettings, [String; 3])> {
+        let brokers = self.brokers.clone()?;
+        let t = &self.topic;
+        let topics = [t.clone(), format!("{t}.ticks"), format!("{t}.alerts")];
+        Some((KafkaSettings { brokers, options: self.kafka_options.clone() }, topics))
+    }
+}

@@ -585,3 +585,67 @@ impl DeadLetters for KafkaDeadLetters {
             .map_err(StoreError::from)
     }
 }
+
+/// Reads topics from their ends without joining any group: every reader
+/// sees every message from the moment it starts (a live view). Topics that
+/// do not exist are left out.
+pub struct KafkaTail {
+    consumer: StreamConsumer,
+}
+
+impl KafkaTail {
+    /// Assigns every partition of `topics` at its end.
+    pub fn new(settings: &KafkaSettings, topics: &[String]) -> Result<(Self, Vec<String>), BusError> {
+        let mut config = settings.client_config();
+        // A group id librdkafka wants for a consumer; nothing joins or commits under it.
+        config
+            .set("group.id", "stockstream-tail")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false");
+        for (key, value) in [("fetch.wait.max.ms", "10"), ("queued.max.messages.kbytes", "2048")] {
+            if !settings.options.iter().any(|(k, _)| k == key) {
+                config.set(key, value);
+            }
+        }
+        let consumer: StreamConsumer = config.create().map_err(|e| kafka_error(e, "cannot create a Kafka consumer"))?;
+        let mut assignment = TopicPartitionList::new();
+        let mut followed = Vec::new();
+        for topic in topics {
+            let metadata =
+                tokio::task::block_in_place(|| consumer.fetch_metadata(Some(topic), Duration::from_secs(10)))
+                    .map_err(|e| kafka_error(e, &format!("cannot read the metadata of {topic}")))?;
+            let Some(t) = metadata.topics().iter().find(|t| t.name() == topic && t.error().is_none()) else { continue };
+            if t.partitions().is_empty() {
+                continue;
+            }
+            for p in t.partitions() {
+                assignment
+                    .add_partition_offset(topic, p.id(), Offset::End)
+                    .map_err(|e| kafka_error(e, "invalid partition"))?;
+            }
+            followed.push(topic.clone());
+        }
+        consumer.assign(&assignment).map_err(|e| kafka_error(e, "cannot assign the partitions"))?;
+        Ok((KafkaTail { consumer }, followed))
+    }
+
+    /// The next message and its topic; a broker gone is waited for.
+    pub async fn next(&self) -> Result<(String, Message), BusError> {
+        loop {
+            match self.consumer.recv().await {
+                Ok(m) => {
+                    let message = Message {
+                        key: m.key().map(<[u8]>::to_vec),
+                        payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                        position: Position { partition: m.partition(), offset: m.offset() },
+                        sent_at_micros: m.timestamp().to_millis().map(|ms| ms * 1000),
+                    };
+                    return Ok((m.topic().to_string(), message));
+                }
+                Err(e) if passing(&e) => tracing::warn!("Kafka: {e}; resuming when the cluster answers"),
+                Err(e) => return Err(kafka_error(e, "Kafka consumer error")),
+            }
+        }
+    }
+}

@@ -11,10 +11,10 @@ pub mod args;
 pub mod kafka;
 pub mod memory;
 
-pub use args::KafkaArgs;
+pub use args::{FollowArgs, KafkaArgs};
 pub use kafka::{
     ensure_topic, ensure_topics, KafkaConsumer, KafkaDeadLetters, KafkaProducer, KafkaPublisher, KafkaSettings,
-    OffsetReset,
+    KafkaTail, OffsetReset,
 };
 pub use memory::{memory_bus, MemoryConsumer, MemoryProducer, Revoke};
 

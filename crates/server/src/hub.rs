@@ -68,6 +68,9 @@ pub struct Hub {
     pub bus_to_event: Histogram,
     /// From a tick entering the bus to its forming bar's event going out.
     pub tick_to_event: Histogram,
+    /// False when alerts come from elsewhere (a topic the server follows)
+    /// rather than from the bars it is handed.
+    alerts_from_bars: bool,
 }
 
 impl Default for Hub {
@@ -76,6 +79,7 @@ impl Default for Hub {
             events: broadcast::channel(65_536).0,
             bus_to_event: Histogram::default(),
             tick_to_event: Histogram::default(),
+            alerts_from_bars: true,
         }
     }
 }
@@ -125,8 +129,10 @@ impl Subscriber for Hub {
         if let Some(t) = sent_at_micros {
             self.bus_to_event.observe((now_micros() - t) as f64 / 1e6);
         }
-        for a in alerts {
-            let _ = self.events.send(Event::Alert(a.clone()));
+        if self.alerts_from_bars {
+            for a in alerts {
+                let _ = self.events.send(Event::Alert(a.clone()));
+            }
         }
     }
 }
@@ -135,6 +141,18 @@ impl Hub {
     /// A new client of the live events.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
+    }
+
+    /// A hub whose alerts are handed to it by [`Hub::alert`] (a server
+    /// following the bus reads them from the alerts topic, where the
+    /// consumers that raised them published them), not raised by its bars.
+    pub fn with_alerts_from_elsewhere() -> Self {
+        Hub { alerts_from_bars: false, ..Hub::default() }
+    }
+
+    /// Sends an alert to every client.
+    pub fn alert(&self, alert: Alert) {
+        let _ = self.events.send(Event::Alert(alert));
     }
 
     /// How many clients listen.

@@ -1,11 +1,16 @@
-//! `stockstream serve`: the REST API, live events and dashboard over a store.
+//! `stockstream serve`: the REST API, live events and dashboard over a store;
+//! with `--brokers`, live from the bus as well.
 
 use std::sync::Arc;
 
 use clap::Args;
-use stockstream_pipeline::{stop_on_signal, AnalyticsStage, Stats};
+use stockstream_bus::{FollowArgs, KafkaTail};
+use stockstream_core::{Alert, MissingPolicy, Tick};
+use stockstream_pipeline::ticks::bar_of;
+use stockstream_pipeline::{stop_on_signal, Acceptor, AnalyticsStage, Stats, TickOptions};
 use stockstream_server::{Hub, ServeArgs};
 use stockstream_store::StoreArgs;
+use stockstream_window::{BarLength, Windows};
 
 #[derive(Args, Debug)]
 pub struct ServeCommandArgs {
@@ -13,16 +18,75 @@ pub struct ServeCommandArgs {
     pub serve: ServeArgs,
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Bars of this length, made from ticks with `--bar` (default: the daily table).
+    /// Bars of this length, made from ticks with `--bar` (default: the daily
+    /// table); when following the bus, its ticks make forming bars of it.
     #[arg(long, env = "STOCKSTREAM_INTERVAL")]
-    pub interval: Option<stockstream_window::BarLength>,
+    pub interval: Option<BarLength>,
+    #[command(flatten)]
+    pub follow: FollowArgs,
 }
 
 pub async fn serve_command(args: ServeCommandArgs) -> anyhow::Result<()> {
     let store = crate::open_interval(&args.store, args.interval).await?;
     let stop = stop_on_signal();
-    let (hub, analytics) = (Arc::new(Hub::default()), Arc::new(AnalyticsStage::default()));
+    let (hub, analytics) = match args.follow.follow() {
+        None => (Arc::new(Hub::default()), Arc::new(AnalyticsStage::default())),
+        Some((settings, topics)) => {
+            let hub = Arc::new(Hub::with_alerts_from_elsewhere());
+            let analytics = Arc::new(AnalyticsStage::new(vec![hub.clone()]));
+            let (tail, followed) = KafkaTail::new(&settings, &topics)?;
+            println!("following  {} on {} (latest offsets, no group)", followed.join(", "), settings.brokers);
+            let ticks = args.interval.map(TickOptions::new);
+            tokio::spawn(follow(tail, topics, analytics.clone(), hub.clone(), ticks));
+            (hub, analytics)
+        }
+    };
     let (addr, server) = args.serve.start(store, hub, analytics, Arc::new(Stats::default()), stop).await?;
     println!("serving    http://{addr}/ (store {})", args.store.describe());
     server.await?
+}
+
+/// Hands what the bus carries to the live view: bars (accepted as a consumer
+/// would, with their indicators), forming and closed bars made from ticks
+/// (when a length is given), and the alerts the consumers raised. Nothing is
+/// stored: the consumers do that.
+async fn follow(
+    tail: KafkaTail,
+    [bars, ticks, alerts]: [String; 3],
+    analytics: Arc<AnalyticsStage>,
+    hub: Arc<Hub>,
+    tick_options: Option<TickOptions>,
+) {
+    let mut acceptor = Acceptor::new(MissingPolicy::Ffill);
+    let mut windows = tick_options.map(|o| Windows::new(o.window));
+    let mut out = Vec::new();
+    loop {
+        let (topic, m) = match tail.next().await {
+            Ok(next) => next,
+            Err(e) => {
+                tracing::error!("following the bus stopped: {e}");
+                return;
+            }
+        };
+        if topic == bars {
+            // Each message stands alone: a redelivered identity is not a duplicate here.
+            acceptor.new_batch();
+            if let Ok(bar) = acceptor.accept(&m.payload) {
+                analytics.on_bars(std::iter::once((&bar, m.sent_at_micros)));
+            }
+        } else if topic == alerts {
+            if let Ok(alert) = serde_json::from_slice::<Alert>(&m.payload) {
+                hub.alert(alert);
+            }
+        } else if topic == ticks {
+            let (Some(windows), Some(options)) = (windows.as_mut(), tick_options) else { continue };
+            let Ok(tick) = Tick::decode(&m.payload) else { continue };
+            windows.push(&tick, &mut out);
+            let closed: Vec<_> = out.drain(..).map(|o| bar_of(o.bar(), options.window.length)).collect();
+            analytics.on_bars(closed.iter().map(|b| (b, m.sent_at_micros)));
+            if let Some(forming) = windows.bar_at(&tick.symbol, tick.time_ms).filter(|b| b.partial) {
+                analytics.forming(&bar_of(&forming, options.window.length), m.sent_at_micros);
+            }
+        }
+    }
 }
