@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the benchmarks, starting the servers they need on free loopback ports and
-# stopping them afterwards. Usage: scripts/bench.sh [embedded|window|ticks|kafka|dynamodb|all]
+# stopping them afterwards. Usage: scripts/bench.sh [embedded|window|ticks|serve|kafka|follow|dynamodb|all]
 # The peers are the scripts in $STOCKSTREAM_PEERS, by default ../shared/peers
 # (Python: confluent-kafka, boto3, kafka-python, pandas).
 set -euo pipefail
@@ -27,6 +27,9 @@ fi
 if [ "$what" = ticks ] || [ "$what" = all ]; then
   $bin ticks --rate 10000
 fi
+if [ "$what" = serve ] || [ "$what" = all ]; then
+  $bin serve --rate 10000
+fi
 start_tansu() {
   port=$(free_port)
   "$(tansu_bin)" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
@@ -47,6 +50,10 @@ start_dynamodb() {
 if [ "$what" = kafka ] || [ "$what" = all ]; then
   start_tansu
   STOCKSTREAM_LOG=warn $bin kafka --brokers "$brokers"
+fi
+if [ "$what" = follow ] || [ "$what" = all ]; then
+  start_tansu
+  STOCKSTREAM_LOG=warn $bin follow --brokers "$brokers" --rates 1000,10000
 fi
 if [ "$what" = dynamodb ] || [ "$what" = all ]; then
   start_tansu

@@ -55,6 +55,22 @@ pub enum Target {
     /// bar's server-sent event at a client, and from the tick that closes a bar
     /// to that bar in SQLite.
     Ticks(TicksBenchArgs),
+    /// Ingestion to screen on the distributed path, whole processes:
+    /// `stockstream produce` → Kafka → `stockstream serve --brokers` following
+    /// the topic → a client of its event stream, at each rate.
+    Follow(FollowBenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FollowBenchArgs {
+    #[arg(long, env = "STOCKSTREAM_BROKERS", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    /// Bars per second, one run each.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    pub rates: Vec<f64>,
+    /// Seconds of bars per run.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
 }
 
 #[derive(Args, Debug)]
@@ -168,6 +184,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         Target::Indicators(a) => indicators(a),
         Target::Window(a) => window(a),
         Target::Ticks(a) => ticks(a).await,
+        Target::Follow(a) => follow(a).await,
     }
 }
 
@@ -459,7 +476,6 @@ async fn dynamodb(args: DynamoBenchArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
-    use futures_util::StreamExt;
     let dir = tempfile::tempdir()?;
     let store = Arc::new(SqliteStore::open(&dir.path().join("serve.db"))?);
     let stats = Arc::new(Stats::default());
@@ -482,28 +498,7 @@ async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
 
     // The client: an HTTP subscriber to /api/stream, timing each bar event.
     let rows = args.rows as usize;
-    let response = reqwest::get(format!("http://{addr}/api/stream")).await?;
-    let client = tokio::spawn(async move {
-        let mut body = response.bytes_stream();
-        let (mut buffer, mut latencies) = (String::new(), Vec::with_capacity(rows));
-        while latencies.len() < rows {
-            let Some(chunk) = body.next().await else { break };
-            buffer.push_str(&String::from_utf8_lossy(&chunk?));
-            while let Some(end) = buffer.find("\n\n") {
-                let block: String = buffer.drain(..end + 2).collect();
-                if !block.starts_with("event: bar") {
-                    continue;
-                }
-                let now = stockstream_server::now_micros();
-                let data = block.lines().find_map(|l| l.strip_prefix("data: ")).unwrap_or("{}");
-                let event: serde_json::Value = serde_json::from_str(data)?;
-                if let Some(sent) = event["sent_at_micros"].as_i64() {
-                    latencies.push((now - sent) as f64 / 1000.0);
-                }
-            }
-        }
-        anyhow::Ok(latencies)
-    });
+    let client = sse_client(addr.to_string(), "bar", rows);
     while hub.subscribers() == 0 {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
@@ -513,7 +508,7 @@ async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     run_embedded(source, store.clone(), store, stats.clone(), &options, Pace::Rate(args.rate), stop).await?;
     let elapsed = started.elapsed().as_secs_f64();
-    let mut latencies = tokio::time::timeout(std::time::Duration::from_secs(60), client).await???;
+    let mut latencies = joined(client).await?;
     let _ = stop_tx.send(true);
     server.await??;
     anyhow::ensure!(latencies.len() == rows, "the client saw {} of {rows} bars", latencies.len());
@@ -535,7 +530,6 @@ async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
 }
 
 async fn ticks(args: TicksBenchArgs) -> anyhow::Result<()> {
-    use futures_util::StreamExt;
     use stockstream_sources::{SyntheticTickSource, TickConfig};
     let dir = tempfile::tempdir()?;
     let store = Arc::new(SqliteStore::open(&dir.path().join("ticks.db"))?.for_interval(&args.bar.name()).await?);
@@ -556,41 +550,9 @@ async fn ticks(args: TicksBenchArgs) -> anyhow::Result<()> {
         let _ = stopped.wait_for(|s| *s).await;
     }));
 
-    // The client: an HTTP subscriber to /api/stream, timing each forming bar,
-    // on a thread of its own as a browser would be (not sharing the
-    // pipeline's workers).
+    // The client: an HTTP subscriber to /api/stream, timing each forming bar.
     let n = args.ticks as usize;
-    let client = std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async move {
-            let response = reqwest::get(format!("http://{addr}/api/stream")).await?;
-            let mut body = response.bytes_stream();
-            let (mut buffer, mut latencies) = (String::new(), Vec::with_capacity(n));
-            // Read until the events stop coming (the run is over). An event
-            // reaches the client with the chunk that carries it.
-            while let Ok(Some(Ok(chunk))) = tokio::time::timeout(std::time::Duration::from_secs(2), body.next()).await {
-                let arrived = stockstream_server::now_micros();
-                buffer.push_str(&String::from_utf8_lossy(&chunk));
-                let mut start = 0;
-                while let Some(end) = buffer[start..].find("\n\n") {
-                    let block = &buffer[start..start + end];
-                    start += end + 2;
-                    if !block.starts_with("event: forming") {
-                        continue;
-                    }
-                    // Only the send time is read: the client should cost the
-                    // machine little, as a browser on another host would.
-                    let sent = block.split("\"sent_at_micros\":").nth(1).and_then(|rest| {
-                        rest.split(|c: char| !c.is_ascii_digit()).next().and_then(|digits| digits.parse::<i64>().ok())
-                    });
-                    if let Some(sent) = sent {
-                        latencies.push((arrived - sent) as f64 / 1000.0);
-                    }
-                }
-                buffer.drain(..start);
-            }
-            anyhow::Ok(latencies)
-        })
-    });
+    let client = sse_client(addr.to_string(), "forming", n);
     while hub.subscribers() == 0 {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
@@ -648,6 +610,122 @@ async fn ticks(args: TicksBenchArgs) -> anyhow::Result<()> {
         options.flush_interval.as_millis()
     );
     Ok(())
+}
+
+async fn follow(args: FollowBenchArgs) -> anyhow::Result<()> {
+    use std::process::{Command, Stdio};
+    let product = std::env::current_exe()?.with_file_name("stockstream");
+    anyhow::ensure!(product.is_file(), "{} not built (cargo build --release -p stockstream)", product.display());
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("follow.db");
+    SqliteStore::open(&db)?;
+    let settings = stockstream_bus::KafkaSettings::new(args.brokers.clone());
+    println!("bench follow: produce -> Kafka ({}) -> serve --brokers -> SSE client, whole processes", args.brokers);
+    for rate in &args.rates {
+        let topic = format!("bench-follow-{}-{rate}", std::process::id());
+        let names = [topic.clone(), format!("{topic}.ticks"), format!("{topic}.alerts"), format!("{topic}.dlq")];
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        stockstream_bus::ensure_topics(&settings, &refs, 6).await?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let bind = format!("127.0.0.1:{port}");
+        let mut serve = Command::new(&product)
+            .args([
+                "serve",
+                "--bind",
+                &bind,
+                "--db",
+                db.to_str().unwrap(),
+                "--brokers",
+                &args.brokers,
+                "--topic",
+                &topic,
+            ])
+            .env("STOCKSTREAM_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()?;
+        let started = Instant::now();
+        while std::net::TcpStream::connect(&bind).is_err() {
+            anyhow::ensure!(started.elapsed().as_secs() < 30, "serve did not listen");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        // The end offsets are resolved on the first fetch.
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let rows = (rate * args.seconds as f64) as usize;
+        let client = sse_client(bind.clone(), "bar", rows);
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let produced = Command::new(&product)
+            .args(["produce", "--brokers", &args.brokers, "--topic", &topic, "--rate", &rate.to_string()])
+            .args(["--rows", &rows.to_string(), "--interval", "1m"])
+            .env("STOCKSTREAM_LOG", "warn")
+            .stdout(Stdio::null())
+            .status()?;
+        let latencies = joined(client).await?;
+        let _ = serve.kill();
+        let _ = serve.wait();
+        anyhow::ensure!(produced.success(), "produce failed");
+        anyhow::ensure!(latencies.len() == rows, "the client saw {} of {rows} bars", latencies.len());
+        // The producer's first second apart: an idempotent producer gets its
+        // id on a 500 ms timer, and what it sends meanwhile waits once.
+        let steady = latencies[(*rate as usize).min(latencies.len())..].to_vec();
+        for (what, mut l) in [("whole run", latencies), ("after 1 s", steady)] {
+            l.sort_by(f64::total_cmp);
+            let q = |p: f64| l[((l.len() - 1) as f64 * p).round() as usize];
+            println!(
+                "{rate:>7.0} bars/s, {what:>9}: p50 {:6.1} ms, p99 {:6.1} ms, max {:6.1} ms over {} bars",
+                q(0.5),
+                q(0.99),
+                q(1.0),
+                l.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A client of `/api/stream` at `addr` on a thread of its own, as a browser
+/// on another host would be (not sharing the pipeline's workers, and light:
+/// it reads only each event's send time). Returns, for each event of `kind`,
+/// the milliseconds from its send time to the arrival of the chunk carrying
+/// it; it stops after `expect` of them or 2 s without data.
+fn sse_client(addr: String, kind: &'static str, expect: usize) -> std::thread::JoinHandle<anyhow::Result<Vec<f64>>> {
+    use futures_util::StreamExt;
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async move {
+            let response = reqwest::get(format!("http://{addr}/api/stream")).await?;
+            let mut body = response.bytes_stream();
+            let (mut buffer, mut latencies) = (String::new(), Vec::with_capacity(expect));
+            let prefix = format!("event: {kind}\n");
+            let wait = std::time::Duration::from_secs(2);
+            while latencies.len() < expect {
+                let Ok(Some(Ok(chunk))) = tokio::time::timeout(wait, body.next()).await else { break };
+                let arrived = stockstream_server::now_micros();
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                let mut start = 0;
+                while let Some(end) = buffer[start..].find("\n\n") {
+                    let block = &buffer[start..start + end];
+                    start += end + 2;
+                    if !block.starts_with(&prefix) {
+                        continue;
+                    }
+                    let sent = block.split("\"sent_at_micros\":").nth(1).and_then(|rest| {
+                        rest.split(|c: char| !c.is_ascii_digit()).next().and_then(|d| d.parse::<i64>().ok())
+                    });
+                    if let Some(sent) = sent {
+                        latencies.push((arrived - sent) as f64 / 1000.0);
+                    }
+                }
+                buffer.drain(..start);
+            }
+            anyhow::Ok(latencies)
+        })
+    })
+}
+
+/// Waits for a client thread without blocking the runtime.
+async fn joined(client: std::thread::JoinHandle<anyhow::Result<Vec<f64>>>) -> anyhow::Result<Vec<f64>> {
+    tokio::task::spawn_blocking(move || client.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the client thread panicked"))?
 }
 
 fn indicators(args: IndicatorBenchArgs) -> anyhow::Result<()> {
