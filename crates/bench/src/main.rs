@@ -520,7 +520,7 @@ async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
         rows as f64 / elapsed
     );
     println!(
-        "latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms  (target p99 <= 20 ms)",
+        "latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms  (target p99 <= 2 ms)",
         q(0.5),
         q(0.9),
         q(0.99),

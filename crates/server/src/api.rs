@@ -235,18 +235,64 @@ async fn companies(State(s): State<AppState>, Query(p): Params) -> Result<Json<V
     Ok(Json(store_for(&s, &p).await?.companies().await?))
 }
 
+/// Bars read before a page of indicators so that they are those of the whole history.
+const INDICATOR_WARM_UP: usize = 600;
+
+/// Which bars a request asks for: a range, narrowed by a cursor (`before` or
+/// `after` a bar's date, exclusive) and a `limit` (the newest, or with
+/// `after` the oldest, that many).
+enum Page {
+    All(DateRange),
+    Newest(DateRange, usize),
+    Oldest(DateRange, usize),
+}
+
+fn page(params: &HashMap<String, String>) -> Result<Page, ApiError> {
+    let (mut range, limit) = (range(params)?, limit(params, usize::MAX, usize::MAX)?);
+    let (before, after) = (ts_param(params, "before")?, ts_param(params, "after")?);
+    if before.is_some() && after.is_some() {
+        return Err(ApiError::bad("before", "give before or after, not both"));
+    }
+    // Exclusive cursors as inclusive bounds: bars start on whole seconds.
+    let step = |t: Ts, sign: i64| match t {
+        Ts::Date(d) => Ts::Date(d + chrono::Duration::days(sign)),
+        Ts::Instant(i) => Ts::Instant(i + chrono::Duration::seconds(sign)),
+    };
+    if let Some(b) = before {
+        let to = step(b, -1);
+        range.to = Some(range.to.map_or(to, |t| t.min(to)));
+    }
+    if let Some(a) = after {
+        let from = step(a, 1);
+        range.from = Some(range.from.map_or(from, |f| f.max(from)));
+        if limit != usize::MAX {
+            return Ok(Page::Oldest(range, limit));
+        }
+    }
+    Ok(match limit {
+        usize::MAX => Page::All(range),
+        limit => Page::Newest(range, limit),
+    })
+}
+
+/// A page of a company's bars, oldest first, read with the limit in the query.
+async fn bars_page(store: &dyn Store, company: &str, page: &Page) -> Result<Vec<Bar>, StoreError> {
+    match page {
+        Page::All(range) => store.range(company, range).await,
+        Page::Newest(range, limit) => store.newest(company, range, *limit).await,
+        Page::Oldest(range, limit) => store.oldest(company, range, *limit).await,
+    }
+}
+
 async fn bars(
     State(s): State<AppState>,
     Path(name): Path<String>,
     Query(p): Params,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let (range, limit, store) = (range(&p)?, limit(&p, usize::MAX, usize::MAX)?, store_for(&s, &p).await?);
+    let (page, store) = (page(&p)?, store_for(&s, &p).await?);
     let company = company(store.as_ref(), &name).await?;
-    let newest = match limit {
-        usize::MAX => store.range(&company, &range).await?,
-        limit => store.newest(&company, &range, limit).await?,
-    };
-    Ok(Json(newest.iter().map(wire).collect()))
+    let bars = bars_page(store.as_ref(), &company, &page).await?;
+    Ok(Json(bars.iter().map(wire).collect()))
 }
 
 async fn indicators(
@@ -254,10 +300,24 @@ async fn indicators(
     Path(name): Path<String>,
     Query(p): Params,
 ) -> Result<Json<Vec<IndicatorRow>>, ApiError> {
-    let (range, limit, store) = (range(&p)?, limit(&p, usize::MAX, usize::MAX)?, store_for(&s, &p).await?);
+    let (page, store) = (page(&p)?, store_for(&s, &p).await?);
     let company = company(store.as_ref(), &name).await?;
-    let rows = indicator_rows(&store.range(&company, &range).await?);
-    Ok(Json(rows[rows.len().saturating_sub(limit)..].to_vec()))
+    let bars = bars_page(store.as_ref(), &company, &page).await?;
+    let Some(first) = bars.first() else { return Ok(Json(Vec::new())) };
+    // The indicators of a page need the bars before it: 600 more settle
+    // every smoothing (EMA 26, RSI and ATR's Wilder 14) to double precision.
+    let warm_up = match page {
+        Page::All(_) => Vec::new(),
+        Page::Newest(..) | Page::Oldest(..) => {
+            let before = DateRange { from: None, to: Some(first.ts) };
+            let mut earlier = store.newest(&company, &before, INDICATOR_WARM_UP + 1).await?;
+            earlier.retain(|b| b.ts < first.ts);
+            earlier
+        }
+    };
+    let skip = warm_up.len();
+    let series: Vec<Bar> = warm_up.into_iter().chain(bars).collect();
+    Ok(Json(indicator_rows(&series)[skip..].to_vec()))
 }
 
 async fn latest(State(s): State<AppState>, Query(p): Params) -> Result<Json<serde_json::Value>, ApiError> {

@@ -446,6 +446,10 @@ impl Store for DynamoStore {
         Ok(bars)
     }
 
+    async fn oldest(&self, company: &str, range: &DateRange, limit: usize) -> Result<Vec<Bar>, StoreError> {
+        self.query(company, range, false, Some(limit)).await
+    }
+
     async fn latest(&self) -> Result<Vec<Bar>, StoreError> {
         let mut out = Vec::new();
         for company in self.companies().await? {

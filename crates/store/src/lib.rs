@@ -42,6 +42,14 @@ pub trait Store: Send + Sync {
     /// the limit is applied by the backend, not after reading the whole range.
     async fn newest(&self, company: &str, range: &DateRange, limit: usize) -> Result<Vec<Bar>, StoreError>;
 
+    /// A company's oldest `limit` bars within an inclusive range, oldest first
+    /// (a page forward); backends push the limit into their query.
+    async fn oldest(&self, company: &str, range: &DateRange, limit: usize) -> Result<Vec<Bar>, StoreError> {
+        let mut bars = self.range(company, range).await?;
+        bars.truncate(limit);
+        Ok(bars)
+    }
+
     /// A number that changes whenever the stored bars change, when the backend
     /// can tell without reading them; `None` when it cannot.
     async fn version(&self) -> Result<Option<u64>, StoreError> {

@@ -288,6 +288,20 @@ impl Store for SqliteStore {
         Ok(bars)
     }
 
+    async fn oldest(&self, company: &str, range: &DateRange, limit: usize) -> Result<Vec<Bar>, StoreError> {
+        let (company, lower, upper) = (company.to_string(), range.lower(), range.upper());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let query = self.sql(&format!(
+            "SELECT {COLUMNS} FROM {{bars}} WHERE company = ?1 AND date >= ?2 AND date <= ?3 ORDER BY date LIMIT ?4"
+        ));
+        self.with_conn(move |c| {
+            let mut st = c.prepare_cached(&query)?;
+            let rows = st.query_map(params![company, lower, upper, limit], bar_from_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
     async fn version(&self) -> Result<Option<u64>, StoreError> {
         // `data_version` changes when another connection commits; ours are counted apart.
         let others: i64 = self.with_conn(|c| c.query_row("PRAGMA data_version", [], |r| r.get(0))).await?;
