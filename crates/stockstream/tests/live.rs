@@ -227,4 +227,15 @@ fn finnhub_trades_need_a_token_that_is_never_shown() {
     let good = log["good"].as_array().unwrap();
     assert_eq!(good.len(), 200);
     assert_eq!(stored_bars(&db), expected_bars(good));
+
+    // The readers take the bar length: the 1-minute bars, not the (empty) daily table.
+    let db = db.to_str().unwrap();
+    let report = ok(dir.path(), &["report", "--interval", "1m", "--db", db, "--out", "r"]);
+    assert!(report.contains("report.html"), "{report}");
+    let html = std::fs::read_to_string(dir.path().join("r/report.html")).unwrap();
+    assert!(html.contains("Apple") && html.contains("MSFT"), "the report shows the tick bars' companies");
+    let csv = ok(dir.path(), &["query", "--company", "AAPL", "--interval", "1m", "--format", "csv", "--db", db]);
+    assert_eq!(csv.lines().count(), 1 + stored_bars(Path::new(db)).iter().filter(|b| b.0 == "AAPL").count());
+    let daily = stockstream(dir.path(), &["query", "--company", "AAPL", "--db", db]);
+    assert!(!daily.status.success(), "no daily bars were stored");
 }
