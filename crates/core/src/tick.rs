@@ -30,9 +30,10 @@ pub struct Tick {
     /// The feed's trade identifier, when it has one.
     #[serde(default)]
     pub trade_id: Option<String>,
-    /// The feed it came from (`yahoo`, `finnhub`, `synthetic`).
+    /// The feed it came from (`yahoo`, `finnhub`, `synthetic`); shared, like
+    /// the symbol, by a feed's ticks.
     #[serde(default)]
-    pub source: String,
+    pub source: Arc<str>,
 }
 
 /// Where one symbol's windows stood when its bars were last stored: what a

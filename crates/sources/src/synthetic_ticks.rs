@@ -28,8 +28,9 @@ pub struct TickConfig {
 pub struct SyntheticTicks {
     config: TickConfig,
     models: Vec<Model>,
-    /// Each symbol's name, shared by its ticks.
+    /// Each symbol's name, shared by its ticks, and the source's.
     names: Vec<Arc<str>>,
+    source: Arc<str>,
     /// Event time of each symbol's previous tick.
     last_ms: Vec<i64>,
     rng: ChaCha8Rng,
@@ -50,6 +51,7 @@ impl SyntheticTicks {
         let models: Vec<Model> = config.symbols.iter().map(|s| model_for(s.trim())).collect();
         Ok(SyntheticTicks {
             names: models.iter().map(|m| Arc::from(m.symbol.as_str())).collect(),
+            source: "synthetic".into(),
             last_ms: vec![config.start_ms; models.len()],
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             models,
@@ -96,7 +98,7 @@ impl Iterator for SyntheticTicks {
             size,
             day_volume: None,
             trade_id,
-            source: "synthetic".into(),
+            source: self.source.clone(),
         })
     }
 }

@@ -379,13 +379,17 @@ pub struct Windows {
     config: WindowConfig,
     index: HashMap<Box<str>, u32, FnvBuild>,
     symbols: Vec<SymbolWindows>,
-    last: usize,
+    /// (address of a shared name, its symbol), by the address's bits.
+    by_address: [(usize, u32); NAME_CACHE],
 }
+
+/// Slots of the name cache.
+const NAME_CACHE: usize = 64;
 
 impl Windows {
     /// No windows yet.
     pub fn new(config: WindowConfig) -> Self {
-        Windows { config, index: HashMap::default(), symbols: Vec::new(), last: usize::MAX }
+        Windows { config, index: HashMap::default(), symbols: Vec::new(), by_address: [(0, 0); NAME_CACHE] }
     }
 
     /// The configuration.
@@ -393,20 +397,23 @@ impl Windows {
         &self.config
     }
 
+    #[inline]
     fn symbol(&mut self, name: &Arc<str>) -> usize {
-        if let Some(s) = self.symbols.get(self.last) {
-            if Arc::ptr_eq(&s.name, name) {
-                return self.last;
-            }
+        // A feed shares one name among its ticks of a symbol: its address
+        // finds it in a small direct-mapped cache without reading the text,
+        // whatever order the symbols come in.
+        let address = Arc::as_ptr(name) as *const u8 as usize;
+        let slot = (address >> 4) % NAME_CACHE;
+        let (cached, i) = self.by_address[slot];
+        if cached == address && Arc::ptr_eq(&self.symbols[i as usize].name, name) {
+            return i as usize;
         }
-        // A feed shares one name among its ticks of a symbol: a pointer
-        // comparison finds it among a few symbols without reading the text.
-        if self.symbols.len() <= 16 {
-            if let Some(i) = self.symbols.iter().position(|s| Arc::ptr_eq(&s.name, name)) {
-                self.last = i;
-                return i;
-            }
-        }
+        let i = self.symbol_by_text(name);
+        self.by_address[slot] = (address, i as u32);
+        i
+    }
+
+    fn symbol_by_text(&mut self, name: &Arc<str>) -> usize {
         let i = match self.index.get(&**name) {
             Some(&i) => i as usize,
             None => {
@@ -425,7 +432,6 @@ impl Windows {
                 i
             }
         };
-        self.last = i;
         i
     }
 
