@@ -381,7 +381,12 @@ pub struct Windows {
     symbols: Vec<SymbolWindows>,
     /// (address of a shared name, its symbol), by the address's bits.
     by_address: [(usize, u32); NAME_CACHE],
+    /// Duplicate lists of retired windows, cleared, for new windows.
+    spare: Vec<Vec<(i64, u64)>>,
 }
+
+/// Retired windows' lists kept for reuse.
+const SPARE: usize = 64;
 
 /// Slots of the name cache.
 const NAME_CACHE: usize = 64;
@@ -389,7 +394,13 @@ const NAME_CACHE: usize = 64;
 impl Windows {
     /// No windows yet.
     pub fn new(config: WindowConfig) -> Self {
-        Windows { config, index: HashMap::default(), symbols: Vec::new(), by_address: [(0, 0); NAME_CACHE] }
+        Windows {
+            config,
+            index: HashMap::default(),
+            symbols: Vec::new(),
+            by_address: [(0, 0); NAME_CACHE],
+            spare: Vec::new(),
+        }
     }
 
     /// The configuration.
@@ -464,7 +475,11 @@ impl Windows {
             Some(i) if sym.windows[i].start == start => i,
             _ => {
                 let at = found.map_or(0, |i| i + 1);
-                sym.windows.insert(at, Acc::new(start, end, end <= watermark, pos));
+                let mut acc = Acc::new(start, end, end <= watermark, pos);
+                // A retired window's list, cleared: fresh large lists are new
+                // pages from the kernel, zeroed, then handed back, window after window.
+                acc.seen = self.spare.pop().unwrap_or_default();
+                sym.windows.insert(at, acc);
                 sym.due = i64::MIN;
                 at
             }
@@ -498,7 +513,7 @@ impl Windows {
         if t > sym.latest_t {
             sym.latest_t = t;
             if t.saturating_sub(config.allowed_lateness_ms) >= sym.due {
-                advance(sym, &config, out);
+                advance(sym, &config, out, &mut self.spare);
             }
         }
         verdict
@@ -602,7 +617,7 @@ pub struct Standing {
 }
 
 /// Moves the watermark: closes windows it passed, forgets those past their grace.
-fn advance(sym: &mut SymbolWindows, config: &WindowConfig, out: &mut Vec<Output>) {
+fn advance(sym: &mut SymbolWindows, config: &WindowConfig, out: &mut Vec<Output>, spare: &mut Vec<Vec<(i64, u64)>>) {
     let watermark = sym.latest_t.saturating_sub(config.allowed_lateness_ms);
     close_open(sym, |w| w.end <= watermark, out);
     let past =
@@ -611,7 +626,13 @@ fn advance(sym: &mut SymbolWindows, config: &WindowConfig, out: &mut Vec<Output>
         if let Some(dv) = sym.windows[..past].iter().rev().find_map(|w| w.dv_last) {
             sym.finalized_dv = Some(dv);
         }
-        sym.windows.drain(..past);
+        for mut w in sym.windows.drain(..past) {
+            // Kept for reuse, a few per symbol at most (see `SPARE`).
+            if spare.len() < SPARE {
+                w.seen.clear();
+                spare.push(w.seen);
+            }
+        }
     }
     let next_close = sym.windows.iter().find(|w| !w.closed).map_or(i64::MAX, |w| w.end);
     let next_forget =
