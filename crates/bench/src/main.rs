@@ -482,19 +482,7 @@ async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
     let hub = Arc::new(Hub::default());
     let analytics = analytics(hub.clone());
     let (stop_tx, stop) = watch::channel(false);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let state = stockstream_server::AppState::new(
-        store.clone(),
-        hub.clone(),
-        analytics.clone().expect("a stage"),
-        Arc::new(String::new),
-    );
-    let mut stopped = stop.clone();
-    let shutdown = async move {
-        let _ = stopped.wait_for(|s| *s).await;
-    };
-    let server = tokio::spawn(stockstream_server::serve(listener, state, shutdown));
+    let (addr, server) = serve_in_process(store.clone(), hub.clone(), analytics.clone(), stop.clone()).await?;
 
     // The client: an HTTP subscriber to /api/stream, timing each bar event.
     let rows = args.rows as usize;
@@ -537,18 +525,7 @@ async fn ticks(args: TicksBenchArgs) -> anyhow::Result<()> {
     let hub = Arc::new(Hub::default());
     let analytics = analytics(hub.clone());
     let (stop_tx, stop) = watch::channel(false);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let state = stockstream_server::AppState::new(
-        store.clone(),
-        hub.clone(),
-        analytics.clone().expect("a stage"),
-        Arc::new(String::new),
-    );
-    let mut stopped = stop.clone();
-    let server = tokio::spawn(stockstream_server::serve(listener, state, async move {
-        let _ = stopped.wait_for(|s| *s).await;
-    }));
+    let (addr, server) = serve_in_process(store.clone(), hub.clone(), analytics.clone(), stop.clone()).await?;
 
     // The client: an HTTP subscriber to /api/stream, timing each forming bar.
     let n = args.ticks as usize;
@@ -568,9 +545,7 @@ async fn ticks(args: TicksBenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     run_embedded(source, store.clone(), store.clone(), stats.clone(), &options, Pace::Rate(args.rate), stop).await?;
     let elapsed = started.elapsed().as_secs_f64();
-    let mut latencies = tokio::task::spawn_blocking(move || client.join())
-        .await?
-        .map_err(|_| anyhow::anyhow!("client thread panicked"))??;
+    let mut latencies = joined(client).await?;
     let _ = stop_tx.send(true);
     server.await??;
     anyhow::ensure!(
@@ -680,6 +655,22 @@ async fn follow(args: FollowBenchArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The server as `run --serve` starts it, over `store`, until `stop` turns true.
+async fn serve_in_process(
+    store: Arc<SqliteStore>,
+    hub: Arc<Hub>,
+    analytics: Option<Arc<AnalyticsStage>>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<anyhow::Result<()>>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let state = stockstream_server::AppState::new(store, hub, analytics.expect("a stage"), Arc::new(String::new));
+    let shutdown = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    Ok((addr, tokio::spawn(stockstream_server::serve(listener, state, shutdown))))
 }
 
 /// A client of `/api/stream` at `addr` on a thread of its own, as a browser

@@ -106,16 +106,8 @@ pub async fn consume(
         }
         let wait = options.flush_interval.saturating_sub(batch_started.elapsed()).max(Duration::from_millis(1));
         let room = options.batch_size.saturating_sub(batch.positions.len()).max(1);
-        let polled = if stop_open {
-            tokio::select! {
-                polled = consumer.poll(room, wait) => polled?,
-                changed = stop.changed() => {
-                    stop_open = changed.is_ok();
-                    continue;
-                }
-            }
-        } else {
-            consumer.poll(room, wait).await?
+        let Some(polled) = poll_unless_stopped(consumer, room, wait, &mut stop, &mut stop_open).await? else {
+            continue;
         };
         match polled {
             Polled::Messages(messages) => {
@@ -186,6 +178,27 @@ pub async fn consume(
     }
     stats.imputed.store(acceptor.imputed(), Ordering::Relaxed);
     Ok(())
+}
+
+/// Polls the bus, unless `stop` changes first: None then, for the caller to
+/// look at it again. Once the stop's sender is gone, it only polls.
+pub(crate) async fn poll_unless_stopped(
+    consumer: &mut dyn Consumer,
+    room: usize,
+    wait: Duration,
+    stop: &mut watch::Receiver<bool>,
+    stop_open: &mut bool,
+) -> Result<Option<Polled>, PipelineError> {
+    if !*stop_open {
+        return Ok(Some(consumer.poll(room, wait).await?));
+    }
+    tokio::select! {
+        polled = consumer.poll(room, wait) => Ok(Some(polled?)),
+        changed = stop.changed() => {
+            *stop_open = changed.is_ok();
+            Ok(None)
+        }
+    }
 }
 
 /// Now, in µs since the epoch (the bus's clock for `sent_at_micros`).

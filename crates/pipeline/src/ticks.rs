@@ -22,7 +22,7 @@ use stockstream_store::Store;
 use stockstream_window::{session_date, BarLength, Output, Verdict, WindowBar, WindowConfig, Windows};
 use tokio::sync::watch;
 
-use crate::consume::{report, Batch, Writing, WRITES_IN_FLIGHT};
+use crate::consume::{poll_unless_stopped, report, Batch, Writing, WRITES_IN_FLIGHT};
 use crate::{ConsumeOptions, PipelineError, RetryPolicy, Stats};
 
 /// How ticks become bars.
@@ -133,10 +133,8 @@ impl TickStage {
         state.touched = true;
         let replayed = pos.offset <= state.replayed_through;
         let verdict = self.windows.push_at(&tick, pos.offset, &mut self.out);
-        for o in self.out.drain(..) {
-            batch.bars.push(bar_of(o.bar(), self.length));
-            batch.closed_by.extend(sent_at);
-        }
+        batch.closed_by.extend(self.out.iter().filter_map(|_| sent_at));
+        self.closed_into(batch);
         match verdict.reject_kind() {
             Some(_) if replayed => Ok(None),
             Some(kind) => Err(Refusal::new(
@@ -154,6 +152,11 @@ impl TickStage {
             None if verdict == Verdict::Duplicate => Ok(None),
             None => Ok(self.windows.bar_at(&tick.symbol, tick.time_ms).filter(|b| b.partial)),
         }
+    }
+
+    /// Moves the bars the windows closed or revised into `batch`.
+    fn closed_into(&mut self, batch: &mut Batch) {
+        batch.bars.extend(self.out.drain(..).map(|o| bar_of(o.bar(), self.length)));
     }
 
     /// The marks of the symbols read since the last cut, and the offsets that
@@ -206,6 +209,15 @@ impl TickStage {
             keep
         });
     }
+}
+
+/// Hands closed bars to the analytics stage (indicators, alerts), if any.
+async fn analyse(options: &ConsumeOptions, bars: &[Bar]) -> Result<(), PipelineError> {
+    if let Some(analytics) = &options.analytics {
+        let raised = analytics.on_bars(bars.iter().map(|b| (b, None)));
+        analytics.publish(&raised).await?;
+    }
+    Ok(())
 }
 
 /// A window's bar as the store keeps it: the company for the symbol, the
@@ -268,16 +280,8 @@ pub async fn consume_ticks(
         }
         let wait = options.flush_interval.saturating_sub(batch_started.elapsed()).max(Duration::from_millis(1));
         let room = options.batch_size.saturating_sub(pending).max(1);
-        let polled = if stop_open {
-            tokio::select! {
-                polled = consumer.poll(room, wait) => polled?,
-                changed = stop.changed() => {
-                    stop_open = changed.is_ok();
-                    continue;
-                }
-            }
-        } else {
-            consumer.poll(room, wait).await?
+        let Some(polled) = poll_unless_stopped(consumer, room, wait, &mut stop, &mut stop_open).await? else {
+            continue;
         };
         match polled {
             Polled::Messages(messages) => {
@@ -306,10 +310,7 @@ pub async fn consume_ticks(
                         }
                     }
                 }
-                if let Some(analytics) = &options.analytics {
-                    let raised = analytics.on_bars(batch.bars[first_new..].iter().map(|b| (b, None)));
-                    analytics.publish(&raised).await?;
-                }
+                analyse(options, &batch.bars[first_new..]).await?;
             }
             Polled::Closed => {
                 flush = true;
@@ -331,11 +332,8 @@ pub async fn consume_ticks(
             idle_checked = Instant::now();
             let first_new = batch.bars.len();
             stage.windows.close_idle(idle_checked, ticks.idle_close, &mut stage.out);
-            batch.bars.extend(stage.out.drain(..).map(|o| bar_of(o.bar(), stage.length)));
-            if let Some(analytics) = &options.analytics {
-                let raised = analytics.on_bars(batch.bars[first_new..].iter().map(|b| (b, None)));
-                analytics.publish(&raised).await?;
-            }
+            stage.closed_into(&mut batch);
+            analyse(options, &batch.bars[first_new..]).await?;
         }
         // A closed bar is written at once: it is what a live view waits for.
         let due = pending >= options.batch_size
@@ -357,13 +355,10 @@ pub async fn consume_ticks(
     }
     if flush {
         // The input ended: every open window closes and is stored.
-        stage.windows.flush(&mut stage.out);
         let first_new = batch.bars.len();
-        batch.bars.extend(stage.out.drain(..).map(|o| bar_of(o.bar(), stage.length)));
-        if let Some(analytics) = &options.analytics {
-            let raised = analytics.on_bars(batch.bars[first_new..].iter().map(|b| (b, None)));
-            analytics.publish(&raised).await?;
-        }
+        stage.windows.flush(&mut stage.out);
+        stage.closed_into(&mut batch);
+        analyse(options, &batch.bars[first_new..]).await?;
     }
     while let Some(w) = writing.pop_front() {
         w.finish(consumer).await?;

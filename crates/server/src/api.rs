@@ -200,17 +200,13 @@ fn limit(params: &HashMap<String, String>, default: usize, max: usize) -> Result
 /// from ticks), or the served one.
 async fn store_for(s: &AppState, params: &HashMap<String, String>) -> Result<Arc<dyn Store>, ApiError> {
     let Some(interval) = params.get("interval") else { return Ok(s.store.clone()) };
-    let well_formed = interval.len() <= 4
-        && interval.ends_with(['s', 'm', 'h', 'd'])
-        && interval[..interval.len() - 1].bytes().all(|b| b.is_ascii_digit())
-        && interval.len() > 1;
-    if !well_formed {
+    let Ok(length) = interval.parse::<stockstream_window::BarLength>() else {
         return Err(ApiError::bad(
             "interval",
             format!("invalid interval {interval:?}: expected 1s, 1m, 5m, 15m, 1h or 1d"),
         ));
-    }
-    s.store.interval(interval).await.map_err(|e| ApiError {
+    };
+    s.store.interval(&length.name()).await.map_err(|e| ApiError {
         status: StatusCode::NOT_FOUND,
         message: e.to_string(),
         parameter: Some("interval"),

@@ -317,16 +317,27 @@ fn the_dashboard_moves_in_a_real_browser() {
             "2024-01-02",
         ],
     );
+    let seen = in_browser("dashboard.cjs", &server.base, "dashboard");
+    assert_eq!(seen["after"]["rows"], 7, "a row per company");
+    assert_ne!(seen["before"]["table"], seen["after"]["table"], "the table did not change");
+    assert_ne!(seen["before"]["chart"], seen["after"]["chart"], "the chart did not change");
+    assert!(seen["after"]["status"].as_str().unwrap().starts_with("live"), "{}", seen["after"]["status"]);
+}
+
+/// Runs a page script of `tests/browser` in headless Chromium against the
+/// server at `base`: what it saw, after checking that the page logged no
+/// error and asked no other host for anything. Its screenshot is kept as
+/// `target/test-artifacts/<name>.png`.
+fn in_browser(script: &str, base: &str, name: &str) -> Value {
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
-    let shot = artifacts.join("dashboard.png");
+    let shot = artifacts.join(format!("{name}.png"));
     let _ = std::fs::remove_file(&shot);
     let playwright = stockstream_testkit::tools_dir().join("browser/node_modules/playwright-core");
     assert!(playwright.is_dir(), "playwright-core is not installed at {}: run scripts/setup.sh", playwright.display());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/dashboard.cjs");
     let out = std::process::Command::new("node")
-        .arg(&script)
-        .args([&format!("{}/", server.base), shot.to_str().unwrap()])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser").join(script))
+        .args([&format!("{base}/"), shot.to_str().unwrap()])
         .env("PLAYWRIGHT_CORE", &playwright)
         .output()
         .unwrap();
@@ -334,11 +345,8 @@ fn the_dashboard_moves_in_a_real_browser() {
     let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(seen["errors"], serde_json::json!([]), "console errors");
     assert_eq!(seen["external"], serde_json::json!([]), "requests to other hosts");
-    assert_eq!(seen["after"]["rows"], 7, "a row per company");
-    assert_ne!(seen["before"]["table"], seen["after"]["table"], "the table did not change");
-    assert_ne!(seen["before"]["chart"], seen["after"]["chart"], "the chart did not change");
-    assert!(seen["after"]["status"].as_str().unwrap().starts_with("live"), "{}", seen["after"]["status"]);
     assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "screenshot kept");
+    seen
 }
 
 /// A raw HTTP/1.1 exchange: the status line of the answer to `request`.
@@ -471,23 +479,7 @@ fn the_forming_candle_moves_between_ticks_in_a_real_browser() {
             "--no-insights",
         ],
     );
-    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let shot = artifacts.join("forming.png");
-    let _ = std::fs::remove_file(&shot);
-    let playwright = stockstream_testkit::tools_dir().join("browser/node_modules/playwright-core");
-    assert!(playwright.is_dir(), "playwright-core is not installed at {}: run scripts/setup.sh", playwright.display());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/forming.cjs");
-    let out = std::process::Command::new("node")
-        .arg(&script)
-        .args([&format!("{}/", server.base), shot.to_str().unwrap()])
-        .env("PLAYWRIGHT_CORE", &playwright)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(seen["errors"], serde_json::json!([]), "console errors");
-    assert_eq!(seen["external"], serde_json::json!([]), "requests to other hosts");
+    let seen = in_browser("forming.cjs", &server.base, "forming");
     let samples = seen["samples"].as_array().unwrap();
     let distinct =
         |key: &str| samples.iter().map(|s| s[key].to_string()).collect::<std::collections::BTreeSet<_>>().len();
@@ -497,7 +489,6 @@ fn the_forming_candle_moves_between_ticks_in_a_real_browser() {
     assert!(distinct("close") >= 5, "the latest price did not move: {samples:?}");
     assert!(samples.iter().all(|s| s["label"].as_str().unwrap().starts_with("forming ")), "{samples:?}");
     assert!(samples.last().unwrap()["status"].as_str().unwrap().contains("ticks received"));
-    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "screenshot kept");
     let mut child = server;
     assert!(std::process::Command::new("kill")
         .args(["-TERM", &child.child.id().to_string()])

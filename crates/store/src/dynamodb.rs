@@ -132,6 +132,18 @@ impl DynamoStore {
         Ok(alerts)
     }
 
+    /// One item put (marks and alerts are few: no batching).
+    async fn put(&self, item: HashMap<String, AttributeValue>) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| sdk_error(&e, &format!("cannot write to DynamoDB table {}", self.table)))?;
+        Ok(())
+    }
+
     async fn ensure_table(&self) -> Result<(), StoreError> {
         let [hash, range] = self.keys;
         match self.client.describe_table().table_name(&self.table).send().await {
@@ -508,14 +520,7 @@ impl Store for DynamoStore {
             if let Some(v) = m.day_volume {
                 item.insert("DayVolume".into(), number(v));
             }
-            table
-                .client
-                .put_item()
-                .table_name(&table.table)
-                .set_item(Some(item))
-                .send()
-                .await
-                .map_err(|e| sdk_error(&e, &format!("cannot write to DynamoDB table {}", table.table)))?;
+            table.put(item).await?;
         }
         Ok(())
     }
@@ -536,14 +541,7 @@ impl Store for DynamoStore {
                 ("Message".to_string(), AttributeValue::S(a.message.clone())),
                 ("Values".to_string(), AttributeValue::S(a.values.to_string())),
             ]);
-            table
-                .client
-                .put_item()
-                .table_name(&table.table)
-                .set_item(Some(item))
-                .send()
-                .await
-                .map_err(|e| sdk_error(&e, &format!("cannot write to DynamoDB table {}", table.table)))?;
+            table.put(item).await?;
         }
         Ok(())
     }

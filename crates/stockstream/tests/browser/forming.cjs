@@ -2,21 +2,11 @@
 // forming candle between ticks: its label and its shape, sampled every
 // 100 ms for 3 s. Usage: node forming.cjs URL SCREENSHOT (PLAYWRIGHT_CORE
 // names the installed playwright-core folder).
-const { chromium } = require(process.env.PLAYWRIGHT_CORE);
+const open = require("./open.cjs");
 
 (async () => {
   const [url, screenshot] = process.argv.slice(2);
-  const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
-  const errors = [], external = [];
-  page.on("console", m => { if (m.type() === "error") errors.push(m.text()); });
-  page.on("pageerror", e => errors.push(String(e)));
-  page.on("request", r => { if (!r.url().startsWith(url) && !r.url().startsWith("data:")) external.push(r.url()); });
-  await page.goto(url);
+  const { browser, page, errors, external } = await open(url, { width: 1400, height: 1100 });
   await page.waitForFunction(() => document.querySelector("#candles rect.forming"), null, { timeout: 30000 });
   const samples = [];
   for (let i = 0; i < 30; i++) {
