@@ -81,6 +81,10 @@ async fn follow(
         } else if topic == ticks {
             let (Some(windows), Some(options)) = (windows.as_mut(), tick_options) else { continue };
             let Ok(tick) = Tick::decode(&m.payload) else { continue };
+            // Bounded like the consumers' windows: no new symbol past the cap.
+            if windows.symbols() >= options.max_symbols && windows.standing(&tick.symbol).is_none() {
+                continue;
+            }
             windows.push(&tick, &mut out);
             let closed: Vec<_> = out.drain(..).map(|o| bar_of(o.bar(), options.window.length)).collect();
             analytics.on_bars(closed.iter().map(|b| (b, m.sent_at_micros)));
