@@ -206,10 +206,9 @@ async fn store_for(s: &AppState, params: &HashMap<String, String>) -> Result<Arc
             format!("invalid interval {interval:?}: expected 1s, 1m, 5m, 15m, 1h or 1d"),
         ));
     };
-    s.store.interval(&length.name()).await.map_err(|e| ApiError {
-        status: StatusCode::NOT_FOUND,
-        message: e.to_string(),
-        parameter: Some("interval"),
+    s.store.interval(&length.name()).await.map_err(|e| {
+        tracing::debug!("no {interval} bars: {e}");
+        ApiError { status: StatusCode::NOT_FOUND, message: format!("no {interval} bars stored"), parameter: Some("interval") }
     })
 }
 
@@ -227,8 +226,13 @@ fn wire(bar: &Bar) -> serde_json::Value {
     serde_json::from_slice(&encode(bar)).unwrap_or(serde_json::Value::Null)
 }
 
+/// The companies with bars (of `interval`): none when no bars of it are stored.
 async fn companies(State(s): State<AppState>, Query(p): Params) -> Result<Json<Vec<String>>, ApiError> {
-    Ok(Json(store_for(&s, &p).await?.companies().await?))
+    match store_for(&s, &p).await {
+        Ok(store) => Ok(Json(store.companies().await?)),
+        Err(e) if e.status == StatusCode::NOT_FOUND => Ok(Json(Vec::new())),
+        Err(e) => Err(e),
+    }
 }
 
 /// Bars read before a page of indicators so that they are those of the whole history.
@@ -395,6 +399,11 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
+/// What the live stream carries: bars of which length.
+async fn live(State(s): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({ "interval": s.hub.interval() }))
+}
+
 async fn dashboard() -> Html<&'static str> {
     Html(include_str!("dashboard.html"))
 }
@@ -403,12 +412,15 @@ async fn dashboard() -> Html<&'static str> {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(dashboard))
+        .route(crate::assets::PLOTLY_PATH, get(crate::assets::plotly_js))
+        .route("/assets/plotly-LICENSE.txt", get(crate::assets::plotly_licence))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .route("/api/companies", get(companies))
         .route("/api/bars/{company}", get(bars))
         .route("/api/indicators/{company}", get(indicators))
         .route("/api/latest", get(latest))
+        .route("/api/live", get(live))
         .route("/api/stats", get(stats))
         .route("/api/insights", get(insights_route))
         .route("/api/alerts", get(alerts))

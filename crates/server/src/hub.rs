@@ -71,6 +71,8 @@ pub struct Hub {
     /// False when alerts come from elsewhere (a topic the server follows)
     /// rather than from the bars it is handed.
     alerts_from_bars: bool,
+    /// The length of the bars it streams (`1d` unless told).
+    interval: String,
 }
 
 impl Default for Hub {
@@ -80,6 +82,7 @@ impl Default for Hub {
             bus_to_event: Histogram::default(),
             tick_to_event: Histogram::default(),
             alerts_from_bars: true,
+            interval: "1d".into(),
         }
     }
 }
@@ -148,6 +151,18 @@ impl Hub {
     /// consumers that raised them published them), not raised by its bars.
     pub fn with_alerts_from_elsewhere() -> Self {
         Hub { alerts_from_bars: false, ..Hub::default() }
+    }
+
+    /// The same hub, streaming bars of `interval` (the dashboard shows them
+    /// live on that interval's chart).
+    pub fn streaming(mut self, interval: impl Into<String>) -> Self {
+        self.interval = interval.into();
+        self
+    }
+
+    /// The length of the bars it streams.
+    pub fn interval(&self) -> &str {
+        &self.interval
     }
 
     /// Sends an alert to every client.

@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 mod api;
+mod assets;
 pub mod args;
 mod hub;
 pub mod listen;

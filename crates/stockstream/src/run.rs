@@ -87,7 +87,7 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let progress = Progress::start(stats.clone(), expected, |s| Stats::get(&s.stored) + Stats::get(&s.rejected));
 
-    let hub = Arc::new(Hub::default());
+    let hub = Arc::new(Hub::default().streaming(interval.clone()));
     let mut subscribers: Vec<Arc<dyn Subscriber>> = vec![hub.clone(), Arc::new(StoredAlerts(store.clone()))];
     if args.bus == BusKind::Kafka {
         let publisher = KafkaPublisher::new(&args.kafka.settings(), &args.kafka.alerts_topic())?;

@@ -29,10 +29,11 @@ pub struct ServeCommandArgs {
 pub async fn serve_command(args: ServeCommandArgs) -> anyhow::Result<()> {
     let store = crate::open_interval(&args.store, args.interval).await?;
     let stop = stop_on_signal();
+    let interval = args.interval.map(|b| b.name()).unwrap_or_else(|| "1d".into());
     let (hub, analytics) = match args.follow.follow() {
-        None => (Arc::new(Hub::default()), Arc::new(AnalyticsStage::default())),
+        None => (Arc::new(Hub::default().streaming(interval)), Arc::new(AnalyticsStage::default())),
         Some((settings, topics)) => {
-            let hub = Arc::new(Hub::with_alerts_from_elsewhere());
+            let hub = Arc::new(Hub::with_alerts_from_elsewhere().streaming(interval));
             let analytics = Arc::new(AnalyticsStage::new(vec![hub.clone()]));
             let (tail, followed) = KafkaTail::new(&settings, &topics)?;
             println!("following  {} on {} (latest offsets, no group)", followed.join(", "), settings.brokers);

@@ -1,23 +1,39 @@
-// Opens the live dashboard in headless Chromium while bars stream, and reports
-// what a person would see: console errors, requests to other hosts, and whether
-// the table and chart changed. Usage: node dashboard.cjs URL SCREENSHOT
-// PLAYWRIGHT_CORE names the installed playwright-core folder.
-const open = require("./open.cjs");
+// Opens the live dashboard while bars stream (from `run --serve` or from a
+// `serve` following the bus) and reports what a person would see: the chart's
+// last candle, the watchlist and the alerts, before and after; the legend
+// under the crosshair; an overlay turned on; the dark theme. Screenshots:
+// SCREENSHOT (light) and SCREENSHOT with -dark before .png.
+// Usage: node dashboard.cjs URL SCREENSHOT (PLAYWRIGHT_CORE names the
+// installed playwright-core folder).
+const open = require("./open.cjs"), { look } = open;
 
 (async () => {
   const [url, screenshot] = process.argv.slice(2);
   const { browser, page, errors, external } = await open(url, { width: 1400, height: 900 });
-  await page.waitForFunction(() => document.querySelectorAll("#latest tbody tr").length > 0 && document.querySelector("#chart path"), null, { timeout: 30000 });
-  const look = () => page.evaluate(() => ({
-    table: document.querySelector("#latest tbody").innerText,
-    chart: [...document.querySelectorAll("#chart path")].map(p => p.getAttribute("d")).join("|"),
-    rows: document.querySelectorAll("#latest tbody tr").length,
-    status: document.getElementById("status").textContent,
-  }));
-  const before = await look();
-  await page.waitForTimeout(2500);
-  const after = await look();
-  await page.screenshot({ path: screenshot, fullPage: true });
+  const chartHas = test => page.waitForFunction(test, null, { timeout: 60000 });
+  await chartHas(() => { const gd = document.getElementById("chart"); return gd.data && gd.data[0].x.length > 1; });
+  const before = await look(page);
+  // Streams until an alert of the chart's company is on it and in the feed.
+  await chartHas(() => {
+    const t = (document.getElementById("chart").data || []).find(t => t.name === "alerts");
+    return t && t.x.length > 0 && document.querySelectorAll("#alerts li").length > 0;
+  }).catch(() => {});
+  await page.waitForTimeout(1000);
+  const after = await look(page);
+  // The crosshair over the middle of the price pane: its bar in the legend.
+  const pane = await page.locator("#chart .nsewdrag").first().boundingBox();
+  await page.mouse.move(pane.x + pane.width / 2, pane.y + pane.height / 2);
+  await page.waitForTimeout(400);
+  const hover = await look(page);
+  await page.mouse.move(1, 1);
+  await page.click("#bb");
+  await page.waitForTimeout(400);
+  const bands = await look(page);
+  await page.screenshot({ path: screenshot });
+  await page.click("#theme");
+  await page.waitForTimeout(600);
+  const dark = await look(page);
+  await page.screenshot({ path: screenshot.replace(/\.png$/, "-dark.png") });
   await browser.close();
-  console.log(JSON.stringify({ errors, external, before, after }));
+  console.log(JSON.stringify({ errors, external, before, after, hover, bands, dark }));
 })().catch(e => { console.error(e); process.exit(1); });

@@ -13,7 +13,35 @@ module.exports = async function open(url, viewport) {
   const errors = [], external = [];
   page.on("console", m => { if (m.type() === "error") errors.push(m.text()); });
   page.on("pageerror", e => errors.push(String(e)));
-  page.on("request", r => { if (!r.url().startsWith(url) && !r.url().startsWith("data:")) external.push(r.url()); });
+  const origin = new URL(url).origin;
+  page.on("request", r => { if (!r.url().startsWith("data:") && new URL(r.url()).origin !== origin) external.push(r.url()); });
   await page.goto(url);
   return { browser, page, errors, external };
 };
+
+// What the dashboard shows: the chart's candles (closed and forming), its
+// alert markers and trace names, the watchlist, the alerts feed, the legend.
+module.exports.look = page => page.evaluate(() => {
+  const gd = document.getElementById("chart"), trace = name => (gd.data || []).find(t => t.name === name);
+  const candles = trace("price"), forming = trace("forming"), markers = trace("alerts");
+  const last = (t, k) => t && t[k].length ? t[k][t[k].length - 1] : null;
+  return {
+    candles: candles ? candles.x.length : 0,
+    loaded: Number(gd.dataset.loaded || 0),
+    lastCandle: candles ? `${last(candles, "x")} ${last(candles, "close")}` : null,
+    forming: forming && forming.x.length ? `${last(forming, "x")} ${last(forming, "close")}` : null,
+    markers: markers ? markers.x.length : 0,
+    traces: (gd.data || []).map(t => t.name),
+    watchlist: document.querySelector("#watchlist tbody").innerText,
+    rows: document.querySelectorAll("#watchlist tbody tr").length,
+    sparklines: document.querySelectorAll("#watchlist svg.spark polyline").length,
+    feed: document.querySelectorAll("#alerts li").length,
+    legend: document.getElementById("legend").textContent,
+    status: document.getElementById("status").textContent,
+    company: document.getElementById("company").value,
+    interval: document.getElementById("interval").value,
+    theme: document.documentElement.dataset.theme,
+    url: location.search,
+    background: getComputedStyle(document.body).backgroundColor,
+  };
+});
