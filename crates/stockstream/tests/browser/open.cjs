@@ -29,7 +29,9 @@ module.exports.look = page => page.evaluate(() => {
     candles: candles ? candles.x.length : 0,
     loaded: Number(gd.dataset.loaded || 0),
     lastCandle: candles ? `${last(candles, "x")} ${last(candles, "close")}` : null,
-    forming: forming && forming.x.length ? `${last(forming, "x")} ${last(forming, "close")}` : null,
+    // The forming candle's shape and its volume bar (the last one).
+    forming: forming && forming.x.length
+      ? ["x", "open", "high", "low", "close"].map(k => last(forming, k)).join(" ") + ` V ${last(trace("volume"), "y")}` : null,
     markers: markers ? markers.x.length : 0,
     traces: (gd.data || []).map(t => t.name),
     watchlist: document.querySelector("#watchlist tbody").innerText,

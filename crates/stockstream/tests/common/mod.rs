@@ -107,3 +107,56 @@ pub fn proc_status_kb(pid: u32, field: &str) -> u64 {
     let value = status.lines().find_map(|l| l.strip_prefix(field)?.strip_prefix(':')).unwrap();
     value.trim().trim_end_matches("kB").trim().parse().unwrap()
 }
+
+/// Runs a page script of `tests/browser` in headless Chromium at `url`: what
+/// it saw, after checking that the page logged no error and asked no other
+/// host for anything. Its screenshot is kept as
+/// `target/test-artifacts/<name>.png`.
+pub fn in_browser(script: &str, url: &str, name: &str) -> serde_json::Value {
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join(format!("{name}.png"));
+    let _ = std::fs::remove_file(&shot);
+    let playwright = stockstream_testkit::tools_dir().join("browser/node_modules/playwright-core");
+    assert!(playwright.is_dir(), "playwright-core is not installed at {}: run scripts/setup.sh", playwright.display());
+    let out = Command::new("node")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser").join(script))
+        .args([url, shot.to_str().unwrap()])
+        .env("PLAYWRIGHT_CORE", &playwright)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["errors"], serde_json::json!([]), "console errors");
+    assert_eq!(seen["external"], serde_json::json!([]), "requests to other hosts");
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "screenshot kept");
+    seen
+}
+
+/// What a live dashboard must show (see `tests/browser/dashboard.cjs`).
+pub fn check_live_dashboard(seen: &serde_json::Value, companies: u64) {
+    let (before, after) = (&seen["before"], &seen["after"]);
+    assert_eq!(after["rows"], companies, "a watchlist row per company: {after}");
+    assert_eq!(after["sparklines"], companies, "a sparkline per company: {after}");
+    assert_ne!(before["lastCandle"], after["lastCandle"], "the last candle did not move");
+    assert_ne!(before["watchlist"], after["watchlist"], "the watchlist did not change");
+    assert!(after["markers"].as_u64().unwrap() > 0, "no alert on the chart: {after}");
+    assert!(after["feed"].as_u64().unwrap() > 0, "no alert in the feed: {after}");
+    assert!(after["status"].as_str().unwrap().starts_with("live"), "{}", after["status"]);
+    // The crosshair in the middle of the chart: the legend names that bar, not the newest.
+    let legend = seen["hover"]["legend"].as_str().unwrap();
+    let newest = seen["hover"]["lastCandle"].as_str().unwrap().split(' ').next().unwrap();
+    assert!(legend.contains(" O ") && legend.contains(" C ") && legend.contains(" V "), "{legend}");
+    assert!(!legend.contains(newest), "the legend kept the newest bar ({newest}) under the crosshair: {legend}");
+    let traces = |k: &str| seen[k]["traces"].as_array().unwrap().iter().map(|t| t.to_string()).collect::<Vec<_>>();
+    assert!(!traces("after").iter().any(|t| t.contains("Bollinger")));
+    assert!(traces("bands").iter().any(|t| t.contains("Bollinger")), "the overlay did not turn on");
+    for pane in ["RSI 14", "MACD", "volume", "SMA 10", "SMA 50"] {
+        assert!(traces("after").iter().any(|t| t.contains(pane)), "no {pane}");
+    }
+    let dark = &seen["dark"];
+    assert_eq!(dark["theme"], "dark");
+    assert_ne!(dark["background"], seen["bands"]["background"], "the dark theme did not apply");
+    assert!(dark["url"].as_str().unwrap().contains("theme=dark"), "the URL keeps the theme: {}", dark["url"]);
+}
+
