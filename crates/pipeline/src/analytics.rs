@@ -55,6 +55,19 @@ impl AnalyticsStage {
         raised
     }
 
+    /// Takes bars that came before those the stage will be handed (a server
+    /// that starts mid-stream reads them from the store): the indicators and
+    /// alert rules start where they stood, and no one is told of them.
+    pub fn warm(&self, bars: &[Bar]) {
+        let mut live = self.live.lock().expect("analytics lock");
+        let (indicators, engine) = &mut *live;
+        for bar in bars {
+            if let Some(row) = indicators.update(bar) {
+                engine.check(bar, row);
+            }
+        }
+    }
+
     /// Hands a forming bar to every subscriber.
     pub fn forming(&self, bar: &Bar, sent_at_micros: Option<i64>) {
         for s in &self.subscribers {

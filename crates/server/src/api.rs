@@ -208,7 +208,11 @@ async fn store_for(s: &AppState, params: &HashMap<String, String>) -> Result<Arc
     };
     s.store.interval(&length.name()).await.map_err(|e| {
         tracing::debug!("no {interval} bars: {e}");
-        ApiError { status: StatusCode::NOT_FOUND, message: format!("no {interval} bars stored"), parameter: Some("interval") }
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: format!("no {interval} bars stored"),
+            parameter: Some("interval"),
+        }
     })
 }
 

@@ -4,8 +4,8 @@
 #![warn(missing_docs)]
 
 mod api;
-mod assets;
 pub mod args;
+mod assets;
 mod hub;
 pub mod listen;
 

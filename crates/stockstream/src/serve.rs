@@ -1,15 +1,16 @@
 //! `stockstream serve`: the REST API, live events and dashboard over a store;
 //! with `--brokers`, live from the bus as well.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use clap::Args;
 use stockstream_bus::{FollowArgs, KafkaTail};
-use stockstream_core::{Alert, MissingPolicy, Tick};
+use stockstream_core::{Alert, Bar, DateRange, MissingPolicy, Tick};
 use stockstream_pipeline::ticks::bar_of;
 use stockstream_pipeline::{stop_on_signal, Acceptor, AnalyticsStage, Stats, TickOptions};
 use stockstream_server::{Hub, ServeArgs};
-use stockstream_store::StoreArgs;
+use stockstream_store::{Store, StoreArgs};
 use stockstream_window::{BarLength, Windows};
 
 #[derive(Args, Debug)]
@@ -38,13 +39,45 @@ pub async fn serve_command(args: ServeCommandArgs) -> anyhow::Result<()> {
             let (tail, followed) = KafkaTail::new(&settings, &topics)?;
             println!("following  {} on {} (latest offsets, no group)", followed.join(", "), settings.brokers);
             let ticks = args.interval.map(TickOptions::new);
-            tokio::spawn(follow(tail, topics, analytics.clone(), hub.clone(), ticks));
+            let warm = Warm { store: store.clone(), done: HashSet::new() };
+            tokio::spawn(follow(tail, topics, analytics.clone(), hub.clone(), ticks, warm));
             (hub, analytics)
         }
     };
     let (addr, server) = args.serve.start(store, hub, analytics, Arc::new(Stats::default()), stop).await?;
     println!("serving    http://{addr}/ (store {})", args.store.describe());
     server.await?
+}
+
+/// The companies whose indicators were warmed from the store: the first bar
+/// of each that the server follows comes with indicators over the whole
+/// history, not over what streamed since it started.
+struct Warm {
+    store: Arc<dyn Store>,
+    done: HashSet<String>,
+}
+
+/// Bars read before a company's first followed bar: enough to settle every
+/// indicator (as the API's pages read).
+const WARM_UP: usize = 600;
+
+/// At most this many companies warmed (each costs one read); later ones start cold.
+const MAX_WARMED: usize = 100_000;
+
+impl Warm {
+    async fn before(&mut self, analytics: &AnalyticsStage, bar: &Bar) {
+        if self.done.len() >= MAX_WARMED || !self.done.insert(bar.company.clone()) {
+            return;
+        }
+        let earlier = DateRange { from: None, to: Some(bar.ts) };
+        match self.store.newest(&bar.company, &earlier, WARM_UP + 1).await {
+            Ok(mut bars) => {
+                bars.retain(|b| b.ts < bar.ts);
+                analytics.warm(&bars);
+            }
+            Err(e) => tracing::warn!("{}: indicators start without history: {e}", bar.company),
+        }
+    }
 }
 
 /// Hands what the bus carries to the live view: bars (accepted as a consumer
@@ -57,6 +90,7 @@ async fn follow(
     analytics: Arc<AnalyticsStage>,
     hub: Arc<Hub>,
     tick_options: Option<TickOptions>,
+    mut warm: Warm,
 ) {
     let mut acceptor = Acceptor::new(MissingPolicy::Ffill);
     let mut windows = tick_options.map(|o| Windows::new(o.window));
@@ -73,6 +107,7 @@ async fn follow(
             // Each message stands alone: a redelivered identity is not a duplicate here.
             acceptor.new_batch();
             if let Ok(bar) = acceptor.accept(&m.payload) {
+                warm.before(&analytics, &bar).await;
                 analytics.on_bars(std::iter::once((&bar, m.sent_at_micros)));
             }
         } else if topic == alerts {
@@ -88,6 +123,9 @@ async fn follow(
             }
             windows.push(&tick, &mut out);
             let closed: Vec<_> = out.drain(..).map(|o| bar_of(o.bar(), options.window.length)).collect();
+            for bar in &closed {
+                warm.before(&analytics, bar).await;
+            }
             analytics.on_bars(closed.iter().map(|b| (b, m.sent_at_micros)));
             if let Some(forming) = windows.bar_at(&tick.symbol, tick.time_ms).filter(|b| b.partial) {
                 analytics.forming(&bar_of(&forming, options.window.length), m.sent_at_micros);

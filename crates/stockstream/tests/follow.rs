@@ -37,25 +37,38 @@ fn spawn(dir: &Path, args: &[&str], log: &str) -> Killed {
 /// Reads server-sent events until `until` of kind `bar` came or 60 s passed:
 /// (bar events, alert events).
 async fn events(base: String, until: usize) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    let (mut bars, mut alerts) = (Vec::new(), Vec::new());
+    read_events(&base, Duration::from_secs(60), |kind, value| {
+        match kind {
+            "bar" => bars.push(value),
+            "alert" => alerts.push(value),
+            _ => {}
+        }
+        bars.len() < until
+    })
+    .await;
+    (bars, alerts)
+}
+
+/// Hands each server-sent event of `base` (its kind and data) to `more`
+/// until it answers false or `limit` passed.
+async fn read_events(base: &str, limit: Duration, mut more: impl FnMut(&str, serde_json::Value) -> bool) {
     let response = reqwest::get(format!("{base}/api/stream")).await.unwrap();
     let mut body = response.bytes_stream();
-    let (mut buffer, mut bars, mut alerts) = (String::new(), Vec::new(), Vec::new());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while bars.len() < until {
-        let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline, body.next()).await else { break };
+    let mut buffer = String::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline, body.next()).await else { return };
         buffer.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(end) = buffer.find("\n\n") {
             let block: String = buffer.drain(..end + 2).collect();
+            let Some(kind) = block.lines().find_map(|l| l.strip_prefix("event: ")) else { continue };
             let data = block.lines().find_map(|l| l.strip_prefix("data: ")).unwrap_or("null");
-            let value: serde_json::Value = serde_json::from_str(data).unwrap();
-            if block.starts_with("event: bar") {
-                bars.push(value);
-            } else if block.starts_with("event: alert") {
-                alerts.push(value);
+            if !more(kind, serde_json::from_str(data).unwrap()) {
+                return;
             }
         }
     }
-    (bars, alerts)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,4 +120,96 @@ async fn serve_instances_following_the_bus_stream_every_bar_and_the_members_aler
         assert!(!alerts.is_empty(), "serve {i}: no alert from the members");
         assert!(alerts.iter().all(|a| a["rule"].is_string() && a["company"].is_string()));
     }
+}
+
+/// The dashboard on the distributed path, in headless Chromium: two `consume`
+/// members and a `serve --brokers` following the topics, bars produced by
+/// another process at a replay speed. The page's last candle and watchlist
+/// move, an alert lands on the chart and in the feed (see
+/// `check_live_dashboard`); screenshots `target/test-artifacts/distributed.png`
+/// and `distributed-dark.png`. Then `serve` is restarted mid-stream: the new
+/// instance shows every alert the first one streamed before it went.
+#[test]
+fn the_dashboard_is_live_on_the_distributed_path_and_a_restarted_serve_keeps_the_alerts() {
+    let broker = Tansu::start(TansuStorage::Memory);
+    let brokers = broker.brokers();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let db = dir.join("shared.db");
+    let db = db.to_str().unwrap();
+    let kafka = ["--brokers", brokers.as_str(), "--topic", "live"];
+    let member = |name: &str| {
+        let mut args = vec!["consume", "--group", "g", "--db", db];
+        args.extend(kafka);
+        spawn(dir, &args, name)
+    };
+    let _members = [member("m1.log"), member("m2.log")];
+    assert!(wait_until(Duration::from_secs(60), || Path::new(db).exists()), "no member started");
+    let serve = |log: &str| {
+        let bind = format!("127.0.0.1:{}", stockstream_testkit::free_port());
+        let mut args = vec!["serve", "--bind", bind.as_str(), "--db", db];
+        args.extend(kafka);
+        let child = spawn(dir, &args, log);
+        assert!(wait_until(Duration::from_secs(30), || std::net::TcpStream::connect(&bind).is_ok()), "{log}");
+        (child, format!("http://{bind}"))
+    };
+    let (first, base) = serve("serve1.log");
+    // The server resolves the topics' ends on its first fetch: let it happen.
+    std::thread::sleep(Duration::from_secs(2));
+    // Every alert the first instance streams, until it goes.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let streamed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (sink, url) = (streamed.clone(), base.clone());
+    runtime.spawn(async move {
+        read_events(&url, Duration::from_secs(600), |kind, alert| {
+            if kind == "alert" {
+                sink.lock().unwrap().push(alert);
+            }
+            true
+        })
+        .await
+    });
+
+    // 2 symbols over 2024 (504 bars), 10 days of history a second: ~36 s.
+    let mut produce = vec!["produce", "--symbols", "NVDA,TSLA", "--start", "2024-01-02", "--end", "2024-12-31"];
+    produce.extend(["--speed", "864000x"]);
+    produce.extend(kafka);
+    let producer = spawn(dir, &produce, "produce.log");
+
+    let seen = common::in_browser("dashboard.cjs", &format!("{base}/"), "distributed");
+    common::check_live_dashboard(&seen, 2);
+
+    // Restarted while bars still flow: the alerts raised before are shown.
+    drop(first);
+    let before = streamed.lock().unwrap().clone();
+    let mut producer = producer;
+    assert!(producer.0.try_wait().unwrap().is_none(), "the stream ended before the restart");
+    let (_second, base) = serve("serve2.log");
+    let (after, first_bars) = runtime.block_on(async {
+        // Its first bars streamed carry indicators over the whole history
+        // (warmed from the store), not over what streamed since it started.
+        let mut first_bars = Vec::new();
+        read_events(&base, Duration::from_secs(30), |kind, bar| {
+            if kind == "bar" {
+                first_bars.push(bar);
+            }
+            first_bars.len() < 2
+        })
+        .await;
+        let after: Vec<serde_json::Value> =
+            reqwest::get(format!("{base}/api/alerts?limit=1000")).await.unwrap().json().await.unwrap();
+        (after, first_bars)
+    });
+    assert_eq!(first_bars.len(), 2, "the restarted serve streamed no bar");
+    for bar in &first_bars {
+        let ind = &bar["indicators"];
+        assert!(ind["sma50"].is_number() && ind["rsi14"].is_number(), "indicators without the history: {ind}");
+    }
+    assert!(!before.is_empty(), "no alert streamed before the restart");
+    let key = |a: &serde_json::Value| format!("{} {} {}", a["company"], a["date"], a["rule"]);
+    let kept: std::collections::HashSet<_> = after.iter().map(key).collect();
+    let lost: Vec<_> = before.iter().map(key).filter(|k| !kept.contains(k)).collect();
+    assert!(lost.is_empty(), "the restarted serve lacks {} alerts: {lost:?}", lost.len());
+    let shown = common::in_browser("dashboard.cjs", &format!("{base}/"), "distributed-restarted");
+    assert!(shown["before"]["feed"].as_u64().unwrap() > 0, "the restarted dashboard shows no earlier alert");
 }

@@ -189,8 +189,24 @@ async fn every_endpoint_and_error_path() {
 
     let (status, page) = get(b, "/").await;
     assert_eq!(status, 200);
-    assert!(page.contains("stockstream live") && page.contains("new EventSource(\"/api/stream\")"));
+    assert!(page.contains("<title>stockstream</title>") && page.contains("new EventSource(\"/api/stream\")"));
+    assert!(
+        page.contains(r#"<script src="/assets/plotly-3.0.1.min.js" async"#),
+        "the page loads the library from here"
+    );
     assert!(!page.contains("http://") && !page.contains("https://"), "the dashboard refers to another host");
+    let library = reqwest::get(format!("{b}/assets/plotly-3.0.1.min.js")).await.unwrap();
+    assert_eq!(library.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert!(library.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+    assert!(library.text().await.unwrap().starts_with("/**\n* plotly.js v3.0.1"));
+    let (status, licence) = get(b, "/assets/plotly-LICENSE.txt").await;
+    assert_eq!(status, 200);
+    assert!(licence.contains("The MIT License") && licence.contains("Plotly, Inc."), "{licence}");
+    assert_eq!(json(b, "/api/live").await, serde_json::json!({ "interval": "1d" }));
+    // No bars of an interval: no companies, and an error that keeps the file's name to the log.
+    assert_eq!(json(b, "/api/companies?interval=1m").await, serde_json::json!([]));
+    let (_, missing) = get(b, "/api/bars/NVDA?interval=1m").await;
+    assert!(missing.contains("no 1m bars stored") && !missing.contains(".db"), "{missing}");
 }
 
 /// Reads server-sent events until `done` says so; returns (event, data) pairs.
@@ -335,7 +351,8 @@ fn a_long_history_opens_within_a_second_and_pages_in_as_it_comes_into_view() {
     let server = start(dir.path(), &["serve"]);
     let seen = in_browser("history.cjs", &format!("{}/?company=tesla&theme=dark", server.base), "history");
     eprintln!("first visit: {}; library cached: {}", seen["first"], seen["cached"]);
-    let fastest = seen["cached"].as_array().unwrap().iter().map(|t| t["chart"].as_f64().unwrap()).fold(f64::MAX, f64::min);
+    let fastest =
+        seen["cached"].as_array().unwrap().iter().map(|t| t["chart"].as_f64().unwrap()).fold(f64::MAX, f64::min);
     assert!(fastest < 1000.0, "the chart took {fastest} ms with the library cached: {}", seen["cached"]);
     assert!(seen["first"]["paint"].as_f64().unwrap() < 1000.0, "first paint: {}", seen["first"]);
     let opened = &seen["opened"];

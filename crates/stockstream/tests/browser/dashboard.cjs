@@ -10,16 +10,16 @@ const open = require("./open.cjs"), { look } = open;
 (async () => {
   const [url, screenshot] = process.argv.slice(2);
   const { browser, page, errors, external } = await open(url, { width: 1400, height: 900 });
-  const chartHas = test => page.waitForFunction(test, null, { timeout: 60000 });
-  await chartHas(() => { const gd = document.getElementById("chart"); return gd.data && gd.data[0].x.length > 1; });
+  await page.waitForFunction(() => { const gd = document.getElementById("chart"); return gd.data && gd.data[0].x.length > 1; }, null, { timeout: 60000 });
   const before = await look(page);
-  // Streams until an alert of the chart's company is on it and in the feed.
-  await chartHas(() => {
-    const t = (document.getElementById("chart").data || []).find(t => t.name === "alerts");
-    return t && t.x.length > 0 && document.querySelectorAll("#alerts li").length > 0;
-  }).catch(() => {});
-  await page.waitForTimeout(1000);
-  const after = await look(page);
+  // Streams until the last candle and the watchlist moved, and an alert of
+  // the chart's company is on it and in the feed: at most 60 s.
+  let after;
+  for (let i = 0; i < 240; i++) {
+    await page.waitForTimeout(250);
+    after = await look(page);
+    if (after.lastCandle !== before.lastCandle && after.watchlist !== before.watchlist && after.markers > 0 && after.feed > 0) break;
+  }
   // The crosshair over the middle of the price pane: its bar in the legend.
   const pane = await page.locator("#chart .nsewdrag").first().boundingBox();
   await page.mouse.move(pane.x + pane.width / 2, pane.y + pane.height / 2);

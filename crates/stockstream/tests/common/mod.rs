@@ -159,4 +159,3 @@ pub fn check_live_dashboard(seen: &serde_json::Value, companies: u64) {
     assert_ne!(dark["background"], seen["bands"]["background"], "the dark theme did not apply");
     assert!(dark["url"].as_str().unwrap().contains("theme=dark"), "the URL keeps the theme: {}", dark["url"]);
 }
-
