@@ -3,8 +3,8 @@
 //! that commits only what the caller says is stored. Dead letters: `<topic>.dlq`.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,7 +16,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message as _, OwnedHeaders};
 use rdkafka::producer::{
-    BaseRecord, DeliveryResult, FutureProducer, FutureRecord, Producer as _, ProducerContext, ThreadedProducer,
+    BaseProducer, BaseRecord, DeliveryResult, FutureProducer, FutureRecord, Producer as _, ProducerContext,
 };
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use stockstream_core::{BusError, DeadLetters, Reject, StoreError};
@@ -71,6 +71,7 @@ pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str], partitions
         .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(-1)))
         .collect();
     if missing.is_empty() {
+        dispose(admin);
         return Ok(());
     }
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
@@ -79,6 +80,7 @@ pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str], partitions
         .create_topics(&missing, &options)
         .await
         .map_err(|e| kafka_error(e, &format!("cannot create topics {names:?} on {}", settings.brokers)))?;
+    dispose(admin);
     for r in results {
         match r {
             Ok(topic) => tracing::info!(topic, partitions, "created topic"),
@@ -87,6 +89,13 @@ pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str], partitions
         }
     }
     Ok(())
+}
+
+/// Drops a client whose work is done on a thread of its own: its polling
+/// thread notices the stop only after a poll of up to 100 ms, which no
+/// command needs to wait for.
+fn dispose<T: Send + 'static>(client: T) {
+    std::thread::spawn(move || drop(client));
 }
 
 /// Counts delivery outcomes reported by librdkafka's background thread.
@@ -121,9 +130,15 @@ impl ProducerContext for DeliveryCounter {
 
 /// Sends to one topic: idempotent, acks=all, lz4, batched.
 pub struct KafkaProducer {
-    producer: ThreadedProducer<DeliveryCounter>,
+    producer: Arc<BaseProducer<DeliveryCounter>>,
     topic: String,
+    /// Serves delivery reports; stopped (within a poll) when the producer goes.
+    polling: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
 }
+
+/// How long the polling thread waits for delivery reports before it looks
+/// whether to stop: a producer dropped costs at most this.
+const POLL: Duration = Duration::from_millis(10);
 
 impl KafkaProducer {
     /// A producer for `topic`.
@@ -147,23 +162,49 @@ impl KafkaProducer {
                 config.set(k, v);
             }
         }
-        let producer: ThreadedProducer<DeliveryCounter> = config
-            .create_with_context(DeliveryCounter::default())
-            .map_err(|e| kafka_error(e, "cannot create a Kafka producer"))?;
-        // An idempotent producer asks for its id on a 500 ms timer, and only
-        // of a broker it is already connected to: a first metadata request
-        // connects it now, so the id comes at the first tick, not the second.
+        let producer: Arc<BaseProducer<DeliveryCounter>> = Arc::new(
+            config
+                .create_with_context(DeliveryCounter::default())
+                .map_err(|e| kafka_error(e, "cannot create a Kafka producer"))?,
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let (polled, stopping) = (producer.clone(), stop.clone());
+        let poller = std::thread::Builder::new()
+            .name("kafka producer polling".into())
+            .spawn(move || {
+                while !stopping.load(Ordering::Relaxed) {
+                    polled.poll(POLL);
+                }
+            })
+            .map_err(|e| BusError::fatal(format!("cannot start the Kafka producer's polling thread: {e}")))?;
+        // An idempotent producer asks for its id after each metadata answer,
+        // of a broker it learned from one and is connected to; failing that,
+        // on a 500 ms timer. A first metadata request makes it learn (and
+        // connect to) the brokers; the next ones, once they are up, make it
+        // ask at once instead of half a second later.
         let warm = (producer.clone(), topic.to_string());
         std::thread::spawn(move || {
-            let _ = warm.0.client().fetch_metadata(Some(&warm.1), Duration::from_secs(5));
+            for pause in [0, 5, 20, 50] {
+                std::thread::sleep(Duration::from_millis(pause));
+                let _ = warm.0.client().fetch_metadata(Some(&warm.1), Duration::from_secs(5));
+            }
         });
-        Ok(KafkaProducer { producer, topic: topic.to_string() })
+        Ok(KafkaProducer { producer, topic: topic.to_string(), polling: Some((stop, poller)) })
     }
 
     /// Messages whose delivery was confirmed, and failed.
     pub fn delivery_counts(&self) -> (u64, u64) {
         let c = self.producer.context();
         (c.delivered.load(Ordering::Relaxed), c.failed.load(Ordering::Relaxed))
+    }
+}
+
+impl Drop for KafkaProducer {
+    fn drop(&mut self) {
+        if let Some((stop, poller)) = self.polling.take() {
+            stop.store(true, Ordering::Relaxed);
+            let _ = poller.join();
+        }
     }
 }
 
@@ -559,21 +600,34 @@ impl KafkaPublisher {
 }
 
 /// Dead letters on Kafka: each reject goes to `<topic>.dlq` with its original
-/// bytes as the value and `reason`, `kind` and `source` headers.
-pub struct KafkaDeadLetters(KafkaPublisher);
+/// bytes as the value and `reason`, `kind` and `source` headers. Its producer
+/// is made with the first reject: a clean run pays for none.
+pub struct KafkaDeadLetters {
+    settings: KafkaSettings,
+    topic: String,
+    publisher: tokio::sync::OnceCell<KafkaPublisher>,
+}
 
 impl KafkaDeadLetters {
     /// `topic` is the dead-letter topic itself (`stock-prices.dlq`).
     pub fn new(settings: &KafkaSettings, topic: &str) -> Result<Self, BusError> {
-        KafkaPublisher::new(settings, topic).map(KafkaDeadLetters)
+        Ok(KafkaDeadLetters { settings: settings.clone(), topic: topic.to_string(), publisher: Default::default() })
     }
 }
 
 #[async_trait]
 impl DeadLetters for KafkaDeadLetters {
     async fn keep(&self, rejects: Vec<Reject>) -> Result<(), StoreError> {
-        let topic = &self.0.topic;
-        self.0
+        if rejects.is_empty() {
+            return Ok(());
+        }
+        let publisher = self
+            .publisher
+            .get_or_try_init(|| async { KafkaPublisher::new(&self.settings, &self.topic) })
+            .await
+            .map_err(StoreError::from)?;
+        let topic = &publisher.topic;
+        publisher
             .deliver(rejects.iter().map(|r| {
                 let headers = OwnedHeaders::new()
                     .insert(Header { key: "reason", value: Some(r.reason.as_bytes()) })
