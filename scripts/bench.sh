@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs the benchmarks, starting the servers they need on free loopback ports and
-# stopping them afterwards. Usage: scripts/bench.sh [embedded|window|ticks|serve|kafka|follow|dynamodb|all]
+# stopping them afterwards. Usage: scripts/bench.sh [embedded|window|ticks|serve|indicators-file|kafka|follow|dynamodb|all]
 # The peers are the scripts in $STOCKSTREAM_PEERS, by default ../shared/peers
-# (Python: confluent-kafka, boto3, kafka-python, pandas).
+# (Python: confluent-kafka, boto3, kafka-python, pandas, TA-Lib).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh >/dev/null
 python3 -c 'import pandas' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check pandas
+python3 -c 'import talib' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check ta-lib
 cargo build --release --locked -q -p stockstream -p stockstream-bench
 bin="${CARGO_TARGET_DIR:-target}/release/stockstream-bench"
 export STOCKSTREAM_PEERS="${STOCKSTREAM_PEERS:-$(cd .. && pwd)/shared/peers}"
@@ -29,6 +30,9 @@ if [ "$what" = ticks ] || [ "$what" = all ]; then
 fi
 if [ "$what" = serve ] || [ "$what" = all ]; then
   $bin serve --rate 10000
+fi
+if [ "$what" = indicators-file ] || [ "$what" = all ]; then
+  $bin indicators-file --rows 1000000
 fi
 start_tansu() {
   port=$(free_port)

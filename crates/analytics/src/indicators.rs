@@ -365,19 +365,6 @@ pub struct IndicatorRow {
 }
 
 impl IndicatorRow {
-    /// Writes rows as CSV under a header of [`IndicatorRow::COLUMNS`]; a value
-    /// not computed yet is an empty field.
-    pub fn write_csv(rows: &[IndicatorRow], out: impl std::io::Write) -> csv::Result<()> {
-        let mut w = csv::Writer::from_writer(out);
-        w.write_record(Self::COLUMNS)?;
-        for r in rows {
-            let values = r.values().map(|v| v.map(|x| x.to_string()).unwrap_or_default());
-            w.write_record([r.date.clone(), r.company.clone()].into_iter().chain(values))?;
-        }
-        w.flush()?;
-        Ok(())
-    }
-
     /// The CSV columns of `stockstream indicators`, in order.
     pub const COLUMNS: [&'static str; 19] = [
         "date",

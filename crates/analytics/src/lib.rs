@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod batch;
 pub mod indicators;
 pub mod insights;
+pub mod running;
 pub mod stats;
 pub mod talib;
 
@@ -14,6 +15,7 @@ pub use alerts::{Alert, AlertEngine};
 pub use batch::indicator_rows;
 pub use indicators::{IndicatorRow, Indicators, LiveIndicators};
 pub use insights::{insights, Insight};
+pub use running::RunningStats;
 pub use stats::{
     boxplot, company_stats, correlation, describe, market_stats, BoxPlot, CompanyStats, Describe, MarketStats,
 };

@@ -59,6 +59,21 @@ pub enum Target {
     /// `stockstream produce` → Kafka → `stockstream serve --brokers` following
     /// the topic → a client of its event stream, at each rate.
     Follow(FollowBenchArgs),
+    /// `stockstream indicators --input` of a CSV of one-minute bars, whole
+    /// process (time and peak memory), beside pandas + TA-Lib + `to_csv` on the
+    /// same file.
+    IndicatorsFile(IndicatorsFileArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct IndicatorsFileArgs {
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+    /// Runs of each side, alternating; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    #[arg(long, default_value = "crates/analytics/benches/indicators_file_peer.py")]
+    pub peer: std::path::PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -185,6 +200,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         Target::Window(a) => window(a),
         Target::Ticks(a) => ticks(a).await,
         Target::Follow(a) => follow(a).await,
+        Target::IndicatorsFile(a) => indicators_file(a),
     }
 }
 
@@ -757,6 +773,67 @@ async fn joined(client: std::thread::JoinHandle<anyhow::Result<Vec<f64>>>) -> an
     tokio::task::spawn_blocking(move || client.join())
         .await?
         .map_err(|_| anyhow::anyhow!("the client thread panicked"))?
+}
+
+fn indicators_file(args: IndicatorsFileArgs) -> anyhow::Result<()> {
+    let product = std::env::current_exe()?.with_file_name("stockstream");
+    anyhow::ensure!(product.is_file(), "{} not built (cargo build --release -p stockstream)", product.display());
+    let dir = tempfile::tempdir()?;
+    let (input, out) = (dir.path().join("bars.csv"), dir.path().join("indicators.csv"));
+    let rows = args.rows.to_string();
+    let made = std::process::Command::new(&product)
+        .args(["generate", "--rows", &rows, "--interval", "1m", "--out", input.to_str().unwrap()])
+        .status()?;
+    anyhow::ensure!(made.success(), "generate failed");
+    let input = input.to_str().unwrap();
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for i in 0..args.repeat {
+        let mut command = std::process::Command::new(&product);
+        command.args(["indicators", "--input", input]).env("STOCKSTREAM_LOG", "warn");
+        let o = whole_process(&mut command, Some(&out))?;
+        let mut command = std::process::Command::new("python3");
+        command.arg(&args.peer).args([input, out.to_str().unwrap()]);
+        let t = whole_process(&mut command, None)?;
+        println!(
+            "run {}: stockstream {:.2} s, {:.0} MB peak   pandas + TA-Lib {:.2} s, {:.0} MB peak",
+            i + 1,
+            o.0,
+            o.1,
+            t.0,
+            t.1
+        );
+        ours.push(o);
+        theirs.push(t);
+    }
+    let median_of = |v: &[(f64, f64)], k: usize| median(v.iter().map(|r| if k == 0 { r.0 } else { r.1 }).collect());
+    let (o, t) = (median_of(&ours, 0), median_of(&theirs, 0));
+    println!(
+        "bench indicators --input: {} one-minute bars of 7 companies, CSV out, median of {}",
+        args.rows, args.repeat
+    );
+    println!("stockstream indicators      {o:>8.2} s  {:>5.0} MB peak (target < 100 MB)", median_of(&ours, 1));
+    println!("pandas + TA-Lib + to_csv    {t:>8.2} s  {:>5.0} MB peak", median_of(&theirs, 1));
+    println!("ratio                       {:>8.2}x (target >= 8)", t / o);
+    Ok(())
+}
+
+/// Runs a command to its end (its standard output to `stdout` or nowhere):
+/// seconds and peak resident megabytes of that process.
+fn whole_process(command: &mut std::process::Command, stdout: Option<&std::path::Path>) -> anyhow::Result<(f64, f64)> {
+    use std::process::Stdio;
+    let out = match stdout {
+        Some(path) => Stdio::from(std::fs::File::create(path)?),
+        None => Stdio::null(),
+    };
+    let started = Instant::now();
+    let child = command.stdout(out).stderr(Stdio::inherit()).spawn()?;
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid out-parameter; wait4 fills it for this child only.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let secs = started.elapsed().as_secs_f64();
+    anyhow::ensure!(pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{command:?} failed");
+    Ok((secs, usage.ru_maxrss as f64 / 1024.0))
 }
 
 fn indicators(args: IndicatorBenchArgs) -> anyhow::Result<()> {

@@ -269,16 +269,21 @@ pub struct KafkaConsumer {
 /// A member that owns no partition while messages wait and nobody commits
 /// them is stranded: Tansu 0.6.0 leaves the partitions of members that
 /// crashed right after a restart with them until a member joins again, so the
-/// member joins again. Only after a join completed with nothing for it (never
+/// member joins again. Only after a join completed with nothing for it (not
 /// while a join is under way, which a new join would only prolong), and only
 /// if the group's commits stood still for a session: a member idle because the
 /// group has more members than partitions sees the others commit, and stays.
+/// A join that has not completed after [`JOIN_PATIENCE`] sessions (a broker
+/// restarted under it may never answer it) is started again.
 #[derive(Default)]
 struct Stranded {
     /// The group's committed offsets at the last look, summed.
     committed: Option<i64>,
     last_look: Option<std::time::Instant>,
 }
+
+/// Sessions a join may take before it is taken for lost and started again.
+const JOIN_PATIENCE: u32 = 3;
 
 /// librdkafka's 45 s group session leaves a crashed member's partitions
 /// unread that long; 10 s is Kafka's own consumer default.
@@ -291,6 +296,15 @@ pub struct GroupEvents {
     /// When the group last handed this member an assignment (possibly empty):
     /// a join that completed.
     last_assign: Mutex<Option<std::time::Instant>>,
+    /// Since when a join is under way (a revocation, or a join of ours), until
+    /// an assignment ends it.
+    joining_since: Mutex<Option<std::time::Instant>>,
+}
+
+impl GroupEvents {
+    fn joining(&self) {
+        *self.joining_since.lock().expect("join time") = Some(std::time::Instant::now());
+    }
 }
 
 impl ClientContext for GroupEvents {}
@@ -303,9 +317,13 @@ impl ConsumerContext for GroupEvents {
         match rebalance {
             Rebalance::Assign(list) => {
                 *self.last_assign.lock().expect("assign time") = Some(std::time::Instant::now());
+                *self.joining_since.lock().expect("join time") = None;
                 tracing::info!(partitions = %partitions(list), "partitions assigned")
             }
-            Rebalance::Revoke(list) => tracing::info!(partitions = %partitions(list), "partitions revoked"),
+            Rebalance::Revoke(list) => {
+                self.joining();
+                tracing::info!(partitions = %partitions(list), "partitions revoked")
+            }
             Rebalance::Error(e) => tracing::warn!("group rebalance failed: {e}"),
         }
     }
@@ -342,6 +360,7 @@ impl KafkaConsumer {
             .create_with_context(GroupEvents::default())
             .map_err(|e| kafka_error(e, "cannot create a Kafka consumer"))?;
         consumer.subscribe(&[topic]).map_err(|e| kafka_error(e, &format!("cannot subscribe to {topic}")))?;
+        consumer.context().joining();
         Ok(KafkaConsumer {
             consumer,
             topic: topic.to_string(),
@@ -354,8 +373,21 @@ impl KafkaConsumer {
     /// looks at most once per session.
     fn rejoin_if_stranded(&mut self) {
         let owns_nothing = self.consumer.assignment().is_ok_and(|a| a.count() == 0);
-        let assigned_at = *self.consumer.context().last_assign.lock().expect("assign time");
+        let events = self.consumer.context();
+        let assigned_at = *events.last_assign.lock().expect("assign time");
+        let joining_since = *events.joining_since.lock().expect("join time");
         let now = std::time::Instant::now();
+        if let Some(since) = joining_since.filter(|_| owns_nothing) {
+            if now - since >= self.session * JOIN_PATIENCE {
+                tracing::warn!(
+                    "the group's join for {} has not completed in {} s: joining the group again",
+                    self.topic,
+                    (now - since).as_secs()
+                );
+                self.join_again();
+            }
+            return;
+        }
         let Some(assigned_at) = assigned_at.filter(|_| owns_nothing) else {
             self.stranded = Stranded::default();
             return;
@@ -373,13 +405,18 @@ impl KafkaConsumer {
                 "this member owns no partition of {} while {waiting} messages wait and the group commits none: joining the group again",
                 self.topic
             );
-            // The next look waits for this join to complete.
-            *self.consumer.context().last_assign.lock().expect("assign time") = None;
-            self.stranded = Stranded::default();
-            self.consumer.unsubscribe();
-            if let Err(e) = self.consumer.subscribe(&[&self.topic]) {
-                tracing::warn!("cannot subscribe to {} again: {e}", self.topic);
-            }
+            self.join_again();
+        }
+    }
+
+    /// Leaves the group and joins it again; the next look waits for this join
+    /// to complete (or to be lost).
+    fn join_again(&mut self) {
+        self.consumer.context().joining();
+        self.stranded = Stranded::default();
+        self.consumer.unsubscribe();
+        if let Err(e) = self.consumer.subscribe(&[&self.topic]) {
+            tracing::warn!("cannot subscribe to {} again: {e}", self.topic);
         }
     }
 

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use stockstream_analytics::{Alert, AlertEngine, IndicatorRow, LiveIndicators};
+use stockstream_analytics::{Alert, AlertEngine, IndicatorRow, LiveIndicators, MarketStats, RunningStats};
 use stockstream_core::Bar;
 
 /// Receives what the analytics stage computes.
@@ -89,6 +89,25 @@ impl AnalyticsStage {
     /// The latest indicators of every company seen, by company.
     pub fn latest(&self) -> Vec<IndicatorRow> {
         self.live.lock().expect("analytics lock").0.latest()
+    }
+}
+
+/// The market statistics of every bar the stage takes, in one pass and in
+/// memory bounded by the number of companies: a run's insights at its end,
+/// without reading the store back.
+#[derive(Default)]
+pub struct StatsOfRun(Mutex<RunningStats>);
+
+impl Subscriber for StatsOfRun {
+    fn on_bar(&self, bar: &Bar, _row: &IndicatorRow, _alerts: &[Alert], _sent_at_micros: Option<i64>) {
+        self.0.lock().expect("statistics lock").push(bar);
+    }
+}
+
+impl StatsOfRun {
+    /// The statistics so far; the count starts again.
+    pub fn take(&self) -> MarketStats {
+        std::mem::take(&mut *self.0.lock().expect("statistics lock")).finish()
     }
 }
 

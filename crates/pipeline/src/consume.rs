@@ -327,24 +327,30 @@ impl Acceptor {
     ) -> Vec<Vec<Bar>> {
         let mut by_company: Vec<Vec<Bar>> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
-        for record in records {
-            let accepted = record.map_err(|r| (r.source, r.reason)).and_then(|rec| {
-                let source = rec.source;
-                self.accept_raw(rec.raw).map_err(|refusal| (source, refusal.reason))
-            });
-            match accepted {
-                Ok(bar) => {
-                    let next = by_company.len();
-                    let i = *index.entry(bar.company.clone()).or_insert(next);
-                    if i == next {
-                        by_company.push(Vec::new());
-                    }
-                    by_company[i].push(bar);
-                }
-                Err((source, reason)) => tracing::warn!("{source}: skipped: {reason}"),
+        for bar in records.into_iter().filter_map(|record| self.accept_record(record)) {
+            let next = by_company.len();
+            let i = *index.entry(bar.company.clone()).or_insert(next);
+            if i == next {
+                by_company.push(Vec::new());
             }
+            by_company[i].push(bar);
         }
         by_company
+    }
+
+    /// A file's record, accepted; or None, its refusal logged with where it came from.
+    pub fn accept_record(&mut self, record: Result<stockstream_core::SourceRecord, Reject>) -> Option<Bar> {
+        let accepted = record.map_err(|r| (r.source, r.reason)).and_then(|rec| {
+            let source = rec.source;
+            self.accept_raw(rec.raw).map_err(|refusal| (source, refusal.reason))
+        });
+        match accepted {
+            Ok(bar) => Some(bar),
+            Err((source, reason)) => {
+                tracing::warn!("{source}: skipped: {reason}");
+                None
+            }
+        }
     }
 
     /// Decodes a wire message, then accepts it as [`Acceptor::accept_raw`] does.

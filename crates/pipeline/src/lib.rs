@@ -18,7 +18,7 @@ pub mod shutdown;
 pub mod stats;
 pub mod ticks;
 
-pub use analytics::{AnalyticsStage, StoredAlerts, Subscriber};
+pub use analytics::{AnalyticsStage, StatsOfRun, StoredAlerts, Subscriber};
 pub use args::{ConsumeArgs, PaceArgs, WindowArgs};
 pub use consume::{consume, Acceptor, ConsumeOptions};
 pub use produce::{produce, Pace};

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use stockstream_analytics::{indicator_rows, insights, market_stats, IndicatorRow};
+use stockstream_analytics::{indicator_rows, insights, market_stats, IndicatorRow, LiveIndicators};
 use stockstream_core::{DateRange, MissingPolicy, Ts};
 use stockstream_pipeline::Acceptor;
 use stockstream_store::StoreArgs;
@@ -35,30 +35,103 @@ pub enum RowFormat {
 }
 
 pub async fn indicators_command(args: IndicatorsArgs) -> anyhow::Result<()> {
-    let rows = match (&args.input, &args.company) {
-        // Cleaned and validated as the consumer does; what it would refuse is
-        // logged and left out.
-        (Some(path), _) => {
-            let series = Acceptor::new(MissingPolicy::Ffill).series(stockstream_sources::CsvSource::open(path)?);
-            series.iter().flat_map(|bars| indicator_rows(bars)).collect()
-        }
+    let mut out = RowWriter::new(args.format, std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock()))?;
+    match (&args.input, &args.company) {
+        (Some(path), _) => indicators_of_file(path, &mut out)?,
         (None, Some(company)) => {
             let store = args.store.open_existing().await?;
             let range = DateRange::checked(args.from, args.to).map_err(anyhow::Error::msg)?;
-            indicator_rows(&store.company_bars(company, &range).await?)
+            for row in indicator_rows(&store.company_bars(company, &range).await?) {
+                out.row(&row)?;
+            }
         }
         (None, None) => anyhow::bail!("pass --input FILE or --company NAME"),
-    };
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    match args.format {
-        RowFormat::Csv => IndicatorRow::write_csv(&rows, &mut out)?,
-        RowFormat::Json => {
-            serde_json::to_writer(&mut out, &rows)?;
-            out.write_all(b"\n")?;
+    }
+    out.finish()
+}
+
+/// Records of a file between two resets of the duplicate check: a duplicate
+/// further apart makes no second row all the same (its company's indicators
+/// take a bar no newer than their last once).
+const FILE_BLOCK: usize = 10_000;
+
+/// A row for each bar of the file, in the file's order, as it is read: each
+/// company's indicators carry their state from one bar to the next, so memory
+/// holds their windows, not the file. Bars are cleaned and validated as the
+/// consumer does; what it would refuse is logged and left out.
+fn indicators_of_file(path: &std::path::Path, out: &mut RowWriter<impl Write>) -> anyhow::Result<()> {
+    let mut acceptor = Acceptor::new(MissingPolicy::Ffill);
+    let mut live = LiveIndicators::default();
+    for (i, record) in stockstream_sources::CsvSource::open(path)?.enumerate() {
+        if i % FILE_BLOCK == 0 {
+            acceptor.new_batch();
+        }
+        if let Some(row) = acceptor.accept_record(record).and_then(|bar| live.update(&bar).cloned()) {
+            out.row(&row)?;
         }
     }
-    out.flush()?;
     Ok(())
+}
+
+/// Indicator rows written one at a time: CSV under a header, or one JSON array.
+enum RowWriter<W: Write> {
+    Csv { out: Box<csv::Writer<W>>, fields: Vec<String> },
+    Json { out: W, first: bool },
+}
+
+impl<W: Write> RowWriter<W> {
+    fn new(format: RowFormat, out: W) -> anyhow::Result<Self> {
+        Ok(match format {
+            RowFormat::Csv => {
+                let mut out = csv::Writer::from_writer(out);
+                out.write_record(IndicatorRow::COLUMNS)?;
+                RowWriter::Csv { out: Box::new(out), fields: vec![String::new(); IndicatorRow::COLUMNS.len()] }
+            }
+            RowFormat::Json => {
+                let mut out = out;
+                out.write_all(b"[")?;
+                RowWriter::Json { out, first: true }
+            }
+        })
+    }
+
+    fn row(&mut self, row: &IndicatorRow) -> anyhow::Result<()> {
+        use std::fmt::Write as _;
+        match self {
+            // The fields' buffers are reused: no allocation a row.
+            RowWriter::Csv { out, fields } => {
+                for f in fields.iter_mut() {
+                    f.clear();
+                }
+                fields[0].push_str(&row.date);
+                fields[1].push_str(&row.company);
+                for (f, v) in fields[2..].iter_mut().zip(row.values()) {
+                    if let Some(v) = v {
+                        let _ = write!(f, "{v}");
+                    }
+                }
+                out.write_record(fields.iter())?;
+            }
+            RowWriter::Json { out, first } => {
+                if !std::mem::take(first) {
+                    out.write_all(b",")?;
+                }
+                serde_json::to_writer(&mut *out, row)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        match self {
+            RowWriter::Csv { mut out, .. } => out.flush()?,
+            RowWriter::Json { mut out, .. } => {
+                out.write_all(b"]\n")?;
+                out.flush()?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Args, Debug)]

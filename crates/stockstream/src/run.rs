@@ -8,8 +8,8 @@ use clap::{Args, ValueEnum};
 use stockstream_bus::{KafkaArgs, KafkaConsumer, KafkaDeadLetters, KafkaProducer, KafkaPublisher, OffsetReset};
 use stockstream_core::DeadLetters;
 use stockstream_pipeline::{
-    embedded, over_bus, stop_on_signal, AnalyticsStage, ConsumeArgs, PaceArgs, Stats, StoredAlerts, Subscriber,
-    WindowArgs,
+    embedded, over_bus, stop_on_signal, AnalyticsStage, ConsumeArgs, PaceArgs, Stats, StatsOfRun, StoredAlerts,
+    Subscriber, WindowArgs,
 };
 use stockstream_server::{Hub, ServeArgs};
 use stockstream_sources::SourceArgs;
@@ -88,7 +88,11 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     let progress = Progress::start(stats.clone(), expected, |s| Stats::get(&s.stored) + Stats::get(&s.rejected));
 
     let hub = Arc::new(Hub::default().streaming(interval.clone()));
+    let run_stats = Arc::new(StatsOfRun::default());
     let mut subscribers: Vec<Arc<dyn Subscriber>> = vec![hub.clone(), Arc::new(StoredAlerts(store.clone()))];
+    if !args.no_insights && args.no_report {
+        subscribers.push(run_stats.clone());
+    }
     if args.bus == BusKind::Kafka {
         let publisher = KafkaPublisher::new(&args.kafka.settings(), &args.kafka.alerts_topic())?;
         subscribers.push(Arc::new(KafkaAlerts(publisher)));
@@ -143,7 +147,7 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     print_summary(&label, &stats, started.elapsed());
     println!("database   {} ({total} bars)", args.store.describe());
     print_latest(&analytics.latest());
-    finish_extras(&args, store.as_ref(), total).await?;
+    finish_extras(&args, store.as_ref(), total, &run_stats).await?;
     if let Some(server) = server {
         println!("serving    until SIGINT or SIGTERM");
         let mut stop = stop;
@@ -153,11 +157,14 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Bars above which `run` does not compute insights at its end.
-const INSIGHTS_LIMIT: u64 = 2_000_000;
+/// Bars above which `run` draws no report at its end.
+const REPORT_LIMIT: u64 = 2_000_000;
 
-/// The report and insights written at the end of a run.
-async fn finish_extras(args: &RunArgs, store: &dyn Store, total: u64) -> anyhow::Result<()> {
+/// The report and insights written at the end of a run: without a report,
+/// the insights come from the statistics counted as the bars flowed (memory
+/// bounded by the companies, at any size); the report's charts read the
+/// stored bars.
+async fn finish_extras(args: &RunArgs, store: &dyn Store, total: u64, run_stats: &StatsOfRun) -> anyhow::Result<()> {
     if args.no_insights && args.no_report {
         return Ok(());
     }
@@ -165,17 +172,16 @@ async fn finish_extras(args: &RunArgs, store: &dyn Store, total: u64) -> anyhow:
         println!("report     skipped: no bar was stored");
         return Ok(());
     }
-    // Statistics and charts need every stored value in memory: above a limit,
-    // leave them to `stockstream insights` and `report` rather than grow without bound.
-    if total > INSIGHTS_LIMIT {
-        println!("insights   skipped: {total} bars stored (more than {INSIGHTS_LIMIT}); run `stockstream insights` / `report`");
-        return Ok(());
-    }
-    // Loaded once for both the report and the insights.
-    let bars = store.bars_by_company(&stockstream_core::DateRange::default()).await?;
     let insights = if args.no_report {
-        stockstream_analytics::insights(&stockstream_analytics::market_stats(&bars))
+        stockstream_analytics::insights(&run_stats.take())
     } else {
+        // Charts need every stored value in memory: above a limit, leave them
+        // to `stockstream report` rather than grow without bound.
+        if total > REPORT_LIMIT {
+            println!("report     skipped: {total} bars stored (more than {REPORT_LIMIT}); run `stockstream report`, or `run --no-report` for the insights");
+            return Ok(());
+        }
+        let bars = store.bars_by_company(&stockstream_core::DateRange::default()).await?;
         let started = Instant::now();
         let (html, charts, insights) = crate::report::build(bars, &args.report_dir).await?;
         println!("report     {} ({charts} charts, in {:.2} s)", html.display(), started.elapsed().as_secs_f64());

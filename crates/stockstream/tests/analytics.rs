@@ -75,6 +75,12 @@ fn insights_are_computed_from_the_statistics() {
     let text = ok(dir.path(), &["insights"]);
     let from_run: Vec<&str> = run.lines().skip_while(|l| *l != "insights").skip(1).collect();
     assert_eq!(from_run, text.lines().collect::<Vec<_>>(), "run ends with the same insights");
+    // Without a report, they come from the statistics counted as the bars
+    // flowed, not from the store: the same sentences.
+    let streamed = tempfile::tempdir().unwrap();
+    let run = ok(streamed.path(), &["run", "--no-report"]);
+    let from_stream: Vec<&str> = run.lines().skip_while(|l| *l != "insights").skip(1).collect();
+    assert_eq!(from_stream, text.lines().collect::<Vec<_>>(), "one pass gives the same insights");
 
     let json: serde_json::Value = serde_json::from_str(&ok(dir.path(), &["insights", "--format", "json"])).unwrap();
     let companies = json["stats"]["companies"].as_array().unwrap();

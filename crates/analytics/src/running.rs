@@ -1,0 +1,546 @@
+//! The market statistics of [`crate::stats`], computed in one pass as bars
+//! flow, in memory bounded by the number of companies, not of bars.
+//!
+//! Exact (to rounding, as the batch formulas): counts, first and last dates,
+//! means, standard deviations, minima and maxima, the OHLCV and return
+//! correlations (running co-moments), the trend (running least squares),
+//! total return, maximum drawdown and volatility. Estimated: the quartiles of
+//! `describe` and of the box plots, from a t-digest of each column (rank error
+//! well under 1% of the bars); a box plot's whiskers and outliers come from the
+//! [`EXTREMES`] lowest and highest values kept exactly, so they are exact while
+//! no more than that many values lie beyond a fence (then the outliers listed
+//! are the most extreme ones).
+
+use std::collections::{BTreeMap, HashMap};
+
+use stockstream_core::{Bar, Ts};
+use tdigest::TDigest;
+
+use crate::indicators::TRADING_DAYS;
+use crate::stats::{BoxPlot, CompanyStats, Describe, MarketStats, FIELDS};
+
+/// Values kept exactly at each end of a box-plotted column.
+pub const EXTREMES: usize = 256;
+
+/// Companies whose returns are correlated with each other (the first ones
+/// seen): pairs grow with the square of their number.
+pub const MAX_CORRELATED: usize = 100;
+
+/// Return dates waiting for every company's return of that date; past this,
+/// the oldest are counted with the companies that have them.
+const PENDING_DATES: usize = 4096;
+
+/// Centroids of each t-digest.
+const DIGEST_SIZE: usize = 200;
+
+/// Running mean and co-moments of several columns (Welford's updates).
+#[derive(Debug, Clone)]
+struct CoMoments<const N: usize> {
+    n: f64,
+    mean: [f64; N],
+    /// Sums of products of deviations from the running means.
+    c: [[f64; N]; N],
+}
+
+impl<const N: usize> Default for CoMoments<N> {
+    fn default() -> Self {
+        CoMoments { n: 0.0, mean: [0.0; N], c: [[0.0; N]; N] }
+    }
+}
+
+impl<const N: usize> CoMoments<N> {
+    fn push(&mut self, x: [f64; N]) {
+        self.n += 1.0;
+        let before = self.mean;
+        for (m, v) in self.mean.iter_mut().zip(x) {
+            *m += (v - *m) / self.n;
+        }
+        for i in 0..N {
+            for j in 0..N {
+                self.c[i][j] += (x[i] - before[i]) * (x[j] - self.mean[j]);
+            }
+        }
+    }
+
+    /// Sample standard deviation of column `i` (NaN below two values).
+    fn std(&self, i: usize) -> f64 {
+        if self.n < 2.0 {
+            return f64::NAN;
+        }
+        (self.c[i][i] / (self.n - 1.0)).sqrt()
+    }
+
+    /// Pearson correlation of columns `i` and `j` (NaN below two values).
+    fn correlation(&self, i: usize, j: usize) -> f64 {
+        if self.n < 2.0 {
+            return f64::NAN;
+        }
+        self.c[i][j] / (self.c[i][i] * self.c[j][j]).sqrt()
+    }
+}
+
+/// One column's quartiles (estimated) and its lowest and highest values (exact).
+#[derive(Debug, Clone)]
+struct Column {
+    digest: TDigest,
+    min: f64,
+    max: f64,
+    lowest: BTreeMap<OrderedF64, usize>,
+    highest: BTreeMap<OrderedF64, usize>,
+    kept: (usize, usize),
+    keep_extremes: bool,
+}
+
+/// An f64 ordered by `total_cmp`, as a map key.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct OrderedF64(f64);
+
+impl Eq for OrderedF64 {}
+
+impl PartialOrd for OrderedF64 {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for OrderedF64 {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+impl Column {
+    fn new(keep_extremes: bool) -> Self {
+        Column {
+            digest: TDigest::new_with_size(DIGEST_SIZE),
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            lowest: BTreeMap::new(),
+            highest: BTreeMap::new(),
+            kept: (0, 0),
+            keep_extremes,
+        }
+    }
+
+    fn push(&mut self, v: f64) {
+        if !v.is_finite() {
+            return;
+        }
+        self.digest.push(v);
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        if self.keep_extremes {
+            keep(&mut self.lowest, &mut self.kept.0, v, false);
+            keep(&mut self.highest, &mut self.kept.1, v, true);
+        }
+    }
+
+    fn quantile(&mut self, q: f64) -> f64 {
+        self.digest.flush();
+        self.digest.estimate_quantile(q).unwrap_or(f64::NAN)
+    }
+
+    fn describe(&mut self, moments: &CoMoments<5>, i: usize) -> Describe {
+        let count = moments.n as usize;
+        Describe {
+            count,
+            mean: if count == 0 { f64::NAN } else { moments.mean[i] },
+            std: moments.std(i),
+            min: if count == 0 { f64::NAN } else { self.min },
+            q25: self.quantile(0.25),
+            q50: self.quantile(0.5),
+            q75: self.quantile(0.75),
+            max: if count == 0 { f64::NAN } else { self.max },
+        }
+    }
+
+    /// matplotlib's box plot: whiskers at the furthest values within 1.5 IQR
+    /// of the box, the values beyond them listed.
+    fn boxplot(&mut self) -> BoxPlot {
+        let (q1, median, q3) = (self.quantile(0.25), self.quantile(0.5), self.quantile(0.75));
+        let iqr = q3 - q1;
+        let (lo_fence, hi_fence) = (q1 - 1.5 * iqr, q3 + 1.5 * iqr);
+        let expand = |map: &BTreeMap<OrderedF64, usize>| -> Vec<f64> {
+            map.iter().flat_map(|(v, n)| std::iter::repeat_n(v.0, *n)).collect()
+        };
+        let (low, high) = (expand(&self.lowest), expand(&self.highest));
+        let mut outliers: Vec<f64> = low.iter().copied().filter(|v| *v < lo_fence).collect();
+        outliers.extend(high.iter().copied().filter(|v| *v > hi_fence));
+        outliers.sort_by(f64::total_cmp);
+        // The kept values straddle the fence when fewer than EXTREMES lie beyond it.
+        let whisker_low = low.iter().copied().find(|v| *v >= lo_fence).unwrap_or(lo_fence.max(self.min)).min(q1);
+        let whisker_high =
+            high.iter().rev().copied().find(|v| *v <= hi_fence).unwrap_or(hi_fence.min(self.max)).max(q3);
+        BoxPlot { q1, median, q3, whisker_low, whisker_high, outliers }
+    }
+}
+
+/// Keeps `v` among the [`EXTREMES`] lowest values seen in `map` (value →
+/// times seen), `kept` of them; with `highest`, among the highest.
+fn keep(map: &mut BTreeMap<OrderedF64, usize>, kept: &mut usize, v: f64, highest: bool) {
+    if *kept >= EXTREMES {
+        // The least extreme kept value gives way to a more extreme one.
+        let edge = if highest { map.keys().next() } else { map.keys().next_back() };
+        let Some(&edge) = edge else { return };
+        if (highest && v <= edge.0) || (!highest && v >= edge.0) {
+            return;
+        }
+        let n = map.get_mut(&edge).expect("a kept value");
+        *n -= 1;
+        if *n == 0 {
+            map.remove(&edge);
+        }
+        *kept -= 1;
+    }
+    *map.entry(OrderedF64(v)).or_insert(0) += 1;
+    *kept += 1;
+}
+
+/// Everything kept of one company.
+#[derive(Debug, Clone)]
+struct Company {
+    symbol: String,
+    first: Ts,
+    last: Ts,
+    first_close: f64,
+    last_close: f64,
+    ohlcv: CoMoments<5>,
+    columns: [Column; 5],
+    returns: Column,
+    /// Years since the first bar against the close.
+    trend: CoMoments<2>,
+    log_returns: CoMoments<1>,
+    simple_returns: CoMoments<1>,
+    peak: f64,
+    max_drawdown: f64,
+    days: usize,
+    /// Its place among the correlated companies.
+    correlated: Option<usize>,
+}
+
+/// Pearson correlation of returns between companies, over the dates both
+/// have (pairwise complete, as pandas' `DataFrame.corr`).
+#[derive(Debug, Default)]
+struct ReturnCorrelation {
+    /// Per pair (i < j): co-moments of (return of i, return of j).
+    pairs: HashMap<(usize, usize), CoMoments<2>>,
+    /// Returns of a date not yet counted, by company.
+    pending: BTreeMap<Ts, Vec<(usize, f64)>>,
+    /// The newest date of each correlated company.
+    newest: Vec<Ts>,
+}
+
+impl ReturnCorrelation {
+    fn push(&mut self, company: usize, ts: Ts, r: f64) {
+        self.newest[company] = ts;
+        self.pending.entry(ts).or_default().push((company, r));
+        // A date is complete once every company is past it (their bars come in time order).
+        let oldest_newest = self.newest.iter().min().copied();
+        while let Some((&date, _)) = self.pending.first_key_value() {
+            let complete = oldest_newest.is_some_and(|n| date <= n);
+            if !complete && self.pending.len() <= PENDING_DATES {
+                break;
+            }
+            let (_, returns) = self.pending.pop_first().expect("not empty");
+            self.count(&returns);
+        }
+    }
+
+    fn count(&mut self, returns: &[(usize, f64)]) {
+        for (a, &(i, ri)) in returns.iter().enumerate() {
+            for &(j, rj) in &returns[a + 1..] {
+                let (key, x) = if i < j { ((i, j), [ri, rj]) } else { ((j, i), [rj, ri]) };
+                self.pairs.entry(key).or_default().push(x);
+            }
+        }
+    }
+
+    /// The matrix; `varying[i]`: company i's returns vary (its correlation
+    /// with itself is then 1, else undefined, as the batch formula gives).
+    fn finish(mut self, varying: &[bool]) -> Vec<Vec<f64>> {
+        let n = varying.len();
+        for (_, returns) in std::mem::take(&mut self.pending) {
+            self.count(&returns);
+        }
+        (0..n)
+            .map(|i| {
+                (0..n)
+                    .map(|j| {
+                        let key = (i.min(j), i.max(j));
+                        match (i == j, self.pairs.get(&key)) {
+                            // A company with itself: every date it has.
+                            (true, _) if varying[i] => 1.0,
+                            (true, _) => f64::NAN,
+                            (false, Some(m)) => m.correlation(0, 1),
+                            (false, None) => f64::NAN,
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// The market statistics of the bars handed to it, one company's bars in time
+/// order (a bar no newer than its company's last is left out, as a
+/// redelivery).
+#[derive(Debug, Default)]
+pub struct RunningStats {
+    companies: Vec<(String, Company)>,
+    index: HashMap<String, usize>,
+    correlation: ReturnCorrelation,
+    /// How many companies are correlated.
+    correlated: usize,
+}
+
+fn years_since(first: Ts, ts: Ts) -> f64 {
+    let seconds = |ts: Ts| match ts {
+        Ts::Date(d) => d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp() as f64,
+        Ts::Instant(t) => t.timestamp() as f64 + t.timestamp_subsec_nanos() as f64 * 1e-9,
+    };
+    (seconds(ts) - seconds(first)) / 86_400.0 / 365.25
+}
+
+impl RunningStats {
+    /// Counts one bar.
+    pub fn push(&mut self, bar: &Bar) {
+        let values = [bar.open, bar.high, bar.low, bar.close, bar.volume];
+        let Some(&i) = self.index.get(&bar.company) else {
+            let correlated = (self.correlated < MAX_CORRELATED).then(|| {
+                self.correlation.newest.push(bar.ts);
+                self.correlated += 1;
+                self.correlated - 1
+            });
+            let mut company = Company {
+                symbol: bar.symbol.clone(),
+                first: bar.ts,
+                last: bar.ts,
+                first_close: bar.close,
+                last_close: bar.close,
+                ohlcv: CoMoments::default(),
+                columns: [0, 1, 2, 3, 4].map(|i| Column::new(i == 3)),
+                returns: Column::new(true),
+                trend: CoMoments::default(),
+                log_returns: CoMoments::default(),
+                simple_returns: CoMoments::default(),
+                peak: bar.close,
+                max_drawdown: 0.0,
+                days: 1,
+                correlated,
+            };
+            company.ohlcv.push(values);
+            for (c, v) in company.columns.iter_mut().zip(values) {
+                c.push(v);
+            }
+            company.trend.push([0.0, bar.close]);
+            self.index.insert(bar.company.clone(), self.companies.len());
+            self.companies.push((bar.company.clone(), company));
+            return;
+        };
+        let c = &mut self.companies[i].1;
+        if bar.ts <= c.last {
+            return;
+        }
+        let r = bar.close / c.last_close - 1.0;
+        c.returns.push(r);
+        c.log_returns.push([(bar.close / c.last_close).ln()]);
+        c.simple_returns.push([r]);
+        if let Some(k) = c.correlated {
+            self.correlation.push(k, bar.ts, r);
+        }
+        if bar.ts.date() != c.last.date() {
+            c.days += 1;
+        }
+        c.last = bar.ts;
+        c.last_close = bar.close;
+        c.ohlcv.push(values);
+        for (col, v) in c.columns.iter_mut().zip(values) {
+            col.push(v);
+        }
+        c.trend.push([years_since(c.first, bar.ts), bar.close]);
+        c.peak = c.peak.max(bar.close);
+        c.max_drawdown = c.max_drawdown.min(bar.close / c.peak - 1.0);
+    }
+
+    /// The statistics of every bar counted.
+    pub fn finish(mut self) -> MarketStats {
+        let self_correlated: Vec<Option<usize>> = self.companies.iter().map(|(_, c)| c.correlated).collect();
+        let varying: Vec<bool> = self
+            .companies
+            .iter()
+            .filter(|(_, c)| c.correlated.is_some())
+            .map(|(_, c)| c.simple_returns.n >= 2.0 && c.simple_returns.c[0][0] > 0.0)
+            .collect();
+        let return_correlation = std::mem::take(&mut self.correlation).finish(&varying);
+        let mut companies = Vec::with_capacity(self.companies.len());
+        for (name, mut c) in self.companies {
+            let n = c.ohlcv.n as usize;
+            let slope = if c.trend.c[0][0] > 0.0 { c.trend.c[0][1] / c.trend.c[0][0] } else { f64::NAN };
+            let bars_per_year = TRADING_DAYS * n as f64 / c.days as f64;
+            let describe =
+                FIELDS.iter().enumerate().map(|(i, f)| (f.to_string(), c.columns[i].describe(&c.ohlcv, i))).collect();
+            companies.push(CompanyStats {
+                company: name,
+                symbol: c.symbol,
+                bars: n,
+                first: c.first.to_string(),
+                last: c.last.to_string(),
+                describe,
+                close_box: c.columns[3].boxplot(),
+                return_box: c.returns.boxplot(),
+                ohlcv_correlation: (0..5).map(|i| (0..5).map(|j| c.ohlcv.correlation(i, j)).collect()).collect(),
+                trend_per_year: slope,
+                trend_pct_per_year: slope / c.trend.mean[1] * 100.0,
+                total_return: c.last_close / c.first_close - 1.0,
+                max_drawdown: c.max_drawdown,
+                volatility: c.log_returns.std(0) * bars_per_year.sqrt(),
+            });
+        }
+        // By name, as the store lists companies; the correlations follow.
+        let mut order: Vec<usize> = (0..companies.len()).collect();
+        order.sort_by(|&a, &b| companies[a].company.cmp(&companies[b].company));
+        let correlated_order: Vec<usize> = order.iter().filter_map(|&i| self_correlated[i]).collect();
+        let names =
+            order.iter().filter(|&&i| self_correlated[i].is_some()).map(|&i| companies[i].company.clone()).collect();
+        let return_correlation = correlated_order
+            .iter()
+            .map(|&a| correlated_order.iter().map(|&b| return_correlation[a][b]).collect())
+            .collect();
+        let mut slots: Vec<Option<CompanyStats>> = companies.into_iter().map(Some).collect();
+        let companies = order.iter().map(|&i| slots[i].take().expect("each once")).collect();
+        MarketStats { companies, names, return_correlation }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::{market_stats, quantile};
+
+    /// Three companies over `days` days: prices from a seeded walk with fat
+    /// tails, one company starting late and one ending early, bars interleaved
+    /// by date as a pipeline sees them.
+    fn market(days: usize) -> Vec<Vec<Bar>> {
+        let mut seed = 42u64;
+        let mut next = move || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let start = chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap();
+        let mut out = vec![Vec::new(), Vec::new(), Vec::new()];
+        let mut price = [100.0, 20.0, 500.0];
+        for d in 0..days {
+            for (k, name) in ["Acme", "Bolt", "Cogs"].iter().enumerate() {
+                if (k == 1 && d < days / 5) || (k == 2 && d > days * 4 / 5) {
+                    continue;
+                }
+                let u = next();
+                // Mostly small moves, now and then a large one: outliers to box.
+                let step = if u < 0.02 { (next() - 0.5) * 0.4 } else { (u - 0.5) * 0.04 };
+                let open = price[k];
+                price[k] *= 1.0 + step;
+                let close = price[k];
+                out[k].push(Bar {
+                    company: name.to_string(),
+                    symbol: name.to_uppercase(),
+                    ts: Ts::Date(start + chrono::Duration::days(d as i64)),
+                    open,
+                    high: open.max(close) * (1.0 + next() * 0.01),
+                    low: open.min(close) * (1.0 - next() * 0.01),
+                    close,
+                    volume: (1e6 * (0.5 + next())).round(),
+                });
+            }
+        }
+        out
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-9 * a.abs().max(b.abs()) + 1e-12
+    }
+
+    /// `got` lies between the exact quantiles at `q` ± 1%.
+    fn near_quantile(values: &[f64], q: f64, got: f64) -> bool {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let (lo, hi) = (quantile(&sorted, (q - 0.01).max(0.0)), quantile(&sorted, (q + 0.01).min(1.0)));
+        lo <= got && got <= hi
+    }
+
+    #[test]
+    fn one_pass_equals_the_batch_statistics() {
+        let by_company = market(3000);
+        let exact = market_stats(&by_company);
+        let mut running = RunningStats::default();
+        let longest = by_company.iter().map(Vec::len).max().unwrap();
+        // Interleaved by date; a redelivered bar changes nothing.
+        let mut all: Vec<&Bar> = by_company.iter().flatten().collect();
+        all.sort_by_key(|b| b.ts);
+        for (i, bar) in all.iter().enumerate() {
+            running.push(bar);
+            if i % 97 == 0 {
+                running.push(bar);
+            }
+        }
+        assert!(longest > 2000);
+        let got = running.finish();
+        assert_eq!(got.names, exact.names);
+        for (g, e) in got.companies.iter().zip(&exact.companies) {
+            assert_eq!(
+                (&g.company, &g.symbol, g.bars, &g.first, &g.last),
+                (&e.company, &e.symbol, e.bars, &e.first, &e.last)
+            );
+            for (field, values) in FIELDS.iter().zip(0..) {
+                let column: Vec<f64> = by_company
+                    .iter()
+                    .flatten()
+                    .filter(|b| b.company == g.company)
+                    .map(|b| [b.open, b.high, b.low, b.close, b.volume][values])
+                    .collect();
+                let (gd, ed) = (&g.describe[*field], &e.describe[*field]);
+                assert_eq!(gd.count, ed.count);
+                for (a, b) in [(gd.mean, ed.mean), (gd.std, ed.std), (gd.min, ed.min), (gd.max, ed.max)] {
+                    assert!(close(a, b), "{} {field}: {a} vs {b}", g.company);
+                }
+                for (q, v) in [(0.25, gd.q25), (0.5, gd.q50), (0.75, gd.q75)] {
+                    assert!(near_quantile(&column, q, v), "{} {field} q{q}: {v} vs {}", g.company, ed.q50);
+                }
+            }
+            for (a, b) in [
+                (g.trend_per_year, e.trend_per_year),
+                (g.trend_pct_per_year, e.trend_pct_per_year),
+                (g.total_return, e.total_return),
+                (g.max_drawdown, e.max_drawdown),
+                (g.volatility, e.volatility),
+            ] {
+                assert!(close(a, b), "{}: {a} vs {b}", g.company);
+            }
+            for (ga, ea) in g.ohlcv_correlation.iter().flatten().zip(e.ohlcv_correlation.iter().flatten()) {
+                assert!(close(*ga, *ea), "{}: {ga} vs {ea}", g.company);
+            }
+            // Fewer than EXTREMES values beyond either fence: whiskers and outliers exact
+            // once the quartiles are, and here they fall between the same data.
+            for (gb, eb) in [(&g.close_box, &e.close_box), (&g.return_box, &e.return_box)] {
+                assert!(eb.outliers.len() < EXTREMES, "the test wants fewer outliers");
+                let shared = gb.outliers.iter().filter(|v| eb.outliers.contains(v)).count();
+                assert!(shared as f64 >= 0.9 * eb.outliers.len() as f64, "{}: {gb:?} vs {eb:?}", g.company);
+                assert!(gb.whisker_low <= gb.q1 && gb.whisker_high >= gb.q3);
+            }
+        }
+        for (gr, er) in got.return_correlation.iter().flatten().zip(exact.return_correlation.iter().flatten()) {
+            assert!(close(*gr, *er), "{gr} vs {er}");
+        }
+    }
+
+    #[test]
+    fn kept_extremes_are_the_most_extreme() {
+        let mut c = Column::new(true);
+        for i in 0..10_000 {
+            c.push(((i * 7919) % 10_000) as f64);
+        }
+        let low: Vec<f64> = c.lowest.keys().map(|k| k.0).collect();
+        let high: Vec<f64> = c.highest.keys().map(|k| k.0).collect();
+        assert_eq!(low, (0..EXTREMES).map(|v| v as f64).collect::<Vec<_>>());
+        assert_eq!(high, ((10_000 - EXTREMES)..10_000).map(|v| v as f64).collect::<Vec<_>>());
+    }
+}
