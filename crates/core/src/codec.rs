@@ -239,7 +239,7 @@ fn write_rest(out: &mut Vec<u8>, numbers: [Option<f64>; 5], company: Option<&str
 /// `v` in its shortest exact form without an exponent, as Rust prints it, by
 /// way of ryu, several times faster (less its `.0` on integers); the rare
 /// number ryu puts in exponent form is printed by Rust.
-fn write_number(out: &mut Vec<u8>, v: f64) {
+pub fn write_number(out: &mut Vec<u8>, v: f64) {
     let mut buffer = ryu::Buffer::new();
     let text = buffer.format_finite(v);
     if text.contains('e') {

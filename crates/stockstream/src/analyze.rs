@@ -75,7 +75,7 @@ fn indicators_of_file(path: &std::path::Path, out: &mut RowWriter<impl Write>) -
 
 /// Indicator rows written one at a time: CSV under a header, or one JSON array.
 enum RowWriter<W: Write> {
-    Csv { out: Box<csv::Writer<W>>, fields: Vec<String> },
+    Csv { out: Box<csv::Writer<W>>, fields: Vec<Vec<u8>> },
     Json { out: W, first: bool },
 }
 
@@ -85,7 +85,7 @@ impl<W: Write> RowWriter<W> {
             RowFormat::Csv => {
                 let mut out = csv::Writer::from_writer(out);
                 out.write_record(IndicatorRow::COLUMNS)?;
-                RowWriter::Csv { out: Box::new(out), fields: vec![String::new(); IndicatorRow::COLUMNS.len()] }
+                RowWriter::Csv { out: Box::new(out), fields: vec![Vec::new(); IndicatorRow::COLUMNS.len()] }
             }
             RowFormat::Json => {
                 let mut out = out;
@@ -96,18 +96,21 @@ impl<W: Write> RowWriter<W> {
     }
 
     fn row(&mut self, row: &IndicatorRow) -> anyhow::Result<()> {
-        use std::fmt::Write as _;
         match self {
             // The fields' buffers are reused: no allocation a row.
             RowWriter::Csv { out, fields } => {
                 for f in fields.iter_mut() {
                     f.clear();
                 }
-                fields[0].push_str(&row.date);
-                fields[1].push_str(&row.company);
+                fields[0].extend_from_slice(row.date.as_bytes());
+                fields[1].extend_from_slice(row.company.as_bytes());
+                // Rust's shortest exact form, written by way of ryu (formatting
+                // was a third of the command's time).
                 for (f, v) in fields[2..].iter_mut().zip(row.values()) {
-                    if let Some(v) = v {
-                        let _ = write!(f, "{v}");
+                    match v {
+                        Some(v) if v.is_finite() => stockstream_core::codec::write_number(f, v),
+                        Some(v) => write!(f, "{v}")?,
+                        None => {}
                     }
                 }
                 out.write_record(fields.iter())?;
