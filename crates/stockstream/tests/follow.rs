@@ -34,6 +34,18 @@ fn spawn(dir: &Path, args: &[&str], log: &str) -> Killed {
     )
 }
 
+/// Two `consume` members of group `g` over the SQLite file `db`, started.
+fn two_members(dir: &Path, db: &str, kafka: &[&str]) -> [Killed; 2] {
+    let member = |name: &str| {
+        let mut args = vec!["consume", "--group", "g", "--db", db];
+        args.extend(kafka);
+        spawn(dir, &args, name)
+    };
+    let members = [member("m1.log"), member("m2.log")];
+    assert!(wait_until(Duration::from_secs(60), || Path::new(db).exists()), "no member started");
+    members
+}
+
 /// Reads server-sent events until `until` of kind `bar` came or 60 s passed:
 /// (bar events, alert events).
 async fn events(base: String, until: usize) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
@@ -80,13 +92,7 @@ async fn serve_instances_following_the_bus_stream_every_bar_and_the_members_aler
     let db = dir.join("shared.db");
     let db = db.to_str().unwrap();
     let kafka = ["--brokers", brokers.as_str(), "--topic", "follow"];
-    let member = |name: &str| {
-        let mut args = vec!["consume", "--group", "g", "--db", db];
-        args.extend(kafka);
-        spawn(dir, &args, name)
-    };
-    let _members = [member("m1.log"), member("m2.log")];
-    assert!(wait_until(Duration::from_secs(60), || Path::new(db).exists()), "no member started");
+    let _members = two_members(dir, db, &kafka);
 
     let mut servers = Vec::new();
     let mut bases = Vec::new();
@@ -138,13 +144,7 @@ fn the_dashboard_is_live_on_the_distributed_path_and_a_restarted_serve_keeps_the
     let db = dir.join("shared.db");
     let db = db.to_str().unwrap();
     let kafka = ["--brokers", brokers.as_str(), "--topic", "live"];
-    let member = |name: &str| {
-        let mut args = vec!["consume", "--group", "g", "--db", db];
-        args.extend(kafka);
-        spawn(dir, &args, name)
-    };
-    let _members = [member("m1.log"), member("m2.log")];
-    assert!(wait_until(Duration::from_secs(60), || Path::new(db).exists()), "no member started");
+    let _members = two_members(dir, db, &kafka);
     let serve = |log: &str| {
         let bind = format!("127.0.0.1:{}", stockstream_testkit::free_port());
         let mut args = vec!["serve", "--bind", bind.as_str(), "--db", db];
