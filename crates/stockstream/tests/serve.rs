@@ -503,11 +503,13 @@ fn the_forming_candle_moves_between_ticks_in_a_real_browser() {
     let samples = seen["samples"].as_array().unwrap();
     let distinct =
         |key: &str| samples.iter().map(|s| s[key].to_string()).collect::<std::collections::BTreeSet<_>>().len();
-    // Redrawn at least every few hundred ms and sampled 30 times in 3 s: the
-    // forming candle changes with most samples (one bar may close in between).
+    // Sampled 30 times in 3 s: the label changes every frame, so with most
+    // samples (one bar may close in between); the chart is redrawn after a
+    // pause twice as long as its last drawing took, a few times a second here.
     assert!(distinct("label") >= 10, "the forming label did not move: {samples:?}");
-    assert!(distinct("forming") >= 10, "the forming candle did not move: {samples:?}");
-    assert!(distinct("close") >= 5, "the latest price did not move: {samples:?}");
+    eprintln!("chart drawings seen in 3 s at 1,000 ticks/s: {}", distinct("forming"));
+    assert!(distinct("forming") >= 5, "the forming candle did not move: {samples:?}");
+    assert!(distinct("close") >= 5, "the watchlist's last prices did not move: {samples:?}");
     assert!(samples.iter().all(|s| s["label"].as_str().unwrap().starts_with("forming ")), "{samples:?}");
     assert!(samples.last().unwrap()["status"].as_str().unwrap().contains("ticks received"));
     // Smooth: frames keep coming while 1,000 ticks a second arrive.

@@ -1,6 +1,6 @@
 // Opens the live dashboard while synthetic ticks stream and watches the
 // forming candle between ticks: its label, the chart's forming candle and the
-// watchlist's last price, sampled every 100 ms for 3 s; and how smoothly the
+// watchlist's last prices, sampled every 100 ms for 3 s; and how smoothly the
 // page runs meanwhile (the gaps between animation frames).
 // Usage: node forming.cjs URL SCREENSHOT (PLAYWRIGHT_CORE names the installed
 // playwright-core folder).
@@ -26,7 +26,8 @@ const open = require("./open.cjs"), { look } = open;
     samples.push({
       label: await page.evaluate(() => document.getElementById("forming-label").textContent),
       forming: seen.forming,
-      close: await page.evaluate(() => document.querySelector("#watchlist tbody tr td:nth-child(2)").textContent),
+      // Every company's last price in the watchlist.
+      close: await page.evaluate(() => [...document.querySelectorAll("#watchlist tbody tr td:nth-child(2)")].map(td => td.textContent).join(" ")),
       status: seen.status,
     });
     await page.waitForTimeout(100);
