@@ -199,17 +199,7 @@ fn tick_bars_live_in_the_table_of_their_length() {
 async fn alerts_are_kept_in_dynamodb_and_served_from_it() {
     let server = DynamoLocal::start();
     let dir = tempfile::tempdir().unwrap();
-    let run = [
-        "run",
-        "--symbols",
-        "NVDA,TSLA",
-        "--start",
-        "2024-01-02",
-        "--end",
-        "2024-06-28",
-        "--no-report",
-        "--no-insights",
-    ];
+    let run = common::HALF_YEAR_OF_TWO;
     run_ok(dir.path(), &with(&run, &ddb_args(&server)));
     let db = dir.path().join("s.db").display().to_string();
     run_ok(dir.path(), &with(&run, &["--db".into(), db.clone()]));

@@ -46,6 +46,16 @@ fn two_members(dir: &Path, db: &str, kafka: &[&str]) -> [Killed; 2] {
     members
 }
 
+/// A `serve` over `db` following the topics, listening: it and its base URL.
+fn serve_following(dir: &Path, db: &str, kafka: &[&str], log: &str) -> (Killed, String) {
+    let bind = format!("127.0.0.1:{}", stockstream_testkit::free_port());
+    let mut args = vec!["serve", "--bind", bind.as_str(), "--db", db];
+    args.extend(kafka);
+    let child = spawn(dir, &args, log);
+    assert!(wait_until(Duration::from_secs(30), || std::net::TcpStream::connect(&bind).is_ok()), "{log}");
+    (child, format!("http://{bind}"))
+}
+
 /// Reads server-sent events until `until` of kind `bar` came or 60 s passed:
 /// (bar events, alert events).
 async fn events(base: String, until: usize) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
@@ -94,16 +104,8 @@ async fn serve_instances_following_the_bus_stream_every_bar_and_the_members_aler
     let kafka = ["--brokers", brokers.as_str(), "--topic", "follow"];
     let _members = two_members(dir, db, &kafka);
 
-    let mut servers = Vec::new();
-    let mut bases = Vec::new();
-    for i in 0..2 {
-        let bind = format!("127.0.0.1:{}", stockstream_testkit::free_port());
-        let mut args = vec!["serve", "--bind", bind.as_str(), "--db", db];
-        args.extend(kafka);
-        servers.push(spawn(dir, &args, &format!("serve{i}.log")));
-        assert!(wait_until(Duration::from_secs(30), || std::net::TcpStream::connect(&bind).is_ok()), "serve {i}");
-        bases.push(format!("http://{bind}"));
-    }
+    let (_servers, bases): (Vec<_>, Vec<_>) =
+        (0..2).map(|i| serve_following(dir, db, &kafka, &format!("serve{i}.log"))).unzip();
     // Each server assigns the partitions at their ends before serving; the
     // end offsets are resolved on the first fetch: let it happen.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -145,14 +147,7 @@ fn the_dashboard_is_live_on_the_distributed_path_and_a_restarted_serve_keeps_the
     let db = db.to_str().unwrap();
     let kafka = ["--brokers", brokers.as_str(), "--topic", "live"];
     let _members = two_members(dir, db, &kafka);
-    let serve = |log: &str| {
-        let bind = format!("127.0.0.1:{}", stockstream_testkit::free_port());
-        let mut args = vec!["serve", "--bind", bind.as_str(), "--db", db];
-        args.extend(kafka);
-        let child = spawn(dir, &args, log);
-        assert!(wait_until(Duration::from_secs(30), || std::net::TcpStream::connect(&bind).is_ok()), "{log}");
-        (child, format!("http://{bind}"))
-    };
+    let serve = |log: &str| serve_following(dir, db, &kafka, log);
     let (first, base) = serve("serve1.log");
     // The server resolves the topics' ends on its first fetch: let it happen.
     std::thread::sleep(Duration::from_secs(2));

@@ -70,20 +70,7 @@ async fn error(base: &str, path: &str, status: u16, parameter: Option<&str>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_and_error_path() {
     let dir = tempfile::tempdir().unwrap();
-    ok(
-        dir.path(),
-        &[
-            "run",
-            "--symbols",
-            "NVDA,TSLA",
-            "--start",
-            "2024-01-02",
-            "--end",
-            "2024-06-28",
-            "--no-report",
-            "--no-insights",
-        ],
-    );
+    ok(dir.path(), &common::HALF_YEAR_OF_TWO);
     let server = start(dir.path(), &["serve"]);
     let b = server.base.as_str();
 

@@ -9,6 +9,11 @@ use std::time::{Duration, Instant};
 #[allow(unused_imports)]
 pub use stockstream_testkit::{python, DynamoLocal, Tansu, TansuStorage};
 
+/// A `run` of two companies over the first half of 2024, stored without a
+/// report or insights: the data of the API's and the stores' tests.
+pub const HALF_YEAR_OF_TWO: [&str; 9] =
+    ["run", "--symbols", "NVDA,TSLA", "--start", "2024-01-02", "--end", "2024-06-28", "--no-report", "--no-insights"];
+
 pub fn interop(script: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop").join(script)
 }
