@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
-use stockstream_pipeline::{embedded as run_embedded, AnalyticsStage, ConsumeOptions, Pace, Stats};
+use stockstream_pipeline::{embedded as run_embedded, AnalyticsStage, ConsumeOptions, Pace, Stats, StoredAlerts};
 use stockstream_server::Hub;
 use stockstream_sources::{Interval, Synthetic, SyntheticConfig};
 use stockstream_store::SqliteStore;
@@ -24,9 +24,10 @@ async fn main() -> anyhow::Result<()> {
     bench(BenchArgs::parse()).await
 }
 
-/// The analytics stage as `run` wires it: the server's event hub subscribed.
-fn analytics(hub: Arc<Hub>) -> Option<Arc<AnalyticsStage>> {
-    Some(Arc::new(AnalyticsStage::new(vec![hub])))
+/// The analytics stage as `run` wires it: the server's event hub subscribed,
+/// and every alert kept in the store.
+fn analytics(hub: Arc<Hub>, store: Arc<SqliteStore>) -> Option<Arc<AnalyticsStage>> {
+    Some(Arc::new(AnalyticsStage::new(vec![hub, Arc::new(StoredAlerts(store))])))
 }
 
 #[derive(Subcommand, Debug)]
@@ -248,7 +249,8 @@ async fn embedded_pipeline(config: &SyntheticConfig, db: &std::path::Path, batch
     let store = Arc::new(SqliteStore::open(db)?);
     let stats = Arc::new(Stats::default());
     let source = Box::new(Synthetic::new(config.clone()).map_err(anyhow::Error::msg)?);
-    let options = ConsumeOptions { batch_size, analytics: analytics(Arc::default()), ..Default::default() };
+    let options =
+        ConsumeOptions { batch_size, analytics: analytics(Arc::default(), store.clone()), ..Default::default() };
     let (_keep_open, stop) = watch::channel(false);
     let started = Instant::now();
     run_embedded(source, store.clone(), store, stats.clone(), &options, Pace::Max, stop).await?;
@@ -534,7 +536,7 @@ async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
     let store = Arc::new(SqliteStore::open(&dir.path().join("serve.db"))?);
     let stats = Arc::new(Stats::default());
     let hub = Arc::new(Hub::default());
-    let analytics = analytics(hub.clone());
+    let analytics = analytics(hub.clone(), store.clone());
     let (stop_tx, stop) = watch::channel(false);
     let (addr, server) = serve_in_process(store.clone(), hub.clone(), analytics.clone(), stop.clone()).await?;
 
@@ -583,7 +585,7 @@ async fn ticks(args: TicksBenchArgs) -> anyhow::Result<()> {
     let store = Arc::new(SqliteStore::open(&dir.path().join("ticks.db"))?.for_interval(&args.bar.name()).await?);
     let stats = Arc::new(Stats::default());
     let hub = Arc::new(Hub::default());
-    let analytics = analytics(hub.clone());
+    let analytics = analytics(hub.clone(), store.clone());
     let (stop_tx, stop) = watch::channel(false);
     let (addr, server) = serve_in_process(store.clone(), hub.clone(), analytics.clone(), stop.clone()).await?;
 

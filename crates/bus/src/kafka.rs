@@ -19,7 +19,7 @@ use rdkafka::producer::{
     BaseProducer, BaseRecord, DeliveryResult, FutureProducer, FutureRecord, Producer as _, ProducerContext,
 };
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use stockstream_core::{BusError, DeadLetters, Reject, StoreError};
+use stockstream_core::{BusError, DeadLetters, Reject, RetryPolicy, StoreError};
 
 use crate::{Consumer, Message, Polled, Position, Producer};
 
@@ -508,17 +508,26 @@ impl Consumer for KafkaConsumer {
                 .map_err(|e| kafka_error(e, "invalid offset to commit"))?;
         }
         // Synchronous: when this returns, a restarted consumer resumes after
-        // these messages.
-        match tokio::task::block_in_place(|| self.consumer.commit(&tpl, CommitMode::Sync)) {
-            // The group moved these partitions while the batch was being
-            // written: the batch is stored, and the partitions' new owner reads
-            // the uncommitted messages again (idempotent writes absorb them).
-            Err(KafkaError::ConsumerCommit(code)) if lost_to_rebalance(code) => {
-                tracing::warn!("offsets not committed, the group is rebalancing ({code}): the new owner re-reads them");
-                Ok(())
-            }
-            other => other.map_err(|e| kafka_error(e, "Kafka offset commit failed")),
-        }
+        // these messages. A coordinator away (a broker restarting) is waited
+        // for, as a store write is.
+        let consumer = &self.consumer;
+        RetryPolicy::default()
+            .run("offset commit", || async {
+                match tokio::task::block_in_place(|| consumer.commit(&tpl, CommitMode::Sync)) {
+                    // The group moved these partitions while the batch was being
+                    // written: the batch is stored, and the partitions' new owner
+                    // reads the uncommitted messages again (idempotent writes
+                    // absorb them).
+                    Err(KafkaError::ConsumerCommit(code)) if lost_to_rebalance(code) => {
+                        tracing::warn!(
+                            "offsets not committed, the group is rebalancing ({code}): the new owner re-reads them"
+                        );
+                        Ok(())
+                    }
+                    other => other.map_err(|e| kafka_error(e, "Kafka offset commit failed")),
+                }
+            })
+            .await
     }
 
     fn describe(&self, position: Position) -> String {
@@ -575,6 +584,7 @@ fn kafka_error(e: KafkaError, doing: &str) -> BusError {
                 | NotCoordinator
                 | CoordinatorNotAvailable
                 | CoordinatorLoadInProgress
+                | WaitingForCoordinator
                 | NetworkException
                 | RebalanceInProgress
                 | QueueFull

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use stockstream_bus::{Consumer, Polled, Position};
-use stockstream_core::{decode, validate, Bar, Cleaner, DeadLetters, MissingPolicy, Refusal, Reject, Ts, WindowMark};
+use stockstream_core::{
+    decode, validate, Alert, Bar, Cleaner, DeadLetters, MissingPolicy, Refusal, Reject, Ts, WindowMark,
+};
 use stockstream_store::Store;
 use tokio::sync::watch;
 
@@ -72,6 +74,9 @@ pub(crate) struct Batch {
     pub(crate) positions: Vec<Position>,
     /// When the ticks that closed these bars entered the bus (µs since the epoch).
     pub(crate) closed_by: Vec<i64>,
+    /// Alerts these bars raised: published once the bars are stored, before
+    /// the commit, and off the decode path (a subscriber may write them).
+    pub(crate) alerts: Vec<Alert>,
 }
 
 /// Consumes until the bus closes, the bus stays idle for `idle_exit`, or `stop`
@@ -134,8 +139,7 @@ pub async fn consume(
                 }
                 stats.decode_seconds.observe(decoding.elapsed().as_secs_f64());
                 if let Some(stage) = &options.analytics {
-                    let raised = stage.on_bars(batch.bars[first_new..].iter().zip(sent_at.iter().copied()));
-                    stage.publish(&raised).await?;
+                    batch.alerts.extend(stage.on_bars(batch.bars[first_new..].iter().zip(sent_at.iter().copied())));
                 }
             }
             Polled::Closed => break,
@@ -164,7 +168,7 @@ pub async fn consume(
                 }
             }
             let after = writing.back().map(|w| w.written.clone());
-            writing.push_back(Writing::start(&mut batch, &store, &dead, &stats, options.retry, after));
+            writing.push_back(Writing::start(&mut batch, &store, &dead, &stats, options, after));
             acceptor.new_batch();
             stats.imputed.store(acceptor.imputed(), Ordering::Relaxed);
             batch_started = Instant::now();
@@ -174,7 +178,7 @@ pub async fn consume(
         w.finish(consumer).await?;
     }
     if !batch.positions.is_empty() {
-        Writing::start(&mut batch, &store, &dead, &stats, options.retry, None).finish(consumer).await?;
+        Writing::start(&mut batch, &store, &dead, &stats, options, None).finish(consumer).await?;
     }
     stats.imputed.store(acceptor.imputed(), Ordering::Relaxed);
     Ok(())
@@ -240,16 +244,19 @@ pub(crate) struct Writing {
 }
 
 impl Writing {
-    /// Store first (bars, then window marks), dead letters second: an offset
-    /// is committed only once everything up to it is durable somewhere.
+    /// Store first (bars, then window marks, then the alerts they raised),
+    /// dead letters second: an offset is committed only once everything up to
+    /// it is durable somewhere.
     pub(crate) fn start(
         batch: &mut Batch,
         store: &Arc<dyn Store>,
         dead: &Arc<dyn DeadLetters>,
         stats: &Arc<Stats>,
-        retry: RetryPolicy,
+        options: &ConsumeOptions,
         mut after: Option<watch::Receiver<bool>>,
     ) -> Self {
+        let (retry, analytics) = (options.retry, options.analytics.clone());
+        let alerts = std::mem::take(&mut batch.alerts);
         let bars: Arc<[Bar]> = std::mem::take(&mut batch.bars).into();
         let rejects = std::mem::take(&mut batch.rejects);
         let marks = std::mem::take(&mut batch.marks);
@@ -278,6 +285,9 @@ impl Writing {
             }
             if !marks.is_empty() {
                 retry.run("keeping window marks", || store.save_marks(marks.clone())).await?;
+            }
+            if let Some(stage) = analytics.filter(|_| !alerts.is_empty()) {
+                stage.publish(&alerts).await?;
             }
             let _ = written_tx.send(true);
             keep_rejects(dead.as_ref(), &stats, rejects).await

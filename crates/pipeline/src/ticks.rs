@@ -211,13 +211,12 @@ impl TickStage {
     }
 }
 
-/// Hands closed bars to the analytics stage (indicators, alerts), if any.
-async fn analyse(options: &ConsumeOptions, bars: &[Bar]) -> Result<(), PipelineError> {
+/// Hands the batch's bars from `first_new` on to the analytics stage
+/// (indicators, alerts), if any; their alerts go with the batch.
+fn analyse(options: &ConsumeOptions, batch: &mut Batch, first_new: usize) {
     if let Some(analytics) = &options.analytics {
-        let raised = analytics.on_bars(bars.iter().map(|b| (b, None)));
-        analytics.publish(&raised).await?;
+        batch.alerts.extend(analytics.on_bars(batch.bars[first_new..].iter().map(|b| (b, None))));
     }
-    Ok(())
 }
 
 /// A window's bar as the store keeps it: the company for the symbol, the
@@ -310,7 +309,7 @@ pub async fn consume_ticks(
                         }
                     }
                 }
-                analyse(options, &batch.bars[first_new..]).await?;
+                analyse(options, &mut batch, first_new);
             }
             Polled::Closed => {
                 flush = true;
@@ -333,7 +332,7 @@ pub async fn consume_ticks(
             let first_new = batch.bars.len();
             stage.windows.close_idle(idle_checked, ticks.idle_close, &mut stage.out);
             stage.closed_into(&mut batch);
-            analyse(options, &batch.bars[first_new..]).await?;
+            analyse(options, &mut batch, first_new);
         }
         // A closed bar is written at once: it is what a live view waits for.
         let due = pending >= options.batch_size
@@ -348,7 +347,7 @@ pub async fn consume_ticks(
             stage.drop_revoked(consumer);
             (batch.marks, batch.positions) = stage.cut();
             let after = writing.back().map(|w| w.written.clone());
-            writing.push_back(Writing::start(&mut batch, &store, &dead, &stats, options.retry, after));
+            writing.push_back(Writing::start(&mut batch, &store, &dead, &stats, options, after));
             pending = 0;
             batch_started = Instant::now();
         }
@@ -358,13 +357,13 @@ pub async fn consume_ticks(
         let first_new = batch.bars.len();
         stage.windows.flush(&mut stage.out);
         stage.closed_into(&mut batch);
-        analyse(options, &batch.bars[first_new..]).await?;
+        analyse(options, &mut batch, first_new);
     }
     while let Some(w) = writing.pop_front() {
         w.finish(consumer).await?;
     }
     stage.drop_revoked(consumer);
     (batch.marks, batch.positions) = stage.cut();
-    Writing::start(&mut batch, &store, &dead, &stats, options.retry, None).finish(consumer).await?;
+    Writing::start(&mut batch, &store, &dead, &stats, options, None).finish(consumer).await?;
     Ok(())
 }
