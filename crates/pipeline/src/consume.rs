@@ -149,10 +149,10 @@ pub async fn consume(
                 if options.idle_exit.is_some_and(|limit| since.elapsed() >= limit) && quiet {
                     break;
                 }
-                // Nothing new: let the writes in flight finish and commit them.
-                while let Some(w) = writing.pop_front() {
-                    w.finish(consumer).await?;
-                }
+                // Nothing new: commit the writes that are done. Waiting for
+                // the others would hold up the messages of the next moment
+                // (a live view waits for them).
+                finish_written(&mut writing, consumer).await?;
                 if let Some(done) = &options.until_drained {
                     if *done.borrow() && batch.positions.is_empty() && consumer.lag().await == Some(0) {
                         break;
@@ -226,6 +226,19 @@ pub(crate) async fn report(consumer: &mut dyn Consumer, stats: &Stats, reported:
         "consuming at {rate:.0} msgs/s"
     );
     *reported = (Instant::now(), consumed);
+}
+
+/// Commits the writes at the front of `writing` that are done.
+pub(crate) async fn finish_written(
+    writing: &mut VecDeque<Writing>,
+    consumer: &mut dyn Consumer,
+) -> Result<(), PipelineError> {
+    while writing.front().is_some_and(|w| w.task.is_finished()) {
+        if let Some(w) = writing.pop_front() {
+            w.finish(consumer).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Batches handed to the store and not yet committed: one being written, the

@@ -22,7 +22,7 @@ use stockstream_store::Store;
 use stockstream_window::{session_date, BarLength, Output, Verdict, WindowBar, WindowConfig, Windows};
 use tokio::sync::watch;
 
-use crate::consume::{poll_unless_stopped, report, Batch, Writing, WRITES_IN_FLIGHT};
+use crate::consume::{finish_written, poll_unless_stopped, report, Batch, Writing, WRITES_IN_FLIGHT};
 use crate::{ConsumeOptions, PipelineError, RetryPolicy, Stats};
 
 /// How ticks become bars.
@@ -321,9 +321,7 @@ pub async fn consume_ticks(
                     flush = true;
                     break;
                 }
-                while let Some(w) = writing.pop_front() {
-                    w.finish(consumer).await?;
-                }
+                finish_written(&mut writing, consumer).await?;
             }
         }
         // Quiet symbols: their open windows close on wall time.
