@@ -63,18 +63,22 @@ pub enum Target {
     /// `stockstream indicators --input` of a CSV of one-minute bars, whole
     /// process (time and peak memory), beside pandas + TA-Lib + `to_csv` on the
     /// same file.
-    IndicatorsFile(IndicatorsFileArgs),
+    IndicatorsFile(FileBenchArgs),
+    /// `stockstream run --input` of a CSV of one-minute bars into SQLite, whole
+    /// process, against pandas + sqlite3 on the same file.
+    RunFile(FileBenchArgs),
 }
 
 #[derive(Args, Debug)]
-pub struct IndicatorsFileArgs {
+pub struct FileBenchArgs {
     #[arg(long, default_value_t = 1_000_000)]
     pub rows: u64,
     /// Runs of each side, alternating; the median is reported.
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
-    #[arg(long, default_value = "crates/analytics/benches/indicators_file_peer.py")]
-    pub peer: std::path::PathBuf,
+    /// The peer script (default: the one beside the benchmarked crate).
+    #[arg(long)]
+    pub peer: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -202,6 +206,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         Target::Ticks(a) => ticks(a).await,
         Target::Follow(a) => follow(a).await,
         Target::IndicatorsFile(a) => indicators_file(a),
+        Target::RunFile(a) => run_file(a),
     }
 }
 
@@ -777,45 +782,88 @@ async fn joined(client: std::thread::JoinHandle<anyhow::Result<Vec<f64>>>) -> an
         .map_err(|_| anyhow::anyhow!("the client thread panicked"))?
 }
 
-fn indicators_file(args: IndicatorsFileArgs) -> anyhow::Result<()> {
+fn indicators_file(args: FileBenchArgs) -> anyhow::Result<()> {
+    let peer = args.peer.clone().unwrap_or_else(|| "crates/analytics/benches/indicators_file_peer.py".into());
+    file_versus_peer(
+        &args,
+        "indicators --input",
+        "CSV out",
+        ("stockstream indicators", 8.0),
+        ("pandas + TA-Lib + to_csv", &peer),
+        |product, input, out| {
+            let mut command = std::process::Command::new(product);
+            command.args(["indicators", "--input", input]);
+            (command, Some(out.with_extension("csv")))
+        },
+    )
+}
+
+fn run_file(args: FileBenchArgs) -> anyhow::Result<()> {
+    let peer = args.peer.clone().unwrap_or_else(|| "crates/pipeline/benches/run_file_peer.py".into());
+    file_versus_peer(
+        &args,
+        "run --input",
+        "into SQLite, summary and insights included",
+        ("stockstream run", 2.0),
+        ("pandas + sqlite3 executemany", &peer),
+        |product, input, out| {
+            let db = out.with_extension("db");
+            let _ = std::fs::remove_file(&db);
+            let mut command = std::process::Command::new(product);
+            command.args(["run", "--input", input, "--db", db.to_str().unwrap(), "--no-report"]);
+            (command, None)
+        },
+    )
+}
+
+/// A command of the product over a generated file of one-minute bars, whole
+/// process, against a peer script `peer IN OUT` on the same file: runs
+/// alternate, the medians of time and peak memory are reported.
+fn file_versus_peer(
+    args: &FileBenchArgs,
+    what: &str,
+    detail: &str,
+    (ours_name, target): (&str, f64),
+    (peer_name, peer): (&str, &std::path::Path),
+    ours: impl Fn(&std::path::Path, &str, &std::path::Path) -> (std::process::Command, Option<std::path::PathBuf>),
+) -> anyhow::Result<()> {
     let product = std::env::current_exe()?.with_file_name("stockstream");
     anyhow::ensure!(product.is_file(), "{} not built (cargo build --release -p stockstream)", product.display());
     let dir = tempfile::tempdir()?;
-    let (input, out) = (dir.path().join("bars.csv"), dir.path().join("indicators.csv"));
+    let input = dir.path().join("bars.csv");
     let rows = args.rows.to_string();
     let made = std::process::Command::new(&product)
         .args(["generate", "--rows", &rows, "--interval", "1m", "--out", input.to_str().unwrap()])
         .status()?;
     anyhow::ensure!(made.success(), "generate failed");
     let input = input.to_str().unwrap();
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let (ours_out, peer_out) = (dir.path().join("ours"), dir.path().join("peer.out"));
+    let (mut mine, mut theirs) = (Vec::new(), Vec::new());
     for i in 0..args.repeat {
-        let mut command = std::process::Command::new(&product);
-        command.args(["indicators", "--input", input]).env("STOCKSTREAM_LOG", "warn");
-        let o = whole_process(&mut command, Some(&out))?;
+        let (mut command, stdout) = ours(&product, input, &ours_out);
+        command.env("STOCKSTREAM_LOG", "warn");
+        let o = whole_process(&mut command, stdout.as_deref())?;
+        let _ = std::fs::remove_file(&peer_out);
         let mut command = std::process::Command::new("python3");
-        command.arg(&args.peer).args([input, out.to_str().unwrap()]);
+        command.arg(peer).args([input, peer_out.to_str().unwrap()]);
         let t = whole_process(&mut command, None)?;
         println!(
-            "run {}: stockstream {:.2} s, {:.0} MB peak   pandas + TA-Lib {:.2} s, {:.0} MB peak",
+            "run {}: stockstream {:.2} s, {:.0} MB peak   {peer_name} {:.2} s, {:.0} MB peak",
             i + 1,
             o.0,
             o.1,
             t.0,
             t.1
         );
-        ours.push(o);
+        mine.push(o);
         theirs.push(t);
     }
     let median_of = |v: &[(f64, f64)], k: usize| median(v.iter().map(|r| if k == 0 { r.0 } else { r.1 }).collect());
-    let (o, t) = (median_of(&ours, 0), median_of(&theirs, 0));
-    println!(
-        "bench indicators --input: {} one-minute bars of 7 companies, CSV out, median of {}",
-        args.rows, args.repeat
-    );
-    println!("stockstream indicators      {o:>8.2} s  {:>5.0} MB peak (target < 100 MB)", median_of(&ours, 1));
-    println!("pandas + TA-Lib + to_csv    {t:>8.2} s  {:>5.0} MB peak", median_of(&theirs, 1));
-    println!("ratio                       {:>8.2}x (target >= 8)", t / o);
+    let (o, t) = (median_of(&mine, 0), median_of(&theirs, 0));
+    println!("bench {what}: {} one-minute bars of 7 companies, {detail}, median of {}", args.rows, args.repeat);
+    println!("{ours_name:<30} {o:>8.2} s  {:>5.0} MB peak (target < 100 MB)", median_of(&mine, 1));
+    println!("{peer_name:<30} {t:>8.2} s  {:>5.0} MB peak", median_of(&theirs, 1));
+    println!("{:<30} {:>8.2}x (target >= {target})", "ratio", t / o);
     Ok(())
 }
 

@@ -35,19 +35,23 @@ pub enum RowFormat {
 }
 
 pub async fn indicators_command(args: IndicatorsArgs) -> anyhow::Result<()> {
-    let mut out = RowWriter::new(args.format, std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock()))?;
     match (&args.input, &args.company) {
-        (Some(path), _) => indicators_of_file(path, &mut out)?,
+        (Some(path), _) => indicators_of_file(path, args.format),
         (None, Some(company)) => {
             let store = args.store.open_existing().await?;
             let range = DateRange::checked(args.from, args.to).map_err(anyhow::Error::msg)?;
+            let mut out = RowWriter::new(args.format, stdout())?;
             for row in indicator_rows(&store.company_bars(company, &range).await?) {
                 out.row(&row)?;
             }
+            out.finish()
         }
         (None, None) => anyhow::bail!("pass --input FILE or --company NAME"),
     }
-    out.finish()
+}
+
+fn stdout() -> impl Write {
+    std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock())
 }
 
 /// Records of a file between two resets of the duplicate check: a duplicate
@@ -55,22 +59,47 @@ pub async fn indicators_command(args: IndicatorsArgs) -> anyhow::Result<()> {
 /// take a bar no newer than their last once).
 const FILE_BLOCK: usize = 10_000;
 
+/// Rows handed to the writing thread at a time; at most 4 such chunks wait.
+const ROWS_PER_CHUNK: usize = 4096;
+
 /// A row for each bar of the file, in the file's order, as it is read: each
 /// company's indicators carry their state from one bar to the next, so memory
 /// holds their windows, not the file. Bars are cleaned and validated as the
-/// consumer does; what it would refuse is logged and left out.
-fn indicators_of_file(path: &std::path::Path, out: &mut RowWriter<impl Write>) -> anyhow::Result<()> {
+/// consumer does; what it would refuse is logged and left out. Rows are
+/// formatted on a thread of their own (a third of the work), overlapping the
+/// reading and the indicators.
+fn indicators_of_file(path: &std::path::Path, format: RowFormat) -> anyhow::Result<()> {
+    let records = stockstream_sources::CsvSource::open(path)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<IndicatorRow>>(4);
+    let writer = std::thread::Builder::new().name("indicators out".into()).spawn(move || {
+        let mut out = RowWriter::new(format, stdout())?;
+        for chunk in rx {
+            for row in &chunk {
+                out.row(row)?;
+            }
+        }
+        out.finish()
+    })?;
     let mut acceptor = Acceptor::new(MissingPolicy::Ffill);
     let mut live = LiveIndicators::default();
-    for (i, record) in stockstream_sources::CsvSource::open(path)?.enumerate() {
+    let mut chunk = Vec::with_capacity(ROWS_PER_CHUNK);
+    for (i, record) in records.enumerate() {
         if i % FILE_BLOCK == 0 {
             acceptor.new_batch();
         }
         if let Some(row) = acceptor.accept_record(record).and_then(|bar| live.update(&bar).cloned()) {
-            out.row(&row)?;
+            chunk.push(row);
+            // A writer gone (its error comes from `join`) stops the reading.
+            if chunk.len() == ROWS_PER_CHUNK
+                && tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(ROWS_PER_CHUNK))).is_err()
+            {
+                break;
+            }
         }
     }
-    Ok(())
+    let _ = tx.send(chunk);
+    drop(tx);
+    writer.join().map_err(|_| anyhow::anyhow!("the writing thread panicked"))?
 }
 
 /// Indicator rows written one at a time: CSV under a header, or one JSON array.

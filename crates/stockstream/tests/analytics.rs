@@ -51,6 +51,14 @@ fn indicators_from_a_file_and_from_the_store_match_ta_lib() {
         "date,company,close,sma10,sma30,sma50,ema12,ema26,rsi14,macd,macd_signal,macd_hist,bb_upper,bb_middle,bb_lower,atr14,return,volatility20,drawdown"
     );
     same_table(&from_file, &reference);
+    // The same rows as JSON, in the file's order.
+    let file_json: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(dir.path(), &["indicators", "--input", input.to_str().unwrap(), "--format", "json"]))
+            .unwrap();
+    assert_eq!(file_json.len(), from_file.len() - 1);
+    for (row, csv) in file_json.iter().zip(&from_file[1..]) {
+        assert_eq!((row["date"].as_str(), row["company"].as_str()), (Some(csv[0].as_str()), Some(csv[1].as_str())));
+    }
 
     ok(dir.path(), &["run", "--input", input.to_str().unwrap(), "--no-insights"]);
     let from_store = parse_csv(&ok(dir.path(), &["indicators", "--company", "TSLA"]));
