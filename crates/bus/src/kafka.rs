@@ -708,7 +708,7 @@ impl KafkaTail {
         // comes (the wait bounds idle polling, 200 fetches/s), while Tansu
         // holds every fetch for its whole wait. 5 ms instead of 10 took the
         // ingestion-to-screen p99 at 10,000 bars/s on Tansu from 41-45 ms to
-        // 29 ms (`scripts/bench.sh follow`).
+        // 31-50 ms, median 34 ms over 6 runs (`scripts/bench.sh follow`).
         for (key, value) in [("fetch.wait.max.ms", "5"), ("queued.max.messages.kbytes", "2048")] {
             if !settings.options.iter().any(|(k, _)| k == key) {
                 config.set(key, value);
