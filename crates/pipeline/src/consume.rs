@@ -299,7 +299,7 @@ impl Writing {
             if !marks.is_empty() {
                 retry.run("keeping window marks", || store.save_marks(marks.clone())).await?;
             }
-            if let Some(stage) = analytics.filter(|_| !alerts.is_empty()) {
+            if let Some(stage) = &analytics {
                 stage.publish(&alerts).await?;
             }
             let _ = written_tx.send(true);
