@@ -448,14 +448,16 @@ impl KafkaConsumer {
         }
         Some((waiting, sum))
     }
+}
 
-    fn owned(&self, m: &rdkafka::message::BorrowedMessage<'_>) -> Message {
-        Message {
-            key: m.key().map(<[u8]>::to_vec),
-            payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-            position: Position { partition: m.partition(), offset: m.offset() },
-            sent_at_micros: m.timestamp().to_millis().map(|ms| ms * 1000),
-        }
+/// A message read from Kafka, copied out of librdkafka's buffer.
+fn owned(m: &rdkafka::message::BorrowedMessage<'_>) -> Message {
+    Message {
+        key: m.key().map(<[u8]>::to_vec),
+        payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        record: None,
+        position: Position { partition: m.partition(), offset: m.offset() },
+        sent_at_micros: m.timestamp().to_millis().map(|ms| ms * 1000),
     }
 }
 
@@ -474,7 +476,7 @@ impl Consumer for KafkaConsumer {
                 return Ok(Polled::Idle);
             }
             Ok(Err(e)) => return Err(kafka_error(e, "Kafka consumer error")),
-            Ok(Ok(m)) => self.owned(&m),
+            Ok(Ok(m)) => owned(&m),
         };
         let mut batch = vec![first];
         // Take what is already fetched, without waiting; an error is left for
@@ -482,7 +484,7 @@ impl Consumer for KafkaConsumer {
         while batch.len() < max {
             match self.consumer.recv().now_or_never() {
                 Some(Ok(m)) => {
-                    let owned = self.owned(&m);
+                    let owned = owned(&m);
                     batch.push(owned);
                 }
                 Some(Err(e)) if passing(&e) => break,
@@ -741,13 +743,7 @@ impl KafkaTail {
         loop {
             match self.consumer.recv().await {
                 Ok(m) => {
-                    let message = Message {
-                        key: m.key().map(<[u8]>::to_vec),
-                        payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-                        position: Position { partition: m.partition(), offset: m.offset() },
-                        sent_at_micros: m.timestamp().to_millis().map(|ms| ms * 1000),
-                    };
-                    return Ok((m.topic().to_string(), message));
+                    return Ok((m.topic().to_string(), owned(&m)));
                 }
                 Err(e) if passing(&e) => tracing::warn!("Kafka: {e}; resuming when the cluster answers"),
                 Err(e) => return Err(kafka_error(e, "Kafka consumer error")),

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use stockstream_core::BusError;
+use stockstream_core::{encode_raw_into, BusError, RawBar};
 
 pub mod args;
 pub mod kafka;
@@ -28,16 +28,43 @@ pub struct Position {
 }
 
 /// One message as the consumer receives it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     /// The key (the symbol), if any.
     pub key: Option<Vec<u8>>,
-    /// The message bytes.
+    /// The message bytes (empty when `record` carries the message).
     pub payload: Vec<u8>,
+    /// A bar record handed over as it is: the in-process bus's messages never
+    /// leave the process, so they are not encoded (see [`Producer::send_record`]).
+    pub record: Option<RawBar>,
     /// Where it sits.
     pub position: Position,
     /// When the message entered the bus, in µs since the epoch, if known.
     pub sent_at_micros: Option<i64>,
+}
+
+impl Message {
+    /// The message in the wire format: its bytes, or its record encoded.
+    pub fn wire_bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+        match &self.record {
+            Some(record) => encoded(record).into(),
+            None => self.payload.as_slice().into(),
+        }
+    }
+
+    /// [`Message::wire_bytes`], owned (a reject keeps them).
+    pub fn into_wire_bytes(self) -> Vec<u8> {
+        match &self.record {
+            Some(record) => encoded(record),
+            None => self.payload,
+        }
+    }
+}
+
+fn encoded(record: &RawBar) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(160);
+    encode_raw_into(record, &mut bytes);
+    bytes
 }
 
 /// What a poll found.
@@ -58,6 +85,13 @@ pub trait Producer: Send + Sync {
     /// Queues one message. Waits while the bus is full: a slow consumer slows the
     /// producer, nothing is dropped and nothing grows without bound.
     async fn send(&self, key: &[u8], payload: Vec<u8>) -> Result<(), BusError>;
+
+    /// Queues one bar record as [`Producer::send`] does, in the wire format
+    /// (the original project's JSON); a bus within one process may hand the
+    /// record over as it is.
+    async fn send_record(&self, key: &[u8], record: RawBar) -> Result<(), BusError> {
+        self.send(key, encoded(&record)).await
+    }
 
     /// Waits until every queued message is delivered, or fails naming how many
     /// were not.

@@ -51,8 +51,8 @@ impl Cleaner {
 
     /// Parses and completes a raw record. The caller validates the result and
     /// then calls [`Cleaner::remember`] if it was accepted.
-    pub fn clean(&mut self, raw: RawBar) -> Result<Bar, Refusal> {
-        let Some(company) = trimmed(raw.company) else {
+    pub fn clean(&mut self, raw: &RawBar) -> Result<Bar, Refusal> {
+        let Some(company) = trimmed(&raw.company) else {
             return Err(Refusal::new("missing_company", "Company Name is missing"));
         };
         // Checked first: the name appears in every reason below.
@@ -96,7 +96,7 @@ impl Cleaner {
             debug_assert!(values[i].is_some());
         }
         let [open, high, low, close, volume] = values.map(|v| v.expect("filled above"));
-        let symbol = trimmed(raw.symbol).unwrap_or_else(|| symbol_for_company(&company));
+        let symbol = trimmed(&raw.symbol).unwrap_or_else(|| symbol_for_company(&company));
         Ok(Bar { symbol, company, ts, open, high, low, close, volume })
     }
 
@@ -116,12 +116,8 @@ impl Cleaner {
 
 /// A text field without surrounding blanks, `None` when blank. The string as
 /// it came when it needs no trimming (nearly always): no copy on the hot path.
-fn trimmed(text: Option<String>) -> Option<String> {
-    match text {
-        Some(t) if !t.is_empty() && t.trim().len() == t.len() => Some(t),
-        Some(t) if !t.trim().is_empty() => Some(t.trim().to_string()),
-        _ => None,
-    }
+fn trimmed(text: &Option<String>) -> Option<String> {
+    text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_string)
 }
 
 #[cfg(test)]
@@ -144,26 +140,26 @@ mod tests {
     #[test]
     fn fills_forward_within_a_company() {
         let mut c = Cleaner::new(MissingPolicy::Ffill);
-        let first = c.clean(raw("2024-01-02", Some(11.0))).unwrap();
+        let first = c.clean(&raw("2024-01-02", Some(11.0))).unwrap();
         assert_eq!(first.symbol, "NVDA");
         c.remember(&first);
-        let second = c.clean(raw("2024-01-03", None)).unwrap();
+        let second = c.clean(&raw("2024-01-03", None)).unwrap();
         assert_eq!(second.close, 11.0);
         assert_eq!(c.imputed, 1);
         // Another company has nothing to fill from.
         let mut other = raw("2024-01-03", None);
         other.company = Some("Tesla".into());
-        assert_eq!(c.clean(other).unwrap_err().kind, "missing_value");
+        assert_eq!(c.clean(&other).unwrap_err().kind, "missing_value");
     }
 
     #[test]
     fn drop_policy_refuses_and_names_the_fields() {
         let mut c = Cleaner::new(MissingPolicy::Drop);
-        let first = c.clean(raw("2024-01-02", Some(11.0))).unwrap();
+        let first = c.clean(&raw("2024-01-02", Some(11.0))).unwrap();
         c.remember(&first);
         let mut r = raw("2024-01-03", None);
         r.volume = None;
-        let refusal = c.clean(r).unwrap_err();
+        let refusal = c.clean(&r).unwrap_err();
         assert_eq!(refusal.kind, "missing_value");
         assert!(refusal.reason.contains("Close, Volume missing for NVIDIA 2024-01-03"), "{}", refusal.reason);
     }
@@ -173,12 +169,12 @@ mod tests {
         let mut c = Cleaner::default();
         let mut r = raw("2024-01-02", Some(11.0));
         r.company = Some(" ".into());
-        assert_eq!(c.clean(r).unwrap_err().kind, "missing_company");
+        assert_eq!(c.clean(&r).unwrap_err().kind, "missing_company");
         assert_eq!(
-            c.clean(RawBar { company: Some("X".into()), ..Default::default() }).unwrap_err().kind,
+            c.clean(&RawBar { company: Some("X".into()), ..Default::default() }).unwrap_err().kind,
             "missing_date"
         );
-        assert_eq!(c.clean(raw("02/01/2024", Some(1.0))).unwrap_err().kind, "bad_date");
+        assert_eq!(c.clean(&raw("02/01/2024", Some(1.0))).unwrap_err().kind, "bad_date");
     }
 
     #[test]
@@ -195,26 +191,26 @@ mod tests {
             symbol: None,
         };
         for (date, close) in [("2017-04-19T09:00:00Z", 1.0716), ("2017-04-19T10:00:00Z", 1.07219)] {
-            let bar = c.clean(raw(date, Some(close))).unwrap();
+            let bar = c.clean(&raw(date, Some(close))).unwrap();
             c.remember(&bar);
         }
         // Nothing at all: never fabricated, whenever it is.
         for date in ["2017-01-01", "2017-04-20"] {
             let all_missing = RawBar { volume: None, ..raw(date, None) };
-            assert_eq!(c.clean(all_missing).unwrap_err().kind, "no_prices");
-            assert_eq!(c.clean(raw(date, None)).unwrap_err().kind, "no_prices");
+            assert_eq!(c.clean(&all_missing).unwrap_err().kind, "no_prices");
+            assert_eq!(c.clean(&raw(date, None)).unwrap_err().kind, "no_prices");
         }
         // A gap before the latest bar cannot be filled from it.
         let gap = RawBar { open: None, ..raw("2017-01-01", Some(1.05)) };
-        assert_eq!(c.clean(gap).unwrap_err().kind, "missing_value");
+        assert_eq!(c.clean(&gap).unwrap_err().kind, "missing_value");
         // After it, it can.
         let gap = RawBar { open: None, ..raw("2017-04-19T11:00:00Z", Some(1.073)) };
-        assert_eq!(c.clean(gap).unwrap().open, 1.07219);
+        assert_eq!(c.clean(&gap).unwrap().open, 1.07219);
         // An older bar arriving late does not become the source of fills.
-        let old = c.clean(raw("2017-04-18T09:00:00Z", Some(2.0))).unwrap();
+        let old = c.clean(&raw("2017-04-18T09:00:00Z", Some(2.0))).unwrap();
         c.remember(&old);
         let gap = RawBar { open: None, ..raw("2017-04-19T12:00:00Z", Some(1.073)) };
-        assert_eq!(c.clean(gap).unwrap().open, 1.07219);
+        assert_eq!(c.clean(&gap).unwrap().open, 1.07219);
         assert_eq!(c.imputed, 2);
     }
 }

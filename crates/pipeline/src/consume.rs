@@ -125,17 +125,21 @@ pub async fn consume(
                 let decoding = Instant::now();
                 let mut sent_at = Vec::with_capacity(messages.len());
                 for m in messages {
-                    match acceptor.accept(&m.payload) {
+                    batch.positions.push(m.position);
+                    let accepted = match &m.record {
+                        Some(record) => acceptor.accept_raw(record),
+                        None => acceptor.accept(&m.payload),
+                    };
+                    match accepted {
                         Ok(bar) => {
                             batch.bars.push(bar);
                             sent_at.push(m.sent_at_micros);
                         }
                         Err(refusal) => {
                             let source = consumer.describe(m.position);
-                            batch.rejects.push(refusal.into_reject(source, m.payload));
+                            batch.rejects.push(refusal.into_reject(source, m.into_wire_bytes()));
                         }
                     }
-                    batch.positions.push(m.position);
                 }
                 stats.decode_seconds.observe(decoding.elapsed().as_secs_f64());
                 if let Some(stage) = &options.analytics {
@@ -365,7 +369,7 @@ impl Acceptor {
     pub fn accept_record(&mut self, record: Result<stockstream_core::SourceRecord, Reject>) -> Option<Bar> {
         let accepted = record.map_err(|r| (r.source, r.reason)).and_then(|rec| {
             let source = rec.source;
-            self.accept_raw(rec.raw).map_err(|refusal| (source, refusal.reason))
+            self.accept_raw(&rec.raw).map_err(|refusal| (source, refusal.reason))
         });
         match accepted {
             Ok(bar) => Some(bar),
@@ -378,11 +382,11 @@ impl Acceptor {
 
     /// Decodes a wire message, then accepts it as [`Acceptor::accept_raw`] does.
     pub fn accept(&mut self, payload: &[u8]) -> Result<Bar, Refusal> {
-        self.accept_raw(decode(payload)?)
+        self.accept_raw(&decode(payload)?)
     }
 
     /// Cleans and validates one record.
-    pub fn accept_raw(&mut self, raw: stockstream_core::RawBar) -> Result<Bar, Refusal> {
+    pub fn accept_raw(&mut self, raw: &stockstream_core::RawBar) -> Result<Bar, Refusal> {
         let bar = self.cleaner.clean(raw)?;
         validate(&bar).map_err(|r| Refusal::new(r.kind, format!("{} {}: {}", bar.company, bar.ts, r.reason)))?;
         let next = self.companies.len() as u32;

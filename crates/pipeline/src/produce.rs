@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, StreamExt};
 use stockstream_bus::Producer;
-use stockstream_core::{encode_into, encode_raw_into, symbol_for_company, DeadLetters, Item, Reject, Source, Ts};
+use stockstream_core::{encode_into, symbol_for_company, DeadLetters, Item, RawBar, Reject, Source, Ts};
 use tokio::sync::watch;
 
 use crate::{PipelineError, RetryPolicy, Stats};
@@ -36,7 +36,6 @@ pub async fn produce(
     let started = Instant::now();
     let mut pacer = Pacer::new(pace);
     let mut rejects = Vec::new();
-    let mut buf = Vec::with_capacity(256);
     let mut records = source.records();
     let mut stop_open = true;
     loop {
@@ -59,34 +58,32 @@ pub async fn produce(
             None => records.next().await,
         };
         let Some(item) = next else { break };
-        buf.clear();
-        let key_buf: String;
-        let (key, ts) = match &item {
+        // A bar file's rows go as records (the bus encodes them if it must);
+        // everything else is encoded here.
+        let (key, ts, outgoing) = match item {
             Item::Bar(bar) => {
-                encode_into(bar, &mut buf);
-                (bar.symbol.as_str(), Some(bar.ts))
+                let mut bytes = Vec::with_capacity(160);
+                encode_into(&bar, &mut bytes);
+                (bar.symbol, Some(bar.ts), Outgoing::Bytes(bytes))
             }
             Item::Raw(rec) => {
-                encode_raw_into(&rec.raw, &mut buf);
-                key_buf = match (&rec.raw.symbol, &rec.raw.company) {
+                let key = match (&rec.raw.symbol, &rec.raw.company) {
                     (Some(s), _) => s.clone(),
                     (None, Some(c)) => symbol_for_company(c),
                     (None, None) => String::new(),
                 };
-                (key_buf.as_str(), rec.raw.date.as_deref().and_then(|d| d.parse().ok()))
+                let ts = rec.raw.date.as_deref().and_then(|d| d.parse().ok());
+                (key, ts, Outgoing::Record(rec.raw))
             }
-            Item::Wire(w) => {
-                buf.extend_from_slice(&w.payload);
-                (w.key.as_str(), w.ts)
-            }
+            Item::Wire(w) => (w.key, w.ts, Outgoing::Bytes(w.payload)),
             Item::Tick(t) => {
-                serde_json::to_writer(&mut buf, t).expect("a tick serialises");
+                let bytes = serde_json::to_vec(&t).expect("a tick serialises");
                 let ts = chrono::DateTime::from_timestamp_millis(t.time_ms).map(Ts::Instant);
-                (&*t.symbol, ts)
+                (t.symbol.to_string(), ts, Outgoing::Bytes(bytes))
             }
             Item::Reject(r) => {
                 stats.read.fetch_add(1, Ordering::Relaxed);
-                rejects.push(r.clone());
+                rejects.push(r);
                 if rejects.len() >= 1000 {
                     keep_rejects(dead, stats, std::mem::take(&mut rejects)).await?;
                 }
@@ -104,11 +101,20 @@ pub async fn produce(
             }
         }
         stats.read.fetch_add(1, Ordering::Relaxed);
-        producer.send(key.as_bytes(), buf.clone()).await?;
+        match outgoing {
+            Outgoing::Record(record) => producer.send_record(key.as_bytes(), record).await?,
+            Outgoing::Bytes(bytes) => producer.send(key.as_bytes(), bytes).await?,
+        }
         stats.produced.fetch_add(1, Ordering::Relaxed);
     }
     keep_rejects(dead, stats, rejects).await?;
     Ok(producer.flush().await?)
+}
+
+/// What goes onto the bus for one item.
+enum Outgoing {
+    Record(RawBar),
+    Bytes(Vec<u8>),
 }
 
 /// Keeps rejects durably (retried while the dead letters are unavailable).

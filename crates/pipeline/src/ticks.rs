@@ -84,7 +84,7 @@ impl TickStage {
         batch: &mut Batch,
         now_ms: i64,
     ) -> Result<Result<Option<WindowBar>, Refusal>, PipelineError> {
-        let mut tick = match Tick::decode(&m.payload).and_then(|t| t.check(now_ms).map(|()| t)) {
+        let mut tick = match Tick::decode(&m.wire_bytes()).and_then(|t| t.check(now_ms).map(|()| t)) {
             Ok(tick) => tick,
             Err(refusal) => return Ok(Err(refusal)),
         };
@@ -305,7 +305,7 @@ pub async fn consume_ticks(
                         Ok(None) => {}
                         Err(refusal) => {
                             let source = consumer.describe(m.position);
-                            batch.rejects.push(refusal.into_reject(source, m.payload));
+                            batch.rejects.push(refusal.into_reject(source, m.into_wire_bytes()));
                         }
                     }
                 }

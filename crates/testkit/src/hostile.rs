@@ -65,14 +65,14 @@ fn count(taken: &mut Taken, outcome: Result<Bar, String>) {
 /// Cleans and validates a record; an accepted bar must be sane and come back
 /// unchanged through the wire format.
 fn accept(cleaner: &mut Cleaner, raw: codec::RawBar) -> Result<Bar, Refusal> {
-    let bar = cleaner.clean(raw)?;
+    let bar = cleaner.clean(&raw)?;
     validate(&bar)?;
     cleaner.remember(&bar);
     let values = [bar.open, bar.high, bar.low, bar.close, bar.volume];
     assert!(values.iter().all(|v| v.is_finite() && *v >= 0.0), "accepted {bar:?}");
     let wire = codec::encode(&bar);
     let back = codec::decode(&wire).unwrap_or_else(|r| panic!("{bar:?} does not decode from its own wire form: {r:?}"));
-    let again = Cleaner::new(MissingPolicy::Drop).clean(back).expect("its own wire form is complete");
+    let again = Cleaner::new(MissingPolicy::Drop).clean(&back).expect("its own wire form is complete");
     assert_eq!(again, bar, "the wire format changed the bar: {}", String::from_utf8_lossy(&wire));
     Ok(bar)
 }

@@ -292,3 +292,39 @@ async fn rejects_reach_dead_letters_before_their_offsets_are_committed() {
     assert_eq!(s.sqlite.rejects().await.unwrap().len(), 3);
     assert_eq!(s.consumer.inner.committed(), Some(11));
 }
+
+#[tokio::test]
+async fn records_handed_over_unencoded_are_taken_as_their_wire_form_would_be() {
+    use stockstream_core::RawBar;
+    // The same records, once as bytes and once as records, on two buses.
+    let mut records: Vec<RawBar> = (1..=6).map(|i| RawBar::from(&bar(i, 100.0 + i as f64))).collect();
+    records[2].close = None; // filled from the bar before
+    records[4].date = Some("2024-02-30".into()); // refused
+    records[5].open = Some(-1.0); // refused
+    let mut outcomes = Vec::new();
+    for as_records in [false, true] {
+        let mut s = setup(vec![], vec![]).await;
+        let (producer, consumer) = memory_bus(16);
+        for r in &records {
+            match as_records {
+                true => producer.send_record(b"NVDA", r.clone()).await.unwrap(),
+                false => {
+                    let mut bytes = Vec::new();
+                    stockstream_core::encode_raw_into(r, &mut bytes);
+                    producer.send(b"NVDA", bytes).await.unwrap()
+                }
+            }
+        }
+        drop(producer);
+        s.consumer.inner = consumer;
+        run(&mut s, &options(10)).await.unwrap();
+        let bars = s.sqlite.range("NVIDIA", &DateRange::default()).await.unwrap();
+        let rejects: Vec<_> =
+            s.sqlite.rejects().await.unwrap().into_iter().map(|r| (r.kind, r.reason, r.original)).collect();
+        outcomes.push((bars, rejects));
+    }
+    assert_eq!(outcomes[0].0.len(), 4);
+    assert_eq!(outcomes[0].0[2].close, 102.0, "forward filled");
+    assert_eq!(outcomes[0].1.len(), 2);
+    assert_eq!(outcomes[1], outcomes[0], "a record is taken as its encoded form, rejects keep the same bytes");
+}
