@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use stockstream_pipeline::{embedded as run_embedded, AnalyticsStage, ConsumeOptions, Pace, Stats, StoredAlerts};
 use stockstream_server::Hub;
 use stockstream_sources::{Interval, Synthetic, SyntheticConfig};
-use stockstream_store::SqliteStore;
+use stockstream_store::{SqliteStore, Store};
 use tokio::sync::watch;
 
 #[derive(Parser, Debug)]
@@ -206,7 +206,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         Target::Ticks(a) => ticks(a).await,
         Target::Follow(a) => follow(a).await,
         Target::IndicatorsFile(a) => indicators_file(a),
-        Target::RunFile(a) => run_file(a),
+        Target::RunFile(a) => run_file(a).await,
     }
 }
 
@@ -795,12 +795,13 @@ fn indicators_file(args: FileBenchArgs) -> anyhow::Result<()> {
             command.args(["indicators", "--input", input]);
             (command, Some(out.with_extension("csv")))
         },
-    )
+    )?;
+    Ok(())
 }
 
-fn run_file(args: FileBenchArgs) -> anyhow::Result<()> {
+async fn run_file(args: FileBenchArgs) -> anyhow::Result<()> {
     let peer = args.peer.clone().unwrap_or_else(|| "crates/pipeline/benches/run_file_peer.py".into());
-    file_versus_peer(
+    let (_, peer_secs) = file_versus_peer(
         &args,
         "run --input",
         "into SQLite, summary and insights included",
@@ -813,12 +814,34 @@ fn run_file(args: FileBenchArgs) -> anyhow::Result<()> {
             command.args(["run", "--input", input, "--db", db.to_str().unwrap(), "--no-report"]);
             (command, None)
         },
-    )
+    )?;
+    // The floor under any pipeline that stores these bars: SQLite's upserts of
+    // as many bars, already in memory, through the store, nothing else running.
+    let config = SyntheticConfig { rows: Some(args.rows), interval: Interval::Minute, ..Default::default() };
+    let bars: Vec<stockstream_core::Bar> = Synthetic::new(config).map_err(anyhow::Error::msg)?.collect();
+    let mut alone = Vec::new();
+    for _ in 0..args.repeat {
+        let dir = tempfile::tempdir()?;
+        let store = SqliteStore::open(&dir.path().join("alone.db"))?;
+        let started = Instant::now();
+        for chunk in bars.chunks(ConsumeOptions::default().batch_size) {
+            store.upsert(chunk.to_vec().into()).await?;
+        }
+        alone.push(started.elapsed().as_secs_f64());
+    }
+    let alone = median(alone);
+    println!(
+        "{:<30} {alone:>8.2} s  (SQLite upserts of the bars alone, in memory: at most {:.2}x the peer for any pipeline storing them)",
+        "store writes alone",
+        peer_secs / alone
+    );
+    Ok(())
 }
 
 /// A command of the product over a generated file of one-minute bars, whole
 /// process, against a peer script `peer IN OUT` on the same file: runs
-/// alternate, the medians of time and peak memory are reported.
+/// alternate, the medians of time and peak memory are reported; returns the
+/// medians of time, ours and the peer's.
 fn file_versus_peer(
     args: &FileBenchArgs,
     what: &str,
@@ -826,7 +849,7 @@ fn file_versus_peer(
     (ours_name, target): (&str, f64),
     (peer_name, peer): (&str, &std::path::Path),
     ours: impl Fn(&std::path::Path, &str, &std::path::Path) -> (std::process::Command, Option<std::path::PathBuf>),
-) -> anyhow::Result<()> {
+) -> anyhow::Result<(f64, f64)> {
     let product = std::env::current_exe()?.with_file_name("stockstream");
     anyhow::ensure!(product.is_file(), "{} not built (cargo build --release -p stockstream)", product.display());
     let dir = tempfile::tempdir()?;
@@ -864,7 +887,7 @@ fn file_versus_peer(
     println!("{ours_name:<30} {o:>8.2} s  {:>5.0} MB peak (target < 100 MB)", median_of(&mine, 1));
     println!("{peer_name:<30} {t:>8.2} s  {:>5.0} MB peak", median_of(&theirs, 1));
     println!("{:<30} {:>8.2}x (target >= {target})", "ratio", t / o);
-    Ok(())
+    Ok((o, t))
 }
 
 /// Runs a command to its end (its standard output to `stdout` or nowhere):
