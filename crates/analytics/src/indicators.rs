@@ -365,6 +365,54 @@ pub struct IndicatorRow {
 }
 
 impl IndicatorRow {
+    /// Becomes a copy of `other`, reusing its own strings' memory (no
+    /// allocation once they are long enough).
+    pub fn assign(&mut self, other: &IndicatorRow) {
+        // Destructured whole: a field added to the row must be copied here too.
+        let IndicatorRow {
+            date,
+            company,
+            close,
+            sma10,
+            sma30,
+            sma50,
+            ema12,
+            ema26,
+            rsi14,
+            macd,
+            macd_signal,
+            macd_hist,
+            bb_upper,
+            bb_middle,
+            bb_lower,
+            atr14,
+            ret,
+            volatility20,
+            drawdown,
+            vwap,
+        } = other;
+        self.date.clone_from(date);
+        self.company.clone_from(company);
+        self.close = *close;
+        self.sma10 = *sma10;
+        self.sma30 = *sma30;
+        self.sma50 = *sma50;
+        self.ema12 = *ema12;
+        self.ema26 = *ema26;
+        self.rsi14 = *rsi14;
+        self.macd = *macd;
+        self.macd_signal = *macd_signal;
+        self.macd_hist = *macd_hist;
+        self.bb_upper = *bb_upper;
+        self.bb_middle = *bb_middle;
+        self.bb_lower = *bb_lower;
+        self.atr14 = *atr14;
+        self.ret = *ret;
+        self.volatility20 = *volatility20;
+        self.drawdown = *drawdown;
+        self.vwap = *vwap;
+    }
+
     /// The CSV columns of `stockstream indicators`, in order.
     pub const COLUMNS: [&'static str; 19] = [
         "date",

@@ -8,6 +8,7 @@ pub mod batch;
 pub mod indicators;
 pub mod insights;
 pub mod running;
+pub mod series;
 pub mod stats;
 pub mod talib;
 
@@ -16,6 +17,7 @@ pub use batch::indicator_rows;
 pub use indicators::{IndicatorRow, Indicators, LiveIndicators};
 pub use insights::{insights, Insight};
 pub use running::RunningStats;
+pub use series::{ReducedSeries, CHART_POINTS};
 pub use stats::{
     boxplot, company_stats, correlation, describe, market_stats, BoxPlot, CompanyStats, Describe, MarketStats,
 };

@@ -804,14 +804,23 @@ async fn run_file(args: FileBenchArgs) -> anyhow::Result<()> {
     let (_, peer_secs) = file_versus_peer(
         &args,
         "run --input",
-        "into SQLite, summary and insights included",
+        "into SQLite, summary, insights and report included",
         ("stockstream run", 2.0),
         ("pandas + sqlite3 executemany", &peer),
         |product, input, out| {
             let db = out.with_extension("db");
             let _ = std::fs::remove_file(&db);
             let mut command = std::process::Command::new(product);
-            command.args(["run", "--input", input, "--db", db.to_str().unwrap(), "--no-report"]);
+            let report = out.with_extension("report");
+            command.args([
+                "run",
+                "--input",
+                input,
+                "--db",
+                db.to_str().unwrap(),
+                "--report-dir",
+                report.to_str().unwrap(),
+            ]);
             (command, None)
         },
     )?;

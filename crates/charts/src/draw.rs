@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use stockstream_core::Ts;
+use stockstream_core::{Bar, Ts};
 
 use crate::{CompanySeries, ReportData, CHART_SIZE};
 
@@ -41,6 +41,17 @@ pub fn instant(ts: Ts) -> DateTime<Utc> {
 
 fn date_label(intraday: bool) -> impl Fn(&DateTime<Utc>) -> String {
     move |t| if intraday { t.format("%m-%d %H:%M").to_string() } else { t.format("%Y-%m-%d").to_string() }
+}
+
+/// Whether the axis labels need the time of day: intraday bars over a few
+/// days at most (over longer spans the dates tell more).
+fn labels_need_hours(bars: &[Bar]) -> bool {
+    match (bars.first(), bars.last()) {
+        (Some(first), Some(last)) if first.ts.is_intraday() => {
+            instant(last.ts) - instant(first.ts) <= chrono::Duration::days(3)
+        }
+        _ => false,
+    }
 }
 
 fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
@@ -146,13 +157,20 @@ fn lines<DB: DrawingBackend>(
     Ok(())
 }
 
+fn candles_caption(c: &CompanySeries) -> String {
+    match c.bars_per_point {
+        0 | 1 => format!("{} ({}): candlesticks", c.company, c.symbol),
+        n => format!("{} ({}): candlesticks, each of {n} bars", c.company, c.symbol),
+    }
+}
+
 fn candles<DB: DrawingBackend>(area: &Area<DB>, c: &CompanySeries, intraday: bool) -> Drawn {
     let (top, bottom) = area.split_vertically((CHART_SIZE.1 as f64 * 0.7) as u32);
     let dates: Vec<DateTime<Utc>> = c.bars.iter().map(|b| instant(b.ts)).collect();
     let (x0, x1) = (dates[0], *dates.last().expect("not empty") + chrono::Duration::hours(12));
     let (y0, y1) = span(c.bars.iter().flat_map(|b| [b.low, b.high]));
     let mut chart = ChartBuilder::on(&top)
-        .caption(format!("{} ({}): daily candlesticks", c.company, c.symbol), ("sans-serif", 26))
+        .caption(candles_caption(c), ("sans-serif", 26))
         .margin(12)
         .x_label_area_size(10)
         .y_label_area_size(80)
@@ -193,9 +211,11 @@ fn candles<DB: DrawingBackend>(area: &Area<DB>, c: &CompanySeries, intraday: boo
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .map_err(err)?;
+    // Each volume bar as wide as the candle above it.
+    let bar_width = ((x1 - x0) / c.bars.len().max(1) as i32) * 7 / 10;
     vol.draw_series(c.bars.iter().zip(&dates).map(|(b, d)| {
         let color = if b.close >= b.open { UP } else { DOWN };
-        Rectangle::new([(*d, 0.0), (*d + chrono::Duration::hours(16), b.volume)], color.mix(0.6).filled())
+        Rectangle::new([(*d, 0.0), (*d + bar_width, b.volume)], color.mix(0.6).filled())
     }))
     .map_err(err)?;
     Ok(())
@@ -350,7 +370,7 @@ pub fn all_charts(data: &ReportData, dir: &Path) -> anyhow::Result<Vec<(String, 
     let palette = |i: usize| PALETTE[i % PALETTE.len()];
     let mut slugs = std::collections::HashSet::new();
     for c in &data.companies {
-        let intraday = c.bars.first().is_some_and(|b| b.ts.is_intraday());
+        let intraday = labels_need_hours(&c.bars);
         let dates: Vec<DateTime<Utc>> =
             c.indicators.iter().map(|r| instant(r.date.parse().expect("own dates parse"))).collect();
         let col =
@@ -443,7 +463,7 @@ pub fn all_charts(data: &ReportData, dir: &Path) -> anyhow::Result<Vec<(String, 
         return Ok(out);
     }
     let names: Vec<String> = data.companies.iter().map(|c| c.company.clone()).collect();
-    let intraday = data.companies[0].bars[0].ts.is_intraday();
+    let intraday = labels_need_hours(&data.companies[0].bars);
 
     let title = "Closing prices by company (box plot)".to_string();
     let closes: Vec<Vec<f64>> = data.companies.iter().map(|c| c.bars.iter().map(|b| b.close).collect()).collect();

@@ -8,7 +8,7 @@ mod html;
 
 use std::path::{Path, PathBuf};
 
-use stockstream_analytics::{IndicatorRow, Insight, MarketStats};
+use stockstream_analytics::{IndicatorRow, Insight, MarketStats, ReducedSeries};
 use stockstream_core::Bar;
 
 /// One company's bars (oldest first) with their indicators.
@@ -21,6 +21,9 @@ pub struct CompanySeries {
     pub bars: Vec<Bar>,
     /// Indicators of each bar.
     pub indicators: Vec<IndicatorRow>,
+    /// Bars each of `bars` stands for (more than 1 in a series reduced for
+    /// its charts).
+    pub bars_per_point: usize,
 }
 
 impl CompanySeries {
@@ -29,7 +32,17 @@ impl CompanySeries {
         let first = bars.first()?;
         let (company, symbol) = (first.company.clone(), first.symbol.clone());
         let indicators = stockstream_analytics::indicator_rows(&bars);
-        Some(CompanySeries { company, symbol, bars, indicators })
+        Some(CompanySeries { company, symbol, bars, indicators, bars_per_point: 1 })
+    }
+
+    /// A company's series reduced as it flowed, with its indicators (one row
+    /// per point); None when it is empty.
+    pub fn reduced(series: ReducedSeries) -> Option<Self> {
+        let bars_per_point = series.width();
+        let (bars, indicators) = series.into_parts();
+        let first = bars.first()?;
+        let (company, symbol) = (first.company.clone(), first.symbol.clone());
+        Some(CompanySeries { company, symbol, bars, indicators, bars_per_point })
     }
 }
 
@@ -73,6 +86,16 @@ pub fn build_report(
     let stats = stockstream_analytics::market_stats(&bars_by_company);
     let companies: Vec<CompanySeries> = bars_by_company.into_iter().filter_map(CompanySeries::new).collect();
     anyhow::ensure!(!companies.is_empty(), "the store holds no bars in that range");
+    report_of(companies, stats, dir)
+}
+
+/// Draws the charts of series and statistics already computed (a run's, as
+/// its bars flowed) and writes the report; returns it with its insights.
+pub fn report_of(
+    companies: Vec<CompanySeries>,
+    stats: MarketStats,
+    dir: &Path,
+) -> anyhow::Result<(Report, Vec<stockstream_analytics::Insight>)> {
     let insights = stockstream_analytics::insights(&stats);
     let data = ReportData { companies, stats, insights };
     Ok((write_report(&data, dir)?, data.insights))

@@ -2,10 +2,13 @@
 //! indicators and the alert engine; what they produce goes to subscribers (the
 //! server's event hub, an alert publisher, ...), which the binary chooses.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use stockstream_analytics::{Alert, AlertEngine, IndicatorRow, LiveIndicators, MarketStats, RunningStats};
+use stockstream_analytics::{
+    Alert, AlertEngine, IndicatorRow, LiveIndicators, MarketStats, ReducedSeries, RunningStats,
+};
 use stockstream_core::Bar;
 
 /// Receives what the analytics stage computes.
@@ -92,22 +95,52 @@ impl AnalyticsStage {
     }
 }
 
-/// The market statistics of every bar the stage takes, in one pass and in
-/// memory bounded by the number of companies: a run's insights at its end,
-/// without reading the store back.
+/// The market statistics of every bar the stage takes and each company's
+/// series reduced for charts, in one pass and in memory bounded by the number
+/// of companies: a run's insights and report at its end, without reading the
+/// store back.
 #[derive(Default)]
-pub struct StatsOfRun(Mutex<RunningStats>);
+pub struct StatsOfRun(Mutex<RunTally>);
+
+#[derive(Default)]
+struct RunTally {
+    stats: RunningStats,
+    /// By company, when kept (for a report).
+    series: Option<HashMap<String, ReducedSeries>>,
+}
 
 impl Subscriber for StatsOfRun {
-    fn on_bar(&self, bar: &Bar, _row: &IndicatorRow, _alerts: &[Alert], _sent_at_micros: Option<i64>) {
-        self.0.lock().expect("statistics lock").push(bar);
+    fn on_bar(&self, bar: &Bar, row: &IndicatorRow, _alerts: &[Alert], _sent_at_micros: Option<i64>) {
+        let mut tally = self.0.lock().expect("statistics lock");
+        tally.stats.push(bar);
+        if let Some(by_company) = &mut tally.series {
+            match by_company.get_mut(&bar.company) {
+                Some(series) => series.push(bar, row),
+                None => by_company.entry(bar.company.clone()).or_default().push(bar, row),
+            }
+        }
     }
 }
 
 impl StatsOfRun {
+    /// Statistics and, for a report, each company's reduced series.
+    pub fn with_series() -> Self {
+        StatsOfRun(Mutex::new(RunTally { series: Some(HashMap::new()), ..Default::default() }))
+    }
+
     /// The statistics so far; the count starts again.
     pub fn take(&self) -> MarketStats {
-        std::mem::take(&mut *self.0.lock().expect("statistics lock")).finish()
+        self.take_with_series().0
+    }
+
+    /// The statistics and every company's reduced series (by company name;
+    /// none unless made [`StatsOfRun::with_series`]);
+    /// the count starts again.
+    pub fn take_with_series(&self) -> (MarketStats, Vec<ReducedSeries>) {
+        let tally = std::mem::take(&mut *self.0.lock().expect("statistics lock"));
+        let mut series: Vec<_> = tally.series.unwrap_or_default().into_iter().collect();
+        series.sort_by(|a, b| a.0.cmp(&b.0));
+        (tally.stats.finish(), series.into_iter().map(|(_, s)| s).collect())
     }
 }
 

@@ -48,3 +48,17 @@ pub async fn build(
         tokio::task::spawn_blocking(move || stockstream_charts::build_report(bars_by_company, &out)).await??;
     Ok((report.html, report.charts.len(), insights))
 }
+
+/// The report of series and statistics already computed (a run's), drawn off
+/// the async threads; returns its path, the number of charts, and the
+/// insights it shows.
+pub async fn build_of(
+    companies: Vec<stockstream_charts::CompanySeries>,
+    stats: stockstream_analytics::MarketStats,
+    out: &Path,
+) -> anyhow::Result<(PathBuf, usize, Vec<stockstream_analytics::Insight>)> {
+    let out = out.to_path_buf();
+    let (report, insights) =
+        tokio::task::spawn_blocking(move || stockstream_charts::report_of(companies, stats, &out)).await??;
+    Ok((report.html, report.charts.len(), insights))
+}

@@ -88,9 +88,9 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     let progress = Progress::start(stats.clone(), expected, |s| Stats::get(&s.stored) + Stats::get(&s.rejected));
 
     let hub = Arc::new(Hub::default().streaming(interval.clone()));
-    let run_stats = Arc::new(StatsOfRun::default());
+    let run_stats = Arc::new(if args.no_report { StatsOfRun::default() } else { StatsOfRun::with_series() });
     let mut subscribers: Vec<Arc<dyn Subscriber>> = vec![hub.clone(), Arc::new(StoredAlerts(store.clone()))];
-    if !args.no_insights && args.no_report {
+    if !(args.no_insights && args.no_report) {
         subscribers.push(run_stats.clone());
     }
     if args.bus == BusKind::Kafka {
@@ -147,7 +147,7 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     print_summary(&label, &stats, started.elapsed());
     println!("database   {} ({total} bars)", args.store.describe());
     print_latest(&analytics.latest());
-    finish_extras(&args, store.as_ref(), total, &run_stats).await?;
+    finish_extras(&args, total, &run_stats).await?;
     if let Some(server) = server {
         println!("serving    until SIGINT or SIGTERM");
         let mut stop = stop;
@@ -157,14 +157,10 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Bars above which `run` draws no report at its end.
-const REPORT_LIMIT: u64 = 2_000_000;
-
-/// The report and insights written at the end of a run: without a report,
-/// the insights come from the statistics counted as the bars flowed (memory
-/// bounded by the companies, at any size); the report's charts read the
-/// stored bars.
-async fn finish_extras(args: &RunArgs, store: &dyn Store, total: u64, run_stats: &StatsOfRun) -> anyhow::Result<()> {
+/// The report and insights written at the end of a run, from the statistics
+/// and the reduced series counted as the bars flowed: memory bounded by the
+/// number of companies at any size, and no reading the store back.
+async fn finish_extras(args: &RunArgs, total: u64, run_stats: &StatsOfRun) -> anyhow::Result<()> {
     if args.no_insights && args.no_report {
         return Ok(());
     }
@@ -175,15 +171,10 @@ async fn finish_extras(args: &RunArgs, store: &dyn Store, total: u64, run_stats:
     let insights = if args.no_report {
         stockstream_analytics::insights(&run_stats.take())
     } else {
-        // Charts need every stored value in memory: above a limit, leave them
-        // to `stockstream report` rather than grow without bound.
-        if total > REPORT_LIMIT {
-            println!("report     skipped: {total} bars stored (more than {REPORT_LIMIT}); run `stockstream report`, or `run --no-report` for the insights");
-            return Ok(());
-        }
-        let bars = store.bars_by_company(&stockstream_core::DateRange::default()).await?;
+        let (stats, series) = run_stats.take_with_series();
+        let companies = series.into_iter().filter_map(stockstream_charts::CompanySeries::reduced).collect();
         let started = Instant::now();
-        let (html, charts, insights) = crate::report::build(bars, &args.report_dir).await?;
+        let (html, charts, insights) = crate::report::build_of(companies, stats, &args.report_dir).await?;
         println!("report     {} ({charts} charts, in {:.2} s)", html.display(), started.elapsed().as_secs_f64());
         insights
     };

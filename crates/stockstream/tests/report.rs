@@ -107,3 +107,32 @@ fn a_one_bar_company_gets_dashes_with_reasons_and_no_ranking() {
         assert!(!out.contains(ranked) && !html.contains(ranked), "{ranked}: nothing to rank with too few bars");
     }
 }
+
+#[test]
+fn a_runs_report_holds_at_most_a_charts_worth_of_points_and_the_stores_insights() {
+    // 3,000 one-minute bars a company: more than a chart's 2,048 points.
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["generate", "--rows", "21000", "--interval", "1m", "--out", "bars.csv"]);
+    let run = ok(dir.path(), &["run", "--input", "bars.csv"]);
+    let html = std::fs::read_to_string(dir.path().join("report/report.html")).unwrap();
+    let data = html.split("<script type=\"application/json\" id=\"data\">").nth(1).unwrap();
+    let data: serde_json::Value = serde_json::from_str(&data[..data.find("</script>").unwrap()]).unwrap();
+    let companies = data["companies"].as_array().unwrap();
+    assert_eq!(companies.len(), 7);
+    for c in companies {
+        // Each point stands for two bars: their summed volume, the later close.
+        assert_eq!(c["close"].as_array().unwrap().len(), 1500, "{}", c["company"]);
+        assert_eq!(c["dates"].as_array().unwrap().len(), 1500);
+    }
+    let candles = std::fs::read_to_string(dir.path().join("report/nvda-candles.svg")).unwrap();
+    assert!(candles.contains("candlesticks, each of 2 bars"), "the chart says what a candle stands for");
+    // The volumes of the points add up to the stored ones.
+    let nvidia = companies.iter().find(|c| c["company"] == "NVIDIA").unwrap();
+    let charted: f64 = nvidia["volume"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).sum();
+    let stored = ok(dir.path(), &["query", "--company", "NVIDIA", "--format", "csv"]);
+    let stored: f64 = stored.lines().skip(1).map(|l| l.split(',').nth(5).unwrap().parse::<f64>().unwrap()).sum();
+    assert_eq!(charted, stored);
+    // Counted as the bars flowed, the insights are those of the stored bars.
+    let from_run: Vec<&str> = run.lines().skip_while(|l| *l != "insights").skip(1).collect();
+    assert_eq!(from_run, ok(dir.path(), &["insights"]).lines().collect::<Vec<_>>());
+}
