@@ -255,8 +255,9 @@ pub(crate) const WRITES_IN_FLIGHT: usize = 3;
 pub(crate) struct Writing {
     task: tokio::task::JoinHandle<Result<(), PipelineError>>,
     positions: Vec<Position>,
-    /// Turns true once this batch is in the store: the next batch's write
-    /// waits for it, so writes land in bus order (the last write wins).
+    /// Turns true once this batch is in the store and its rejects in the dead
+    /// letters: the next batch's write waits for it, so writes land in bus
+    /// order (the last write wins).
     pub(crate) written: watch::Receiver<bool>,
 }
 
@@ -306,8 +307,11 @@ impl Writing {
             if let Some(stage) = &analytics {
                 stage.publish(&alerts).await?;
             }
+            // The rejects too before the next batch starts: dead letters
+            // are kept in bus order as well.
+            keep_rejects(dead.as_ref(), &stats, rejects).await?;
             let _ = written_tx.send(true);
-            keep_rejects(dead.as_ref(), &stats, rejects).await
+            Ok(())
         });
         Writing { task, positions, written }
     }
