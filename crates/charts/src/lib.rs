@@ -29,10 +29,8 @@ pub struct CompanySeries {
 impl CompanySeries {
     /// A company's series from its bars (oldest first); None when there are none.
     pub fn new(bars: Vec<Bar>) -> Option<Self> {
-        let first = bars.first()?;
-        let (company, symbol) = (first.company.clone(), first.symbol.clone());
         let indicators = stockstream_analytics::indicator_rows(&bars);
-        Some(CompanySeries { company, symbol, bars, indicators, bars_per_point: 1 })
+        Self::of(bars, indicators, 1)
     }
 
     /// A company's series reduced as it flowed, with its indicators (one row
@@ -40,6 +38,10 @@ impl CompanySeries {
     pub fn reduced(series: ReducedSeries) -> Option<Self> {
         let bars_per_point = series.width();
         let (bars, indicators) = series.into_parts();
+        Self::of(bars, indicators, bars_per_point)
+    }
+
+    fn of(bars: Vec<Bar>, indicators: Vec<IndicatorRow>, bars_per_point: usize) -> Option<Self> {
         let first = bars.first()?;
         let (company, symbol) = (first.company.clone(), first.symbol.clone());
         Some(CompanySeries { company, symbol, bars, indicators, bars_per_point })

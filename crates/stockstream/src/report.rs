@@ -37,28 +37,33 @@ pub async fn report_command(args: ReportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The report of every company's bars, drawn off the async threads; returns
-/// its path, the number of charts, and the insights it shows.
-pub async fn build(
-    bars_by_company: Vec<Vec<Bar>>,
-    out: &Path,
-) -> anyhow::Result<(PathBuf, usize, Vec<stockstream_analytics::Insight>)> {
-    let out = out.to_path_buf();
-    let (report, insights) =
-        tokio::task::spawn_blocking(move || stockstream_charts::build_report(bars_by_company, &out)).await??;
-    Ok((report.html, report.charts.len(), insights))
+/// What drawing a report gives: its path, the number of charts, and the
+/// insights it shows.
+type Drawn = (PathBuf, usize, Vec<stockstream_analytics::Insight>);
+
+/// The report of every company's bars, drawn off the async threads.
+pub async fn build(bars_by_company: Vec<Vec<Bar>>, out: &Path) -> anyhow::Result<Drawn> {
+    drawn(out, move |dir| stockstream_charts::build_report(bars_by_company, dir)).await
 }
 
 /// The report of series and statistics already computed (a run's), drawn off
-/// the async threads; returns its path, the number of charts, and the
-/// insights it shows.
+/// the async threads.
 pub async fn build_of(
     companies: Vec<stockstream_charts::CompanySeries>,
     stats: stockstream_analytics::MarketStats,
     out: &Path,
-) -> anyhow::Result<(PathBuf, usize, Vec<stockstream_analytics::Insight>)> {
+) -> anyhow::Result<Drawn> {
+    drawn(out, move |dir| stockstream_charts::report_of(companies, stats, dir)).await
+}
+
+/// Runs `draw` into `out` on a blocking thread: charts take CPU for a while.
+async fn drawn(
+    out: &Path,
+    draw: impl FnOnce(&Path) -> anyhow::Result<(stockstream_charts::Report, Vec<stockstream_analytics::Insight>)>
+        + Send
+        + 'static,
+) -> anyhow::Result<Drawn> {
     let out = out.to_path_buf();
-    let (report, insights) =
-        tokio::task::spawn_blocking(move || stockstream_charts::report_of(companies, stats, &out)).await??;
+    let (report, insights) = tokio::task::spawn_blocking(move || draw(&out)).await??;
     Ok((report.html, report.charts.len(), insights))
 }
