@@ -17,7 +17,7 @@ pub use batch::indicator_rows;
 pub use indicators::{IndicatorRow, Indicators, LiveIndicators};
 pub use insights::{insights, Insight};
 pub use running::RunningStats;
-pub use series::{ReducedSeries, CHART_POINTS};
+pub use series::{ReducedSeries, CHART_POINTS, MAX_CHARTED};
 pub use stats::{
     boxplot, company_stats, correlation, describe, market_stats, BoxPlot, CompanyStats, Describe, MarketStats,
 };

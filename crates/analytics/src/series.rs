@@ -10,6 +10,10 @@ use crate::IndicatorRow;
 /// this and this.
 pub const CHART_POINTS: usize = 2048;
 
+/// Companies a run's report charts at most (the first ones seen): a series
+/// takes up to ~1 MB, and a file may name any number of companies.
+pub const MAX_CHARTED: usize = 50;
+
 /// Bars and their indicators, oldest first. Each point stands for `width`
 /// consecutive bars: the first one's time and open, the highest high, the
 /// lowest low, the last close, the summed volume, and the last bar's

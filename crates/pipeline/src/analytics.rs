@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use stockstream_analytics::{
-    Alert, AlertEngine, IndicatorRow, LiveIndicators, MarketStats, ReducedSeries, RunningStats,
+    Alert, AlertEngine, IndicatorRow, LiveIndicators, MarketStats, ReducedSeries, RunningStats, MAX_CHARTED,
 };
 use stockstream_core::Bar;
 
@@ -105,7 +105,7 @@ pub struct StatsOfRun(Mutex<RunTally>);
 #[derive(Default)]
 struct RunTally {
     stats: RunningStats,
-    /// By company, when kept (for a report).
+    /// By company, when kept (for a report): the first [`MAX_CHARTED`].
     series: Option<HashMap<String, ReducedSeries>>,
 }
 
@@ -114,9 +114,11 @@ impl Subscriber for StatsOfRun {
         let mut tally = self.0.lock().expect("statistics lock");
         tally.stats.push(bar);
         if let Some(by_company) = &mut tally.series {
+            let room = by_company.len() < MAX_CHARTED;
             match by_company.get_mut(&bar.company) {
                 Some(series) => series.push(bar, row),
-                None => by_company.entry(bar.company.clone()).or_default().push(bar, row),
+                None if room => by_company.entry(bar.company.clone()).or_default().push(bar, row),
+                None => {}
             }
         }
     }
@@ -154,5 +156,31 @@ impl Subscriber for StoredAlerts {
         let store = &self.0;
         crate::RetryPolicy::default().run("keeping alerts", || store.keep_alerts(alerts.to_vec())).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runs_report_charts_at_most_its_cap_of_companies() {
+        let stats = StatsOfRun::with_series();
+        for n in 0..MAX_CHARTED + 10 {
+            let bar = Bar {
+                symbol: format!("S{n}"),
+                company: format!("Company {n}"),
+                ts: "2024-01-02".parse().unwrap(),
+                open: 1.0,
+                high: 1.0,
+                low: 1.0,
+                close: 1.0,
+                volume: 1.0,
+            };
+            stats.on_bar(&bar, &IndicatorRow::default(), &[], None);
+        }
+        let (market, series) = stats.take_with_series();
+        assert_eq!(series.len(), MAX_CHARTED);
+        assert_eq!(market.companies.len(), MAX_CHARTED + 10, "the statistics count every company");
     }
 }
