@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use stockstream_bus::{FollowArgs, KafkaTail};
@@ -39,7 +40,7 @@ pub async fn serve_command(args: ServeCommandArgs) -> anyhow::Result<()> {
             let (tail, followed) = KafkaTail::new(&settings, &topics)?;
             println!("following  {} on {} (latest offsets, no group)", followed.join(", "), settings.brokers);
             let ticks = args.interval.map(TickOptions::new);
-            let warm = Warm { store: store.clone(), done: HashSet::new() };
+            let warm = Warm::new(store.clone());
             tokio::spawn(follow(tail, topics, analytics.clone(), hub.clone(), ticks, warm));
             (hub, analytics)
         }
@@ -55,7 +56,18 @@ pub async fn serve_command(args: ServeCommandArgs) -> anyhow::Result<()> {
 struct Warm {
     store: Arc<dyn Store>,
     done: HashSet<String>,
+    /// Until then a company's history is read once the store holds its first
+    /// followed bar (see `CATCH_UP`).
+    catch_up_until: Instant,
 }
+
+/// How long after it starts the server waits for the consumers to store a
+/// company's first followed bar before reading the bars before it: the
+/// server starts at the bus's latest offsets while the consumers' newest
+/// batches are still in flight, and reading the store at once would miss
+/// those bars (indicators over a history with a gap). Bounded, so that a
+/// bus nobody stores from only delays the live view's first seconds.
+const CATCH_UP: Duration = Duration::from_secs(5);
 
 /// Bars read before a company's first followed bar: enough to settle every
 /// indicator (as the API's pages read).
@@ -65,17 +77,30 @@ const WARM_UP: usize = 600;
 const MAX_WARMED: usize = 100_000;
 
 impl Warm {
+    fn new(store: Arc<dyn Store>) -> Self {
+        Warm { store, done: HashSet::new(), catch_up_until: Instant::now() + CATCH_UP }
+    }
+
     async fn before(&mut self, analytics: &AnalyticsStage, bar: &Bar) {
         if self.done.len() >= MAX_WARMED || !self.done.insert(bar.company.clone()) {
             return;
         }
-        let earlier = DateRange { from: None, to: Some(bar.ts) };
-        match self.store.newest(&bar.company, &earlier, WARM_UP + 1).await {
-            Ok(mut bars) => {
-                bars.retain(|b| b.ts < bar.ts);
-                analytics.warm(&bars);
+        let upto = DateRange { from: None, to: Some(bar.ts) };
+        loop {
+            match self.store.newest(&bar.company, &upto, WARM_UP + 1).await {
+                // The consumers write in bus order: once this bar is stored,
+                // every bar before it is too.
+                Ok(bars) if bars.last().is_some_and(|b| b.ts == bar.ts) || Instant::now() >= self.catch_up_until => {
+                    let before = bars.partition_point(|b| b.ts < bar.ts);
+                    analytics.warm(&bars[..before]);
+                    return;
+                }
+                Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                Err(e) => {
+                    tracing::warn!("{}: indicators start without history: {e}", bar.company);
+                    return;
+                }
             }
-            Err(e) => tracing::warn!("{}: indicators start without history: {e}", bar.company),
         }
     }
 }
