@@ -196,7 +196,9 @@ async fn every_endpoint_and_error_path() {
     assert!(missing.contains("no 1m bars stored") && !missing.contains(".db"), "{missing}");
 }
 
-/// Reads server-sent events until `done` says so; returns (event, data) pairs.
+/// Reads server-sent events until `done` says so and then until none came for
+/// a second (what the last batch's writer still publishes); returns (event,
+/// data) pairs.
 async fn read_events(
     url: &str,
     mut done: impl FnMut(&[(String, Value)]) -> bool,
@@ -207,12 +209,21 @@ async fn read_events(
     let mut stream = response.bytes_stream();
     let (mut buffer, mut events) = (String::new(), Vec::new());
     let deadline = Instant::now() + within;
-    while !done(&events) {
-        let chunk = tokio::time::timeout_at(deadline.into(), stream.next())
-            .await
-            .expect("events stopped coming")
-            .unwrap()
-            .unwrap();
+    let mut settling = false;
+    loop {
+        settling = settling || done(&events);
+        let chunk = if settling {
+            match tokio::time::timeout(Duration::from_secs(1), stream.next()).await {
+                Ok(chunk) => chunk.unwrap().unwrap(),
+                Err(_) => return events,
+            }
+        } else {
+            tokio::time::timeout_at(deadline.into(), stream.next())
+                .await
+                .expect("events stopped coming")
+                .unwrap()
+                .unwrap()
+        };
         buffer.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(end) = buffer.find("\n\n") {
             let block: String = buffer.drain(..end + 2).collect();
@@ -230,7 +241,6 @@ async fn read_events(
             }
         }
     }
-    events
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -499,6 +509,9 @@ fn the_forming_candle_moves_between_ticks_in_a_real_browser() {
     assert!(distinct("close") >= 5, "the watchlist's last prices did not move: {samples:?}");
     assert!(samples.iter().all(|s| s["label"].as_str().unwrap().starts_with("forming ")), "{samples:?}");
     assert!(samples.last().unwrap()["status"].as_str().unwrap().contains("ticks received"));
+    // Candles as wide as a bar, the forming one alone in the first minute too.
+    let narrowest = samples.iter().map(|s| s["candleWidth"].as_f64().unwrap()).fold(f64::INFINITY, f64::min);
+    assert!(narrowest >= 4.0, "a candle drawn {narrowest} px wide: {samples:?}");
     // Smooth: frames keep coming while 1,000 ticks a second arrive.
     let frames = &seen["frames"];
     eprintln!("frames at 1,000 ticks/s: {frames}");

@@ -29,6 +29,8 @@ const open = require("./open.cjs"), { look } = open;
       // Every company's last price in the watchlist.
       close: await page.evaluate(() => [...document.querySelectorAll("#watchlist tbody tr td:nth-child(2)")].map(td => td.textContent).join(" ")),
       status: seen.status,
+      // The widest candle drawn, in pixels (a lone forming candle too).
+      candleWidth: await page.evaluate(() => Math.max(0, ...[...document.querySelectorAll("#chart g.trace.boxes path.box")].map(p => p.getBBox().width))),
     });
     await page.waitForTimeout(100);
   }

@@ -33,6 +33,15 @@ module.exports.look = page => page.evaluate(() => {
     forming: forming && forming.x.length
       ? ["x", "open", "high", "low", "close"].map(k => last(forming, k)).join(" ") + ` V ${last(trace("volume"), "y")}` : null,
     markers: markers ? markers.x.length : 0,
+    // The price pane's lines (SMAs, bands): points in view, and those of
+    // them off its axis (cut off).
+    overlayPoints: (() => {
+      const [x0, x1] = (gd.layout && gd.layout.xaxis.range || []).map(String), [lo, hi] = (gd.layout && gd.layout.yaxis.range) || [];
+      if (x0 === undefined || lo === undefined) return { shown: 0, off: 0 };
+      const shown = (gd.data || []).filter(t => t.mode === "lines" && (t.yaxis || "y") === "y")
+        .flatMap(t => t.y.filter((v, i) => v != null && String(t.x[i]) >= x0 && String(t.x[i]) <= x1));
+      return { shown: shown.length, off: shown.filter(v => v < lo || v > hi).length, range: [x0, x1, lo, hi] };
+    })(),
     traces: (gd.data || []).map(t => t.name),
     watchlist: document.querySelector("#watchlist tbody").innerText,
     rows: document.querySelectorAll("#watchlist tbody tr").length,

@@ -156,6 +156,11 @@ pub fn check_live_dashboard(seen: &serde_json::Value, companies: u64) {
     let traces = |k: &str| seen[k]["traces"].as_array().unwrap().iter().map(|t| t.to_string()).collect::<Vec<_>>();
     assert!(!traces("after").iter().any(|t| t.contains("Bollinger")));
     assert!(traces("bands").iter().any(|t| t.contains("Bollinger")), "the overlay did not turn on");
+    for k in ["after", "bands"] {
+        let points = &seen[k]["overlayPoints"];
+        assert!(points["shown"].as_u64().unwrap() > 0, "{k}: no overlay in view: {points}");
+        assert_eq!(points["off"], 0, "{k}: overlay points in view cut off by the price axis: {points}");
+    }
     for pane in ["RSI 14", "MACD", "volume", "SMA 10", "SMA 50"] {
         assert!(traces("after").iter().any(|t| t.contains(pane)), "no {pane}");
     }
