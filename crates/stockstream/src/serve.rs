@@ -65,8 +65,9 @@ struct Warm {
 /// company's first followed bar before reading the bars before it: the
 /// server starts at the bus's latest offsets while the consumers' newest
 /// batches are still in flight, and reading the store at once would miss
-/// those bars (indicators over a history with a gap). Bounded, so that a
-/// bus nobody stores from only delays the live view's first seconds.
+/// those bars (indicators over a history with a gap). Only for a company the
+/// store holds bars of, and bounded, so that consumers that are down delay
+/// the live view's first seconds at most.
 const CATCH_UP: Duration = Duration::from_secs(5);
 
 /// Bars read before a company's first followed bar: enough to settle every
@@ -89,8 +90,9 @@ impl Warm {
         loop {
             match self.store.newest(&bar.company, &upto, WARM_UP + 1).await {
                 // The consumers write in bus order: once this bar is stored,
-                // every bar before it is too.
-                Ok(bars) if bars.last().is_some_and(|b| b.ts == bar.ts) || Instant::now() >= self.catch_up_until => {
+                // every bar before it is too. A company with nothing stored
+                // has no history to wait for (nobody may be storing it).
+                Ok(bars) if bars.last().is_none_or(|b| b.ts == bar.ts) || Instant::now() >= self.catch_up_until => {
                     let before = bars.partition_point(|b| b.ts < bar.ts);
                     analytics.warm(&bars[..before]);
                     return;
