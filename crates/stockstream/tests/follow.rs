@@ -56,6 +56,11 @@ fn serve_following(dir: &Path, db: &str, kafka: &[&str], log: &str) -> (Killed, 
     (child, format!("http://{bind}"))
 }
 
+/// The JSON `url` answers.
+fn get_json(runtime: &tokio::runtime::Runtime, url: &str) -> serde_json::Value {
+    runtime.block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() })
+}
+
 /// Reads server-sent events until `until` of kind `bar` came or 60 s passed:
 /// (bar events, alert events).
 async fn events(base: String, until: usize) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
@@ -178,8 +183,7 @@ fn the_dashboard_is_live_on_the_distributed_path_and_a_restarted_serve_keeps_the
     // indicator defined): the alerts raised before are shown.
     let newest = format!("{base}/api/bars/NVIDIA?limit=1");
     let past_50_bars = wait_until(Duration::from_secs(30), || {
-        let page: serde_json::Value =
-            runtime.block_on(async { reqwest::get(&newest).await.unwrap().json().await.unwrap() });
+        let page = get_json(&runtime, &newest);
         page[0]["Date"].as_str().is_some_and(|d| d >= "2024-03-20")
     });
     assert!(past_50_bars, "the stream never reached March 2024");
@@ -213,7 +217,7 @@ fn the_dashboard_is_live_on_the_distributed_path_and_a_restarted_serve_keeps_the
         let url = format!("{base}/api/indicators/{company}?to={date}&limit=1");
         let mut stored = serde_json::Value::Null;
         let found = wait_until(Duration::from_secs(30), || {
-            stored = runtime.block_on(async { reqwest::get(&url).await.unwrap().json().await.unwrap() });
+            stored = get_json(&runtime, &url);
             stored[0]["date"] == ind["date"]
         });
         assert!(found, "{company} {date} never stored: {stored}");
