@@ -366,7 +366,7 @@ async fn kafka(args: KafkaBenchArgs) -> anyhow::Result<()> {
         let source = Box::new(stockstream_sources::JsonLinesSource::open(&lines)?);
         let (_keep, stop) = watch::channel(false);
         let started = Instant::now();
-        stockstream_pipeline::produce(source, &producer, &dead, &stats, Pace::Max, stop).await?;
+        stockstream_pipeline::produce(source, &producer, &dead, &stats, Pace::Max, Default::default(), stop).await?;
         let secs = started.elapsed().as_secs_f64();
         let (delivered, failed) = producer.delivery_counts();
         anyhow::ensure!(delivered == args.rows && failed == 0, "delivered {delivered}, failed {failed}");
@@ -752,7 +752,7 @@ fn sse_client(addr: String, kind: &'static str, expect: usize) -> std::thread::J
             let wait = std::time::Duration::from_secs(2);
             while latencies.len() < expect {
                 let Ok(Some(Ok(chunk))) = tokio::time::timeout(wait, body.next()).await else { break };
-                let arrived = stockstream_server::now_micros();
+                let arrived = stockstream_core::now_micros();
                 buffer.push_str(&String::from_utf8_lossy(&chunk));
                 let mut start = 0;
                 while let Some(end) = buffer[start..].find("\n\n") {

@@ -19,7 +19,7 @@ use rdkafka::producer::{
     BaseProducer, BaseRecord, DeliveryResult, FutureProducer, FutureRecord, Producer as _, ProducerContext,
 };
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use stockstream_core::{BusError, DeadLetters, Reject, RetryPolicy, StoreError};
+use stockstream_core::{BusError, DeadLetters, Reject, StoreError};
 
 use crate::{Consumer, Message, Polled, Position, Producer};
 
@@ -63,7 +63,7 @@ pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str], partitions
         settings.client_config().create().map_err(|e| kafka_error(e, "cannot create a Kafka admin client"))?;
     // Fail fast and clearly when the cluster cannot be reached at all.
     let client = admin.inner();
-    let metadata = tokio::task::block_in_place(|| client.fetch_metadata(None, Duration::from_secs(10)))
+    let metadata = blocking(|| client.fetch_metadata(None, Duration::from_secs(10)))
         .map_err(|e| kafka_error(e, &format!("cannot reach Kafka at {}", settings.brokers)))?;
     let missing: Vec<NewTopic> = topics
         .iter()
@@ -397,7 +397,7 @@ impl KafkaConsumer {
             return;
         }
         self.stranded.last_look = Some(now);
-        let Some((waiting, committed)) = tokio::task::block_in_place(|| self.group_position()) else { return };
+        let Some((waiting, committed)) = blocking(|| self.group_position()) else { return };
         let stalled = self.stranded.committed == Some(committed);
         self.stranded.committed = Some(committed);
         if waiting > 0 && stalled {
@@ -458,6 +458,7 @@ fn owned(m: &rdkafka::message::BorrowedMessage<'_>) -> Message {
         record: None,
         position: Position { partition: m.partition(), offset: m.offset() },
         sent_at_micros: m.timestamp().to_millis().map(|ms| ms * 1000),
+        topic: None,
     }
 }
 
@@ -510,26 +511,19 @@ impl Consumer for KafkaConsumer {
                 .map_err(|e| kafka_error(e, "invalid offset to commit"))?;
         }
         // Synchronous: when this returns, a restarted consumer resumes after
-        // these messages. A coordinator away (a broker restarting) is waited
-        // for, as a store write is.
-        let consumer = &self.consumer;
-        RetryPolicy::default()
-            .run("offset commit", || async {
-                match tokio::task::block_in_place(|| consumer.commit(&tpl, CommitMode::Sync)) {
-                    // The group moved these partitions while the batch was being
-                    // written: the batch is stored, and the partitions' new owner
-                    // reads the uncommitted messages again (idempotent writes
-                    // absorb them).
-                    Err(KafkaError::ConsumerCommit(code)) if lost_to_rebalance(code) => {
-                        tracing::warn!(
-                            "offsets not committed, the group is rebalancing ({code}): the new owner re-reads them"
-                        );
-                        Ok(())
-                    }
-                    other => other.map_err(|e| kafka_error(e, "Kafka offset commit failed")),
-                }
-            })
-            .await
+        // these messages. A coordinator away (a broker restarting) is a
+        // transient error: the caller retries it under its policy.
+        match blocking(|| self.consumer.commit(&tpl, CommitMode::Sync)) {
+            // The group moved these partitions while the batch was being
+            // written: the batch is stored, and the partitions' new owner
+            // reads the uncommitted messages again (idempotent writes absorb
+            // them).
+            Err(KafkaError::ConsumerCommit(code)) if lost_to_rebalance(code) => {
+                tracing::warn!("offsets not committed, the group is rebalancing ({code}): the new owner re-reads them");
+                Ok(())
+            }
+            other => other.map_err(|e| kafka_error(e, "Kafka offset commit failed")),
+        }
     }
 
     fn describe(&self, position: Position) -> String {
@@ -542,7 +536,7 @@ impl Consumer for KafkaConsumer {
     }
 
     async fn lag(&mut self) -> Option<u64> {
-        tokio::task::block_in_place(|| {
+        blocking(|| {
             let assignment = self.consumer.assignment().ok()?;
             if assignment.count() == 0 {
                 return None;
@@ -689,11 +683,24 @@ impl DeadLetters for KafkaDeadLetters {
     }
 }
 
+/// Runs a blocking librdkafka call from async code: on a multi-threaded
+/// runtime its worker hands its other tasks on first
+/// (`tokio::task::block_in_place`, which panics on a current-thread runtime);
+/// on a current-thread runtime, or none, the call just blocks.
+fn blocking<R>(call: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(call),
+        _ => call(),
+    }
+}
+
 /// Reads topics from their ends without joining any group: every reader
 /// sees every message from the moment it starts (a live view). Topics that
 /// do not exist are left out.
 pub struct KafkaTail {
     consumer: StreamConsumer,
+    /// The topics followed, each name shared by its messages.
+    topics: Vec<Arc<str>>,
 }
 
 impl KafkaTail {
@@ -720,9 +727,8 @@ impl KafkaTail {
         let mut assignment = TopicPartitionList::new();
         let mut followed = Vec::new();
         for topic in topics {
-            let metadata =
-                tokio::task::block_in_place(|| consumer.fetch_metadata(Some(topic), Duration::from_secs(10)))
-                    .map_err(|e| kafka_error(e, &format!("cannot read the metadata of {topic}")))?;
+            let metadata = blocking(|| consumer.fetch_metadata(Some(topic), Duration::from_secs(10)))
+                .map_err(|e| kafka_error(e, &format!("cannot read the metadata of {topic}")))?;
             let Some(t) = metadata.topics().iter().find(|t| t.name() == topic && t.error().is_none()) else { continue };
             if t.partitions().is_empty() {
                 continue;
@@ -735,19 +741,71 @@ impl KafkaTail {
             followed.push(topic.clone());
         }
         consumer.assign(&assignment).map_err(|e| kafka_error(e, "cannot assign the partitions"))?;
-        Ok((KafkaTail { consumer }, followed))
+        let topics = followed.iter().map(|t| Arc::from(t.as_str())).collect();
+        Ok((KafkaTail { consumer, topics }, followed))
     }
 
-    /// The next message and its topic; a broker gone is waited for.
-    pub async fn next(&self) -> Result<(String, Message), BusError> {
-        loop {
-            match self.consumer.recv().await {
-                Ok(m) => {
-                    return Ok((m.topic().to_string(), owned(&m)));
+    fn owned(&self, m: &rdkafka::message::BorrowedMessage<'_>) -> Message {
+        let mut message = owned(m);
+        message.topic = self.topics.iter().find(|t| ***t == *m.topic()).cloned();
+        message
+    }
+}
+
+/// A live view's reader: nothing to commit, every partition its own.
+#[async_trait]
+impl Consumer for KafkaTail {
+    /// A broker gone is waited for (an idle poll).
+    async fn poll(&mut self, max: usize, wait: Duration) -> Result<Polled, BusError> {
+        let first = match tokio::time::timeout(wait, self.consumer.recv()).await {
+            Err(_) => return Ok(Polled::Idle),
+            Ok(Err(e)) if passing(&e) => {
+                tracing::warn!("Kafka: {e}; resuming when the cluster answers");
+                return Ok(Polled::Idle);
+            }
+            Ok(Err(e)) => return Err(kafka_error(e, "Kafka consumer error")),
+            Ok(Ok(m)) => self.owned(&m),
+        };
+        let mut batch = vec![first];
+        while batch.len() < max {
+            match self.consumer.recv().now_or_never() {
+                Some(Ok(m)) => {
+                    let owned = self.owned(&m);
+                    batch.push(owned);
                 }
-                Err(e) if passing(&e) => tracing::warn!("Kafka: {e}; resuming when the cluster answers"),
-                Err(e) => return Err(kafka_error(e, "Kafka consumer error")),
+                Some(Err(e)) if passing(&e) => break,
+                Some(Err(e)) => return Err(kafka_error(e, "Kafka consumer error")),
+                None => break,
             }
         }
+        Ok(Polled::Messages(batch))
+    }
+
+    async fn commit(&mut self, _done: &[Position]) -> Result<(), BusError> {
+        Ok(())
+    }
+
+    fn describe(&self, position: Position) -> String {
+        format!("{}@{}", position.partition, position.offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::blocking;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_blocking_call_on_a_current_thread_runtime_does_not_panic() {
+        assert_eq!(blocking(|| 2 + 2), 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_blocking_call_on_a_multi_threaded_runtime_runs() {
+        assert_eq!(blocking(|| 2 + 2), 4);
+    }
+
+    #[test]
+    fn a_blocking_call_outside_any_runtime_runs() {
+        assert_eq!(blocking(|| 2 + 2), 4);
     }
 }

@@ -39,6 +39,9 @@ pub struct Message {
     pub record: Option<RawBar>,
     /// Where it sits.
     pub position: Position,
+    /// Its topic, where one reader follows several (a live view's tail);
+    /// None where the consumer reads one.
+    pub topic: Option<std::sync::Arc<str>>,
     /// When the message entered the bus, in µs since the epoch, if known.
     pub sent_at_micros: Option<i64>,
 }

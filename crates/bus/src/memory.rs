@@ -1,8 +1,8 @@
 //! The embedded bus: a bounded in-process channel. One partition; offsets count
 //! messages from zero.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,16 +15,15 @@ use crate::{Consumer, Message, Polled, Position, Producer};
 /// flight.
 pub fn memory_bus(capacity: usize) -> (MemoryProducer, MemoryConsumer) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
-    (
-        MemoryProducer { tx, next_offset: AtomicI64::new(0) },
-        MemoryConsumer { rx, committed: None, revoked: Arc::default() },
-    )
+    (MemoryProducer { tx, next_offset: Mutex::new(0) }, MemoryConsumer { rx, committed: None, revoked: Arc::default() })
 }
 
 /// The sending end of the in-process bus.
 pub struct MemoryProducer {
     tx: mpsc::Sender<Message>,
-    next_offset: AtomicI64,
+    /// The next message's offset: taken and the message enqueued under this
+    /// lock, so that offsets are in queue order whatever the senders do.
+    next_offset: Mutex<i64>,
 }
 
 #[async_trait]
@@ -47,20 +46,25 @@ impl Producer for MemoryProducer {
 
 impl MemoryProducer {
     async fn queue(&self, key: &[u8], payload: Vec<u8>, record: Option<RawBar>) -> Result<(), BusError> {
-        let offset = self.next_offset.fetch_add(1, Ordering::Relaxed);
-        let sent_at =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).ok();
+        // Room first (the wait), then the offset and the enqueueing at once:
+        // an offset taken before the wait could reach the queue after a later one.
+        let permit = self
+            .tx
+            .reserve()
+            .await
+            .map_err(|_| BusError::fatal("the in-process bus is closed: its consumer has stopped"))?;
+        let mut next = self.next_offset.lock().expect("offset lock");
         let message = Message {
             key: Some(key.to_vec()),
             payload,
             record,
-            position: Position { partition: 0, offset },
-            sent_at_micros: sent_at,
+            position: Position { partition: 0, offset: *next },
+            sent_at_micros: Some(stockstream_core::now_micros()),
+            topic: None,
         };
-        self.tx
-            .send(message)
-            .await
-            .map_err(|_| BusError::fatal("the in-process bus is closed: its consumer has stopped"))
+        *next += 1;
+        permit.send(message);
+        Ok(())
     }
 }
 
@@ -171,6 +175,35 @@ mod tests {
         assert!(third.is_err(), "a third message fitted into a bus of two");
         assert!(matches!(consumer.poll(1, Duration::from_secs(1)).await.unwrap(), Polled::Messages(_)));
         tokio::time::timeout(Duration::from_secs(1), producer.send(b"k", vec![3])).await.unwrap().unwrap();
+    }
+
+    /// Many senders on both of a runtime's threads through a small bus, so
+    /// that most of them wait for room: offsets must still come in order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn offsets_arrive_in_order_whatever_the_senders() {
+        let (producer, mut consumer) = memory_bus(4);
+        let producer = Arc::new(producer);
+        let senders: Vec<_> = (0..8)
+            .map(|s| {
+                let producer = producer.clone();
+                tokio::spawn(async move {
+                    for i in 0..2_000u32 {
+                        producer.send(&[s], i.to_le_bytes().to_vec()).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        drop(producer);
+        let mut offsets = Vec::new();
+        while let Polled::Messages(ms) = consumer.poll(64, Duration::from_secs(5)).await.unwrap() {
+            offsets.extend(ms.iter().map(|m| m.position.offset));
+        }
+        for s in senders {
+            s.await.unwrap();
+        }
+        assert_eq!(offsets.len(), 16_000);
+        let out_of_order = offsets.windows(2).filter(|w| w[1] != w[0] + 1).count();
+        assert_eq!(out_of_order, 0, "offsets out of queue order");
     }
 
     #[tokio::test]

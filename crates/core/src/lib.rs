@@ -26,6 +26,7 @@ pub use clean::{Cleaner, MissingPolicy};
 pub use codec::{decode, encode, encode_into, encode_raw_into, RawBar};
 pub use companies::{company_for_symbol, parse_companies, register_companies, symbol_for_company, DEFAULT_COMPANIES};
 pub use error::{BusError, Retry, StoreError};
+pub use metrics::now_micros;
 pub use reject::{DeadLetters, Refusal, Reject};
 pub use retry::{RetryPolicy, Retryable};
 pub use source::{Item, Source, SourceRecord, WireRecord};

@@ -79,15 +79,28 @@ impl RetryPolicy {
                     }
                     return Ok(v);
                 }
-                Err(e) if e.retry() == Retry::Transient && started.elapsed() < self.limit => {
-                    let wait = self.backoff(attempt);
-                    tracing::warn!("{what}: attempt {} failed, retrying in {wait:?}: {e}", attempt + 1);
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
+                Err(e) => match self.wait_after(what, &e, attempt, started) {
+                    Some(wait) => {
+                        tokio::time::sleep(wait).await;
+                        attempt += 1;
+                    }
+                    None => return Err(e),
+                },
             }
         }
+    }
+
+    /// After failed attempt `attempt` (from 0) of an operation begun at
+    /// `started`: how long to wait before the next one, logged, or None when
+    /// the error is fatal or the time limit is spent. For loops that cannot
+    /// hand [`RetryPolicy::run`] a closure (an operation borrowing mutably).
+    pub fn wait_after<E: Retryable>(&self, what: &str, e: &E, attempt: u32, started: Instant) -> Option<Duration> {
+        if e.retry() != Retry::Transient || started.elapsed() >= self.limit {
+            return None;
+        }
+        let wait = self.backoff(attempt);
+        tracing::warn!("{what}: attempt {} failed, retrying in {wait:?}: {e}", attempt + 1);
+        Some(wait)
     }
 }
 
@@ -144,7 +157,20 @@ mod tests {
             first_wait: Duration::from_millis(5),
             max_wait: Duration::from_millis(10),
         };
-        let r: Result<(), StoreError> = p.run("write", || async { Err(StoreError::transient("down")) }).await;
+        let started = Instant::now();
+        let mut attempts = 0u32;
+        let r: Result<(), StoreError> = p
+            .run("write", || {
+                attempts += 1;
+                async { Err(StoreError::transient("down")) }
+            })
+            .await;
+        let took = started.elapsed();
         assert!(r.unwrap_err().is_transient());
+        // Waits of 2.5-5 ms, then 5-10 ms, ...: more than one attempt, and it
+        // went on for the whole limit but not much past it.
+        assert!(attempts >= 3, "only {attempts} attempts within the limit");
+        assert!(took >= Duration::from_millis(30), "gave up after {took:?}, before the limit");
+        assert!(took < Duration::from_millis(30 + 200), "went on for {took:?}, past the limit");
     }
 }

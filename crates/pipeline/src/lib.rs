@@ -12,6 +12,8 @@
 pub mod analytics;
 pub mod args;
 pub mod consume;
+mod driver;
+pub mod follow;
 pub mod produce;
 pub mod run;
 pub mod shutdown;
@@ -21,12 +23,13 @@ pub mod ticks;
 pub use analytics::{AnalyticsStage, StatsOfRun, StoredAlerts, Subscriber};
 pub use args::{ConsumeArgs, PaceArgs, WindowArgs};
 pub use consume::{consume, Acceptor, ConsumeOptions};
+pub use follow::{follow, FollowedTopics};
 pub use produce::{produce, Pace};
 pub use run::{embedded, over_bus, BUS_CAPACITY};
 pub use shutdown::stop_on_signal;
 pub use stats::Stats;
 pub use stockstream_core::retry::{RetryPolicy, Retryable};
-pub use ticks::{consume_ticks, TickOptions};
+pub use ticks::TickOptions;
 
 use stockstream_core::{BusError, StoreError};
 

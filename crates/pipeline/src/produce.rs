@@ -24,13 +24,15 @@ pub enum Pace {
 }
 
 /// Sends every record of `source` to the bus. Stops early, cleanly, when `stop`
-/// turns true; returns once everything sent is delivered.
+/// turns true; returns once everything sent is delivered. Rows the source
+/// refused are kept in `dead`, retried under `retry`.
 pub async fn produce(
     source: Box<dyn Source>,
     producer: &dyn Producer,
     dead: &dyn DeadLetters,
     stats: &Stats,
     pace: Pace,
+    retry: RetryPolicy,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), PipelineError> {
     let started = Instant::now();
@@ -85,15 +87,17 @@ pub async fn produce(
                 stats.read.fetch_add(1, Ordering::Relaxed);
                 rejects.push(r);
                 if rejects.len() >= 1000 {
-                    keep_rejects(dead, stats, std::mem::take(&mut rejects)).await?;
+                    keep_rejects(dead, stats, std::mem::take(&mut rejects), retry).await?;
                 }
                 continue;
             }
         };
         if let Some(wait) = pacer.wait_for(ts, started) {
+            // A stop whose sender is gone answers `changed` at once: then
+            // only the pace's sleep is waited for.
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = stop.changed() => {}
+                changed = stop.changed(), if stop_open => stop_open = changed.is_ok(),
             }
             if *stop.borrow() {
                 // This record was never sent, so it is not counted as read.
@@ -107,7 +111,7 @@ pub async fn produce(
         }
         stats.produced.fetch_add(1, Ordering::Relaxed);
     }
-    keep_rejects(dead, stats, rejects).await?;
+    keep_rejects(dead, stats, rejects, retry).await?;
     Ok(producer.flush().await?)
 }
 
@@ -117,16 +121,17 @@ enum Outgoing {
     Bytes(Vec<u8>),
 }
 
-/// Keeps rejects durably (retried while the dead letters are unavailable).
+/// Keeps rejects durably (retried under `retry` while the dead letters are unavailable).
 pub(crate) async fn keep_rejects(
     dead: &dyn DeadLetters,
     stats: &Stats,
     rejects: Vec<Reject>,
+    retry: RetryPolicy,
 ) -> Result<(), PipelineError> {
     if rejects.is_empty() {
         return Ok(());
     }
-    RetryPolicy::default().run("keeping rejected records", || dead.keep(rejects.clone())).await?;
+    retry.run("keeping rejected records", || dead.keep(rejects.clone())).await?;
     stats.count_rejects(&rejects);
     Ok(())
 }

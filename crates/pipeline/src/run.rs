@@ -26,9 +26,9 @@ pub async fn embedded(
 ) -> Result<(), PipelineError> {
     let (producer, mut consumer) = memory_bus(BUS_CAPACITY);
     let producing = {
-        let (dead, stats, stop) = (dead.clone(), stats.clone(), stop.clone());
+        let (dead, stats, stop, retry) = (dead.clone(), stats.clone(), stop.clone(), options.retry);
         // The producer is dropped when its source ends, which closes the bus.
-        tokio::spawn(async move { produce(source, &producer, dead.as_ref(), &stats, pace, stop).await })
+        tokio::spawn(async move { produce(source, &producer, dead.as_ref(), &stats, pace, retry, stop).await })
     };
     // The consumer is not told to stop: it drains the bus until the producer,
     // which is told, closes it. Nothing read is left behind in the channel.
@@ -57,9 +57,9 @@ pub async fn over_bus(
 ) -> Result<(), PipelineError> {
     let (done_tx, done_rx) = watch::channel(false);
     let producing = {
-        let (dead, stats, stop) = (dead.clone(), stats.clone(), stop.clone());
+        let (dead, stats, stop, retry) = (dead.clone(), stats.clone(), stop.clone(), options.retry);
         tokio::spawn(async move {
-            let result = produce(source, producer.as_ref(), dead.as_ref(), &stats, pace, stop).await;
+            let result = produce(source, producer.as_ref(), dead.as_ref(), &stats, pace, retry, stop).await;
             let _ = done_tx.send(true);
             result
         })

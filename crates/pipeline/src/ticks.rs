@@ -1,6 +1,7 @@
-//! The tick consume loop: bus → decode → check → event-time windows → closed
-//! bars to the store (and the analytics stage), forming bars to the live view.
-//! Its rules, beside the bar consumer's:
+//! The tick stage: bus → decode → check → event-time windows → closed bars to
+//! the store (and the analytics stage), forming bars to the live view; run by
+//! the one driver (`driver.rs`) as the bar stage is. Its rules, beside the
+//! driver's:
 //! - an offset is committed no further than the earliest tick of a window
 //!   still held, so a restarted consumer reads every tick of the windows it
 //!   must rebuild;
@@ -11,19 +12,17 @@
 //! - the windows are flushed (every open one closed and stored) only when the
 //!   input ends, never on a stop: a stopped consumer's successor rebuilds them.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::Ordering;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use stockstream_bus::{Consumer, Message, Polled, Position};
-use stockstream_core::{company_for_symbol, Bar, DeadLetters, Refusal, Tick, Ts, WindowMark};
+use stockstream_bus::{Consumer, Message, Position};
+use stockstream_core::{company_for_symbol, Bar, Refusal, Tick, Ts, WindowMark};
 use stockstream_store::Store;
 use stockstream_window::{session_date, BarLength, Output, Verdict, WindowBar, WindowConfig, Windows};
-use tokio::sync::watch;
 
-use crate::consume::{finish_written, poll_unless_stopped, report, Batch, Writing, WRITES_IN_FLIGHT};
-use crate::{ConsumeOptions, PipelineError, RetryPolicy, Stats};
+use crate::driver::{Batch, Stage};
+use crate::{AnalyticsStage, PipelineError, RetryPolicy};
 
 /// How ticks become bars.
 #[derive(Debug, Clone, Copy)]
@@ -62,25 +61,52 @@ struct SymbolState {
 }
 
 /// Windows and what is needed to commit and resume them.
-struct TickStage {
+pub(crate) struct TickStage {
     windows: Windows,
     symbols: HashMap<Arc<str>, SymbolState>,
     /// Per partition: the newest offset read.
     read: HashMap<i32, i64>,
     length: BarLength,
     max_symbols: usize,
+    idle_close: Duration,
+    idle_checked: Instant,
     out: Vec<Output>,
+    /// Where each symbol's windows stood is kept here and read back after a
+    /// restart (None: a live view's follower, which keeps nothing).
+    store: Option<Arc<dyn Store>>,
+    retry: RetryPolicy,
+    /// Forming bars go to its subscribers at once.
+    analytics: Option<Arc<AnalyticsStage>>,
 }
 
 impl TickStage {
-    /// Takes one message in: the bars it closed or revised go to `batch`;
+    pub(crate) fn new(
+        options: TickOptions,
+        store: Option<Arc<dyn Store>>,
+        retry: RetryPolicy,
+        analytics: Option<Arc<AnalyticsStage>>,
+    ) -> Self {
+        TickStage {
+            windows: Windows::new(options.window),
+            symbols: HashMap::new(),
+            read: HashMap::new(),
+            length: options.window.length,
+            max_symbols: options.max_symbols,
+            idle_close: options.idle_close,
+            idle_checked: Instant::now(),
+            out: Vec::new(),
+            store,
+            retry,
+            analytics,
+        }
+    }
+
+    /// Takes one tick in: the bars it closed or revised go to `batch`;
     /// returns the forming bar it changed, if any, or why it was refused. Only
     /// the store failing to say where a symbol stood is an error.
-    async fn take(
+    async fn take_tick(
         &mut self,
         m: &Message,
-        store: &dyn Store,
-        retry: RetryPolicy,
         batch: &mut Batch,
         now_ms: i64,
     ) -> Result<Result<Option<WindowBar>, Refusal>, PipelineError> {
@@ -97,7 +123,10 @@ impl TickStage {
                 )));
             }
             // Where an earlier consumer left this symbol, if one did.
-            let mark = retry.run("reading a window mark", || store.mark(&name)).await?;
+            let mark = match &self.store {
+                Some(store) => self.retry.run("reading a window mark", || store.mark(&name)).await?,
+                None => None,
+            };
             let replayed_through = match &mark {
                 Some(mark) => {
                     self.windows.resume(&name, mark.watermark_ms, mark.day_volume);
@@ -156,13 +185,16 @@ impl TickStage {
 
     /// Moves the bars the windows closed or revised into `batch`.
     fn closed_into(&mut self, batch: &mut Batch) {
-        batch.bars.extend(self.out.drain(..).map(|o| bar_of(o.bar(), self.length)));
+        for o in self.out.drain(..) {
+            batch.bars.push(bar_of(o.bar(), self.length));
+            batch.sent_at.push(None);
+        }
     }
 
     /// The marks of the symbols read since the last cut, and the offsets that
     /// may be committed: per partition, up to the earliest tick of a window
     /// still held, or everything read when none is.
-    fn cut(&mut self) -> (Vec<WindowMark>, Vec<Position>) {
+    fn cut_here(&mut self) -> (Vec<WindowMark>, Vec<Position>) {
         let mut marks = Vec::new();
         let mut commit: HashMap<i32, i64> = self.read.iter().map(|(p, o)| (*p, *o)).collect();
         for state in self.symbols.values_mut() {
@@ -171,7 +203,7 @@ impl TickStage {
                 let c = commit.entry(state.partition).or_insert(oldest - 1);
                 *c = (*c).min(oldest - 1);
             }
-            if std::mem::take(&mut state.touched) {
+            if std::mem::take(&mut state.touched) && self.store.is_some() {
                 marks.push(WindowMark {
                     symbol: state.name.to_string(),
                     watermark_ms: standing.watermark_ms,
@@ -211,11 +243,48 @@ impl TickStage {
     }
 }
 
-/// Hands the batch's bars from `first_new` on to the analytics stage
-/// (indicators, alerts), if any; their alerts go with the batch.
-fn analyse(options: &ConsumeOptions, batch: &mut Batch, first_new: usize) {
-    if let Some(analytics) = &options.analytics {
-        batch.alerts.extend(analytics.on_bars(batch.bars[first_new..].iter().map(|b| (b, None))));
+impl Stage for TickStage {
+    async fn take(&mut self, m: &Message, batch: &mut Batch) -> Result<Option<Refusal>, PipelineError> {
+        let read = self.read.entry(m.position.partition).or_insert(m.position.offset);
+        *read = (*read).max(m.position.offset);
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        Ok(match self.take_tick(m, batch, now_ms).await? {
+            // Handed on at once: a live view waits for it.
+            Ok(Some(bar)) => {
+                if let Some(analytics) = &self.analytics {
+                    analytics.forming(&bar_of(&bar, self.length), m.sent_at_micros);
+                }
+                None
+            }
+            Ok(None) => None,
+            Err(refusal) => Some(refusal),
+        })
+    }
+
+    /// Quiet symbols: their open windows close on wall time.
+    async fn on_pass(&mut self, batch: &mut Batch) -> Result<(), PipelineError> {
+        if self.idle_checked.elapsed() >= Duration::from_millis(500) {
+            self.idle_checked = Instant::now();
+            self.windows.close_idle(self.idle_checked, self.idle_close, &mut self.out);
+            self.closed_into(batch);
+        }
+        Ok(())
+    }
+
+    /// A closed bar is written at once: it is what a live view waits for.
+    fn writes_at_once(&self) -> bool {
+        true
+    }
+
+    fn cut(&mut self, consumer: &dyn Consumer, _read: &HashMap<i32, i64>) -> (Vec<WindowMark>, Vec<Position>) {
+        self.drop_revoked(consumer);
+        self.cut_here()
+    }
+
+    /// The input ended: every open window closes and is stored.
+    fn flush(&mut self, batch: &mut Batch) {
+        self.windows.flush(&mut self.out);
+        self.closed_into(batch);
     }
 }
 
@@ -236,132 +305,4 @@ pub fn bar_of(w: &WindowBar, length: BarLength) -> Bar {
         close: w.close,
         volume: w.volume,
     }
-}
-
-/// Consumes ticks until the bus closes, stays idle for `idle_exit`, or `stop`
-/// turns true. Bars go to `store` (the table of the bar length); ticks it
-/// refuses, with the reason, to `dead`.
-pub async fn consume_ticks(
-    consumer: &mut dyn Consumer,
-    store: Arc<dyn Store>,
-    dead: Arc<dyn DeadLetters>,
-    stats: Arc<Stats>,
-    options: &ConsumeOptions,
-    ticks: TickOptions,
-    mut stop: watch::Receiver<bool>,
-) -> Result<(), PipelineError> {
-    let mut stage = TickStage {
-        windows: Windows::new(ticks.window),
-        symbols: HashMap::new(),
-        read: HashMap::new(),
-        length: ticks.window.length,
-        max_symbols: ticks.max_symbols,
-        out: Vec::new(),
-    };
-    let mut batch = Batch::default();
-    let mut batch_started = Instant::now();
-    let mut idle_since: Option<Instant> = None;
-    let mut idle_checked = Instant::now();
-    let mut writing: VecDeque<Writing> = VecDeque::new();
-    let mut reported = (Instant::now(), 0u64);
-    let mut stop_open = true;
-    let mut flush = false;
-    let mut pending = 0usize;
-    loop {
-        if let Some(every) = options.report_every {
-            if reported.0.elapsed() >= every {
-                report(consumer, &stats, &mut reported).await;
-            }
-        }
-        if *stop.borrow() {
-            tracing::info!("stop requested: tick consumer writes the bars it closed and commits");
-            break;
-        }
-        let wait = options.flush_interval.saturating_sub(batch_started.elapsed()).max(Duration::from_millis(1));
-        let room = options.batch_size.saturating_sub(pending).max(1);
-        let Some(polled) = poll_unless_stopped(consumer, room, wait, &mut stop, &mut stop_open).await? else {
-            continue;
-        };
-        match polled {
-            Polled::Messages(messages) => {
-                idle_since = None;
-                if pending == 0 {
-                    batch_started = Instant::now();
-                }
-                stats.consumed.fetch_add(messages.len() as u64, Ordering::Relaxed);
-                pending += messages.len();
-                let now_ms = chrono::Utc::now().timestamp_millis();
-                let first_new = batch.bars.len();
-                for m in messages {
-                    let e = stage.read.entry(m.position.partition).or_insert(m.position.offset);
-                    *e = (*e).max(m.position.offset);
-                    match stage.take(&m, store.as_ref(), options.retry, &mut batch, now_ms).await? {
-                        // Handed on at once: a live view waits for it.
-                        Ok(Some(bar)) => {
-                            if let Some(analytics) = &options.analytics {
-                                analytics.forming(&bar_of(&bar, stage.length), m.sent_at_micros);
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(refusal) => {
-                            let source = consumer.describe(m.position);
-                            batch.rejects.push(refusal.into_reject(source, m.into_wire_bytes()));
-                        }
-                    }
-                }
-                analyse(options, &mut batch, first_new);
-            }
-            Polled::Closed => {
-                flush = true;
-                break;
-            }
-            Polled::Idle => {
-                let since = *idle_since.get_or_insert_with(Instant::now);
-                if options.idle_exit.is_some_and(|limit| since.elapsed() >= limit) {
-                    flush = true;
-                    break;
-                }
-                finish_written(&mut writing, consumer).await?;
-            }
-        }
-        // Quiet symbols: their open windows close on wall time.
-        if idle_checked.elapsed() >= Duration::from_millis(500) {
-            idle_checked = Instant::now();
-            let first_new = batch.bars.len();
-            stage.windows.close_idle(idle_checked, ticks.idle_close, &mut stage.out);
-            stage.closed_into(&mut batch);
-            analyse(options, &mut batch, first_new);
-        }
-        // A closed bar is written at once: it is what a live view waits for.
-        let due = pending >= options.batch_size
-            || batch_started.elapsed() >= options.flush_interval
-            || !batch.bars.is_empty();
-        if due && (pending > 0 || !batch.bars.is_empty()) {
-            if writing.len() >= WRITES_IN_FLIGHT {
-                if let Some(w) = writing.pop_front() {
-                    w.finish(consumer).await?;
-                }
-            }
-            stage.drop_revoked(consumer);
-            (batch.marks, batch.positions) = stage.cut();
-            let after = writing.back().map(|w| w.written.clone());
-            writing.push_back(Writing::start(&mut batch, &store, &dead, &stats, options, after));
-            pending = 0;
-            batch_started = Instant::now();
-        }
-    }
-    if flush {
-        // The input ended: every open window closes and is stored.
-        let first_new = batch.bars.len();
-        stage.windows.flush(&mut stage.out);
-        stage.closed_into(&mut batch);
-        analyse(options, &mut batch, first_new);
-    }
-    while let Some(w) = writing.pop_front() {
-        w.finish(consumer).await?;
-    }
-    stage.drop_revoked(consumer);
-    (batch.marks, batch.positions) = stage.cut();
-    Writing::start(&mut batch, &store, &dead, &stats, options, None).finish(consumer).await?;
-    Ok(())
 }

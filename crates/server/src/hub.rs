@@ -2,7 +2,7 @@
 //! and alerts into server-sent events for every client of `/api/stream`
 //! (`/api/alerts` reads the alerts from the store).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use stockstream_core::now_micros;
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -85,11 +85,6 @@ impl Default for Hub {
             interval: "1d".into(),
         }
     }
-}
-
-/// Now, in µs since the epoch.
-pub fn now_micros() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
 }
 
 #[async_trait]

@@ -11,5 +11,5 @@ pub mod listen;
 
 pub use api::{router, serve, AppState, MetricsText};
 pub use args::ServeArgs;
-pub use hub::{now_micros, Event, Hub};
+pub use hub::{Event, Hub};
 pub use listen::Limits;

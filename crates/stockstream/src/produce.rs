@@ -6,7 +6,7 @@ use std::time::Instant;
 use crate::summary::Progress;
 use clap::Args;
 use stockstream_bus::{KafkaArgs, KafkaDeadLetters, KafkaProducer};
-use stockstream_pipeline::{produce, stop_on_signal, PaceArgs, Stats};
+use stockstream_pipeline::{produce, stop_on_signal, PaceArgs, RetryPolicy, Stats};
 use stockstream_sources::SourceArgs;
 
 #[derive(Args, Debug)]
@@ -32,7 +32,7 @@ pub async fn produce_command(args: ProduceArgs) -> anyhow::Result<()> {
     let stop = stop_on_signal();
     let progress = Progress::start(stats.clone(), expected, |s| Stats::get(&s.produced));
     let started = Instant::now();
-    let result = produce(source, &producer, &dead, &stats, args.pace.pace(), stop).await;
+    let result = produce(source, &producer, &dead, &stats, args.pace.pace(), RetryPolicy::default(), stop).await;
     progress.finish();
     let (delivered, failed) = producer.delivery_counts();
     let secs = started.elapsed().as_secs_f64();
