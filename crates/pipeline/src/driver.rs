@@ -390,3 +390,6 @@ impl Writing {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -231,13 +231,33 @@ async fn an_outage_is_retried_and_then_everything_is_committed() {
 
 #[tokio::test]
 async fn a_revoked_partition_is_not_committed_by_its_old_owner() {
-    // The partition is taken away while the second batch is being written.
-    let mut s = setup(messages((1..=30).map(|i| (i, 100.0 + i as f64))), vec![(2, OnWrite::Revoke)]).await;
-    run(&mut s, &options(10)).await.unwrap();
-    // Commits follow writes, so the first batch's commit may come after the
-    // revocation too: then nothing at all is committed.
-    let committed = s.consumer.inner.committed();
-    assert!(committed.is_none_or(|c| c < 10), "committed up to {committed:?} after the revocation");
+    // A first batch is written and committed; the partition is then taken away
+    // while the second batch is being written.
+    let mut s = setup(vec![], vec![(2, OnWrite::Revoke)]).await;
+    let (producer, consumer) = memory_bus(64);
+    let revoke = consumer.revoke_handle();
+    s.consumer.inner = consumer;
+    Arc::get_mut(&mut s.store).expect("one owner").revoke = Some(revoke);
+    for m in messages((1..=10).map(|i| (i, 100.0 + i as f64))) {
+        producer.send(b"NVDA", m).await.unwrap();
+    }
+    let log = s.log.clone();
+    let feeder = tokio::spawn(async move {
+        // The rest only once the first batch is committed.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !log.lock().unwrap().contains(&Event::Committed(9)) {
+            assert!(tokio::time::Instant::now() < deadline, "the first batch was never committed");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        for m in messages((11..=30).map(|i| (i, 100.0 + i as f64))) {
+            producer.send(b"NVDA", m).await.unwrap();
+        }
+    });
+    let mut opts = options(10);
+    opts.flush_interval = Duration::from_millis(20);
+    run(&mut s, &opts).await.unwrap();
+    feeder.await.unwrap();
+    assert_eq!(s.consumer.inner.committed(), Some(9), "the first batch committed, nothing after the revocation");
     // Written all the same (at-least-once): the new owner's re-reads are absorbed.
     assert_eq!(s.sqlite.count().await.unwrap(), 30);
 }
