@@ -328,16 +328,28 @@ async fn latest(State(s): State<AppState>, Query(p): Params) -> Result<Json<serd
     let live: HashMap<String, IndicatorRow> =
         s.analytics.latest().into_iter().map(|r| (r.company.clone(), r)).collect();
     let store = store_for(&s, &p).await?;
+    Ok(Json(serde_json::Value::Array(latest_rows(store.as_ref(), &live).await?)))
+}
+
+/// Each company's latest bar with its indicators: live ones when the stream
+/// has them, else computed over the warm-up's worth of bars before it, as a
+/// page of `/api/indicators` is (never the whole history).
+async fn latest_rows(
+    store: &dyn Store,
+    live: &HashMap<String, IndicatorRow>,
+) -> Result<Vec<serde_json::Value>, StoreError> {
     let mut out = Vec::new();
     for bar in store.latest().await? {
-        // Live indicators when the stream has them, else computed from the store.
         let row = match live.get(&bar.company).filter(|r| r.date == bar.ts.to_string()) {
             Some(r) => Some(r.clone()),
-            None => indicator_rows(&store.range(&bar.company, &DateRange::default()).await?).pop(),
+            None => {
+                let upto = DateRange { from: None, to: Some(bar.ts) };
+                indicator_rows(&store.newest(&bar.company, &upto, INDICATOR_WARM_UP + 1).await?).pop()
+            }
         };
         out.push(json!({ "bar": wire(&bar), "indicators": row }));
     }
-    Ok(Json(serde_json::Value::Array(out)))
+    Ok(out)
 }
 
 async fn stats(State(s): State<AppState>, Query(p): Params) -> Result<Json<serde_json::Value>, ApiError> {
@@ -456,10 +468,12 @@ mod tests {
 
     use super::*;
 
-    /// The SQLite store, counting the whole-range reads that statistics make.
+    /// The SQLite store, counting the whole-range reads that statistics make
+    /// and the bars every read returns.
     struct Counted {
         inner: SqliteStore,
         ranges: AtomicUsize,
+        bars_read: AtomicUsize,
     }
 
     #[async_trait]
@@ -469,10 +483,14 @@ mod tests {
         }
         async fn range(&self, company: &str, range: &DateRange) -> Result<Vec<Bar>, StoreError> {
             self.ranges.fetch_add(1, Ordering::SeqCst);
-            self.inner.range(company, range).await
+            let bars = self.inner.range(company, range).await?;
+            self.bars_read.fetch_add(bars.len(), Ordering::SeqCst);
+            Ok(bars)
         }
         async fn newest(&self, company: &str, range: &DateRange, limit: usize) -> Result<Vec<Bar>, StoreError> {
-            self.inner.newest(company, range, limit).await
+            let bars = self.inner.newest(company, range, limit).await?;
+            self.bars_read.fetch_add(bars.len(), Ordering::SeqCst);
+            Ok(bars)
         }
         async fn version(&self) -> Result<Option<u64>, StoreError> {
             self.inner.version().await
@@ -505,7 +523,11 @@ mod tests {
     async fn statistics_are_computed_once_per_store_version_and_range() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
-        let store = Arc::new(Counted { inner: SqliteStore::open(&path).unwrap(), ranges: AtomicUsize::new(0) });
+        let store = Arc::new(Counted {
+            inner: SqliteStore::open(&path).unwrap(),
+            ranges: AtomicUsize::new(0),
+            bars_read: AtomicUsize::new(0),
+        });
         store.upsert((1..=20).map(|d| bar("A", d, 10.0 + d as f64)).collect::<Vec<_>>().into()).await.unwrap();
         let cache = StatsCache::default();
         let all = DateRange::default();
@@ -526,5 +548,45 @@ mod tests {
         assert_eq!(bars(cache.get(store.as_ref(), &all).await.unwrap()), 23);
         let first_day = DateRange::new(None, Some("2024-01-01".parse().unwrap()));
         assert_eq!(bars(cache.get(store.as_ref(), &first_day).await.unwrap()), 3);
+    }
+
+    #[tokio::test]
+    async fn the_latest_rows_read_a_warm_up_not_the_whole_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Counted {
+            inner: SqliteStore::open(&dir.path().join("l.db")).unwrap(),
+            ranges: AtomicUsize::new(0),
+            bars_read: AtomicUsize::new(0),
+        };
+        let start: chrono::NaiveDate = "2000-01-03".parse().unwrap();
+        let history: Vec<Bar> = (0..5_000)
+            .map(|i| {
+                let close = 100.0 + 20.0 * (i as f64 / 37.0).sin() + i as f64 * 0.01;
+                Bar {
+                    company: "A".into(),
+                    symbol: "A".into(),
+                    ts: Ts::Date(start + chrono::Days::new(i)),
+                    open: close - 0.5,
+                    high: close + 1.0,
+                    low: close - 1.0,
+                    close,
+                    volume: 1000.0 + i as f64,
+                }
+            })
+            .collect();
+        store.upsert(history.clone().into()).await.unwrap();
+        store.bars_read.store(0, Ordering::SeqCst);
+        let rows = latest_rows(&store, &HashMap::new()).await.unwrap();
+        assert_eq!(store.ranges.load(Ordering::SeqCst), 0, "a whole-range read");
+        assert!(store.bars_read.load(Ordering::SeqCst) <= 2 * (INDICATOR_WARM_UP + 1), "read more than a warm-up");
+        let whole = indicator_rows(&history).pop().unwrap();
+        let got = &rows[0]["indicators"];
+        for (name, want) in [("sma50", whole.sma50), ("rsi14", whole.rsi14), ("ema26", whole.ema26)] {
+            let (got, want) = (got[name].as_f64().unwrap(), want.unwrap());
+            assert!(
+                (got - want).abs() <= 1e-9 * want.abs(),
+                "{name}: {got} over the warm-up, {want} over the whole history"
+            );
+        }
     }
 }

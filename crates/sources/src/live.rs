@@ -30,6 +30,9 @@ pub trait Feed: Send + 'static {
     fn url(&self) -> String;
     /// The address as shown in logs and summaries: no secret.
     fn shown_url(&self) -> String;
+    /// The symbols subscribed to: ticks of any other are refused
+    /// (`unsubscribed`), so a feed creates state only for what it was asked.
+    fn symbols(&self) -> &[String];
     /// Text messages that subscribe to the symbols.
     fn subscriptions(&self) -> Vec<String>;
     /// Subscribe again this often (Yahoo forgets a quiet subscription).
@@ -143,7 +146,11 @@ async fn connect_once<F: Feed>(feed: &mut F, reconnect: &Reconnect, tx: &mpsc::S
     let mut resubscribe =
         feed.resubscribe_every().map(|every| tokio::time::interval_at(tokio::time::Instant::now(), every));
     let mut decoded = Vec::new();
-    let mut names: HashMap<String, Arc<str>> = HashMap::new();
+    // One shared name per subscribed symbol, as the windows expect; found
+    // whatever the case the feed sends it in. Bounded by the subscription.
+    let names: HashMap<String, Arc<str>> =
+        feed.symbols().iter().map(|s| (s.to_ascii_uppercase(), Arc::from(s.to_ascii_uppercase()))).collect();
+    let mut upper = String::new();
     let mut frame_no = 0u64;
     let subscribe_now = resubscribe.is_none();
     if subscribe_now {
@@ -190,13 +197,26 @@ async fn connect_once<F: Feed>(feed: &mut F, reconnect: &Reconnect, tx: &mpsc::S
         let now_ms = chrono::Utc::now().timestamp_millis();
         for result in decoded.drain(..) {
             // Checked here too, so that a refused tick is kept with its frame.
-            let item = match result.and_then(|t| t.check(now_ms).map(|()| t)) {
-                Ok(mut tick) => {
-                    // One shared name per symbol, as the windows expect.
-                    let name = names.entry(tick.symbol.to_string()).or_insert_with(|| tick.symbol.clone());
-                    tick.symbol = name.clone();
-                    Item::Tick(tick)
+            let subscribed = |mut tick: Tick| {
+                upper.clear();
+                upper.extend(tick.symbol.chars().map(|c| c.to_ascii_uppercase()));
+                match names.get(&upper) {
+                    Some(name) => {
+                        tick.symbol = name.clone();
+                        Ok(tick)
+                    }
+                    None => Err(Refusal::new(
+                        "unsubscribed",
+                        format!(
+                            "a tick of {:?}, which is not among the {} symbols subscribed to",
+                            tick.symbol,
+                            names.len()
+                        ),
+                    )),
                 }
+            };
+            let item = match result.and_then(|t| t.check(now_ms).map(|()| t)).and_then(subscribed) {
+                Ok(tick) => Item::Tick(tick),
                 Err(refusal) => Item::Reject(refusal.into_reject(format!("{}#{frame_no}", feed.name()), bytes.clone())),
             };
             if tx.send(item).await.is_err() {
@@ -224,6 +244,10 @@ pub struct YahooFeed {
 impl Feed for YahooFeed {
     fn name(&self) -> &'static str {
         "yahoo-live"
+    }
+
+    fn symbols(&self) -> &[String] {
+        &self.symbols
     }
 
     fn url(&self) -> String {
@@ -285,6 +309,10 @@ impl Feed for FinnhubFeed {
         "finnhub"
     }
 
+    fn symbols(&self) -> &[String] {
+        &self.symbols
+    }
+
     fn url(&self) -> String {
         let sep = if self.url.contains('?') { '&' } else { '?' };
         format!("{}{sep}token={}", self.url, self.token)
@@ -338,6 +366,43 @@ impl Feed for FinnhubFeed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Finnhub-speaking server on loopback that sends one frame of trades
+    /// of symbols subscribed to, in another case, and not subscribed to, then
+    /// closes: only the subscribed symbols become ticks, under one name each.
+    #[tokio::test]
+    async fn ticks_of_symbols_never_subscribed_to_are_refused() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let now = chrono::Utc::now().timestamp_millis();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            let mut data: Vec<serde_json::Value> =
+                (0..200).map(|i| serde_json::json!({"s": format!("X{i}"), "p": 1.0, "t": now, "v": 1.0})).collect();
+            data.push(serde_json::json!({"s": "AAPL", "p": 10.0, "t": now, "v": 1.0}));
+            data.push(serde_json::json!({"s": "aapl", "p": 11.0, "t": now, "v": 1.0}));
+            let frame = serde_json::json!({"type": "trade", "data": data}).to_string();
+            ws.send(Message::text(frame)).await.unwrap();
+            let _ = ws.close(None).await;
+        });
+        let feed = FinnhubFeed { url: format!("ws://{addr}/"), token: "t".into(), symbols: vec!["AAPL".into()] };
+        let source = Box::new(LiveSource::new(feed, Reconnect::default()));
+        let mut records = source.records();
+        let mut items = Vec::new();
+        while items.len() < 202 {
+            match tokio::time::timeout(Duration::from_secs(10), records.next()).await {
+                Ok(Some(item)) => items.push(item),
+                other => panic!("{} items arrived, then {:?}", items.len(), other.map(|i| i.map(|_| ()))),
+            }
+        }
+        let ticks: Vec<&Tick> =
+            items.iter().filter_map(|i| if let Item::Tick(t) = i { Some(t) } else { None }).collect();
+        assert_eq!(ticks.iter().map(|t| t.price).collect::<Vec<_>>(), [10.0, 11.0]);
+        assert!(ticks.iter().all(|t| &*t.symbol == "AAPL") && Arc::ptr_eq(&ticks[0].symbol, &ticks[1].symbol));
+        let refused = items.iter().filter(|i| matches!(i, Item::Reject(r) if r.kind == "unsubscribed")).count();
+        assert_eq!(refused, 200);
+    }
 
     #[test]
     fn finnhub_frames_become_ticks_pings_nothing_and_the_rest_refusals() {

@@ -576,16 +576,16 @@ impl Windows {
     }
 
     /// Drops everything held for a symbol (its partition moved to another
-    /// consumer, which rebuilds it).
+    /// consumer, which rebuilds it), the symbol's entry too: symbols that come
+    /// and go across rebalances take no memory once gone.
     pub fn forget(&mut self, symbol: &str) {
-        if let Some(&i) = self.index.get(symbol) {
-            let sym = &mut self.symbols[i as usize];
-            sym.windows.clear();
-            sym.latest_t = i64::MIN;
-            sym.retired = i64::MIN;
-            sym.finalized_dv = None;
-            sym.due = i64::MIN;
+        let Some(i) = self.index.remove(symbol) else { return };
+        self.symbols.swap_remove(i as usize);
+        if let Some(moved) = self.symbols.get(i as usize) {
+            self.index.insert((*moved.name).into(), i);
         }
+        // Cached places may name the removed or the moved symbol.
+        self.by_address = [(0, 0); NAME_CACHE];
     }
 
     /// Ticks remembered for finding duplicates, all windows together.

@@ -290,3 +290,50 @@ fn a_window_of_very_many_ticks_remembers_a_bounded_number() {
     windows.flush(&mut out);
     assert_eq!((out[0].bar().ticks as usize, out[0].bar().volume), (n, n as f64));
 }
+
+/// Symbols forgotten across rebalances leave nothing behind, and the others
+/// keep their windows whatever the order of removal.
+#[test]
+fn forgotten_symbols_take_no_memory_and_the_others_keep_their_windows() {
+    let mut windows = Windows::new(WindowConfig::minutes());
+    let names: Vec<Arc<str>> = (0..1_000).map(|i| Arc::from(format!("S{i}"))).collect();
+    let mut out = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let tick = Tick {
+            symbol: name.clone(),
+            time_ms: 60_000 * 1_000 + i as i64,
+            price: 10.0 + i as f64,
+            size: 1.0,
+            day_volume: None,
+            trade_id: None,
+            source: Arc::from("t"),
+        };
+        windows.push(&tick, &mut out);
+    }
+    for name in names.iter().step_by(2) {
+        windows.forget(name);
+    }
+    assert_eq!(windows.symbols(), 500, "forgotten symbols still held");
+    for (i, name) in names.iter().enumerate() {
+        let bar = windows.bar_at(name, 60_000 * 1_000 + 30_000);
+        match i % 2 {
+            0 => assert!(bar.is_none(), "{name} forgotten but still has a bar"),
+            _ => assert_eq!(bar.map(|b| b.open), Some(10.0 + i as f64), "{name} lost or swapped its window"),
+        }
+    }
+    // Ticks through the pointer cache after the removals find the right symbol.
+    for (i, name) in names.iter().enumerate().skip(1).step_by(2) {
+        let tick = Tick {
+            symbol: name.clone(),
+            time_ms: 60_000 * 1_000 + 1_000 + i as i64,
+            price: 1.0,
+            size: 1.0,
+            day_volume: None,
+            trade_id: None,
+            source: Arc::from("t"),
+        };
+        windows.push(&tick, &mut out);
+        assert_eq!(windows.bar_at(name, 60_000 * 1_000 + 30_000).map(|b| b.low), Some(1.0));
+    }
+    assert_eq!(windows.symbols(), 500);
+}
