@@ -342,3 +342,45 @@ fn undelivered_records_are_counted_and_fail_the_command() {
     );
     assert!(stderr.contains("records were not delivered to lost"), "{stderr}");
 }
+
+/// A tick file over Kafka: the producer finishes, the topic stays open. The run
+/// must end by itself once the bus is drained, with the bars the embedded run
+/// stores from the same file.
+#[test]
+fn a_tick_file_over_kafka_ends_by_itself_with_the_embedded_bars() {
+    let broker = Tansu::start(TansuStorage::Memory);
+    let dir = tempfile::tempdir().unwrap();
+    // Twelve minutes of three symbols, a tick every 5 s.
+    let mut csv = String::from("symbol,time,price,size\n");
+    let start = 1_709_564_400_000i64; // 2024-03-04 15:00 UTC
+    for i in 0..144i64 {
+        for (k, symbol) in ["NVDA", "TSLA", "AAPL"].iter().enumerate() {
+            csv += &format!("{symbol},{},{},{}\n", start + i * 5_000 + k as i64, 100 + (i * 7 + k as i64) % 13, 10 + i);
+        }
+    }
+    std::fs::write(dir.path().join("ticks.csv"), csv).unwrap();
+    let common = ["--source", "ticks", "--input", "ticks.csv", "--bar", "1m", "--no-report"];
+    ok(dir.path(), &[&["run", "--db", "embedded.db"][..], &common].concat());
+    let mut over_kafka = bin()
+        .current_dir(dir.path())
+        .args(["run", "--bus", "kafka", "--brokers", &broker.brokers(), "--topic", "t", "--db", "kafka.db"])
+        .args(common)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    let ended = wait_until(Duration::from_secs(90), || {
+        status = over_kafka.try_wait().unwrap();
+        status.is_some()
+    });
+    if !ended {
+        let _ = over_kafka.kill();
+        panic!("`run --bus kafka --source ticks` was still running after 90 s");
+    }
+    assert!(status.unwrap().success());
+    let sql = "SELECT company, date, open, high, low, close, volume FROM bars_1m ORDER BY company, date";
+    let embedded = rows(&dir.path().join("embedded.db"), sql);
+    assert_eq!(embedded.len(), 3 * 12, "twelve minutes of three symbols");
+    assert_eq!(rows(&dir.path().join("kafka.db"), sql), embedded);
+}
