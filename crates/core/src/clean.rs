@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::bar::{Bar, Ts};
 use crate::codec::RawBar;
-use crate::companies::symbol_for_company;
+use crate::companies::{registered_company, symbol_for_company};
 use crate::reject::Refusal;
 use crate::validate::{check_name, MAX_COMPANY_BYTES};
 
@@ -39,6 +39,12 @@ pub struct Cleaner {
     policy: MissingPolicy,
     /// Per company, the latest bar in time accepted so far.
     last: HashMap<String, (Ts, [f64; 5])>,
+    /// Company names as read → the one name of the company and its symbol:
+    /// case and aliases folded, so that `Apple`, `apple`, `APPLE` and `AAPL`
+    /// are one company and never overwrite each other's bars.
+    names: HashMap<String, (String, String)>,
+    /// Unregistered names, lower-cased → the first spelling read.
+    folded: HashMap<String, String>,
     /// Records completed by forward-fill.
     pub imputed: u64,
 }
@@ -52,11 +58,12 @@ impl Cleaner {
     /// Parses and completes a raw record. The caller validates the result and
     /// then calls [`Cleaner::remember`] if it was accepted.
     pub fn clean(&mut self, raw: &RawBar) -> Result<Bar, Refusal> {
-        let Some(company) = trimmed(&raw.company) else {
+        let Some(read_name) = raw.company.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
             return Err(Refusal::new("missing_company", "Company Name is missing"));
         };
         // Checked first: the name appears in every reason below.
-        check_name("Company Name", &company, MAX_COMPANY_BYTES)?;
+        check_name("Company Name", read_name, MAX_COMPANY_BYTES)?;
+        let company = self.identity(read_name).0.to_string();
         let ts: Ts = match raw.date.as_deref() {
             None => return Err(Refusal::new("missing_date", format!("Date is missing ({company})"))),
             Some(d) => d.parse().map_err(|e| Refusal::new("bad_date", format!("{e} ({company})")))?,
@@ -96,8 +103,31 @@ impl Cleaner {
             debug_assert!(values[i].is_some());
         }
         let [open, high, low, close, volume] = values.map(|v| v.expect("filled above"));
-        let symbol = trimmed(&raw.symbol).unwrap_or_else(|| symbol_for_company(&company));
+        let symbol = match trimmed(&raw.symbol) {
+            Some(mut symbol) => {
+                symbol.make_ascii_uppercase();
+                symbol
+            }
+            None => self.names[read_name].1.clone(),
+        };
         Ok(Bar { symbol, company, ts, open, high, low, close, volume })
+    }
+
+    /// The one name and symbol of the company a file names `read_name`
+    /// (looked up once per distinct name).
+    fn identity(&mut self, read_name: &str) -> (&str, &str) {
+        if !self.names.contains_key(read_name) {
+            let one = match registered_company(read_name) {
+                Some((symbol, company)) => (company, symbol),
+                None => {
+                    let first = self.folded.entry(read_name.to_lowercase()).or_insert_with(|| read_name.to_string());
+                    (first.clone(), symbol_for_company(first))
+                }
+            };
+            self.names.insert(read_name.to_string(), one);
+        }
+        let (company, symbol) = &self.names[read_name];
+        (company, symbol)
     }
 
     /// Records an accepted bar as the source for later forward-fills, when it

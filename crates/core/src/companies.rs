@@ -48,6 +48,20 @@ fn lookup(matches: impl Fn(&str, &str) -> bool) -> Option<(String, String)> {
         .or_else(|| DEFAULT_COMPANIES.iter().find(|(s, c)| matches(s, c)).map(|(s, c)| (s.to_string(), c.to_string())))
 }
 
+/// The registered company that `name` spells, in any case, as its name or as
+/// its symbol (`apple`, `APPLE`, `aapl` → `Apple`); None for a name the table
+/// does not know.
+pub fn registered_company(name: &str) -> Option<(String, String)> {
+    lookup(|s, c| c.eq_ignore_ascii_case(name) || s.eq_ignore_ascii_case(name))
+}
+
+/// The one symbol of an instrument, whatever a feed calls it: a registered
+/// symbol or company name in any case gives the registered symbol (`aapl`,
+/// `Apple` → `AAPL`); anything else is upper-cased.
+pub fn canonical_symbol(symbol: &str) -> String {
+    registered_company(symbol).map(|(s, _)| s).unwrap_or_else(|| symbol.to_ascii_uppercase())
+}
+
 /// The company name of a symbol; an unknown symbol names itself.
 pub fn company_for_symbol(symbol: &str) -> String {
     lookup(|s, _| s.eq_ignore_ascii_case(symbol)).map(|(_, c)| c).unwrap_or_else(|| symbol.to_string())

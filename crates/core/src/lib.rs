@@ -24,7 +24,10 @@ pub use alert::{Alert, AlertQuery};
 pub use bar::{Bar, DateRange, Ts, TsError};
 pub use clean::{Cleaner, MissingPolicy};
 pub use codec::{decode, encode, encode_into, encode_raw_into, RawBar};
-pub use companies::{company_for_symbol, parse_companies, register_companies, symbol_for_company, DEFAULT_COMPANIES};
+pub use companies::{
+    canonical_symbol, company_for_symbol, parse_companies, register_companies, registered_company, symbol_for_company,
+    DEFAULT_COMPANIES,
+};
 pub use error::{BusError, Retry, StoreError};
 pub use metrics::now_micros;
 pub use reject::{DeadLetters, Refusal, Reject};

@@ -71,15 +71,17 @@ impl Tick {
 
     /// Refuses a tick no bar should take in: a price that is not a positive
     /// finite number, a negative or non-finite size or day volume, an empty
-    /// symbol, or a time more than a day ahead of `now_ms`.
+    /// symbol, a symbol too long or with control characters (as a file's
+    /// symbols are checked), or a time more than a day ahead of `now_ms`.
     pub fn check(&self, now_ms: i64) -> Result<(), Refusal> {
-        let at = || format!("{} at {}", self.symbol, time_text::format(self.time_ms));
         if self.symbol.trim().is_empty() {
             return Err(Refusal::new(
                 "missing_symbol",
                 format!("tick at {} has no symbol", time_text::format(self.time_ms)),
             ));
         }
+        crate::validate::check_name("Symbol", &self.symbol, crate::validate::MAX_SYMBOL_BYTES)?;
+        let at = || format!("{} at {}", self.symbol, time_text::format(self.time_ms));
         if !(self.price.is_finite() && self.price > 0.0) {
             return Err(Refusal::new("bad_price", format!("{}: price {} is not a positive number", at(), self.price)));
         }

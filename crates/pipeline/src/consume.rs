@@ -2,12 +2,15 @@
 //! driver (`driver.rs`: write-behind, commits, stop and idle rules) as the
 //! tick stage is.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use stockstream_bus::{Consumer, Message, Position};
-use stockstream_core::{decode, validate, Bar, Cleaner, DeadLetters, MissingPolicy, Refusal, Reject, Ts, WindowMark};
+use stockstream_core::{
+    decode, encode, validate, Bar, Cleaner, DeadLetters, MissingPolicy, Refusal, Reject, Ts, WindowMark,
+};
 use stockstream_store::Store;
 use tokio::sync::watch;
 
@@ -88,21 +91,42 @@ pub(crate) struct BarStage {
 impl Stage for BarStage {
     async fn take(&mut self, m: &Message, batch: &mut Batch) -> Result<Option<Refusal>, PipelineError> {
         let accepted = match &m.record {
-            Some(record) => self.acceptor.accept_raw(record),
-            None => self.acceptor.accept(&m.payload),
+            Some(record) => self.acceptor.accept_replacing(record),
+            None => decode(&m.payload).and_then(|raw| self.acceptor.accept_replacing(&raw)),
         };
-        Ok(match accepted {
-            Ok(bar) => {
+        let (bar, replaced) = match accepted {
+            Ok(accepted) => accepted,
+            Err(refusal) => return Ok(Some(refusal)),
+        };
+        // The last row of an identity wins, as its upsert would; the row it
+        // replaces is kept in the dead letters, at any batch size. A row equal
+        // to the one it follows is a duplicate (refused within a batch, as
+        // before; across batches a redelivery, written again).
+        let earlier = match replaced {
+            Some(Replaced::InBatch(slot)) if batch.bars[slot] == bar => {
+                return Ok(Some(Refusal::new(
+                    "duplicate",
+                    format!("duplicate of an earlier record for ({}, {}) in the same batch", bar.company, bar.ts),
+                )));
+            }
+            Some(Replaced::InBatch(slot)) => std::mem::replace(&mut batch.bars[slot], bar),
+            Some(Replaced::Stored(earlier)) if earlier != bar => {
                 batch.bars.push(bar);
                 batch.sent_at.push(m.sent_at_micros);
-                None
+                earlier
             }
-            Err(refusal) => Some(refusal),
-        })
+            None | Some(Replaced::Stored(_)) => {
+                batch.bars.push(bar);
+                batch.sent_at.push(m.sent_at_micros);
+                return Ok(None);
+            }
+        };
+        batch.rejects.push(superseded(&earlier));
+        Ok(None)
     }
 
     fn cut(&mut self, _consumer: &dyn Consumer, read: &HashMap<i32, i64>) -> (Vec<WindowMark>, Vec<Position>) {
-        // A new batch: identities seen so far no longer count as duplicates.
+        // A new batch: identities seen so far are in the store from now on.
         self.acceptor.new_batch();
         (Vec::new(), read.iter().map(|(&partition, &offset)| Position { partition, offset }).collect())
     }
@@ -112,23 +136,52 @@ impl Stage for BarStage {
     }
 }
 
+/// The reject of a row that a later row of its identity replaced: the
+/// earlier row as it was accepted, and what replaced it.
+/// (Its source, left empty, is the place of the row that replaced it.)
+fn superseded(earlier: &Bar) -> Reject {
+    let reason = format!(
+        "({}, {}) was replaced by a later row of the same company and date: the last row wins",
+        earlier.company, earlier.ts
+    );
+    Refusal::new("superseded", reason).into_reject(String::new(), encode(earlier))
+}
+
+/// Which earlier bar an accepted bar replaces (same company and date).
+#[derive(Debug)]
+pub enum Replaced {
+    /// The bar at this place among the bars accepted since the last
+    /// [`Acceptor::new_batch`] (new identities only, in order).
+    InBatch(usize),
+    /// The company's previous bar, accepted in an earlier batch (stored).
+    Stored(Bar),
+}
+
 /// The acceptance sequence every record passes, whatever reads it: decode,
 /// clean (forward fill from the same company's earlier bars), validate, and
-/// refuse a second record of an identity within one batch (the store write
-/// would hide it).
+/// tell a second record of an identity from a new one: the last row of an
+/// identity wins.
 pub struct Acceptor {
     cleaner: Cleaner,
     /// Small numbers for company names, so that checking a bar's identity
     /// against the batch allocates nothing.
     companies: HashMap<String, u32>,
-    /// Identities in this batch: (company number, time).
-    identities: HashSet<(u32, Ts)>,
+    /// Identities in this batch: (company number, time) → place among the
+    /// batch's new identities.
+    identities: HashMap<(u32, Ts), usize>,
+    /// Each company's latest accepted bar, by company number.
+    last: Vec<Bar>,
 }
 
 impl Acceptor {
     /// An acceptor with no history, filling or dropping gaps as told.
     pub fn new(missing: MissingPolicy) -> Self {
-        Acceptor { cleaner: Cleaner::new(missing), companies: HashMap::new(), identities: HashSet::new() }
+        Acceptor {
+            cleaner: Cleaner::new(missing),
+            companies: HashMap::new(),
+            identities: HashMap::new(),
+            last: Vec::new(),
+        }
     }
 
     /// The accepted bars of a file's records, one series per company in the
@@ -146,7 +199,11 @@ impl Acceptor {
             if i == next {
                 by_company.push(Vec::new());
             }
-            by_company[i].push(bar);
+            // The last row of an identity wins.
+            match by_company[i].last_mut() {
+                Some(last) if last.ts == bar.ts => *last = bar,
+                _ => by_company[i].push(bar),
+            }
         }
         by_company
     }
@@ -173,21 +230,36 @@ impl Acceptor {
 
     /// Cleans and validates one record.
     pub fn accept_raw(&mut self, raw: &stockstream_core::RawBar) -> Result<Bar, Refusal> {
+        self.accept_replacing(raw).map(|(bar, _)| bar)
+    }
+
+    /// Cleans and validates one record, and says which earlier bar of the
+    /// same identity it replaces: one of this batch, or the company's
+    /// previous bar if it is of the same date.
+    pub fn accept_replacing(&mut self, raw: &stockstream_core::RawBar) -> Result<(Bar, Option<Replaced>), Refusal> {
         let bar = self.cleaner.clean(raw)?;
         validate(&bar).map_err(|r| Refusal::new(r.kind, format!("{} {}: {}", bar.company, bar.ts, r.reason)))?;
-        let next = self.companies.len() as u32;
-        let company = match self.companies.get(&bar.company) {
-            Some(n) => *n,
-            None => *self.companies.entry(bar.company.clone()).or_insert(next),
+        let (company, known) = match self.companies.get(&bar.company) {
+            Some(n) => (*n, true),
+            None => {
+                let n = self.companies.len() as u32;
+                self.companies.insert(bar.company.clone(), n);
+                self.last.push(bar.clone());
+                (n, false)
+            }
         };
-        if !self.identities.insert((company, bar.ts)) {
-            return Err(Refusal::new(
-                "duplicate",
-                format!("duplicate of an earlier record for ({}, {}) in the same batch", bar.company, bar.ts),
-            ));
-        }
+        let next_slot = self.identities.len();
+        let replaced = match self.identities.entry((company, bar.ts)) {
+            Entry::Occupied(slot) => Some(Replaced::InBatch(*slot.get())),
+            Entry::Vacant(slot) => {
+                slot.insert(next_slot);
+                let last = &self.last[company as usize];
+                (known && last.ts == bar.ts).then(|| Replaced::Stored(last.clone()))
+            }
+        };
         self.cleaner.remember(&bar);
-        Ok(bar)
+        self.last[company as usize].clone_from(&bar);
+        Ok((bar, replaced))
     }
 
     /// Starts a new batch: identities seen so far no longer count as duplicates.

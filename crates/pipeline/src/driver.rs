@@ -33,7 +33,9 @@ use crate::{AnalyticsStage, ConsumeOptions, PipelineError, RetryPolicy, Stats};
 pub(crate) trait Stage: Send {
     /// Takes one message: the bars it accepts, closes or revises go to
     /// `batch.bars` (with when they entered the bus in `batch.sent_at`);
-    /// returns why it is refused, if it is. Only a failing store is an error.
+    /// returns why it is refused, if it is. Rows it sets aside go to
+    /// `batch.rejects` (a source left empty is filled with this message's
+    /// place). Only a failing store is an error.
     async fn take(&mut self, m: &Message, batch: &mut Batch) -> Result<Option<Refusal>, PipelineError>;
 
     /// Called on every pass of the loop, data or not (quiet symbols' windows
@@ -167,7 +169,16 @@ pub(crate) async fn drive<S: Stage>(
                 for m in messages {
                     let newest = read.entry(m.position.partition).or_insert(m.position.offset);
                     *newest = (*newest).max(m.position.offset);
-                    if let Some(refusal) = stage.take(&m, &mut batch).await? {
+                    let kept_before = batch.rejects.len();
+                    let refused = stage.take(&m, &mut batch).await?;
+                    // Rows a stage set aside while taking this one (a row it
+                    // replaced) are placed by the message that did it.
+                    for r in &mut batch.rejects[kept_before..] {
+                        if r.source.is_empty() {
+                            r.source = consumer.describe(m.position);
+                        }
+                    }
+                    if let Some(refusal) = refused {
                         let source = consumer.describe(m.position);
                         batch.rejects.push(refusal.into_reject(source, m.into_wire_bytes()));
                     }

@@ -22,7 +22,7 @@ pub mod ticks;
 
 pub use analytics::{AnalyticsStage, StatsOfRun, StoredAlerts, Subscriber};
 pub use args::{ConsumeArgs, PaceArgs, WindowArgs};
-pub use consume::{consume, Acceptor, ConsumeOptions};
+pub use consume::{consume, Acceptor, ConsumeOptions, Replaced};
 pub use follow::{follow, FollowedTopics};
 pub use produce::{produce, Pace};
 pub use run::{embedded, over_bus, BUS_CAPACITY};

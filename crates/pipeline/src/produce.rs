@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, StreamExt};
 use stockstream_bus::Producer;
-use stockstream_core::{encode_into, symbol_for_company, DeadLetters, Item, RawBar, Reject, Source, Ts};
+use stockstream_core::{
+    canonical_symbol, encode_into, symbol_for_company, DeadLetters, Item, RawBar, Reject, Source, Ts,
+};
 use tokio::sync::watch;
 
 use crate::{PipelineError, RetryPolicy, Stats};
@@ -81,7 +83,9 @@ pub async fn produce(
             Item::Tick(t) => {
                 let bytes = serde_json::to_vec(&t).expect("a tick serialises");
                 let ts = chrono::DateTime::from_timestamp_millis(t.time_ms).map(Ts::Instant);
-                (t.symbol.to_string(), ts, Outgoing::Bytes(bytes))
+                // Keyed by the instrument, however the tick spells it: its
+                // spellings share a partition, so one member holds its window.
+                (canonical_symbol(&t.symbol), ts, Outgoing::Bytes(bytes))
             }
             Item::Reject(r) => {
                 stats.read.fetch_add(1, Ordering::Relaxed);

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use stockstream_bus::{Consumer, Message, Position};
-use stockstream_core::{company_for_symbol, Bar, Refusal, Tick, Ts, WindowMark};
+use stockstream_core::{canonical_symbol, company_for_symbol, Bar, Refusal, Tick, Ts, WindowMark};
 use stockstream_store::Store;
 use stockstream_window::{session_date, BarLength, Output, Verdict, WindowBar, WindowConfig, Windows};
 
@@ -47,6 +47,9 @@ impl TickOptions {
     }
 }
 
+/// Spellings of a symbol held at most per symbol held (`AAPL`, `aapl`, `Apple`, …).
+const ALIASES_PER_SYMBOL: usize = 4;
+
 /// What the loop knows of a symbol it has read.
 struct SymbolState {
     name: Arc<str>,
@@ -64,6 +67,10 @@ struct SymbolState {
 pub(crate) struct TickStage {
     windows: Windows,
     symbols: HashMap<Arc<str>, SymbolState>,
+    /// Symbols as ticks spell them → the one symbol of the instrument
+    /// (`aapl`, `Aapl`, `Apple` → `AAPL`): one window per instrument, so two
+    /// windows never write one row.
+    aliases: HashMap<Arc<str>, Arc<str>>,
     /// Per partition: the newest offset read.
     read: HashMap<i32, i64>,
     length: BarLength,
@@ -89,6 +96,7 @@ impl TickStage {
         TickStage {
             windows: Windows::new(options.window),
             symbols: HashMap::new(),
+            aliases: HashMap::new(),
             read: HashMap::new(),
             length: options.window.length,
             max_symbols: options.max_symbols,
@@ -114,7 +122,22 @@ impl TickStage {
             Ok(tick) => tick,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        let name = tick.symbol.clone();
+        let name = match self.aliases.get(&tick.symbol) {
+            Some(name) => name.clone(),
+            None => {
+                // Bounded with the symbols: a few spellings each.
+                if self.aliases.len() >= ALIASES_PER_SYMBOL * self.max_symbols {
+                    return Ok(Err(Refusal::new(
+                        "too_many_symbols",
+                        format!("{}: {} spellings of symbols are held already", tick.symbol, self.aliases.len()),
+                    )));
+                }
+                let one: Arc<str> = Arc::from(canonical_symbol(&tick.symbol));
+                let one = self.symbols.get_key_value(&one).map_or(one, |(known, _)| known.clone());
+                self.aliases.insert(tick.symbol.clone(), one.clone());
+                one
+            }
+        };
         if !self.symbols.contains_key(&name) {
             if self.symbols.len() >= self.max_symbols {
                 return Ok(Err(Refusal::new(
@@ -141,9 +164,9 @@ impl TickStage {
                 replayed_through,
                 touched: true,
             };
-            self.symbols.insert(name, state);
+            self.symbols.insert(name.clone(), state);
         }
-        let state = self.symbols.get_mut(&tick.symbol).expect("inserted above");
+        let state = self.symbols.get_mut(&name).expect("inserted above");
         // One shared name per symbol: the windows find it by pointer.
         tick.symbol = state.name.clone();
         Ok(self.count(tick, m.position, m.sent_at_micros, batch))
@@ -240,6 +263,8 @@ impl TickStage {
             }
             keep
         });
+        let symbols = &self.symbols;
+        self.aliases.retain(|_, one| symbols.contains_key(one));
     }
 }
 

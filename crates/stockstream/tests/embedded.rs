@@ -309,3 +309,58 @@ fn a_file_that_is_not_a_database_is_named_in_the_error() {
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("notes.db") && stderr.contains("not a database"), "{stderr}");
 }
+
+/// One instrument, however a feed spells it: ticks of `AAPL`, `aapl`, `Aapl`
+/// (and `NVDA`, `NVIDIA`) in one minute make one bar each, never several
+/// windows overwriting one row.
+#[test]
+fn ticks_of_one_instrument_in_any_case_or_alias_make_one_bar() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("case.csv"),
+        "symbol,time,price,size\n\
+         AAPL,2024-03-04T15:00:01Z,100,10\n\
+         aapl,2024-03-04T15:00:02Z,200,15\n\
+         Aapl,2024-03-04T15:00:03Z,300,20\n\
+         NVDA,2024-03-04T15:00:04Z,50,5\n\
+         NVIDIA,2024-03-04T15:00:05Z,60,6\n",
+    )
+    .unwrap();
+    let out = ok(dir.path(), &["run", "--source", "ticks", "--input", "case.csv", "--bar", "1m", "--no-report"]);
+    assert_eq!(summary(&out, "stored"), 2, "{out}");
+    let db = dir.path().join("stockstream.db");
+    let bars = rows(&db, "SELECT company, symbol, open, high, low, close, volume FROM bars_1m ORDER BY company");
+    let shown: Vec<String> = bars.iter().map(|r| r.join(" ")).collect();
+    assert_eq!(
+        shown,
+        [
+            "Apple AAPL Real(100.0) Real(300.0) Real(100.0) Real(300.0) Real(45.0)",
+            "NVIDIA NVDA Real(50.0) Real(60.0) Real(50.0) Real(60.0) Real(11.0)",
+        ]
+    );
+}
+
+/// `Apple`, `apple` and `APPLE` in a file are one company (its registered
+/// name), as are unregistered names differing in case (the first spelling).
+#[test]
+fn company_names_in_any_case_are_one_company() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("names.csv"),
+        "Date,Open,High,Low,Close,Volume,Company Name\n\
+         2024-01-02,10,11,9,10,100,Apple\n\
+         2024-01-03,10,11,9,10.5,100,apple\n\
+         2024-01-04,10,11,9,11,100,APPLE\n\
+         2024-01-02,5,6,4,5,100,Acme Corp\n\
+         2024-01-03,5,6,4,5.5,100,ACME CORP\n",
+    )
+    .unwrap();
+    ok(dir.path(), &["run", "--input", "names.csv", "--no-report"]);
+    let db = dir.path().join("stockstream.db");
+    let companies = rows(&db, "SELECT company, symbol, count(*) FROM bars GROUP BY company, symbol ORDER BY company");
+    let shown: Vec<String> = companies.iter().map(|r| r.join(" ")).collect();
+    assert_eq!(shown, ["Acme Corp ACMECORP Integer(2)", "Apple AAPL Integer(3)"]);
+    let apple = ok(dir.path(), &["query", "--company", "apple", "--format", "csv"]);
+    assert_eq!(apple.lines().count(), 4, "{apple}");
+    assert!(apple.lines().skip(1).all(|l| l.ends_with(",Apple,AAPL")), "{apple}");
+}

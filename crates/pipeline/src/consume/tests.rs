@@ -289,7 +289,7 @@ async fn rejects_reach_dead_letters_before_their_offsets_are_committed() {
     let mut all = messages((1..=12).map(|i| (i, 100.0 + i as f64)));
     all[3] = b"not json".to_vec();
     all[7] = br#"{"Date": "2024-02-30", "Company Name": "NVIDIA", "Close": 1}"#.to_vec();
-    all[10] = encode(&bar(10, 5.0)); // a second (NVIDIA, 2024-01-10) in its batch
+    all[10] = encode(&bar(10, 5.0)); // a second (NVIDIA, 2024-01-10): the first is superseded
     let mut s = setup(all, vec![]).await;
     run(&mut s, &options(4)).await.unwrap();
     let log = s.log.lock().unwrap().clone();
@@ -347,4 +347,33 @@ async fn records_handed_over_unencoded_are_taken_as_their_wire_form_would_be() {
     assert_eq!(outcomes[0].0[2].close, 102.0, "forward filled");
     assert_eq!(outcomes[0].1.len(), 2);
     assert_eq!(outcomes[1], outcomes[0], "a record is taken as its encoded form, rejects keep the same bytes");
+}
+
+/// Two rows of one (company, date) with different prices: the last wins and
+/// the first is kept in the dead letters as `superseded`, whatever the batch
+/// size (before, the default batch kept the first and a batch of 1 the last).
+#[tokio::test]
+async fn the_last_row_of_an_identity_wins_at_any_batch_size() {
+    let mut outcomes = Vec::new();
+    for batch_size in [1, 2, 3, 5000] {
+        let mut rows = messages((1..=6).map(|i| (i, 100.0 + i as f64)));
+        rows.insert(3, encode(&bar(3, 999.0))); // right after the first day 3
+        let mut s = setup(rows, vec![]).await;
+        run(&mut s, &options(batch_size)).await.unwrap();
+        let stored: Vec<f64> =
+            s.sqlite.range("NVIDIA", &DateRange::default()).await.unwrap().iter().map(|b| b.close).collect();
+        let rejects: Vec<(String, f64)> = s
+            .sqlite
+            .rejects()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.kind.clone(), stockstream_core::decode(&r.original).unwrap().close.unwrap()))
+            .collect();
+        outcomes.push((batch_size, stored, rejects));
+    }
+    for (batch_size, stored, rejects) in &outcomes {
+        assert_eq!(stored, &[101.0, 102.0, 999.0, 104.0, 105.0, 106.0], "batch size {batch_size}");
+        assert_eq!(rejects, &[("superseded".to_string(), 103.0)], "batch size {batch_size}");
+    }
 }
