@@ -83,6 +83,24 @@ pub enum Polled {
 }
 
 /// Sends messages onto the bus.
+///
+/// The in-process bus, as the embedded pipeline uses it:
+///
+/// ```
+/// use std::time::Duration;
+/// use stockstream_bus::{memory_bus, Consumer, Polled, Producer};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let (producer, mut consumer) = memory_bus(16);
+/// producer.send(b"NVDA", br#"{"Date":"2024-01-02"}"#.to_vec()).await.unwrap();
+/// producer.flush().await.unwrap();
+/// let Polled::Messages(messages) = consumer.poll(10, Duration::from_secs(1)).await.unwrap() else {
+///     panic!("nothing polled")
+/// };
+/// assert_eq!((messages[0].key.as_deref(), messages[0].position.offset), (Some(&b"NVDA"[..]), 0));
+/// consumer.commit(&[messages[0].position]).await.unwrap();
+/// # });
+/// ```
 #[async_trait]
 pub trait Producer: Send + Sync {
     /// Queues one message. Waits while the bus is full: a slow consumer slows the

@@ -44,6 +44,42 @@ pub enum Item {
 }
 
 /// Where records come from.
+///
+/// A source of two fixed bars, read as the producer reads every source:
+///
+/// ```
+/// use futures_util::stream::{self, BoxStream, StreamExt};
+/// use stockstream_core::{Bar, Item, Source};
+///
+/// struct TwoBars;
+///
+/// impl Source for TwoBars {
+///     fn name(&self) -> &'static str {
+///         "two"
+///     }
+///     fn description(&self) -> String {
+///         "two bars of NVIDIA".into()
+///     }
+///     fn records(self: Box<Self>) -> BoxStream<'static, Item> {
+///         let bar = |date: &str, close: f64| Bar {
+///             company: "NVIDIA".into(),
+///             symbol: "NVDA".into(),
+///             ts: date.parse().unwrap(),
+///             open: close,
+///             high: close,
+///             low: close,
+///             close,
+///             volume: 100.0,
+///         };
+///         stream::iter([Item::Bar(bar("2024-01-02", 10.0)), Item::Bar(bar("2024-01-03", 11.0))]).boxed()
+///     }
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let items: Vec<Item> = Box::new(TwoBars).records().collect().await;
+/// assert_eq!(items.len(), 2);
+/// # });
+/// ```
 pub trait Source: Send {
     /// The short name it is chosen by (`csv`, `synthetic`).
     fn name(&self) -> &'static str;

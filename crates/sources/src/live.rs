@@ -23,6 +23,20 @@ use crate::yahoo_stream::{decode_frame, MAX_FRAME_BYTES};
 pub const FINNHUB_URL: &str = "wss://ws.finnhub.io";
 
 /// One feed's protocol: where to connect, what to send, how to read a frame.
+///
+/// Finnhub's, reading one frame of trades:
+///
+/// ```
+/// use stockstream_sources::live::{Feed, FinnhubFeed};
+///
+/// let mut feed = FinnhubFeed { url: "wss://ws.finnhub.io".into(), token: "secret".into(), symbols: vec!["AAPL".into()] };
+/// assert_eq!(feed.subscriptions(), [r#"{"symbol":"AAPL","type":"subscribe"}"#]);
+/// assert!(!feed.shown_url().contains("secret"));
+/// let mut ticks = Vec::new();
+/// feed.read(br#"{"type":"trade","data":[{"s":"AAPL","p":187.5,"t":1704207600000,"v":100}]}"#, &mut ticks);
+/// let tick = ticks.pop().unwrap().unwrap();
+/// assert_eq!((&*tick.symbol, tick.price, tick.size), ("AAPL", 187.5, 100.0));
+/// ```
 pub trait Feed: Send + 'static {
     /// The source's name (`yahoo-live`).
     fn name(&self) -> &'static str;

@@ -30,6 +30,34 @@ pub fn bars_table(base: &str, interval: &str) -> String {
 
 #[async_trait]
 /// Where bars are kept.
+///
+/// Every write is an upsert by `(company, date)`: writing a bar again
+/// changes nothing, and the last write of an identity wins.
+///
+/// ```
+/// use std::sync::Arc;
+/// use stockstream_core::{Bar, DateRange};
+/// use stockstream_store::{SqliteStore, Store};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = SqliteStore::open(&dir.path().join("doc.db")).unwrap();
+/// let bar = |close: f64| Bar {
+///     company: "Tesla".into(),
+///     symbol: "TSLA".into(),
+///     ts: "2024-01-02".parse().unwrap(),
+///     open: close,
+///     high: close,
+///     low: close,
+///     close,
+///     volume: 1.0,
+/// };
+/// store.upsert(Arc::from(vec![bar(240.0)])).await.unwrap();
+/// store.upsert(Arc::from(vec![bar(241.5)])).await.unwrap();
+/// let stored = store.company_bars("tsla", &DateRange::default()).await.unwrap();
+/// assert_eq!(stored.iter().map(|b| b.close).collect::<Vec<_>>(), [241.5]);
+/// # });
+/// ```
 pub trait Store: Send + Sync {
     /// Inserts or replaces these bars; returns once they are durable.
     /// Shared, so that a retried write needs no copy.
