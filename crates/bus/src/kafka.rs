@@ -587,11 +587,8 @@ fn kafka_error(e: KafkaError, doing: &str) -> BusError {
         )
     );
     let message = format!("{doing}: {e}");
-    if transient {
-        BusError::transient(message)
-    } else {
-        BusError::fatal(message)
-    }
+    let error = if transient { BusError::transient(message) } else { BusError::fatal(message) };
+    error.caused_by(e)
 }
 
 fn lost_to_rebalance(code: RDKafkaErrorCode) -> bool {

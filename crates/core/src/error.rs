@@ -21,17 +21,27 @@ macro_rules! backend_error {
             pub retry: Retry,
             /// What failed, naming the file, table, topic or address.
             pub message: String,
+            /// The library's error underneath, where it is safe to keep (an
+            /// error that may quote credentials is left out).
+            #[source]
+            pub source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
         }
 
         impl $name {
             /// An outage, a lock or throttling: trying again may succeed.
             pub fn transient(message: impl Into<String>) -> Self {
-                $name { retry: Retry::Transient, message: message.into() }
+                $name { retry: Retry::Transient, message: message.into(), source: None }
             }
 
             /// A failure that trying again does not mend.
             pub fn fatal(message: impl Into<String>) -> Self {
-                $name { retry: Retry::Fatal, message: message.into() }
+                $name { retry: Retry::Fatal, message: message.into(), source: None }
+            }
+
+            /// The same error, keeping `cause` as its source.
+            pub fn caused_by(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+                self.source = Some(Box::new(cause));
+                self
             }
 
             /// True when trying again may help.
@@ -54,7 +64,7 @@ backend_error!(
 impl From<BusError> for StoreError {
     /// Dead letters kept on the bus fail as the bus does.
     fn from(e: BusError) -> Self {
-        StoreError { retry: e.retry, message: e.message }
+        StoreError { retry: e.retry, message: e.message, source: e.source }
     }
 }
 
@@ -69,5 +79,19 @@ mod tests {
         assert_eq!(e.to_string(), "SQLite database x.db: database is locked");
         assert!(!BusError::fatal("unknown topic").is_transient());
         assert!(StoreError::from(BusError::transient("broker down")).is_transient());
+    }
+
+    #[test]
+    fn an_error_keeps_its_cause() {
+        use std::error::Error;
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "read-only file system");
+        let e = StoreError::fatal("SQLite database x.db: cannot write").caused_by(io);
+        let cause = e.source().expect("a source");
+        assert_eq!(
+            cause.downcast_ref::<std::io::Error>().map(|c| c.kind()),
+            Some(std::io::ErrorKind::PermissionDenied)
+        );
+        let through = StoreError::from(BusError::fatal("dead letters").caused_by(std::fmt::Error));
+        assert!(through.source().is_some_and(|c| c.is::<std::fmt::Error>()), "the cause survives the conversion");
     }
 }

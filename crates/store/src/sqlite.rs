@@ -109,10 +109,11 @@ pub struct SqliteStore {
 /// process is transient, anything else fatal.
 fn sqlite_error(path: &Path, e: rusqlite::Error) -> StoreError {
     let message = format!("SQLite database {}: {e}", path.display());
-    match e.sqlite_error_code() {
+    let error = match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::transient(message),
         _ => StoreError::fatal(message),
-    }
+    };
+    error.caused_by(e)
 }
 
 impl SqliteStore {
@@ -498,6 +499,15 @@ impl DeadLetters for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_error_keeps_sqlites_own_error_as_its_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = SqliteStore::open(&dir.path().join("no such directory").join("x.db")).err().expect("no directory");
+        let cause = std::error::Error::source(&e).expect("a source");
+        assert!(cause.is::<rusqlite::Error>(), "{cause:?}");
+        assert!(e.to_string().contains("x.db"), "{e}");
+    }
 
     fn bar(company: &str, date: &str, close: f64) -> Bar {
         Bar {
