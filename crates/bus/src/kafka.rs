@@ -671,7 +671,7 @@ impl DeadLetters for KafkaDeadLetters {
             .deliver(rejects.iter().map(|r| {
                 let headers = OwnedHeaders::new()
                     .insert(Header { key: "reason", value: Some(r.reason.as_bytes()) })
-                    .insert(Header { key: "kind", value: Some(r.kind.as_bytes()) })
+                    .insert(Header { key: "kind", value: Some(r.kind.as_str().as_bytes()) })
                     .insert(Header { key: "source", value: Some(r.source.as_bytes()) });
                 FutureRecord::to(topic).payload(&r.original[..]).headers(headers)
             }))

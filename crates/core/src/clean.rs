@@ -1,6 +1,7 @@
 //! Cleaning as the original project's notebook did it: a missing value is
 //! forward-filled from the same company's previous bar, or the row is dropped.
 
+use crate::reject::RejectKind;
 use std::collections::HashMap;
 
 use crate::bar::{Bar, Ts};
@@ -59,19 +60,19 @@ impl Cleaner {
     /// then calls [`Cleaner::remember`] if it was accepted.
     pub fn clean(&mut self, raw: &RawBar) -> Result<Bar, Refusal> {
         let Some(read_name) = raw.company.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
-            return Err(Refusal::new("missing_company", "Company Name is missing"));
+            return Err(Refusal::new(RejectKind::MissingCompany, "Company Name is missing"));
         };
         // Checked first: the name appears in every reason below.
         check_name("Company Name", read_name, MAX_COMPANY_BYTES)?;
         let company = self.identity(read_name).0.to_string();
         let ts: Ts = match raw.date.as_deref() {
-            None => return Err(Refusal::new("missing_date", format!("Date is missing ({company})"))),
-            Some(d) => d.parse().map_err(|e| Refusal::new("bad_date", format!("{e} ({company})")))?,
+            None => return Err(Refusal::new(RejectKind::MissingDate, format!("Date is missing ({company})"))),
+            Some(d) => d.parse().map_err(|e| Refusal::new(RejectKind::BadDate, format!("{e} ({company})")))?,
         };
         let mut values = [raw.open, raw.high, raw.low, raw.close, raw.volume];
         if values[..4].iter().all(Option::is_none) {
             // Nothing to complete: filling would invent the whole bar.
-            return Err(Refusal::new("no_prices", format!("no price at all for {company} {ts}")));
+            return Err(Refusal::new(RejectKind::NoPrices, format!("no price at all for {company} {ts}")));
         }
         if let Some(i) = values.iter().position(Option::is_none) {
             let missing = || {
@@ -89,13 +90,13 @@ impl Cleaner {
                 }
                 (MissingPolicy::Ffill, None) => {
                     return Err(Refusal::new(
-                        "missing_value",
+                        RejectKind::MissingValue,
                         format!("{} missing for {company} {ts} with no earlier bar to fill from", missing()),
                     ))
                 }
                 (MissingPolicy::Drop, _) => {
                     return Err(Refusal::new(
-                        "missing_value",
+                        RejectKind::MissingValue,
                         format!("{} missing for {company} {ts} (dropped)", missing()),
                     ))
                 }

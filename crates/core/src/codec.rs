@@ -2,6 +2,7 @@
 //! names, so tools built for that layout keep working:
 //! `{"Date":"2023-04-03","Open":270.2,...,"Company Name":"NVIDIA","Symbol":"NVDA"}`.
 
+use crate::reject::RejectKind;
 use std::io::Write;
 
 use std::fmt;
@@ -138,7 +139,7 @@ pub fn decode(bytes: &[u8]) -> Result<RawBar, Refusal> {
     // serde would also read a JSON array as a struct's fields in order.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         let head = String::from_utf8_lossy(&bytes[..bytes.len().min(40)]).into_owned();
-        return Err(Refusal::new("undecodable", format!("not a JSON object: {head:?}")));
+        return Err(Refusal::new(RejectKind::Undecodable, format!("not a JSON object: {head:?}")));
     }
     match serde_json::from_slice::<RawBar>(bytes) {
         Ok(raw) => Ok(raw),
@@ -149,7 +150,7 @@ pub fn decode(bytes: &[u8]) -> Result<RawBar, Refusal> {
                 }
             }
             let what = if first.is_data() { "unexpected field value" } else { "not a JSON object" };
-            Err(Refusal::new("undecodable", format!("{what}: {first}")))
+            Err(Refusal::new(RejectKind::Undecodable, format!("{what}: {first}")))
         }
     }
 }

@@ -30,7 +30,7 @@ pub use companies::{
 };
 pub use error::{BusError, Retry, StoreError};
 pub use metrics::now_micros;
-pub use reject::{DeadLetters, Refusal, Reject};
+pub use reject::{DeadLetters, Refusal, Reject, RejectKind};
 pub use retry::{RetryPolicy, Retryable};
 pub use source::{Item, Source, SourceRecord, WireRecord};
 pub use tick::{Tick, WindowMark};

@@ -3,6 +3,7 @@
 //! `<topic>.ticks`:
 //! `{"symbol":"NVDA","time":"2024-01-02T15:00:00.123Z","price":481.5,"size":100,"day_volume":null,"trade_id":null,"source":"yahoo"}`.
 
+use crate::reject::RejectKind;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -66,7 +67,7 @@ impl Tick {
 
     /// Reads the wire form; the refusal names the reason.
     pub fn decode(bytes: &[u8]) -> Result<Tick, Refusal> {
-        serde_json::from_slice(bytes).map_err(|e| Refusal::new("bad_tick", format!("not a tick: {e}")))
+        serde_json::from_slice(bytes).map_err(|e| Refusal::new(RejectKind::BadTick, format!("not a tick: {e}")))
     }
 
     /// Refuses a tick no bar should take in: a price that is not a positive
@@ -76,23 +77,32 @@ impl Tick {
     pub fn check(&self, now_ms: i64) -> Result<(), Refusal> {
         if self.symbol.trim().is_empty() {
             return Err(Refusal::new(
-                "missing_symbol",
+                RejectKind::MissingSymbol,
                 format!("tick at {} has no symbol", time_text::format(self.time_ms)),
             ));
         }
         crate::validate::check_name("Symbol", &self.symbol, crate::validate::MAX_SYMBOL_BYTES)?;
         let at = || format!("{} at {}", self.symbol, time_text::format(self.time_ms));
         if !(self.price.is_finite() && self.price > 0.0) {
-            return Err(Refusal::new("bad_price", format!("{}: price {} is not a positive number", at(), self.price)));
+            return Err(Refusal::new(
+                RejectKind::BadPrice,
+                format!("{}: price {} is not a positive number", at(), self.price),
+            ));
         }
         if !(self.size.is_finite() && self.size >= 0.0) {
-            return Err(Refusal::new("bad_size", format!("{}: size {} is negative or not a number", at(), self.size)));
+            return Err(Refusal::new(
+                RejectKind::BadSize,
+                format!("{}: size {} is negative or not a number", at(), self.size),
+            ));
         }
         if let Some(v) = self.day_volume.filter(|v| !(v.is_finite() && *v >= 0.0)) {
-            return Err(Refusal::new("bad_size", format!("{}: day volume {v} is negative or not a number", at())));
+            return Err(Refusal::new(
+                RejectKind::BadSize,
+                format!("{}: day volume {v} is negative or not a number", at()),
+            ));
         }
         if self.time_ms > now_ms.saturating_add(MAX_AHEAD_MS) {
-            return Err(Refusal::new("future_time", format!("{}: more than a day ahead of the clock", at())));
+            return Err(Refusal::new(RejectKind::FutureTime, format!("{}: more than a day ahead of the clock", at())));
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! The rules every bar passes before it is stored. Each refusal names the rule
 //! and the values that broke it.
 
+use crate::reject::RejectKind;
 use chrono::Datelike;
 
 use crate::bar::Bar;
@@ -18,39 +19,39 @@ pub const MAX_SYMBOL_BYTES: usize = 32;
 /// Checks a bar against every rule (prices positive and finite, High and Low around Open and Close, volume not negative, names bounded); the first rule broken is the refusal.
 pub fn validate(bar: &Bar) -> Result<(), Refusal> {
     if bar.company.trim().is_empty() {
-        return Err(Refusal::new("missing_company", "Company Name is empty"));
+        return Err(Refusal::new(RejectKind::MissingCompany, "Company Name is empty"));
     }
     check_name("Company Name", &bar.company, MAX_COMPANY_BYTES)?;
     check_name("Symbol", &bar.symbol, MAX_SYMBOL_BYTES)?;
     let year = bar.ts.date().year();
     if !YEARS.contains(&year) {
         return Err(Refusal::new(
-            "date_out_of_range",
+            RejectKind::DateOutOfRange,
             format!("Date {} is out of range (years {}..={})", bar.ts, YEARS.start(), YEARS.end()),
         ));
     }
     for (name, v) in [("Open", bar.open), ("High", bar.high), ("Low", bar.low), ("Close", bar.close)] {
         if !v.is_finite() {
-            return Err(Refusal::new("non_finite_price", format!("{name} is {v}, not a finite number")));
+            return Err(Refusal::new(RejectKind::NonFinitePrice, format!("{name} is {v}, not a finite number")));
         }
         if v <= 0.0 {
-            return Err(Refusal::new("non_positive_price", format!("{name} {v} is not a positive price")));
+            return Err(Refusal::new(RejectKind::NonPositivePrice, format!("{name} {v} is not a positive price")));
         }
     }
     if !bar.volume.is_finite() || bar.volume < 0.0 {
-        return Err(Refusal::new("bad_volume", format!("Volume {} is not a count >= 0", bar.volume)));
+        return Err(Refusal::new(RejectKind::BadVolume, format!("Volume {} is not a count >= 0", bar.volume)));
     }
     let body_low = bar.open.min(bar.close);
     if bar.low > body_low {
         return Err(Refusal::new(
-            "low_above_open_close",
+            RejectKind::LowAboveOpenClose,
             format!("Low {} is above min(Open, Close) = {body_low}", bar.low),
         ));
     }
     let body_high = bar.open.max(bar.close);
     if bar.high < body_high {
         return Err(Refusal::new(
-            "high_below_open_close",
+            RejectKind::HighBelowOpenClose,
             format!("High {} is below max(Open, Close) = {body_high}", bar.high),
         ));
     }
@@ -69,7 +70,7 @@ pub fn check_name(field: &str, value: &str, max_bytes: usize) -> Result<(), Refu
     };
     if value.len() > max_bytes {
         return Err(Refusal::new(
-            "name_too_long",
+            RejectKind::NameTooLong,
             format!("{field} {} is {} bytes long (at most {max_bytes})", shown(), value.len()),
         ));
     }
@@ -77,7 +78,10 @@ pub fn check_name(field: &str, value: &str, max_bytes: usize) -> Result<(), Refu
     let control =
         value.bytes().any(|b| b < 0x20 || b == 0x7f) || (!value.is_ascii() && value.chars().any(char::is_control));
     if control {
-        return Err(Refusal::new("control_character", format!("{field} {} contains a control character", shown())));
+        return Err(Refusal::new(
+            RejectKind::ControlCharacter,
+            format!("{field} {} contains a control character", shown()),
+        ));
     }
     Ok(())
 }
@@ -102,7 +106,7 @@ mod tests {
     fn kind_of(f: impl FnOnce(&mut Bar)) -> &'static str {
         let mut b = good();
         f(&mut b);
-        validate(&b).map(|_| "ok").unwrap_or_else(|r| r.kind)
+        validate(&b).map(|_| "ok").unwrap_or_else(|r| r.kind.as_str())
     }
 
     #[test]

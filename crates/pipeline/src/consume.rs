@@ -6,6 +6,7 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use stockstream_core::RejectKind;
 
 use stockstream_bus::{Consumer, Message, Position};
 use stockstream_core::{
@@ -105,7 +106,7 @@ impl Stage for BarStage {
         let earlier = match replaced {
             Some(Replaced::InBatch(slot)) if batch.bars[slot] == bar => {
                 return Ok(Some(Refusal::new(
-                    "duplicate",
+                    RejectKind::Duplicate,
                     format!("duplicate of an earlier record for ({}, {}) in the same batch", bar.company, bar.ts),
                 )));
             }
@@ -144,7 +145,7 @@ fn superseded(earlier: &Bar) -> Reject {
         "({}, {}) was replaced by a later row of the same company and date: the last row wins",
         earlier.company, earlier.ts
     );
-    Refusal::new("superseded", reason).into_reject(String::new(), encode(earlier))
+    Refusal::new(RejectKind::Superseded, reason).into_reject(String::new(), encode(earlier))
 }
 
 /// Which earlier bar an accepted bar replaces (same company and date).

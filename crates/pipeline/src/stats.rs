@@ -44,7 +44,7 @@ impl Stats {
         self.rejected.fetch_add(rejects.len() as u64, Ordering::Relaxed);
         let mut by_kind = self.rejected_by_kind.lock().expect("stats lock");
         for r in rejects {
-            *by_kind.entry(r.kind).or_default() += 1;
+            *by_kind.entry(r.kind.as_str()).or_default() += 1;
         }
     }
 
@@ -74,6 +74,13 @@ impl Stats {
         }
         let _ = writeln!(
             out,
+            "# HELP stockstream_rejects_total Records kept as dead letters, by kind (RejectKind).\n# TYPE stockstream_rejects_total counter"
+        );
+        for (kind, n) in self.rejected_by_kind() {
+            let _ = writeln!(out, "stockstream_rejects_total{{kind=\"{kind}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
             "# HELP stockstream_consumer_lag Messages on the bus not yet committed.\n# TYPE stockstream_consumer_lag gauge\nstockstream_consumer_lag {}",
             Self::get(&self.lag)
         );
@@ -85,5 +92,27 @@ impl Stats {
             &mut out,
         );
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use stockstream_core::{Refusal, RejectKind};
+
+    use super::*;
+
+    #[test]
+    fn rejects_are_counted_by_kind_in_the_metrics() {
+        let stats = Stats::default();
+        let reject = |kind| Refusal::new(kind, "why").into_reject("f.csv:2", Vec::new());
+        stats.count_rejects(&[
+            reject(RejectKind::BadDate),
+            reject(RejectKind::Superseded),
+            reject(RejectKind::BadDate),
+        ]);
+        let text = stats.prometheus();
+        assert!(text.contains("stockstream_records_rejected_total 3"), "{text}");
+        assert!(text.contains("stockstream_rejects_total{kind=\"bad_date\"} 2"), "{text}");
+        assert!(text.contains("stockstream_rejects_total{kind=\"superseded\"} 1"), "{text}");
     }
 }

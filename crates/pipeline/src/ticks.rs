@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use stockstream_core::RejectKind;
 
 use stockstream_bus::{Consumer, Message, Position};
 use stockstream_core::{canonical_symbol, company_for_symbol, Bar, Refusal, Tick, Ts, WindowMark};
@@ -128,7 +129,7 @@ impl TickStage {
                 // Bounded with the symbols: a few spellings each.
                 if self.aliases.len() >= ALIASES_PER_SYMBOL * self.max_symbols {
                     return Ok(Err(Refusal::new(
-                        "too_many_symbols",
+                        RejectKind::TooManySymbols,
                         format!("{}: {} spellings of symbols are held already", tick.symbol, self.aliases.len()),
                     )));
                 }
@@ -141,7 +142,7 @@ impl TickStage {
         if !self.symbols.contains_key(&name) {
             if self.symbols.len() >= self.max_symbols {
                 return Ok(Err(Refusal::new(
-                    "too_many_symbols",
+                    RejectKind::TooManySymbols,
                     format!("{name}: {} symbols are held already", self.max_symbols),
                 )));
             }

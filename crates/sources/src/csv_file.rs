@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
+use stockstream_core::RejectKind;
 
 use stockstream_core::{company_for_symbol, RawBar, Refusal, Reject, SourceRecord};
 
@@ -249,7 +250,7 @@ impl CsvSource {
         Ok(())
     }
 
-    fn refuse(&self, line: u64, kind: &'static str, reason: String) -> Reject {
+    fn refuse(&self, line: u64, kind: RejectKind, reason: String) -> Reject {
         Refusal::new(kind, format!("line {line}: {reason}"))
             .into_reject(format!("{}:{line}", self.name), join_fields(&self.row))
     }
@@ -257,7 +258,7 @@ impl CsvSource {
     fn text(&self, line: u64, i: usize) -> Result<&str, Reject> {
         std::str::from_utf8(self.row.get(i).unwrap_or_default())
             .map(str::trim)
-            .map_err(|_| self.refuse(line, "invalid_utf8", format!("column {} is not valid UTF-8", i + 1)))
+            .map_err(|_| self.refuse(line, RejectKind::InvalidUtf8, format!("column {} is not valid UTF-8", i + 1)))
     }
 
     fn number(&self, line: u64, i: usize, column: &str) -> Result<Option<f64>, Reject> {
@@ -267,7 +268,7 @@ impl CsvSource {
         }
         t.parse::<f64>().map(Some).map_err(|_| {
             let shown: String = t.chars().take(40).collect();
-            self.refuse(line, "not_a_number", format!("{column} {shown:?} is not a number"))
+            self.refuse(line, RejectKind::NotANumber, format!("{column} {shown:?} is not a number"))
         })
     }
 
@@ -276,7 +277,7 @@ impl CsvSource {
         if self.row.len() != self.width {
             let reject = self.refuse(
                 line,
-                "wrong_field_count",
+                RejectKind::WrongFieldCount,
                 format!("row has {} fields, the header has {}", self.row.len(), self.width),
             );
             self.pending.push_back(Err(reject));
@@ -407,8 +408,9 @@ impl Iterator for CsvSource {
                 Ok(true) if cut_in(&self.cuts, &self.row) => {
                     let mut start = join_fields(&self.row);
                     start.truncate(KEPT_START_BYTES);
-                    let reject = Refusal::new("record_too_long", format!("line {line}: {}", too_long(self.limit)))
-                        .into_reject(format!("{}:{line}", self.name), start);
+                    let reject =
+                        Refusal::new(RejectKind::RecordTooLong, format!("line {line}: {}", too_long(self.limit)))
+                            .into_reject(format!("{}:{line}", self.name), start);
                     return Some(Err(reject));
                 }
                 // Blank lines carry nothing; skip them rather than reject them.
@@ -425,7 +427,9 @@ impl Iterator for CsvSource {
                     continue
                 }
                 Ok(true) => self.records(line),
-                Err(e) => return Some(Err(self.refuse(line, "unreadable_row", format!("cannot read row: {e}")))),
+                Err(e) => {
+                    return Some(Err(self.refuse(line, RejectKind::UnreadableRow, format!("cannot read row: {e}"))))
+                }
             }
         }
     }

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
+use stockstream_core::RejectKind;
 
 use stockstream_core::{decode, symbol_for_company, Reject, WireRecord};
 
@@ -51,12 +52,13 @@ impl Iterator for JsonLinesSource {
                 Ok(Line::Whole) => {}
                 Ok(Line::TooLong) => {
                     let source = format!("{}:{}", self.name, self.line);
-                    let refusal = stockstream_core::Refusal::new("record_too_long", too_long(self.limit));
+                    let refusal = stockstream_core::Refusal::new(RejectKind::RecordTooLong, too_long(self.limit));
                     return Some(Err(refusal.into_reject(source, buf)));
                 }
                 Err(e) => {
                     let source = format!("{}:{}", self.name, self.line);
-                    let refusal = stockstream_core::Refusal::new("unreadable_row", format!("cannot read: {e}"));
+                    let refusal =
+                        stockstream_core::Refusal::new(RejectKind::UnreadableRow, format!("cannot read: {e}"));
                     return Some(Err(refusal.into_reject(source, Vec::new())));
                 }
             }
@@ -114,7 +116,10 @@ mod tests {
         assert_eq!(first.ts.unwrap().to_string(), "2024-01-02");
         assert_eq!(got[1].as_ref().unwrap().key, "X");
         let bad = got[2].as_ref().unwrap_err();
-        assert_eq!((bad.source.as_str(), bad.kind, &bad.original[..]), ("d.jsonl:4", "undecodable", &b"nope"[..]));
+        assert_eq!(
+            (bad.source.as_str(), bad.kind.as_str(), &bad.original[..]),
+            ("d.jsonl:4", "undecodable", &b"nope"[..])
+        );
     }
 
     #[test]
@@ -125,7 +130,10 @@ mod tests {
                 .with_max_record_bytes(5000)
                 .collect();
         let cut = got[0].as_ref().unwrap_err();
-        assert_eq!((cut.kind, cut.source.as_str(), cut.original.len()), ("record_too_long", "d.jsonl:1", 4096));
+        assert_eq!(
+            (cut.kind.as_str(), cut.source.as_str(), cut.original.len()),
+            ("record_too_long", "d.jsonl:1", 4096)
+        );
         assert!(cut.original.starts_with(b"{\"Symbol\":\"AAA"));
         assert_eq!(got[1].as_ref().unwrap().key, "B");
         assert_eq!(got.len(), 2);

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use stockstream_core::RejectKind;
 
 use futures_util::stream::BoxStream;
 use futures_util::{SinkExt, StreamExt};
@@ -220,7 +221,7 @@ async fn connect_once<F: Feed>(feed: &mut F, reconnect: &Reconnect, tx: &mpsc::S
                         Ok(tick)
                     }
                     None => Err(Refusal::new(
-                        "unsubscribed",
+                        RejectKind::Unsubscribed,
                         format!(
                             "a tick of {:?}, which is not among the {} symbols subscribed to",
                             tick.symbol,
@@ -343,7 +344,7 @@ impl Feed for FinnhubFeed {
     fn read(&mut self, frame: &[u8], out: &mut Vec<Result<Tick, Refusal>>) {
         if frame.len() > MAX_FRAME_BYTES {
             out.push(Err(Refusal::new(
-                "frame_too_long",
+                RejectKind::FrameTooLong,
                 format!("a frame of {} bytes (at most {MAX_FRAME_BYTES})", frame.len()),
             )));
             return;
@@ -351,7 +352,7 @@ impl Feed for FinnhubFeed {
         let parsed: FinnhubFrame = match serde_json::from_slice(frame) {
             Ok(f) => f,
             Err(e) => {
-                out.push(Err(Refusal::new("bad_json", format!("a frame that is not a Finnhub message: {e}"))));
+                out.push(Err(Refusal::new(RejectKind::BadJson, format!("a frame that is not a Finnhub message: {e}"))));
                 return;
             }
         };
@@ -369,10 +370,12 @@ impl Feed for FinnhubFeed {
             })),
             "ping" => {}
             "error" => out.push(Err(Refusal::new(
-                "feed_error",
+                RejectKind::FeedError,
                 format!("the feed reported: {}", parsed.msg.unwrap_or_default()),
             ))),
-            other => out.push(Err(Refusal::new("unknown_message", format!("a message of unknown type {other:?}")))),
+            other => {
+                out.push(Err(Refusal::new(RejectKind::UnknownMessage, format!("a message of unknown type {other:?}"))))
+            }
         }
     }
 }
@@ -435,7 +438,7 @@ mod tests {
             (&*ticks[0].symbol, ticks[0].time_ms, ticks[0].price, ticks[0].size),
             ("AAPL", 1704207600123, 190.5, 10.0)
         );
-        let kinds: Vec<&str> = out.iter().filter_map(|r| r.as_ref().err()).map(|r| r.kind).collect();
+        let kinds: Vec<&str> = out.iter().filter_map(|r| r.as_ref().err()).map(|r| r.kind.as_str()).collect();
         assert_eq!(kinds, ["unknown_message", "bad_json", "feed_error"]);
     }
 }

@@ -4,6 +4,7 @@
 
 use futures_util::stream::{BoxStream, StreamExt};
 use stockstream_core::Item;
+use stockstream_core::RejectKind;
 use tokio::sync::mpsc;
 
 /// Items sent to the pipeline at most at once.
@@ -34,7 +35,8 @@ pub fn on_own_thread(name: &str, items: impl Iterator<Item = Item> + Send + 'sta
         }
     });
     if let Err(e) = spawned {
-        let reject = stockstream_core::Refusal::new("unreadable_row", format!("cannot start a reader thread: {e}"));
+        let reject =
+            stockstream_core::Refusal::new(RejectKind::UnreadableRow, format!("cannot start a reader thread: {e}"));
         return futures_util::stream::iter([Item::Reject(reject.into_reject(name.to_string(), Vec::new()))]).boxed();
     }
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) })

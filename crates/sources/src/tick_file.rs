@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::sync::Arc;
+use stockstream_core::RejectKind;
 
 use stockstream_core::{Item, Refusal, Source, Tick};
 
@@ -83,11 +84,14 @@ impl TickFile {
 
     fn parse(&self, line: &[u8]) -> Result<Tick, Refusal> {
         let Some(cols) = &self.csv else { return Tick::decode(line) };
-        let text = std::str::from_utf8(line).map_err(|_| Refusal::new("bad_tick", "a line that is not UTF-8"))?;
+        let text =
+            std::str::from_utf8(line).map_err(|_| Refusal::new(RejectKind::BadTick, "a line that is not UTF-8"))?;
         let fields: Vec<&str> = text.split(',').map(str::trim).collect();
         let field = |i: usize| fields.get(i).copied().unwrap_or("");
         let number = |i: usize, what: &str| -> Result<f64, Refusal> {
-            field(i).parse().map_err(|_| Refusal::new("bad_tick", format!("{what} {:?} is not a number", field(i))))
+            field(i)
+                .parse()
+                .map_err(|_| Refusal::new(RejectKind::BadTick, format!("{what} {:?} is not a number", field(i))))
         };
         let optional = |i: Option<usize>, what: &str| -> Result<Option<f64>, Refusal> {
             match i.map(field).filter(|s| !s.is_empty()) {
@@ -98,9 +102,9 @@ impl TickFile {
         let time = field(cols.time);
         let time_ms = match time.parse::<i64>() {
             Ok(ms) => ms,
-            Err(_) => chrono::DateTime::parse_from_rfc3339(time)
-                .map(|t| t.timestamp_millis())
-                .map_err(|_| Refusal::new("bad_tick", format!("time {time:?} is neither RFC 3339 nor milliseconds")))?,
+            Err(_) => chrono::DateTime::parse_from_rfc3339(time).map(|t| t.timestamp_millis()).map_err(|_| {
+                Refusal::new(RejectKind::BadTick, format!("time {time:?} is neither RFC 3339 nor milliseconds"))
+            })?,
         };
         Ok(Tick {
             symbol: field(cols.symbol).into(),
@@ -126,11 +130,11 @@ impl Iterator for TickFile {
                 Ok(Line::End) => return None,
                 Ok(Line::Whole) => {}
                 Ok(Line::TooLong) => {
-                    let refusal = Refusal::new("record_too_long", too_long(self.limit));
+                    let refusal = Refusal::new(RejectKind::RecordTooLong, too_long(self.limit));
                     return Some(Item::Reject(refusal.into_reject(source(), buf)));
                 }
                 Err(e) => {
-                    let refusal = Refusal::new("unreadable_row", format!("cannot read: {e}"));
+                    let refusal = Refusal::new(RejectKind::UnreadableRow, format!("cannot read: {e}"));
                     return Some(Item::Reject(refusal.into_reject(source(), Vec::new())));
                 }
             }
@@ -192,7 +196,7 @@ mod tests {
         assert_eq!((b.time_ms, b.day_volume), (1_704_207_600_200, Some(1000.0)));
         assert!(Arc::ptr_eq(&a.symbol, &b.symbol), "one shared name per symbol");
         let Item::Reject(r) = &items[2] else { panic!() };
-        assert_eq!((r.kind, r.source.as_str()), ("bad_tick", format!("{}:4", csv.display()).as_str()));
+        assert_eq!((r.kind.as_str(), r.source.as_str()), ("bad_tick", format!("{}:4", csv.display()).as_str()));
 
         let jsonl = dir.path().join("t.jsonl");
         std::fs::write(&jsonl, "{\"symbol\":\"A\",\"time\":1704207600123,\"price\":2.5}\n{\"symbol\":\"A\"}\n")

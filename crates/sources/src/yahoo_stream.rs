@@ -6,6 +6,7 @@
 use base64::Engine;
 use prost::Message;
 use serde::Deserialize;
+use stockstream_core::RejectKind;
 use stockstream_core::{Refusal, Tick};
 
 /// Yahoo's streamer.
@@ -99,21 +100,22 @@ struct Envelope<'a> {
 pub fn decode_frame(frame: &[u8]) -> Result<PricingData, Refusal> {
     if frame.len() > MAX_FRAME_BYTES {
         return Err(Refusal::new(
-            "frame_too_long",
+            RejectKind::FrameTooLong,
             format!("a frame of {} bytes (at most {MAX_FRAME_BYTES})", frame.len()),
         ));
     }
     let envelope: Envelope = serde_json::from_slice(frame)
-        .map_err(|e| Refusal::new("bad_json", format!("a frame that is not JSON: {e}")))?;
+        .map_err(|e| Refusal::new(RejectKind::BadJson, format!("a frame that is not JSON: {e}")))?;
     if envelope.kind != "pricing" {
-        return Err(Refusal::new("unknown_message", format!("a message of unknown type {:?}", envelope.kind)));
+        return Err(Refusal::new(RejectKind::UnknownMessage, format!("a message of unknown type {:?}", envelope.kind)));
     }
-    let text = envelope.message.ok_or_else(|| Refusal::new("bad_base64", "a pricing frame without a message"))?;
+    let text =
+        envelope.message.ok_or_else(|| Refusal::new(RejectKind::BadBase64, "a pricing frame without a message"))?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text)
-        .map_err(|e| Refusal::new("bad_base64", format!("a message that is not base64: {e}")))?;
+        .map_err(|e| Refusal::new(RejectKind::BadBase64, format!("a message that is not base64: {e}")))?;
     PricingData::decode(&bytes[..])
-        .map_err(|e| Refusal::new("bad_protobuf", format!("a message that is not a PricingData: {e}")))
+        .map_err(|e| Refusal::new(RejectKind::BadProtobuf, format!("a message that is not a PricingData: {e}")))
 }
 
 /// Widens a protobuf float to the decimal it was written from (481.37f32

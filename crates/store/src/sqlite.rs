@@ -487,7 +487,7 @@ impl DeadLetters for SqliteStore {
                 let mut st =
                     tx.prepare_cached("INSERT INTO rejects (source, kind, reason, original) VALUES (?1, ?2, ?3, ?4)")?;
                 for r in &rejects {
-                    st.execute(params![r.source, r.kind, r.reason, r.original])?;
+                    st.execute(params![r.source, r.kind.as_str(), r.reason, r.original])?;
                 }
             }
             tx.commit()
@@ -576,7 +576,12 @@ mod tests {
     #[tokio::test]
     async fn rejects_keep_reason_and_original_bytes() {
         let (_d, s) = store();
-        let r = Reject { source: "x.csv:3".into(), kind: "bad_date", reason: "why".into(), original: vec![0xff, 0] };
+        let r = Reject {
+            source: "x.csv:3".into(),
+            kind: stockstream_core::RejectKind::BadDate,
+            reason: "why".into(),
+            original: vec![0xff, 0],
+        };
         s.keep(vec![r.clone()]).await.unwrap();
         let back = s.rejects().await.unwrap();
         assert_eq!(back.len(), 1);

@@ -22,6 +22,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use stockstream_core::RejectKind;
 
 use chrono::DateTime;
 use stockstream_core::calendar::{is_trading_day, session_open_utc, SESSION_SECONDS};
@@ -167,10 +168,10 @@ pub enum Verdict {
 
 impl Verdict {
     /// The dead-letter reason of a tick that was not counted, if it belongs there.
-    pub fn reject_kind(self) -> Option<&'static str> {
+    pub fn reject_kind(self) -> Option<RejectKind> {
         match self {
-            Verdict::Late => Some("late"),
-            Verdict::OutsideSession => Some("outside_session"),
+            Verdict::Late => Some(RejectKind::Late),
+            Verdict::OutsideSession => Some(RejectKind::OutsideSession),
             _ => None,
         }
     }

@@ -111,7 +111,7 @@ fn a_tick_after_the_close_revises_within_the_grace_and_is_late_after_it() {
     assert_eq!((bar.high, bar.close, bar.volume, bar.revision), (15.0, 15.0, 3.0, 1));
     windows.push(&tick("A", T0 + MIN + 30_000, 11.0, 1.0), &mut out);
     assert_eq!(windows.push(&tick("A", T0 + 2_000, 1.0, 1.0), &mut out), Verdict::Late);
-    assert_eq!(Verdict::Late.reject_kind(), Some("late"));
+    assert_eq!(Verdict::Late.reject_kind(), Some(stockstream_core::RejectKind::Late));
     assert_eq!(windows.held(), 1, "the first window is forgotten after its grace");
     // A window that never had a tick, already past the watermark but in grace:
     // its first bar is a closed one.
