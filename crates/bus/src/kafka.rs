@@ -459,6 +459,7 @@ fn owned(m: &rdkafka::message::BorrowedMessage<'_>) -> Message {
         position: Position { partition: m.partition(), offset: m.offset() },
         sent_at_micros: m.timestamp().to_millis().map(|ms| ms * 1000),
         topic: None,
+        origin: None,
     }
 }
 
@@ -673,7 +674,12 @@ impl DeadLetters for KafkaDeadLetters {
                     .insert(Header { key: "reason", value: Some(r.reason.as_bytes()) })
                     .insert(Header { key: "kind", value: Some(r.kind.as_str().as_bytes()) })
                     .insert(Header { key: "source", value: Some(r.source.as_bytes()) });
-                FutureRecord::to(topic).payload(&r.original[..]).headers(headers)
+                let record = FutureRecord::to(topic).payload(&r.original[..]).headers(headers);
+                // Keyed as the original was: its partition, its compaction.
+                match &r.key {
+                    Some(key) => record.key(&key[..]),
+                    None => record,
+                }
             }))
             .await
             .map_err(StoreError::from)

@@ -39,6 +39,9 @@ pub struct Message {
     pub record: Option<RawBar>,
     /// Where it sits.
     pub position: Position,
+    /// Where the record was read, when the bus knows (`file.csv:17`: the
+    /// in-process bus hands it over with the record).
+    pub origin: Option<String>,
     /// Its topic, where one reader follows several (a live view's tail);
     /// None where the consumer reads one.
     pub topic: Option<std::sync::Arc<str>>,
@@ -109,8 +112,10 @@ pub trait Producer: Send + Sync {
 
     /// Queues one bar record as [`Producer::send`] does, in the wire format
     /// (the original project's JSON); a bus within one process may hand the
-    /// record over as it is.
-    async fn send_record(&self, key: &[u8], record: RawBar) -> Result<(), BusError> {
+    /// record over as it is, with where it was read (`origin`) for the
+    /// dead letters.
+    async fn send_record(&self, key: &[u8], record: RawBar, origin: String) -> Result<(), BusError> {
+        let _ = origin;
         self.send(key, encoded(&record)).await
     }
 

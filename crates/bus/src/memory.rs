@@ -29,13 +29,13 @@ pub struct MemoryProducer {
 #[async_trait]
 impl Producer for MemoryProducer {
     async fn send(&self, key: &[u8], payload: Vec<u8>) -> Result<(), BusError> {
-        self.queue(key, payload, None).await
+        self.queue(key, payload, None, None).await
     }
 
     /// The record as it is: encoding it for the consumer to decode again
     /// took a third of the embedded pipeline's time.
-    async fn send_record(&self, key: &[u8], record: RawBar) -> Result<(), BusError> {
-        self.queue(key, Vec::new(), Some(record)).await
+    async fn send_record(&self, key: &[u8], record: RawBar, origin: String) -> Result<(), BusError> {
+        self.queue(key, Vec::new(), Some(record), Some(origin)).await
     }
 
     async fn flush(&self) -> Result<(), BusError> {
@@ -45,7 +45,13 @@ impl Producer for MemoryProducer {
 }
 
 impl MemoryProducer {
-    async fn queue(&self, key: &[u8], payload: Vec<u8>, record: Option<RawBar>) -> Result<(), BusError> {
+    async fn queue(
+        &self,
+        key: &[u8],
+        payload: Vec<u8>,
+        record: Option<RawBar>,
+        origin: Option<String>,
+    ) -> Result<(), BusError> {
         // Room first (the wait), then the offset and the enqueueing at once:
         // an offset taken before the wait could reach the queue after a later one.
         let permit = self
@@ -61,6 +67,7 @@ impl MemoryProducer {
             position: Position { partition: 0, offset: *next },
             sent_at_micros: Some(stockstream_core::now_micros()),
             topic: None,
+            origin,
         };
         *next += 1;
         permit.send(message);

@@ -10,6 +10,9 @@ pub struct Reject {
     pub reason: String,
     /// The record exactly as it arrived.
     pub original: Vec<u8>,
+    /// Its bus key (the symbol), when it came off a bus with one: a dead
+    /// letter on Kafka keeps it.
+    pub key: Option<Vec<u8>>,
 }
 
 /// Why a record was refused: a code for counting and a sentence for people.
@@ -29,7 +32,7 @@ impl Refusal {
 
     /// The refused record as a reject kept with its origin and bytes.
     pub fn into_reject(self, source: impl Into<String>, original: Vec<u8>) -> Reject {
-        Reject { source: source.into(), kind: self.kind, reason: self.reason, original }
+        Reject { source: source.into(), kind: self.kind, reason: self.reason, original, key: None }
     }
 }
 

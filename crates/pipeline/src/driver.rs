@@ -175,12 +175,15 @@ pub(crate) async fn drive<S: Stage>(
                     // replaced) are placed by the message that did it.
                     for r in &mut batch.rejects[kept_before..] {
                         if r.source.is_empty() {
-                            r.source = consumer.describe(m.position);
+                            r.source = place(consumer, &m);
                         }
                     }
                     if let Some(refusal) = refused {
-                        let source = consumer.describe(m.position);
-                        batch.rejects.push(refusal.into_reject(source, m.into_wire_bytes()));
+                        let source = place(consumer, &m);
+                        let key = m.key.clone();
+                        let mut reject = refusal.into_reject(source, m.into_wire_bytes());
+                        reject.key = key;
+                        batch.rejects.push(reject);
                     }
                 }
                 stats.decode_seconds.observe(decoding.elapsed().as_secs_f64());
@@ -251,6 +254,15 @@ pub(crate) async fn drive<S: Stage>(
         stats.imputed.store(imputed, Ordering::Relaxed);
     }
     Ok(())
+}
+
+/// Where a message's record was read: the file and line when the bus
+/// carried them, else its place on the bus.
+fn place(consumer: &dyn Consumer, m: &Message) -> String {
+    match &m.origin {
+        Some(origin) if !origin.is_empty() => origin.clone(),
+        _ => consumer.describe(m.position),
+    }
 }
 
 /// Polls the bus, unless `stop` changes first: None then, for the caller to

@@ -77,7 +77,7 @@ pub async fn produce(
                     (None, None) => String::new(),
                 };
                 let ts = rec.raw.date.as_deref().and_then(|d| d.parse().ok());
-                (key, ts, Outgoing::Record(rec.raw))
+                (key, ts, Outgoing::Record(rec.raw, rec.source))
             }
             Item::Wire(w) => (w.key, w.ts, Outgoing::Bytes(w.payload)),
             Item::Tick(t) => {
@@ -110,7 +110,7 @@ pub async fn produce(
         }
         stats.read.fetch_add(1, Ordering::Relaxed);
         match outgoing {
-            Outgoing::Record(record) => producer.send_record(key.as_bytes(), record).await?,
+            Outgoing::Record(record, origin) => producer.send_record(key.as_bytes(), record, origin).await?,
             Outgoing::Bytes(bytes) => producer.send(key.as_bytes(), bytes).await?,
         }
         stats.produced.fetch_add(1, Ordering::Relaxed);
@@ -121,7 +121,8 @@ pub async fn produce(
 
 /// What goes onto the bus for one item.
 enum Outgoing {
-    Record(RawBar),
+    /// A bar file's row, and where it was read.
+    Record(RawBar, String),
     Bytes(Vec<u8>),
 }
 

@@ -89,6 +89,11 @@ fn bad_rows_are_rejected_with_reasons_and_nothing_is_lost() {
     assert!(reason("missing_value").contains("Close missing for Apple 2024-02-03"));
     assert!(reason("wrong_field_count").contains("row has 1 fields"));
     assert!(rejects.iter().find(|r| r[0] == "wrong_field_count").unwrap()[3].ends_with("mixed.csv:24"));
+    // Refused by the consumer, not the reader: still placed by file and line.
+    for r in rejects.iter().filter(|r| r[0] != "wrong_field_count" && r[0] != "not_a_number") {
+        let (file, line) = r[3].rsplit_once(':').unwrap_or_default();
+        assert!(file.ends_with("mixed.csv") && line.parse::<u32>().is_ok(), "placed as {:?}: {r:?}", r[3]);
+    }
 }
 
 #[test]

@@ -149,7 +149,7 @@ fn bad_messages_go_to_the_dead_letter_topic_with_reasons() {
     ];
     let lines = [good(2), bad[0].clone(), good(3), bad[1].clone(), good(4), bad[2].clone(), good(8)];
     std::fs::write(dir.path().join("mixed.txt"), lines.join("\n")).unwrap();
-    python(&interop("send_raw.py"), &[&brokers, "mixed", dir.path().join("mixed.txt").to_str().unwrap()]);
+    python(&interop("send_raw.py"), &[&brokers, "mixed", dir.path().join("mixed.txt").to_str().unwrap(), "TSLA"]);
 
     let out = consume(dir.path(), &brokers, "mixed", "g", "mixed.db", &[]);
     assert_eq!((summary(&out, "stored"), summary(&out, "rejected")), (4, 3), "{out}");
@@ -177,6 +177,7 @@ fn bad_messages_go_to_the_dead_letter_topic_with_reasons() {
     assert_eq!(kind, "high_below_open_close");
     assert!(reason.contains("Tesla 2024-01-06: High 8 is below max(Open, Close) = 11"), "{reason}");
     assert!(dead.iter().all(|m| m["headers"]["source"].as_str().unwrap().starts_with("mixed/")));
+    assert!(dead.iter().all(|m| m["key"] == "TSLA"), "a dead letter lost its original key: {dead:?}");
 }
 
 /// Two members share the partitions; one is killed with SIGKILL mid-stream and,

@@ -581,6 +581,7 @@ mod tests {
             kind: stockstream_core::RejectKind::BadDate,
             reason: "why".into(),
             original: vec![0xff, 0],
+            key: None,
         };
         s.keep(vec![r.clone()]).await.unwrap();
         let back = s.rejects().await.unwrap();

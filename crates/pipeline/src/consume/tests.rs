@@ -327,7 +327,7 @@ async fn records_handed_over_unencoded_are_taken_as_their_wire_form_would_be() {
         let (producer, consumer) = memory_bus(16);
         for r in &records {
             match as_records {
-                true => producer.send_record(b"NVDA", r.clone()).await.unwrap(),
+                true => producer.send_record(b"NVDA", r.clone(), String::new()).await.unwrap(),
                 false => {
                     let mut bytes = Vec::new();
                     stockstream_core::encode_raw_into(r, &mut bytes);

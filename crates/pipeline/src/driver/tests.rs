@@ -46,8 +46,8 @@ impl Producer for NeverClosing {
     async fn send(&self, key: &[u8], payload: Vec<u8>) -> Result<(), BusError> {
         self.0.send(key, payload).await
     }
-    async fn send_record(&self, key: &[u8], record: RawBar) -> Result<(), BusError> {
-        self.0.send_record(key, record).await
+    async fn send_record(&self, key: &[u8], record: RawBar, origin: String) -> Result<(), BusError> {
+        self.0.send_record(key, record, origin).await
     }
     async fn flush(&self) -> Result<(), BusError> {
         self.0.flush().await
