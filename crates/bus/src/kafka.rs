@@ -229,11 +229,24 @@ impl Producer for KafkaProducer {
     }
 
     async fn flush(&self) -> Result<(), BusError> {
+        self.flush_within(Duration::from_secs(300)).await
+    }
+
+    async fn flush_within(&self, limit: Duration) -> Result<(), BusError> {
         let producer = self.producer.clone();
-        tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(300)))
+        let flushed = tokio::task::spawn_blocking(move || producer.flush(limit))
             .await
-            .map_err(|e| BusError::fatal(format!("Kafka flush panicked: {e}")))?
-            .map_err(|e| kafka_error(e, "Kafka flush did not complete"))?;
+            .map_err(|e| BusError::fatal(format!("Kafka flush panicked: {e}")))?;
+        if let Err(e) = flushed {
+            let waiting = self.producer.in_flight_count();
+            let failed = self.producer.context().failed.load(Ordering::Relaxed);
+            return Err(BusError::fatal(format!(
+                "{} records were not delivered to {} within {} s ({waiting} still waiting, {failed} failed): {e}",
+                waiting as u64 + failed,
+                self.topic,
+                limit.as_secs()
+            )));
+        }
         let c = self.producer.context();
         let failed = c.failed.load(Ordering::Relaxed);
         if failed > 0 {

@@ -122,6 +122,14 @@ pub trait Producer: Send + Sync {
     /// Waits until every queued message is delivered, or fails naming how many
     /// were not.
     async fn flush(&self) -> Result<(), BusError>;
+
+    /// [`Producer::flush`], waiting at most `limit` (a stop asked for by a
+    /// person or a supervisor: the bus may be gone); what is not delivered
+    /// by then is counted in the error.
+    async fn flush_within(&self, limit: Duration) -> Result<(), BusError> {
+        let _ = limit;
+        self.flush().await
+    }
 }
 
 /// Takes messages off the bus and commits what is stored.

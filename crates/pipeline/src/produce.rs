@@ -108,16 +108,45 @@ pub async fn produce(
                 break;
             }
         }
-        stats.read.fetch_add(1, Ordering::Relaxed);
-        match outgoing {
-            Outgoing::Record(record, origin) => producer.send_record(key.as_bytes(), record, origin).await?,
-            Outgoing::Bytes(bytes) => producer.send(key.as_bytes(), bytes).await?,
+        let sending = async {
+            match outgoing {
+                Outgoing::Record(record, origin) => producer.send_record(key.as_bytes(), record, origin).await,
+                Outgoing::Bytes(bytes) => producer.send(key.as_bytes(), bytes).await,
+            }
+        };
+        // A bus that takes nothing (its broker gone, its queue full) does
+        // not hold a stop up: the record is left unsent, and not counted.
+        let mut sending = std::pin::pin!(sending);
+        let sent = loop {
+            tokio::select! {
+                biased;
+                sent = &mut sending => break Some(sent),
+                changed = stop.changed(), if stop_open => {
+                    stop_open = changed.is_ok();
+                    if *stop.borrow() {
+                        break None;
+                    }
+                }
+            }
+        };
+        match sent {
+            Some(sent) => sent?,
+            None => break,
         }
+        stats.read.fetch_add(1, Ordering::Relaxed);
         stats.produced.fetch_add(1, Ordering::Relaxed);
     }
     keep_rejects(dead, stats, rejects, retry).await?;
+    if *stop.borrow() {
+        // Stopped by a signal: what the bus has not taken within
+        // `STOP_FLUSH` is reported, not waited for.
+        return Ok(producer.flush_within(STOP_FLUSH).await?);
+    }
     Ok(producer.flush().await?)
 }
+
+/// How long a stopped producer waits for the bus to take what it queued.
+pub const STOP_FLUSH: Duration = Duration::from_secs(8);
 
 /// What goes onto the bus for one item.
 enum Outgoing {

@@ -433,6 +433,31 @@ fn sigterm_during_produce_delivers_what_was_read() {
     assert_eq!(on_topic, delivered, "every delivered record is on the topic, once");
 }
 
+/// The broker is killed while `produce` streams, then the producer gets
+/// SIGTERM: it stops within 10 s (the records the bus never took are not
+/// waited for), says how many were not delivered, and fails.
+#[test]
+fn sigterm_with_the_broker_gone_stops_promptly_and_counts_what_was_not_delivered() {
+    let mut broker = Tansu::start(TansuStorage::Memory);
+    let brokers = broker.brokers();
+    let dir = tempfile::tempdir().unwrap();
+    let sent = sent(dir.path(), ROWS, 66);
+    let producer = produce(dir.path(), &brokers, "gone", &sent, &["--rate", "2000"]);
+    std::thread::sleep(Duration::from_secs(3));
+    broker.kill();
+    std::thread::sleep(Duration::from_secs(3));
+    let signalled = Instant::now();
+    sigterm(&producer);
+    let out = producer.wait_with_output().unwrap();
+    let took = signalled.elapsed();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(took < Duration::from_secs(10), "took {took:?} to stop:\n{stdout}\n{stderr}");
+    assert!(!out.status.success(), "records were lost, yet it exited 0:\n{stdout}");
+    assert!(stderr.contains("not delivered"), "{stderr}");
+    let (read, delivered) = (summary(&stdout, "read"), summary(&stdout, "delivered"));
+    assert!(delivered < read && read < ROWS as u64, "{stdout}");
+}
+
 /// Holds SQLite's write lock for 8 s once the process has stored 20,000 bars,
 /// and checks that it stalled without growing.
 fn stall_and_measure(db: &Path, pid: u32, rows: u64, what: &str) {
