@@ -151,6 +151,9 @@ reject_kinds! {
     FeedError = "feed_error",
     /// A frame longer than the feed's bound.
     FrameTooLong = "frame_too_long",
+    // Downloads.
+    /// An adjusted download's row whose adjusted close is missing or not positive.
+    BadAdjclose = "bad_adjclose",
 }
 
 impl std::fmt::Display for RejectKind {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
-use stockstream_core::{company_for_symbol, RawBar};
+use stockstream_core::{company_for_symbol, RawBar, Refusal, Reject, RejectKind};
 
 use crate::synthetic::Interval;
 
@@ -138,7 +138,9 @@ impl Yahoo {
 
     /// Bars of one symbol from `start` to `end` inclusive. Bars Yahoo sends
     /// entirely empty (no trade) are left out; a partly empty one keeps its gaps
-    /// for the cleaner to fill.
+    /// for the cleaner to fill. Adjusted, a bar without a positive adjusted
+    /// close is refused (`bad_adjclose`): left as it is, it would sit
+    /// unadjusted between adjusted ones.
     pub async fn fetch(
         &self,
         symbol: &str,
@@ -146,23 +148,11 @@ impl Yahoo {
         end: NaiveDate,
         interval: Interval,
         adjusted: bool,
-    ) -> Result<Vec<RawBar>, FetchError> {
+    ) -> Result<Vec<Result<RawBar, Reject>>, FetchError> {
         let reply = self.chart(symbol, start, end, interval).await?;
         let bars = to_bars(symbol, reply, interval)?;
-        Ok(bars
-            .into_iter()
-            .map(|f| {
-                let mut raw = f.raw;
-                if let (true, Some(adj), Some(close)) = (adjusted, f.adj_close, raw.close) {
-                    let factor = adj / close;
-                    for v in [&mut raw.open, &mut raw.high, &mut raw.low].into_iter().flatten() {
-                        *v *= factor;
-                    }
-                    raw.close = Some(adj);
-                }
-                raw
-            })
-            .collect())
+        let source = format!("{} {symbol}", self.base);
+        Ok(bars.into_iter().map(|f| if adjusted { adjust(f, &source) } else { Ok(f.raw) }).collect())
     }
 
     async fn chart(
@@ -227,6 +217,10 @@ fn to_bars(symbol: &str, reply: Reply, interval: Interval) -> Result<Vec<Fetched
     let bad = |message: &str| FetchError::Reply { symbol: symbol.into(), message: message.into() };
     let result =
         reply.chart.result.and_then(|mut r| (!r.is_empty()).then(|| r.remove(0))).ok_or_else(|| bad("no result"))?;
+    // Every number from a server is checked: a time zone is within ±18 h.
+    if !(-18 * 3600..=18 * 3600).contains(&result.meta.gmtoffset) {
+        return Err(bad(&format!("meta.gmtoffset {} is not a time zone's offset in seconds", result.meta.gmtoffset)));
+    }
     let symbol = result.meta.symbol.clone().unwrap_or_else(|| symbol.to_string());
     let company = company_for_symbol(&symbol);
     if let Some(splits) = result.events.as_ref().and_then(|e| e.splits.as_ref()) {
@@ -273,9 +267,37 @@ fn to_bars(symbol: &str, reply: Reply, interval: Interval) -> Result<Vec<Fetched
     Ok(out)
 }
 
+/// A fetched bar scaled by its adjusted close (open, high and low alike), or
+/// refused when that close is missing or not a positive number.
+fn adjust(f: Fetched, source: &str) -> Result<RawBar, Reject> {
+    let mut raw = f.raw;
+    let Some(close) = raw.close else { return Ok(raw) };
+    match f.adj_close {
+        Some(adj) if adj.is_finite() && adj > 0.0 => {
+            let factor = adj / close;
+            for v in [&mut raw.open, &mut raw.high, &mut raw.low].into_iter().flatten() {
+                *v *= factor;
+            }
+            raw.close = Some(adj);
+            Ok(raw)
+        }
+        adj => {
+            let shown = adj.map_or("missing".to_string(), |a| a.to_string());
+            let reason = format!(
+                "{} {}: adjusted close {shown}, so the bar cannot be adjusted",
+                raw.symbol.as_deref().unwrap_or(""),
+                raw.date.as_deref().unwrap_or("")
+            );
+            let mut original = Vec::new();
+            stockstream_core::encode_raw_into(&raw, &mut original);
+            Err(Refusal::new(RejectKind::BadAdjclose, reason).into_reject(source, original))
+        }
+    }
+}
+
 /// Every symbol's bars downloaded from the chart API, then streamed as a source.
 pub struct YahooDownload {
-    bars: Vec<RawBar>,
+    bars: Vec<Result<RawBar, Reject>>,
     base: String,
     description: String,
 }
@@ -302,8 +324,8 @@ impl YahooDownload {
         Ok(YahooDownload { bars, base: base.to_string(), description })
     }
 
-    /// The bars downloaded.
-    pub fn into_bars(self) -> Vec<RawBar> {
+    /// The bars downloaded, and the rows refused.
+    pub fn into_bars(self) -> Vec<Result<RawBar, Reject>> {
         self.bars
     }
 }
@@ -324,9 +346,12 @@ impl stockstream_core::Source for YahooDownload {
     fn records(self: Box<Self>) -> futures_util::stream::BoxStream<'static, stockstream_core::Item> {
         use futures_util::StreamExt;
         let base = self.base;
-        futures_util::stream::iter(self.bars.into_iter().map(move |raw| {
-            let source = format!("{base} {}", raw.symbol.as_deref().unwrap_or(""));
-            stockstream_core::Item::Raw(stockstream_core::SourceRecord { raw, source })
+        futures_util::stream::iter(self.bars.into_iter().map(move |bar| match bar {
+            Ok(raw) => {
+                let source = format!("{base} {}", raw.symbol.as_deref().unwrap_or(""));
+                stockstream_core::Item::Raw(stockstream_core::SourceRecord { raw, source })
+            }
+            Err(reject) => stockstream_core::Item::Reject(reject),
         }))
         .boxed()
     }

@@ -80,6 +80,12 @@ pub async fn fetch(args: FetchArgs) -> anyhow::Result<()> {
     )
     .await?
     .into_bars();
+    // Rows refused (an adjusted close missing or not positive) are named, not written.
+    let (raws, refused): (Vec<_>, Vec<_>) = raws.into_iter().partition(Result::is_ok);
+    for reject in refused.into_iter().filter_map(Result::err) {
+        eprintln!("refused ({}): {}", reject.kind, reject.reason);
+    }
+    let raws: Vec<_> = raws.into_iter().filter_map(Result::ok).collect();
     // Written only once every symbol has arrived: a failed fetch leaves no half file.
     let sink: Box<dyn Write> = match &args.out {
         Some(path) => {

@@ -322,3 +322,36 @@ fn a_read_only_database_is_read_and_an_unreadable_one_named() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("ro.db") && stderr.contains("unable to open"), "{stderr}");
 }
+
+/// Every number from the server is checked: a `gmtoffset` no time zone has
+/// fails the fetch with a message (it panicked, exit 101), and an adjusted
+/// close that is missing or zero refuses its row (`bad_adjclose`) instead of
+/// leaving it unadjusted between adjusted ones, or writing an all-zero bar.
+#[test]
+fn a_hostile_chart_answer_is_refused_not_believed() {
+    let days = [T0, T0 + 3 * DAY, T0 + 4 * DAY, T0 + 5 * DAY];
+    let closes = [Some(10.0), Some(11.5), Some(12.0), Some(13.0)];
+    let odd = chart("NVDA", &days, &closes, &[Some(5.0), None, Some(6.0), Some(0.0)], "");
+    let zone = chart("TSLA", &days[..1], &closes[..1], &closes[..1], "").replace("-14400", "9223372036854775807");
+    let server = replay(HashMap::from([("NVDA", vec![(200, odd)]), ("TSLA", vec![(200, zone)])]));
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("http://127.0.0.1:{}", server.port);
+
+    let out = stockstream(dir.path(), &["fetch", "--symbols", "TSLA", "--base-url", &base]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gmtoffset 9223372036854775807"));
+
+    let out = stockstream(dir.path(), &["fetch", "--symbols", "NVDA", "--adjusted", "--base-url", &base]);
+    assert!(out.status.success());
+    let csv = String::from_utf8_lossy(&out.stdout);
+    let closes: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').nth(4).unwrap()).collect();
+    assert_eq!(closes, ["5", "6"], "only the rows with a positive adjusted close: {csv}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("refused (bad_adjclose)").count(), 2, "{err}");
+
+    // Streamed by `run`, the refused rows are kept in the dead letters.
+    let out = ok(dir.path(), &["run", "--source", "yahoo", "--symbols", "NVDA", "--adjusted", "--base-url", &base]);
+    assert_eq!(summary(&out, "rejected"), 2, "{out}");
+    let kinds = rows(&dir.path().join("stockstream.db"), "SELECT kind FROM rejects");
+    assert_eq!(kinds, [["bad_adjclose"], ["bad_adjclose"]]);
+}
