@@ -13,7 +13,7 @@ use std::io::{BufReader, Read};
 use std::path::Path;
 use stockstream_core::RejectKind;
 
-use stockstream_core::{company_for_symbol, RawBar, Refusal, Reject, SourceRecord};
+use stockstream_core::{company_for_symbol, RawBar, Refusal, Reject, SourceRecord, Ts};
 
 use crate::bounded::{too_long, CsvRecordGuard, Cuts, DEFAULT_MAX_RECORD_BYTES, KEPT_START_BYTES};
 
@@ -89,7 +89,14 @@ pub struct CsvSource {
     /// Lines where the guard in front of the parser cut a record too long.
     cuts: Cuts,
     limit: usize,
+    /// Rows read ahead and put in date order (`pending` holds them all): a
+    /// file that was not in date order.
+    sorted: Option<usize>,
 }
+
+/// A file not in date order is sorted in memory up to this many rows (about
+/// 60 MB); a longer one is refused, naming its first row out of order.
+pub const MAX_SORTED_ROWS: usize = 250_000;
 
 fn clean_name(f: &[u8], first: bool) -> String {
     let f = if first { f.strip_prefix(b"\xef\xbb\xbf").unwrap_or(f) } else { f };
@@ -110,7 +117,44 @@ impl CsvSource {
             // `NVDA.csv` names its ticker.
             options.symbol = path.file_stem().and_then(|s| s.to_str()).map(|s| s.to_ascii_uppercase());
         }
-        Self::from_reader_with(path.display().to_string(), Box::new(BufReader::with_capacity(1 << 16, file)), &options)
+        let open = || -> Result<Self, CsvError> {
+            let file =
+                File::open(path).map_err(|source| CsvError::Open { path: path.display().to_string(), source })?;
+            Self::from_reader_with(
+                path.display().to_string(),
+                Box::new(BufReader::with_capacity(1 << 16, file)),
+                &options,
+            )
+        };
+        drop(file);
+        // Indicators, alerts and statistics follow each company's bars in
+        // time: a file in another order (newest first) is put in date order,
+        // or refused, never read as it is.
+        match first_out_of_order(open()?) {
+            None => open(),
+            Some((_, rows)) if rows <= MAX_SORTED_ROWS => {
+                let mut source = open()?;
+                let mut all: Vec<Result<SourceRecord, Reject>> = source.by_ref().collect();
+                // Rows refused as read first, then the rest by date (stable:
+                // a date's rows keep their order).
+                all.sort_by_key(|r| r.as_ref().ok().map(|rec| rec.raw.date.as_deref().and_then(|d| d.parse::<Ts>().ok())));
+                tracing::warn!("{}: not in date order; {rows} rows sorted by date", path.display());
+                source.sorted = Some(rows);
+                source.pending = all.into();
+                Ok(source)
+            }
+            Some((first, rows)) => Err(CsvError::Layout {
+                path: path.display().to_string(),
+                message: format!(
+                    "not in date order ({first}); a file of {rows} rows is more than the {MAX_SORTED_ROWS} sorted in memory: sort it by date first"
+                ),
+            }),
+        }
+    }
+
+    /// Rows sorted into date order when the file was not in it.
+    pub fn sorted(&self) -> Option<usize> {
+        self.sorted
     }
 
     /// Reads from any reader; `name` stands for it in rejects.
@@ -152,6 +196,7 @@ impl CsvSource {
             pending: VecDeque::new(),
             cuts,
             limit,
+            sorted: None,
         };
         if matches!(lower.first().map(String::as_str), Some("price" | "ticker")) {
             source.read_multi_level(&names, options).map_err(layout_err)?;
@@ -391,6 +436,36 @@ fn join_fields(row: &csv::ByteRecord) -> Vec<u8> {
     out
 }
 
+/// The first row of a company dated before that company's previous row
+/// (`file.csv:17: NVIDIA 2024-01-02 after 2024-01-03`), if any, and how many
+/// rows the file has. Memory: one date per company.
+fn first_out_of_order(rows: CsvSource) -> Option<(String, usize)> {
+    let mut last: std::collections::HashMap<String, Ts> = std::collections::HashMap::new();
+    let mut first = None;
+    let mut count = 0usize;
+    for rec in rows.flatten() {
+        count += 1;
+        if first.is_some() {
+            continue;
+        }
+        let (Some(date), Some(company)) =
+            (rec.raw.date.as_deref(), rec.raw.company.as_deref().or(rec.raw.symbol.as_deref()))
+        else {
+            continue;
+        };
+        let Ok(ts) = date.parse::<Ts>() else { continue };
+        let company = company.trim().to_lowercase();
+        match last.get_mut(&company) {
+            Some(prev) if ts < *prev => first = Some(format!("{}: {} {ts} after {prev}", rec.source, company)),
+            Some(prev) => *prev = ts,
+            None => {
+                last.insert(company, ts);
+            }
+        }
+    }
+    first.map(|f| (f, count))
+}
+
 impl Iterator for CsvSource {
     type Item = Result<SourceRecord, Reject>;
 
@@ -398,6 +473,9 @@ impl Iterator for CsvSource {
         loop {
             if let Some(r) = self.pending.pop_front() {
                 return Some(r);
+            }
+            if self.sorted.is_some() {
+                return None;
             }
             let mut row = std::mem::take(&mut self.row);
             let read = self.reader.read_byte_record(&mut row);
@@ -441,7 +519,10 @@ impl stockstream_core::Source for CsvSource {
     }
 
     fn description(&self) -> String {
-        self.name.clone()
+        match self.sorted {
+            Some(rows) => format!("{} (not in date order: {rows} rows sorted by date)", self.name),
+            None => self.name.clone(),
+        }
     }
 
     fn records(self: Box<Self>) -> futures_util::stream::BoxStream<'static, stockstream_core::Item> {

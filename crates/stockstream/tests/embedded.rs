@@ -369,3 +369,37 @@ fn company_names_in_any_case_are_one_company() {
     assert_eq!(apple.lines().count(), 4, "{apple}");
     assert!(apple.lines().skip(1).all(|l| l.ends_with(",Apple,AAPL")), "{apple}");
 }
+
+/// A newest-first file is put in date order (and the summary says so): its
+/// indicators, alerts and insights are those of the same file in date order,
+/// never computed over a time-reversed series.
+#[test]
+fn a_newest_first_file_is_read_in_date_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = ok(dir.path(), &["generate"]);
+    let mut lines: Vec<&str> = csv.lines().collect();
+    std::fs::write(dir.path().join("ordered.csv"), lines.join("\n") + "\n").unwrap();
+    lines[1..].reverse();
+    std::fs::write(dir.path().join("reversed.csv"), lines.join("\n") + "\n").unwrap();
+
+    let indicators = |file: &str| ok(dir.path(), &["indicators", "--input", file, "--format", "csv"]);
+    let (ordered, reversed) = (indicators("ordered.csv"), indicators("reversed.csv"));
+    assert_eq!(ordered.lines().count(), 3577 + 1);
+    let sorted = |text: &str| {
+        let mut rows: Vec<String> = text.lines().map(String::from).collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(sorted(&reversed), sorted(&ordered), "indicators over the reversed file");
+
+    let run = |file: &str, db: &str| ok(dir.path(), &["run", "--input", file, "--db", db, "--no-report"]);
+    let out = run("reversed.csv", "reversed.db");
+    assert!(out.contains("not in date order: 3577 rows sorted by date"), "{out}");
+    run("ordered.csv", "ordered.db");
+    let alerts = |db: &str| rows(&dir.path().join(db), "SELECT company, date, rule FROM alerts ORDER BY 1, 2, 3");
+    let ordered_alerts = alerts("ordered.db");
+    assert!(ordered_alerts.len() > 100, "{}", ordered_alerts.len());
+    assert_eq!(alerts("reversed.db"), ordered_alerts);
+    let insights = |file: &str| ok(dir.path(), &["insights", "--db", file]);
+    assert_eq!(insights("reversed.db"), insights("ordered.db"));
+}
