@@ -2,12 +2,13 @@
 //! with `--brokers`, live from the bus as well.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use stockstream_bus::{FollowArgs, KafkaTail};
 use stockstream_pipeline::{follow, stop_on_signal, AnalyticsStage, FollowedTopics, Stats, TickOptions};
 use stockstream_server::{Hub, ServeArgs};
-use stockstream_store::StoreArgs;
+use stockstream_store::{Store, StoreArgs};
 use stockstream_window::BarLength;
 
 #[derive(Args, Debug)]
@@ -25,7 +26,12 @@ pub struct ServeCommandArgs {
 }
 
 pub async fn serve_command(args: ServeCommandArgs) -> anyhow::Result<()> {
-    let store = crate::open_interval(&args.store, args.interval).await?;
+    let store = match args.follow.follow() {
+        // Started with its consumers (a deployment script, a supervisor), a
+        // following server waits for the store they create.
+        Some(_) => wait_for_store(&args.store, args.interval).await?,
+        None => crate::open_interval(&args.store, args.interval).await?,
+    };
     let stop = stop_on_signal();
     let interval = args.interval.map(|b| b.name()).unwrap_or_else(|| "1d".into());
     let (hub, analytics) = match args.follow.follow() {
@@ -51,4 +57,27 @@ pub async fn serve_command(args: ServeCommandArgs) -> anyhow::Result<()> {
     let (addr, server) = args.serve.start(store, hub, analytics, Arc::new(Stats::default()), stop).await?;
     println!("serving    http://{addr}/ (store {})", args.store.describe());
     server.await?
+}
+
+/// How long a following server waits for its store to appear.
+const STORE_WAIT: Duration = Duration::from_secs(120);
+
+/// The store, once it can be opened: waited for up to `STORE_WAIT`, saying so
+/// every 10 s.
+async fn wait_for_store(store: &StoreArgs, interval: Option<BarLength>) -> anyhow::Result<Arc<dyn Store>> {
+    let started = Instant::now();
+    let mut said: Option<Instant> = None;
+    loop {
+        match crate::open_interval(store, interval).await {
+            Ok(opened) => return Ok(opened),
+            Err(e) if started.elapsed() < STORE_WAIT => {
+                if said.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
+                    tracing::warn!("waiting for the store ({e}); its consumers create it");
+                    said = Some(Instant::now());
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(e.context(format!("no store after waiting {} s", STORE_WAIT.as_secs()))),
+        }
+    }
 }

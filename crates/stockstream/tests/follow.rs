@@ -237,3 +237,31 @@ fn the_dashboard_is_live_on_the_distributed_path_and_a_restarted_serve_keeps_the
     let shown = common::in_browser("dashboard.cjs", &format!("{base}/"), "distributed-restarted");
     assert!(shown["before"]["feed"].as_u64().unwrap() > 0, "the restarted dashboard shows no earlier alert");
 }
+
+/// `consume` and `serve --brokers` started together, as a deployment script
+/// or a supervisor starts them: the server waits for the store its consumers
+/// create, saying so, then serves.
+#[test]
+fn a_following_serve_started_before_its_store_waits_for_it() {
+    let broker = Tansu::start(TansuStorage::Memory);
+    let brokers = broker.brokers();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let kafka = ["--brokers", brokers.as_str(), "--topic", "early"];
+    let bind = format!("127.0.0.1:{}", stockstream_testkit::free_port());
+    let mut args = vec!["serve", "--bind", bind.as_str(), "--db", "early.db"];
+    args.extend(kafka);
+    let _server = spawn(dir, &args, "serve.log");
+    let log = || std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
+    assert!(wait_until(Duration::from_secs(30), || log().contains("waiting for the store")), "{}", log());
+    assert!(!dir.join("early.db").exists());
+
+    let mut member = vec!["consume", "--group", "g", "--db", "early.db"];
+    member.extend(kafka);
+    let _member = spawn(dir, &member, "member.log");
+    assert!(
+        wait_until(Duration::from_secs(60), || std::net::TcpStream::connect(&bind).is_ok()),
+        "the server never served once its store existed:\n{}",
+        log()
+    );
+}

@@ -9,9 +9,46 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A port nobody listens on right now.
+/// A port for a server a test starts, reserved for this process until it
+/// exits. A port the kernel handed out and took back (bind to port 0, then
+/// close) may be given to any outgoing connection before the server binds
+/// it; so the port is taken below the kernel's ephemeral range, where no
+/// connection's local port falls, and held by a lock file that the other
+/// test processes respect (`/tmp/stockstream-test-ports/PORT`).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port").local_addr().unwrap().port()
+    use std::sync::Mutex;
+    static HELD: Mutex<Vec<std::fs::File>> = Mutex::new(Vec::new());
+    let (low, _) = ephemeral_range();
+    let span = 10_000u16.min(low.saturating_sub(1_024));
+    let first = low - span;
+    let dir = std::env::temp_dir().join("stockstream-test-ports");
+    std::fs::create_dir_all(&dir).expect("a directory for port locks");
+    let mut held = HELD.lock().expect("port lock list");
+    // Each process starts elsewhere in the span: fewer collisions to skip.
+    let start = (std::process::id() as u64 * 7_919 + held.len() as u64 * 13) % span as u64;
+    for i in 0..span as u64 {
+        let port = first + ((start + i) % span as u64) as u16;
+        let Ok(file) = std::fs::File::create(dir.join(port.to_string())) else { continue };
+        if file.try_lock().is_err() {
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            held.push(file);
+            return port;
+        }
+    }
+    panic!("no free port in {first}..{low}");
+}
+
+/// The kernel's range of ports for outgoing connections (Linux), or its default.
+pub fn ephemeral_range() -> (u16, u16) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| {
+            let mut it = t.split_whitespace().map(|n| n.parse::<u16>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .unwrap_or((32_768, 60_999))
 }
 
 fn wait_for_port(port: u16, within: Duration) -> bool {
@@ -247,4 +284,27 @@ pub fn python(script: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ports handed out are outside the range outgoing connections take
+    /// theirs from, and never twice, whichever thread asks.
+    #[test]
+    fn ports_are_reserved_outside_the_ephemeral_range_and_never_twice() {
+        let (low, high) = ephemeral_range();
+        let asked: Vec<u16> = std::thread::scope(|s| {
+            let askers: Vec<_> = (0..4).map(|_| s.spawn(|| (0..25).map(|_| free_port()).collect::<Vec<_>>())).collect();
+            askers.into_iter().flat_map(|a| a.join().unwrap()).collect()
+        });
+        assert!(asked.iter().all(|p| !(low..=high).contains(p)), "a port in the ephemeral range {low}-{high}");
+        let mut distinct = asked.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), asked.len(), "a port handed out twice");
+        // Free for a server to bind.
+        assert!(TcpListener::bind(("127.0.0.1", asked[0])).is_ok());
+    }
 }
