@@ -750,8 +750,12 @@ impl KafkaTail {
                 continue;
             }
             for p in t.partitions() {
+                // The end as it is now, not as a first fetch finds it later:
+                // everything produced once the tail exists is followed.
+                let (_, end) = blocking(|| consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10)))
+                    .map_err(|e| kafka_error(e, &format!("cannot read the end of {topic}/{}", p.id())))?;
                 assignment
-                    .add_partition_offset(topic, p.id(), Offset::End)
+                    .add_partition_offset(topic, p.id(), Offset::Offset(end))
                     .map_err(|e| kafka_error(e, "invalid partition"))?;
             }
             followed.push(topic.clone());

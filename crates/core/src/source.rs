@@ -98,6 +98,12 @@ pub trait Source: Send {
         false
     }
 
+    /// True for a live feed: what it received is sent by no one again, so a
+    /// stop hands on the items it already holds instead of dropping them.
+    fn live(&self) -> bool {
+        false
+    }
+
     /// The records, in order; the stream ends with the source.
     fn records(self: Box<Self>) -> BoxStream<'static, Item>;
 }

@@ -40,6 +40,7 @@ pub async fn produce(
     let started = Instant::now();
     let mut pacer = Pacer::new(pace);
     let mut rejects = Vec::new();
+    let live = source.live();
     let mut records = source.records();
     let mut stop_open = true;
     loop {
@@ -62,32 +63,9 @@ pub async fn produce(
             None => records.next().await,
         };
         let Some(item) = next else { break };
-        // A bar file's rows go as records (the bus encodes them if it must);
-        // everything else is encoded here.
-        let (key, ts, outgoing) = match item {
-            Item::Bar(bar) => {
-                let mut bytes = Vec::with_capacity(160);
-                encode_into(&bar, &mut bytes);
-                (bar.symbol, Some(bar.ts), Outgoing::Bytes(bytes))
-            }
-            Item::Raw(rec) => {
-                let key = match (&rec.raw.symbol, &rec.raw.company) {
-                    (Some(s), _) => s.clone(),
-                    (None, Some(c)) => symbol_for_company(c),
-                    (None, None) => String::new(),
-                };
-                let ts = rec.raw.date.as_deref().and_then(|d| d.parse().ok());
-                (key, ts, Outgoing::Record(rec.raw, rec.source))
-            }
-            Item::Wire(w) => (w.key, w.ts, Outgoing::Bytes(w.payload)),
-            Item::Tick(t) => {
-                let bytes = serde_json::to_vec(&t).expect("a tick serialises");
-                let ts = chrono::DateTime::from_timestamp_millis(t.time_ms).map(Ts::Instant);
-                // Keyed by the instrument, however the tick spells it: its
-                // spellings share a partition, so one member holds its window.
-                (canonical_symbol(&t.symbol), ts, Outgoing::Bytes(bytes))
-            }
-            Item::Reject(r) => {
+        let (key, ts, outgoing) = match prepare(item) {
+            Prepared::Send(key, ts, outgoing) => (key, ts, outgoing),
+            Prepared::Reject(r) => {
                 stats.read.fetch_add(1, Ordering::Relaxed);
                 rejects.push(r);
                 if rejects.len() >= 1000 {
@@ -108,12 +86,7 @@ pub async fn produce(
                 break;
             }
         }
-        let sending = async {
-            match outgoing {
-                Outgoing::Record(record, origin) => producer.send_record(key.as_bytes(), record, origin).await,
-                Outgoing::Bytes(bytes) => producer.send(key.as_bytes(), bytes).await,
-            }
-        };
+        let sending = outgoing.send(producer, &key);
         // A bus that takes nothing (its broker gone, its queue full) does
         // not hold a stop up: the record is left unsent, and not counted.
         let mut sending = std::pin::pin!(sending);
@@ -136,6 +109,9 @@ pub async fn produce(
         stats.read.fetch_add(1, Ordering::Relaxed);
         stats.produced.fetch_add(1, Ordering::Relaxed);
     }
+    if *stop.borrow() && live {
+        drain(&mut records, producer, stats, &mut rejects).await?;
+    }
     keep_rejects(dead, stats, rejects, retry).await?;
     if *stop.borrow() {
         // Stopped by a signal: what the bus has not taken within
@@ -147,6 +123,91 @@ pub async fn produce(
 
 /// How long a stopped producer waits for the bus to take what it queued.
 pub const STOP_FLUSH: Duration = Duration::from_secs(8);
+
+/// Items a stopped producer still hands on from what its source already
+/// holds (a live feed's ticks received before the stop, which no one sends
+/// again), within `STOP_DRAIN_TIME`.
+const STOP_DRAIN: usize = 4096;
+const STOP_DRAIN_TIME: Duration = Duration::from_secs(2);
+
+/// Hands on what the source holds ready, nothing it would have to wait for.
+async fn drain(
+    records: &mut futures_util::stream::BoxStream<'static, Item>,
+    producer: &dyn Producer,
+    stats: &Stats,
+    rejects: &mut Vec<Reject>,
+) -> Result<(), PipelineError> {
+    let deadline = tokio::time::Instant::now() + STOP_DRAIN_TIME;
+    for _ in 0..STOP_DRAIN {
+        let Some(Some(item)) = records.next().now_or_never() else { break };
+        stats.read.fetch_add(1, Ordering::Relaxed);
+        match prepare(item) {
+            Prepared::Reject(r) => rejects.push(r),
+            Prepared::Send(key, _, outgoing) => {
+                match tokio::time::timeout_at(deadline, outgoing.send(producer, &key)).await {
+                    Ok(sent) => {
+                        sent?;
+                        stats.produced.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(_) => {
+                        stats.read.fetch_sub(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            "the bus took nothing for {} s after the stop: the rest is left",
+                            STOP_DRAIN_TIME.as_secs()
+                        );
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One item, ready for the bus or for the dead letters.
+enum Prepared {
+    Send(String, Option<Ts>, Outgoing),
+    Reject(Reject),
+}
+
+/// A bar file's rows go as records (the bus encodes them if it must);
+/// everything else is encoded here.
+fn prepare(item: Item) -> Prepared {
+    match item {
+        Item::Bar(bar) => {
+            let mut bytes = Vec::with_capacity(160);
+            encode_into(&bar, &mut bytes);
+            Prepared::Send(bar.symbol, Some(bar.ts), Outgoing::Bytes(bytes))
+        }
+        Item::Raw(rec) => {
+            let key = match (&rec.raw.symbol, &rec.raw.company) {
+                (Some(s), _) => s.clone(),
+                (None, Some(c)) => symbol_for_company(c),
+                (None, None) => String::new(),
+            };
+            let ts = rec.raw.date.as_deref().and_then(|d| d.parse().ok());
+            Prepared::Send(key, ts, Outgoing::Record(rec.raw, rec.source))
+        }
+        Item::Wire(w) => Prepared::Send(w.key, w.ts, Outgoing::Bytes(w.payload)),
+        Item::Tick(t) => {
+            let bytes = serde_json::to_vec(&t).expect("a tick serialises");
+            let ts = chrono::DateTime::from_timestamp_millis(t.time_ms).map(Ts::Instant);
+            // Keyed by the instrument, however the tick spells it: its
+            // spellings share a partition, so one member holds its window.
+            Prepared::Send(canonical_symbol(&t.symbol), ts, Outgoing::Bytes(bytes))
+        }
+        Item::Reject(r) => Prepared::Reject(r),
+    }
+}
+
+impl Outgoing {
+    async fn send(self, producer: &dyn Producer, key: &str) -> Result<(), stockstream_core::BusError> {
+        match self {
+            Outgoing::Record(record, origin) => producer.send_record(key.as_bytes(), record, origin).await,
+            Outgoing::Bytes(bytes) => producer.send(key.as_bytes(), bytes).await,
+        }
+    }
+}
 
 /// What goes onto the bus for one item.
 enum Outgoing {

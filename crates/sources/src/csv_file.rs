@@ -126,6 +126,14 @@ impl CsvSource {
                 &options,
             )
         };
+        // A pipe or a device is read once, as it comes.
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            return Self::from_reader_with(
+                path.display().to_string(),
+                Box::new(BufReader::with_capacity(1 << 16, file)),
+                &options,
+            );
+        }
         drop(file);
         // Indicators, alerts and statistics follow each company's bars in
         // time: a file in another order (newest first) is put in date order,

@@ -105,6 +105,10 @@ impl<F: Feed> Source for LiveSource<F> {
         true
     }
 
+    fn live(&self) -> bool {
+        true
+    }
+
     fn records(self: Box<Self>) -> BoxStream<'static, Item> {
         let (tx, rx) = mpsc::channel(BUFFERED);
         tokio::spawn(connection_loop(self.feed, self.reconnect, tx));

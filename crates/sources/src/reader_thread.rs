@@ -58,17 +58,22 @@ mod tests {
         assert_eq!(got, (0..10_000).map(bar).collect::<Vec<_>>());
     }
 
+    /// The first item arrives while the source is still blocked on the
+    /// second: items are handed on one by one, not in batches.
     #[tokio::test]
     async fn a_slow_source_is_seen_item_by_item() {
-        let slow = (0..3).map(|i| {
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let slow = (0..3).map(move |i| {
             if i > 0 {
-                std::thread::sleep(std::time::Duration::from_millis(300));
+                released.recv_timeout(std::time::Duration::from_secs(30)).expect("released");
             }
             bar(i)
         });
         let mut stream = on_own_thread("slow", slow);
-        let started = std::time::Instant::now();
-        assert_eq!(stream.next().await, Some(bar(0)));
-        assert!(started.elapsed() < std::time::Duration::from_millis(250), "the first item waited for the others");
+        let first = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next()).await;
+        assert_eq!(first.expect("the first item waited for the others"), Some(bar(0)));
+        release.send(()).unwrap();
+        release.send(()).unwrap();
+        assert_eq!(stream.collect::<Vec<_>>().await, [bar(1), bar(2)]);
     }
 }

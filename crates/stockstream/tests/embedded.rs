@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{bin, count, ok, rows, stockstream, summary};
+use common::{bin, count, ok, rows, stockstream, summary, wait_until};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -197,7 +197,8 @@ fn sigterm_drains_and_exits_zero() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(800));
+    let db = dir.path().join("term.db");
+    assert!(wait_until(Duration::from_secs(30), || common::stored_so_far(&db) > 100), "nothing stored");
     let sent = Instant::now();
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     let out = child.wait_with_output().unwrap();

@@ -63,9 +63,9 @@ fn get_json(runtime: &tokio::runtime::Runtime, url: &str) -> serde_json::Value {
 
 /// Reads server-sent events until `until` of kind `bar` came or 60 s passed:
 /// (bar events, alert events).
-async fn events(base: String, until: usize) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+async fn events(stream: reqwest::Response, until: usize) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
     let (mut bars, mut alerts) = (Vec::new(), Vec::new());
-    read_events(&base, Duration::from_secs(60), |kind, value| {
+    read_from(stream, Duration::from_secs(60), |kind, value| {
         match kind {
             "bar" => bars.push(value),
             "alert" => alerts.push(value),
@@ -79,8 +79,22 @@ async fn events(base: String, until: usize) -> (Vec<serde_json::Value>, Vec<serd
 
 /// Hands each server-sent event of `base` (its kind and data) to `more`
 /// until it answers false or `limit` passed.
-async fn read_events(base: &str, limit: Duration, mut more: impl FnMut(&str, serde_json::Value) -> bool) {
-    let response = reqwest::get(format!("{base}/api/stream")).await.unwrap();
+async fn read_events(base: &str, limit: Duration, more: impl FnMut(&str, serde_json::Value) -> bool) {
+    read_from(subscribe(base).await, limit, more).await
+}
+
+/// The server's event stream, subscribed: what the server hands on from now
+/// reaches it.
+async fn subscribe(base: &str) -> reqwest::Response {
+    reqwest::get(format!("{base}/api/stream")).await.unwrap()
+}
+
+/// [`read_events`] over a stream already subscribed to.
+async fn read_from(
+    response: reqwest::Response,
+    limit: Duration,
+    mut more: impl FnMut(&str, serde_json::Value) -> bool,
+) {
     let mut body = response.bytes_stream();
     let mut buffer = String::new();
     let deadline = tokio::time::Instant::now() + limit;
@@ -111,11 +125,14 @@ async fn serve_instances_following_the_bus_stream_every_bar_and_the_members_aler
 
     let (_servers, bases): (Vec<_>, Vec<_>) =
         (0..2).map(|i| serve_following(dir, db, &kafka, &format!("serve{i}.log"))).unzip();
-    // Each server assigns the partitions at their ends before serving; the
-    // end offsets are resolved on the first fetch: let it happen.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let watchers: Vec<_> = bases.iter().map(|b| tokio::spawn(events(b.clone(), 500))).collect();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Each server follows the partitions from their ends as they were when
+    // it started, and serves after that: a client subscribed now gets every
+    // bar produced from now on.
+    let mut watchers = Vec::new();
+    for base in &bases {
+        let stream = subscribe(base).await;
+        watchers.push(tokio::spawn(events(stream, 504)));
+    }
 
     // 2 symbols over 2024: 504 bars, at 250 a second.
     let mut produce = vec!["produce", "--symbols", "NVDA,TSLA", "--start", "2024-01-02", "--end", "2024-12-31"];
@@ -127,7 +144,7 @@ async fn serve_instances_following_the_bus_stream_every_bar_and_the_members_aler
     for (i, w) in watchers.into_iter().enumerate() {
         let (bars, alerts) = w.await.unwrap();
         let log = std::fs::read_to_string(dir.join(format!("serve{i}.log"))).unwrap();
-        assert!(bars.len() >= 500, "serve {i} streamed {} bars:\n{log}", bars.len());
+        assert_eq!(bars.len(), 504, "serve {i} streamed {} bars:\n{log}", bars.len());
         let late = bars.iter().filter(|b| b["indicators"]["sma50"].is_number()).count();
         assert!(late > 300, "indicators computed as the bars stream: {late}");
         assert!(!alerts.is_empty(), "serve {i}: no alert from the members");

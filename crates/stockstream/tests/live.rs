@@ -64,9 +64,9 @@ fn run_live(dir: &Path, server: &FeedServer, args: &[&str], env: &[(&str, &str)]
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Done once the client has read the last frames: what it read is handed
+    // on at the stop, not dropped.
     let done = wait_until(Duration::from_secs(90), || server.log()["done"] == true);
-    // The last frames pass the pipeline.
-    std::thread::sleep(Duration::from_millis(1500));
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     let out = wait_output(&mut child, Duration::from_secs(30));
     let (stdout, stderr) =

@@ -433,7 +433,13 @@ fn half_sent_connections_cannot_starve_the_server() {
             s
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    // Refused once the two are subscribed (each answered with its headers).
+    for mut s in streams.iter() {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+    }
     let refused = status_line(&addr, "GET /api/stream HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     assert_eq!(refused, "HTTP/1.1 503 Service Unavailable", "{}", log());
     assert!(log().contains("limit of 2 subscribers reached"), "{}", log());

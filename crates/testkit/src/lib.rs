@@ -29,7 +29,9 @@ pub fn free_port() -> u16 {
     for i in 0..span as u64 {
         let port = first + ((start + i) % span as u64) as u16;
         let Ok(file) = std::fs::File::create(dir.join(port.to_string())) else { continue };
-        if file.try_lock().is_err() {
+        // flock(2), held while the file stays open (until the process exits).
+        use std::os::fd::AsRawFd;
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             continue;
         }
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {

@@ -142,6 +142,8 @@ async def finnhub(ws, n, conn):
         await ws.close()
     else:
         await send(ws, finnhub_frames(50, 50), False)
+        # The client answers a ping once it has read every frame before it.
+        await asyncio.wait_for(await ws.ping(), 30)
         log["done"] = True
         save()
         await keep_alive(ws)
