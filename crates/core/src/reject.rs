@@ -131,6 +131,8 @@ reject_kinds! {
     BadSize = "bad_size",
     /// A tick more than a day ahead of the clock.
     FutureTime = "future_time",
+    /// A tick dated before 1970-01-02, or, from a live feed, older than `--max-tick-age`.
+    BadTime = "bad_time",
     /// A tick whose window is past its grace period.
     Late = "late",
     /// A tick outside the regular session, for daily bars.

@@ -59,6 +59,10 @@ pub struct WindowMark {
 /// A tick more than this far ahead of the clock is refused.
 pub const MAX_AHEAD_MS: i64 = 86_400_000;
 
+/// No tick is older than 1970-01-02 (a time of 0, -1000 or year 0 is a
+/// feed's or a file's mistake, not a trade).
+pub const EARLIEST_MS: i64 = 86_400_000;
+
 impl Tick {
     /// The wire form.
     pub fn encode(&self) -> Vec<u8> {
@@ -100,6 +104,9 @@ impl Tick {
                 RejectKind::BadSize,
                 format!("{}: day volume {v} is negative or not a number", at()),
             ));
+        }
+        if self.time_ms < EARLIEST_MS {
+            return Err(Refusal::new(RejectKind::BadTime, format!("{}: dated before 1970-01-02", at())));
         }
         if self.time_ms > now_ms.saturating_add(MAX_AHEAD_MS) {
             return Err(Refusal::new(RejectKind::FutureTime, format!("{}: more than a day ahead of the clock", at())));
@@ -174,7 +181,12 @@ mod tests {
         let now = 1_704_207_600_000;
         assert!(tick().check(now).is_ok());
         type Spoil = fn(&mut Tick);
-        let cases: [(Spoil, &str); 6] = [
+        let cases: [(Spoil, &str); 11] = [
+            (|t| t.time_ms = 0, "bad_time"),
+            (|t| t.time_ms = -1000, "bad_time"),
+            (|t| t.time_ms = -62_167_219_200_000, "bad_time"), // 0000-01-01
+            (|t| t.symbol = "A".repeat(5_000).into(), "name_too_long"),
+            (|t| t.symbol = "AA\0PL".into(), "control_character"),
             (|t| t.price = 0.0, "bad_price"),
             (|t| t.price = f64::NAN, "bad_price"),
             (|t| t.size = -1.0, "bad_size"),

@@ -97,6 +97,10 @@ pub struct SourceArgs {
     /// A live feed silent this long (seconds) is reconnected.
     #[arg(long, env = "STOCKSTREAM_FEED_STALL", default_value_t = 30.0)]
     pub feed_stall: f64,
+    /// A live feed's ticks older than this are refused (`bad_time`): `7d`,
+    /// `12h`, `30m`, `90s`.
+    #[arg(long, env = "STOCKSTREAM_MAX_TICK_AGE", default_value = "7d", value_parser = parse_age)]
+    pub max_tick_age: std::time::Duration,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub synthetic: SyntheticArgs,
@@ -162,6 +166,7 @@ impl SourceArgs {
             tick_rate: self.tick_rate,
             feed_url: self.url.clone(),
             finnhub_token: self.finnhub_token.clone(),
+            max_tick_age: self.max_tick_age,
             reconnect: crate::Reconnect {
                 stall: std::time::Duration::from_secs_f64(self.feed_stall.max(0.1)),
                 ..Default::default()
@@ -169,4 +174,20 @@ impl SourceArgs {
         };
         crate::open(name, &options).await
     }
+}
+
+/// `7d`, `12h`, `30m`, `90s` (or a plain number of seconds).
+fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("{text:?} is not a duration like 7d, 12h, 30m"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3_600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (s, m, h, d)")),
+    };
+    Ok(std::time::Duration::from_secs(seconds))
 }

@@ -18,7 +18,8 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::yahoo_stream::{decode_frame, MAX_FRAME_BYTES};
+use crate::bounded::KEPT_START_BYTES;
+use crate::yahoo_stream::decode_frame;
 
 /// Finnhub's trades WebSocket.
 pub const FINNHUB_URL: &str = "wss://ws.finnhub.io";
@@ -79,14 +80,71 @@ impl Default for Reconnect {
 pub struct LiveSource<F: Feed> {
     feed: F,
     reconnect: Reconnect,
+    max_tick_age: Duration,
 }
 
+/// A live feed's ticks older than this are refused (`bad_time`): a trade a
+/// week old is a feed's mistake, not news.
+pub const DEFAULT_MAX_TICK_AGE: Duration = Duration::from_secs(7 * 86_400);
+
 impl<F: Feed> LiveSource<F> {
-    /// A source reading `feed`, reconnecting as `reconnect` says.
-    pub fn new(feed: F, reconnect: Reconnect) -> Self {
-        LiveSource { feed, reconnect }
+    /// A source reading `feed`, reconnecting as `reconnect` says; an address
+    /// that no connection could ever reach (`ws://127.0.0.1:99999`,
+    /// `ws://exa mple.com/`, `http://…`) is refused here, not retried forever.
+    pub fn new(feed: F, reconnect: Reconnect) -> Result<Self, String> {
+        check_url(&feed.url()).map_err(|why| format!("{}: {why}", redact_userinfo(&feed.shown_url())))?;
+        Ok(LiveSource { feed, reconnect, max_tick_age: DEFAULT_MAX_TICK_AGE })
+    }
+
+    /// Refuses ticks older than `age` (`--max-tick-age`).
+    pub fn with_max_tick_age(mut self, age: Duration) -> Self {
+        self.max_tick_age = age;
+        self
     }
 }
+
+/// Why `url` is no WebSocket address, if it is not.
+fn check_url(url: &str) -> Result<(), String> {
+    use tokio_tungstenite::tungstenite::http::Uri;
+    let uri: Uri = url.parse().map_err(|e| format!("not a valid address ({e})"))?;
+    match uri.scheme_str() {
+        Some("ws" | "wss") => {}
+        other => return Err(format!("the scheme is {other:?}, not ws or wss")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err("the address names no host".into());
+    }
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    if let Some((_, port)) = authority.rsplit_once(':').filter(|(_, p)| !p.contains(']')) {
+        if !port.parse::<u16>().is_ok_and(|p| p > 0) {
+            return Err(format!("port {port} is not a port (1-65535)"));
+        }
+    }
+    Ok(())
+}
+
+/// An address with any `user:password@` replaced by `***@`: logs and
+/// summaries never show a credential.
+pub fn redact_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+/// The longest message the socket reads (16 MiB): longer, the connection is
+/// dropped and made again.
+const MAX_SOCKET_MESSAGE: usize = 16 << 20;
+
+/// Rejected frames are kept whole up to this size, else by their start.
+const MAX_KEPT_FRAME: usize = 64 * 1024;
+
+/// Finnhub sends trades in batches (1,400 trades are 80 KB): frames up to
+/// 1 MiB are read.
+pub const FINNHUB_MAX_FRAME_BYTES: usize = 1 << 20;
 
 /// Items buffered between the connection and the pipeline: a slow pipeline
 /// slows the reading of the socket, it does not grow memory.
@@ -111,7 +169,7 @@ impl<F: Feed> Source for LiveSource<F> {
 
     fn records(self: Box<Self>) -> BoxStream<'static, Item> {
         let (tx, rx) = mpsc::channel(BUFFERED);
-        tokio::spawn(connection_loop(self.feed, self.reconnect, tx));
+        tokio::spawn(connection_loop(self.feed, self.reconnect, self.max_tick_age, tx));
         futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed()
     }
 }
@@ -124,12 +182,12 @@ enum Ended {
     Lost(String),
 }
 
-async fn connection_loop<F: Feed>(mut feed: F, reconnect: Reconnect, tx: mpsc::Sender<Item>) {
+async fn connection_loop<F: Feed>(mut feed: F, reconnect: Reconnect, max_age: Duration, tx: mpsc::Sender<Item>) {
     let mut wait = reconnect.initial;
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let (ended, got_frames) = connect_once(&mut feed, &reconnect, &tx).await;
+        let (ended, got_frames) = connect_once(&mut feed, &reconnect, max_age, &tx).await;
         let why = match ended {
             Ended::ReaderGone => return,
             Ended::Lost(why) => why,
@@ -150,9 +208,17 @@ async fn connection_loop<F: Feed>(mut feed: F, reconnect: Reconnect, tx: mpsc::S
 
 /// One connection, from the upgrade to its end; true in second place once a
 /// frame was read.
-async fn connect_once<F: Feed>(feed: &mut F, reconnect: &Reconnect, tx: &mpsc::Sender<Item>) -> (Ended, bool) {
+async fn connect_once<F: Feed>(
+    feed: &mut F,
+    reconnect: &Reconnect,
+    max_age: Duration,
+    tx: &mpsc::Sender<Item>,
+) -> (Ended, bool) {
+    // The socket takes messages up to `MAX_SOCKET_MESSAGE`, so that one
+    // longer than a feed reads is refused on its own (its start kept) and
+    // the connection goes on; past this bound the connection is dropped.
     let config =
-        WebSocketConfig::default().max_message_size(Some(MAX_FRAME_BYTES)).max_frame_size(Some(MAX_FRAME_BYTES));
+        WebSocketConfig::default().max_message_size(Some(MAX_SOCKET_MESSAGE)).max_frame_size(Some(MAX_SOCKET_MESSAGE));
     let connecting = tokio_tungstenite::connect_async_with_config(feed.url(), Some(config), false);
     let mut socket = match tokio::time::timeout(reconnect.stall, connecting).await {
         Ok(Ok((socket, _))) => socket,
@@ -171,6 +237,8 @@ async fn connect_once<F: Feed>(feed: &mut F, reconnect: &Reconnect, tx: &mpsc::S
         feed.symbols().iter().map(|s| (s.to_ascii_uppercase(), Arc::from(s.to_ascii_uppercase()))).collect();
     let mut upper = String::new();
     let mut frame_no = 0u64;
+    // A stall is judged by data frames: a server that only pings is stalled.
+    let mut last_data = tokio::time::Instant::now();
     let subscribe_now = resubscribe.is_none();
     if subscribe_now {
         for s in feed.subscriptions() {
@@ -193,11 +261,11 @@ async fn connect_once<F: Feed>(feed: &mut F, reconnect: &Reconnect, tx: &mpsc::S
                 }
                 continue;
             }
-            next = tokio::time::timeout(reconnect.stall, socket.next()) => next,
+            next = tokio::time::timeout_at(last_data + reconnect.stall, socket.next()) => next,
         };
         let frame = match next {
             Err(_) => {
-                return (Ended::Lost(format!("no frame for {} s", reconnect.stall.as_secs())), got_frames);
+                return (Ended::Lost(format!("no data frame for {} s", reconnect.stall.as_secs())), got_frames);
             }
             Ok(None) => return (Ended::Lost("the server closed the connection".into()), got_frames),
             Ok(Some(Err(e))) => return (Ended::Lost(format!("connection error: {e}")), got_frames),
@@ -211,6 +279,7 @@ async fn connect_once<F: Feed>(feed: &mut F, reconnect: &Reconnect, tx: &mpsc::S
             _ => continue,
         };
         got_frames = true;
+        last_data = tokio::time::Instant::now();
         frame_no += 1;
         feed.read(&bytes, &mut decoded);
         let now_ms = chrono::Utc::now().timestamp_millis();
@@ -234,9 +303,24 @@ async fn connect_once<F: Feed>(feed: &mut F, reconnect: &Reconnect, tx: &mpsc::S
                     )),
                 }
             };
-            let item = match result.and_then(|t| t.check(now_ms).map(|()| t)).and_then(subscribed) {
+            let recent = |tick: Tick| {
+                if tick.time_ms < now_ms.saturating_sub(max_age.as_millis() as i64) {
+                    let at = stockstream_core::tick::time_text::format(tick.time_ms);
+                    return Err(Refusal::new(
+                        RejectKind::BadTime,
+                        format!("{} at {at}: older than --max-tick-age ({} s)", tick.symbol, max_age.as_secs()),
+                    ));
+                }
+                Ok(tick)
+            };
+            let item = match result.and_then(|t| t.check(now_ms).map(|()| t)).and_then(recent).and_then(subscribed) {
                 Ok(tick) => Item::Tick(tick),
-                Err(refusal) => Item::Reject(refusal.into_reject(format!("{}#{frame_no}", feed.name()), bytes.clone())),
+                Err(refusal) => {
+                    // A frame too long to read is kept by its start.
+                    let kept =
+                        if bytes.len() > MAX_KEPT_FRAME { bytes[..KEPT_START_BYTES].to_vec() } else { bytes.clone() };
+                    Item::Reject(refusal.into_reject(format!("{}#{frame_no}", feed.name()), kept))
+                }
             };
             if tx.send(item).await.is_err() {
                 let _ = socket.close(None).await;
@@ -274,7 +358,7 @@ impl Feed for YahooFeed {
     }
 
     fn shown_url(&self) -> String {
-        self.url.clone()
+        redact_userinfo(&self.url)
     }
 
     fn subscriptions(&self) -> Vec<String> {
@@ -338,7 +422,7 @@ impl Feed for FinnhubFeed {
     }
 
     fn shown_url(&self) -> String {
-        self.url.clone()
+        redact_userinfo(&self.url)
     }
 
     fn subscriptions(&self) -> Vec<String> {
@@ -346,10 +430,10 @@ impl Feed for FinnhubFeed {
     }
 
     fn read(&mut self, frame: &[u8], out: &mut Vec<Result<Tick, Refusal>>) {
-        if frame.len() > MAX_FRAME_BYTES {
+        if frame.len() > FINNHUB_MAX_FRAME_BYTES {
             out.push(Err(Refusal::new(
                 RejectKind::FrameTooLong,
-                format!("a frame of {} bytes (at most {MAX_FRAME_BYTES})", frame.len()),
+                format!("a frame of {} bytes (at most {FINNHUB_MAX_FRAME_BYTES})", frame.len()),
             )));
             return;
         }
@@ -388,6 +472,99 @@ impl Feed for FinnhubFeed {
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_address_no_connection_could_reach_is_refused_at_start() {
+        let feed = |url: &str| YahooFeed { url: url.into(), symbols: vec!["NVDA".into()] };
+        for bad in ["ws://127.0.0.1:99999/", "ws://exa mple.com/", "http://127.0.0.1:9/", "ws:///path"] {
+            let refused = LiveSource::new(feed(bad), Reconnect::default()).err();
+            assert!(refused.is_some(), "{bad} accepted");
+        }
+        assert!(LiveSource::new(feed("wss://streamer.finance.yahoo.com/?version=2"), Reconnect::default()).is_ok());
+        assert!(LiveSource::new(feed("ws://user:pw@127.0.0.1:8080/"), Reconnect::default()).is_ok());
+        assert!(LiveSource::new(feed("ws://user:pw@[::1]/"), Reconnect::default()).is_ok());
+        let why = LiveSource::new(feed("ws://user:secret@127.0.0.1:99999/"), Reconnect::default()).err().unwrap();
+        assert!(!why.contains("secret"), "{why}");
+        assert_eq!(redact_userinfo("ws://user:pw@host:1/p?q=a@b"), "ws://***@host:1/p?q=a@b");
+        assert_eq!(redact_userinfo("wss://host/p"), "wss://host/p");
+        assert_eq!(feed("ws://u:pw@h/").shown_url(), "ws://***@h/");
+    }
+
+    /// A server that only pings keeps no feed alive: after `stall` without a
+    /// data frame the client connects again.
+    #[tokio::test]
+    async fn a_server_that_only_pings_is_a_stall() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = connections.clone();
+        tokio::spawn(async move {
+            loop {
+                let (tcp, _) = listener.accept().await.unwrap();
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else { return };
+                    for _ in 0..100 {
+                        if ws.send(Message::Ping(Vec::new().into())).await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                });
+            }
+        });
+        let feed = YahooFeed { url: format!("ws://{addr}/"), symbols: vec!["NVDA".into()] };
+        let reconnect = Reconnect {
+            stall: Duration::from_millis(600),
+            initial: Duration::from_millis(50),
+            max: Duration::from_millis(50),
+        };
+        let mut records = Box::new(LiveSource::new(feed, reconnect).unwrap()).records();
+        let _ = tokio::time::timeout(Duration::from_secs(4), records.next()).await;
+        let n = connections.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(n >= 2, "{n} connection(s): pings alone kept a silent feed alive");
+    }
+
+    /// Frames too long for the feed are refused by their start and the
+    /// connection goes on; a Finnhub batch of 1,400 trades (about 80 KB) is read.
+    #[tokio::test]
+    async fn a_long_frame_is_kept_by_its_start_and_the_feed_goes_on() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let now = chrono::Utc::now().timestamp_millis();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            let batch: Vec<serde_json::Value> = (0..1_400)
+                .map(|i| serde_json::json!({"s": "AAPL", "p": 100.0 + i as f64, "t": now, "v": 1.0}))
+                .collect();
+            let batch = serde_json::json!({"type": "trade", "data": batch}).to_string();
+            assert!(batch.len() > 64 * 1024, "{} bytes", batch.len());
+            ws.send(Message::text(batch)).await.unwrap();
+            ws.send(Message::text(format!("{{\"type\":\"trade\",\"data\":[],\"pad\":\"{}\"}}", "x".repeat(2 << 20))))
+                .await
+                .unwrap();
+            ws.send(Message::text(format!(r#"{{"type":"trade","data":[{{"s":"AAPL","p":7.0,"t":{now},"v":1.0}}]}}"#)))
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        });
+        let feed = FinnhubFeed { url: format!("ws://{addr}/"), token: "t".into(), symbols: vec!["AAPL".into()] };
+        let mut records = Box::new(LiveSource::new(feed, Reconnect::default()).unwrap()).records();
+        let mut items = Vec::new();
+        while items.len() < 1_402 {
+            match tokio::time::timeout(Duration::from_secs(10), records.next()).await {
+                Ok(Some(item)) => items.push(item),
+                other => panic!("{} items, then {:?}", items.len(), other.map(|i| i.map(|_| ()))),
+            }
+        }
+        assert!(items[..1_400].iter().all(|i| matches!(i, Item::Tick(_))));
+        match &items[1_400] {
+            Item::Reject(r) => assert_eq!((r.kind, r.original.len()), (RejectKind::FrameTooLong, KEPT_START_BYTES)),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(&items[1_401], Item::Tick(t) if t.price == 7.0), "the feed went on after the long frame");
+    }
+
     /// A Finnhub-speaking server on loopback that sends one frame of trades
     /// of symbols subscribed to, in another case, and not subscribed to, then
     /// closes: only the subscribed symbols become ticks, under one name each.
@@ -408,7 +585,7 @@ mod tests {
             let _ = ws.close(None).await;
         });
         let feed = FinnhubFeed { url: format!("ws://{addr}/"), token: "t".into(), symbols: vec!["AAPL".into()] };
-        let source = Box::new(LiveSource::new(feed, Reconnect::default()));
+        let source = Box::new(LiveSource::new(feed, Reconnect::default()).unwrap());
         let mut records = source.records();
         let mut items = Vec::new();
         while items.len() < 202 {

@@ -31,6 +31,8 @@ pub struct SourceOptions {
     pub finnhub_token: Option<crate::args::Secret>,
     /// How live feeds reconnect.
     pub reconnect: crate::Reconnect,
+    /// A live feed's ticks older than this are refused.
+    pub max_tick_age: std::time::Duration,
 }
 
 /// Why a source could not be opened.
@@ -141,7 +143,8 @@ pub const SOURCES: &[Registration] = &[
             async move {
                 let url = o.feed_url.clone().unwrap_or_else(|| crate::yahoo_stream::DEFAULT_STREAM_URL.into());
                 let feed = YahooFeed { url, symbols: o.synthetic.symbols.clone() };
-                Ok(Box::new(LiveSource::new(feed, o.reconnect)) as Box<dyn Source>)
+                let source = LiveSource::new(feed, o.reconnect).map_err(SourceError::Options)?;
+                Ok(Box::new(source.with_max_tick_age(o.max_tick_age)) as Box<dyn Source>)
             }
             .boxed()
         },
@@ -158,7 +161,8 @@ pub const SOURCES: &[Registration] = &[
                 })?;
                 let url = o.feed_url.clone().unwrap_or_else(|| crate::FINNHUB_URL.into());
                 let feed = FinnhubFeed { url, token: token.0, symbols: o.synthetic.symbols.clone() };
-                Ok(Box::new(LiveSource::new(feed, o.reconnect)) as Box<dyn Source>)
+                let source = LiveSource::new(feed, o.reconnect).map_err(SourceError::Options)?;
+                Ok(Box::new(source.with_max_tick_age(o.max_tick_age)) as Box<dyn Source>)
             }
             .boxed()
         },

@@ -17,7 +17,7 @@
 //! session's volume; a decrease (a new session) counts from zero.
 #![warn(missing_docs)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -256,10 +256,13 @@ struct Acc {
     /// The bus offset of the tick that opened it (offsets only grow, so its
     /// earliest): a consumer commits no further than the oldest window it holds.
     first_pos: i64,
-    /// (time, fingerprint) of every tick counted, sorted by time: ticks
-    /// arrive mostly in order, so most are appended and need no lookup (a
-    /// tick later than all before it cannot be a duplicate).
+    /// (time, fingerprint) of every tick counted in time order, sorted by
+    /// time: ticks arrive mostly in order, so most are appended and need no
+    /// lookup (a tick later than all before it cannot be a duplicate).
     seen: Vec<(i64, u64)>,
+    /// Those of ticks counted out of order: inserting them into `seen` would
+    /// move its tail each time, quadratic over a shuffled stream.
+    seen_late: BTreeSet<(i64, u64)>,
 }
 
 impl Acc {
@@ -281,6 +284,7 @@ impl Acc {
             revision: 0,
             first_pos,
             seen: Vec::new(),
+            seen_late: BTreeSet::new(),
         }
     }
 
@@ -293,16 +297,24 @@ impl Acc {
             self.seen.push((t, fp));
         } else {
             let from = self.seen.partition_point(|&(time, _)| time < t);
-            let to = from + self.seen[from..].iter().take_while(|&&(time, _)| time == t).count();
-            if self.seen[from..to].iter().any(|&(_, f)| f == fp) {
+            let in_order = self.seen[from..].iter().take_while(|&&(time, _)| time == t).any(|&(_, f)| f == fp);
+            // O(log n) either way, whatever the order ticks come in.
+            if in_order || !self.seen_late.insert((t, fp)) {
                 return (false, false);
             }
-            self.seen.insert(to, (t, fp));
         }
-        if self.seen.len() > MAX_SEEN {
+        if self.seen.len() + self.seen_late.len() > MAX_SEEN {
             // Bounded memory: a window of more ticks than this forgets its
-            // oldest half; a duplicate of one of those would count again.
-            self.seen.drain(..MAX_SEEN / 2);
+            // oldest ones; a duplicate of one of those would count again.
+            let cut = match (self.seen.get(self.seen.len() / 2), self.seen_late.iter().nth(self.seen_late.len() / 2)) {
+                (Some(&(a, _)), Some(&(b, _))) => a.max(b),
+                (Some(&(a, _)), None) => a,
+                (None, Some(&(b, _))) => b,
+                (None, None) => i64::MIN,
+            };
+            let keep_from = self.seen.partition_point(|&(time, _)| time < cut);
+            self.seen.drain(..keep_from);
+            self.seen_late = self.seen_late.split_off(&(cut, 0));
         }
         if t < self.open_t {
             self.open = tick.price;

@@ -347,3 +347,34 @@ fn forgotten_symbols_take_no_memory_and_the_others_keep_their_windows() {
     }
     assert_eq!(windows.symbols(), 500);
 }
+
+/// Shuffled ticks of one window: each duplicate found whatever the order,
+/// and the window's bar that of the ticks in order. (The time it takes is
+/// `bench window`'s; this checks the answers of the out-of-order path.)
+#[test]
+fn duplicates_are_found_in_a_shuffled_window() {
+    let mut seed = 11u64;
+    let mut rand = move |n: usize| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        ((seed >> 33) as usize) % n
+    };
+    let config = WindowConfig { length: BarLength::Fixed(3_600_000), allowed_lateness_ms: 7_200_000, grace_ms: 0 };
+    let mut ticks: Vec<Tick> = (0..20_000).map(|i| tick("A", T0 + i * 100, 100.0 + (i % 97) as f64, 1.0)).collect();
+    let originals = ticks.len();
+    for i in 0..2_000 {
+        let copy = ticks[i * 7].clone();
+        ticks.push(copy);
+    }
+    for i in (1..ticks.len()).rev() {
+        let j = rand(i + 1);
+        ticks.swap(i, j);
+    }
+    let mut windows = Windows::new(config);
+    let mut out = Vec::new();
+    let verdicts: Vec<Verdict> = ticks.iter().map(|t| windows.push(t, &mut out)).collect();
+    assert_eq!(verdicts.iter().filter(|v| **v == Verdict::Duplicate).count(), 2_000);
+    assert_eq!(verdicts.iter().filter(|v| **v == Verdict::Counted).count(), originals);
+    windows.flush(&mut out);
+    let bar = out.last().expect("the window's bar").bar();
+    assert_eq!((bar.open, bar.close, bar.volume), (100.0, 100.0 + (19_999 % 97) as f64, originals as f64));
+}
