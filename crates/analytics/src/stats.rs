@@ -214,7 +214,8 @@ pub fn company_stats(bars: &[Bar]) -> Option<CompanyStats> {
 pub struct MarketStats {
     /// Each company's statistics, by name.
     pub companies: Vec<CompanyStats>,
-    /// Company names in the order of `return_correlation`.
+    /// The names of the companies correlated (the first `MAX_CORRELATED`
+    /// with bars), in the order of `return_correlation`.
     pub names: Vec<String>,
     /// Pearson correlation of simple returns between companies, on the dates
     /// both have (pairwise complete, as pandas' `DataFrame.corr`).
@@ -224,9 +225,12 @@ pub struct MarketStats {
 /// `bars_by_company`: each company's bars, oldest first.
 pub fn market_stats(bars_by_company: &[Vec<Bar>]) -> MarketStats {
     let companies: Vec<CompanyStats> = bars_by_company.iter().filter_map(|b| company_stats(b)).collect();
+    // Pairs grow with the square of the companies: the first
+    // `MAX_CORRELATED` with bars are correlated, as a run's statistics do.
     let returns: Vec<BTreeMap<Ts, f64>> = bars_by_company
         .iter()
         .filter(|b| !b.is_empty())
+        .take(crate::running::MAX_CORRELATED)
         .map(|bars| bars.windows(2).map(|w| (w[1].ts, w[1].close / w[0].close - 1.0)).collect())
         .collect();
     let return_correlation = returns
@@ -242,12 +246,44 @@ pub fn market_stats(bars_by_company: &[Vec<Bar>]) -> MarketStats {
                 .collect()
         })
         .collect();
-    MarketStats { names: companies.iter().map(|c| c.company.clone()).collect(), companies, return_correlation }
+    let names = bars_by_company
+        .iter()
+        .filter_map(|b| b.first())
+        .take(crate::running::MAX_CORRELATED)
+        .map(|b| b.company.clone())
+        .collect();
+    MarketStats { names, companies, return_correlation }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Many companies: the pairs correlated stay bounded (the first
+    /// `MAX_CORRELATED`), and insights over them hold together.
+    #[test]
+    fn correlations_are_bounded_whatever_the_number_of_companies() {
+        let bar = |company: &str, day: u32, close: f64| Bar {
+            company: company.into(),
+            symbol: company.into(),
+            ts: format!("2024-01-{day:02}").parse().unwrap(),
+            open: close,
+            high: close,
+            low: close,
+            close,
+            volume: 1.0,
+        };
+        let series: Vec<Vec<Bar>> = (0..1_000)
+            .map(|c| (1..=4).map(|d| bar(&format!("C{c:04}"), d, 10.0 + ((c * d) % 7) as f64)).collect())
+            .collect();
+        let stats = market_stats(&series);
+        assert_eq!(stats.companies.len(), 1_000);
+        let n = crate::running::MAX_CORRELATED;
+        assert_eq!((stats.names.len(), stats.return_correlation.len()), (n, n));
+        assert!(stats.return_correlation.iter().all(|row| row.len() == n));
+        assert_eq!(stats.names[0], "C0000");
+        crate::insights(&stats); // pairs of the correlated names only
+    }
 
     #[test]
     fn quantiles_interpolate_linearly() {
