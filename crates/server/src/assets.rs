@@ -39,6 +39,53 @@ pub async fn plotly_licence() -> impl IntoResponse {
 /// Where the page loads the library from.
 pub const PLOTLY_PATH: &str = "/assets/plotly-3.0.1.min.js";
 
+/// The dashboard's own script and style: files of their own, so that the
+/// page's content policy allows no inline script.
+const DASHBOARD_JS: &str = include_str!("dashboard.js");
+const DASHBOARD_CSS: &str = include_str!("dashboard.css");
+
+/// Their paths name a hash of their text: a browser keeps them for a year
+/// and fetches a new one when it changes.
+pub static DASHBOARD_JS_PATH: LazyLock<String> =
+    LazyLock::new(|| format!("/assets/dashboard-{:016x}.js", fnv1a(DASHBOARD_JS)));
+/// See [`DASHBOARD_JS_PATH`].
+pub static DASHBOARD_CSS_PATH: LazyLock<String> =
+    LazyLock::new(|| format!("/assets/dashboard-{:016x}.css", fnv1a(DASHBOARD_CSS)));
+
+/// The page, naming its versioned script and style.
+pub static DASHBOARD_PAGE: LazyLock<String> = LazyLock::new(|| {
+    include_str!("dashboard.html")
+        .replace("{{DASHBOARD_JS}}", &DASHBOARD_JS_PATH)
+        .replace("{{DASHBOARD_CSS}}", &DASHBOARD_CSS_PATH)
+});
+
+/// FNV-1a, 64 bits: a version stamp, not a security measure.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The dashboard's script.
+pub async fn dashboard_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        DASHBOARD_JS,
+    )
+}
+
+/// The dashboard's style.
+pub async fn dashboard_css() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        DASHBOARD_CSS,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,6 +95,16 @@ mod tests {
         assert!(PLOTLY_JS.starts_with("/**\n* plotly.js v3.0.1"), "{}", &PLOTLY_JS[..60]);
         // Plotly.js is 4.7 MB; with MathJax (2.1 MB) it would be more.
         assert!((1_000_000..5_000_000).contains(&PLOTLY_JS.len()), "{} bytes", PLOTLY_JS.len());
+    }
+
+    #[test]
+    fn the_page_names_its_versioned_script_and_style_and_holds_no_inline_script() {
+        let page = DASHBOARD_PAGE.as_str();
+        assert!(page.contains(&format!("<script src=\"{}\" defer></script>", *DASHBOARD_JS_PATH)), "{page}");
+        assert!(page.contains(&format!("href=\"{}\"", *DASHBOARD_CSS_PATH)));
+        assert!(!page.contains("<script>") && !page.contains("<style>"), "inline script or style left in the page");
+        assert!(!page.contains("{{"), "a placeholder left in the page");
+        assert_ne!(*DASHBOARD_JS_PATH, format!("/assets/dashboard-{:016x}.js", fnv1a("")));
     }
 
     #[test]

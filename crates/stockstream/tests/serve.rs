@@ -172,11 +172,21 @@ async fn every_endpoint_and_error_path() {
     let r = reqwest::get(format!("{b}/")).await.unwrap();
     let csp = r.headers()["content-security-policy"].to_str().unwrap().to_string();
     assert!(csp.contains("default-src 'self'") && csp.contains("connect-src 'self'"), "{csp}");
+    let script_src = csp.split(';').find(|d| d.trim().starts_with("script-src")).unwrap_or_default();
+    assert_eq!(script_src.trim(), "script-src 'self'", "inline script allowed: {csp}");
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
 
     let (status, page) = get(b, "/").await;
     assert_eq!(status, 200);
-    assert!(page.contains("<title>stockstream</title>") && page.contains("new EventSource(\"/api/stream\")"));
+    assert!(page.contains("<title>stockstream</title>") && !page.contains("<script>"), "{page}");
+    // The page's own script, a versioned file, cached for a year.
+    let script =
+        page.split("<script src=\"").filter_map(|s| s.split('"').next()).find(|s| s.starts_with("/assets/dashboard-"));
+    let script = script.expect("the page names its script");
+    let code = reqwest::get(format!("{b}{script}")).await.unwrap();
+    assert_eq!(code.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert!(code.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+    assert!(code.text().await.unwrap().contains("new EventSource(\"/api/stream\")"));
     assert!(
         page.contains(r#"<script src="/assets/plotly-3.0.1.min.js" async"#),
         "the page loads the library from here"
@@ -529,5 +539,7 @@ fn the_forming_candle_moves_between_ticks_in_a_real_browser() {
         .status()
         .unwrap()
         .success());
-    assert!(child.child.wait().unwrap().success());
+    let status = child.child.wait().unwrap();
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+    assert!(status.success(), "{status:?} after SIGTERM:\n{log}");
 }

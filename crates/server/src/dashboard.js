@@ -1,0 +1,506 @@
+"use strict";
+const $ = id => document.getElementById(id);
+const esc = t => String(t).replace(/[&<>"]/g, ch => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[ch]);
+// A stored price with every digit it has (1.07296 stays 1.07296), at least two decimals.
+const price = v => v == null || !isFinite(v) ? "–" : (String(v).split(".")[1] || "").length > 2 ? String(v) : v.toFixed(2);
+const fixed = (v, d = 2) => v == null || !isFinite(v) ? "–" : v.toFixed(d);
+const pct = v => v == null || !isFinite(v) ? "–" : (v >= 0 ? "+" : "") + (v * 100).toFixed(2) + "%";
+// Plotly reads dates without a zone as they are: bars are in UTC.
+const plotDate = d => d.replace("T", " ").replace("Z", "");
+// Milliseconds since the epoch of a bar's date or a date Plotly gives back.
+const ms = d => { const s = String(d).replace(" ", "T").replace("Z", ""); return Date.parse(s.length <= 10 ? s + "T00:00:00Z" : s.slice(0, 23) + "Z"); };
+const time = b => ms(b.date);
+const INTERVALS = ["1s", "1m", "5m", "15m", "1h", "1d"];
+// The first page holds what is shown and a little more (fewer candles draw
+// sooner); older pages come as they scroll into view.
+const FIRST_PAGE = 200, PAGE = 500, MAX_LOADED = 50000, SPARK = 60, VISIBLE = 120;
+
+// What the URL keeps: company, interval, theme and overlays.
+const url = new URLSearchParams(location.search);
+const view = {
+  company: url.get("company"),
+  interval: url.get("interval"),
+  theme: url.get("theme") || (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"),
+};
+const overlays = ["sma10", "sma30", "sma50", "bb"];
+if (url.has("overlays")) { const on = url.get("overlays").split(","); for (const o of overlays) $(o).checked = on.includes(o); }
+
+let live = "1d";            // the interval the live stream carries
+let bars = [];              // the chart's bars, oldest first: {date, open, high, low, close, volume, partial, ind}
+let alerts = [];            // the chart company's alerts
+let complete = false;       // no older page left
+let loading = null;         // the page request in flight
+let xrange = null;          // the visible dates, as Plotly shows them
+let generation = 0;         // a new company or interval makes older answers stale
+let painted = false, dirty = false, lastDraw = 0, drawings = 0;
+let received = 0, ticks = 0;
+const watch = new Map();    // company -> {tr, symbol, closes: [{date, close}], last}
+
+const api = async path => {
+  const r = await fetch(path);
+  if (!r.ok) throw new Error((await r.json().catch(() => ({}))).error || `${r.status} for ${path}`);
+  return r.json();
+};
+const q = params => {
+  const s = new URLSearchParams(Object.entries(params).filter(([, v]) => v != null));
+  return s.toString() ? "?" + s : "";
+};
+const shown = () => view.interval || live;
+const isLive = () => shown() === live;
+
+function keepUrl() {
+  const p = new URLSearchParams();
+  if (view.company) p.set("company", view.company);
+  p.set("interval", shown());
+  p.set("theme", view.theme);
+  p.set("overlays", overlays.filter(o => $(o).checked).join(","));
+  history.replaceState(null, "", "?" + p);
+}
+
+function colours() {
+  const css = getComputedStyle(document.documentElement), v = n => css.getPropertyValue(n).trim();
+  return { bg: v("--panel"), text: v("--text"), muted: v("--muted"), grid: v("--grid"), up: v("--up"), down: v("--down"), accent: v("--accent"), band: v("--band") };
+}
+
+// ---- history, in pages ----
+
+const pageOf = (rows, ind) => {
+  const byDate = new Map(ind.map(r => [r.date, r]));
+  return rows.map(b => ({ date: b.Date, open: b.Open, high: b.High, low: b.Low, close: b.Close, volume: b.Volume, partial: false, ind: byDate.get(b.Date) || null }));
+};
+
+async function loadPage(older) {
+  if (loading || (older && complete)) return loading;
+  const g = generation, company = view.company;
+  // No interval: the served bars, those the stream carries.
+  const limit = older ? PAGE : FIRST_PAGE, params = { limit, interval: view.interval };
+  if (older && bars.length) params.before = bars[0].date;
+  const path = encodeURIComponent(company);
+  loading = (async () => {
+    try {
+      const [rows, ind] = await Promise.all([api(`/api/bars/${path}${q(params)}`), api(`/api/indicators/${path}${q(params)}`)]);
+      if (g !== generation) return;
+      const page = pageOf(rows, ind);
+      if (page.length < limit) complete = true;
+      if (older) bars = page.concat(bars);
+      else { const last = page.length ? page[page.length - 1].date : ""; bars = page.concat(bars.filter(b => b.date > last)); }
+      if (bars.length > MAX_LOADED) { bars = bars.slice(bars.length - MAX_LOADED); complete = true; }
+      dirty = textDirty = true;
+    } catch (e) {
+      if (g === generation) message(e.message);
+    } finally {
+      if (g === generation) loading = null;
+    }
+  })();
+  return loading;
+}
+
+async function loadAlerts() {
+  const g = generation;
+  try {
+    const got = await api(`/api/alerts${q({ company: view.company, limit: 1000, interval: view.interval })}`);
+    if (g === generation) { alerts = got; dirty = true; }
+  } catch (e) { /* a company with no alerts table yet has none */ }
+}
+
+// A new bar (or the forming one) of the chart's company.
+function upsert(bar) {
+  const n = bars.length, last = bars[n - 1];
+  if (!last || bar.date > last.date) {
+    const following = xrange && last && xrange[1] >= plotDate(last.date);
+    bars.push(bar);
+    if (bars.length > MAX_LOADED) { bars.shift(); complete = true; }
+    if (following) xrange = null; // keep showing the newest bars
+  } else {
+    let i = n - 1;
+    while (i > 0 && bars[i].date > bar.date) i--;
+    if (bars[i].date !== bar.date) return; // older than what is loaded
+    if (!bars[i].partial && bar.partial) return; // a closed bar stays closed
+    if (!bar.ind) bar.ind = bars[i].ind;
+    bars[i] = bar;
+  }
+  dirty = textDirty = true;
+}
+
+// ---- the chart ----
+
+// The length of a bar of the interval shown, in ms.
+function step() {
+  const m = /^(\d+)([smhd])$/.exec(shown());
+  return m ? Number(m[1]) * { s: 1e3, m: 6e4, h: 36e5, d: 864e5 }[m[2]] : 864e5;
+}
+
+// A date `steps` bars after the newest, as Plotly takes it.
+function pastNewest(steps) {
+  return plotDate(new Date(ms(bars[bars.length - 1].date) + step() * steps).toISOString());
+}
+
+// The newest bars: as many as fit well, the newest at the right even when
+// there are few of them yet.
+function defaultRange() {
+  if (!bars.length) return null;
+  const from = bars.length > VISIBLE ? ms(bars[bars.length - VISIBLE].date)
+    : ms(bars[bars.length - 1].date) - step() * Math.max(40, bars.length);
+  return [plotDate(new Date(from - step() / 2).toISOString()), pastNewest(0.5)];
+}
+
+// A bar's time in ms, kept on it: drawing asks for it often.
+const at = b => b.t === undefined ? (b.t = time(b)) : b.t;
+
+// The bars to draw for a view: those in it and a view's width either side
+// (a pan shows them at once); more than fit the pixels are merged `stride` at
+// a time into candles of a longer period, so a drawing costs the same at any
+// zoom. Returns the drawn bars and, per stored bar's date, the bar drawn for it.
+const DRAWN = 450;
+function drawable(range) {
+  const a = ms(range[0]), b = ms(range[1]), width = b - a;
+  const near = bars.filter(x => !x.partial && at(x) >= a - width && at(x) <= b + width);
+  const stride = Math.ceil(near.length / DRAWN);
+  const drawnFor = new Map();
+  if (stride <= 1) { for (const x of near) drawnFor.set(x.date, x); return { drawn: near, drawnFor, stride: 1 }; }
+  // Groups start at multiples of the stride in the whole history: a pan does
+  // not regroup the candles.
+  const drawn = [], first = bars.indexOf(near[0]);
+  for (let i = 0; i < near.length;) {
+    const end = i === 0 ? stride - (first % stride) : i + stride;
+    const group = near.slice(i, end), last = group[group.length - 1];
+    i = end;
+    const merged = { date: group[0].date, open: group[0].open, close: last.close, high: -Infinity, low: Infinity, volume: 0, ind: last.ind };
+    for (const g of group) { merged.high = Math.max(merged.high, g.high); merged.low = Math.min(merged.low, g.low); merged.volume += g.volume; drawnFor.set(g.date, merged); }
+    drawn.push(merged);
+  }
+  return { drawn, drawnFor, stride };
+}
+
+function span(values, pad = 0.04) {
+  let lo = Infinity, hi = -Infinity;
+  for (const v of values) if (v != null && isFinite(v)) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  if (!isFinite(lo)) return undefined;
+  const p = (hi - lo) * pad || Math.abs(hi) * 0.01 || 1;
+  return [lo - p, hi + p];
+}
+
+// Draws the chart; false when the library is not there yet.
+function draw() {
+  if (!bars.length) {
+    if (!loading) message(`no ${shown()} bars stored for ${view.company || "any company"} yet`);
+    return true;
+  }
+  const forming = bars.filter(b => b.partial);
+  if (!window.Plotly) { message("loading the chart…"); return false; }
+  message(null);
+  $("chart").dataset.loaded = bars.length;
+  const c = colours(), range = xrange || defaultRange(), { drawn, drawnFor, stride } = drawable(range);
+  const from = ms(range[0]), to = ms(range[1]), seen = drawn.concat(forming).filter(b => at(b) >= from && at(b) <= to);
+  $("zoom-note").textContent = stride > 1 ? `zoomed out: a candle per ${stride} bars` : "";
+  // The price axis holds the overlays shown as well as the candles.
+  const overlays = ["sma10", "sma30", "sma50", "bb"].filter(k => $(k).checked).flatMap(k => k === "bb" ? ["bb_upper", "bb_lower"] : [k]);
+  const prices = span(seen.flatMap(b => [b.low, b.high].concat(b.ind ? overlays.map(k => b.ind[k]) : [])));
+  const x = drawn.map(b => plotDate(b.date)), ind = k => drawn.map(b => b.ind ? b.ind[k] : null);
+  const line = (k, name, color, extra = {}) => ({ type: "scatter", mode: "lines", x, y: ind(k), name, line: { color, width: 1.3 }, hoverinfo: "none", ...extra });
+  const candle = (list, name, hollow) => ({
+    type: "candlestick", name, x: list.map(b => plotDate(b.date)), open: list.map(b => b.open), high: list.map(b => b.high),
+    low: list.map(b => b.low), close: list.map(b => b.close), hoverinfo: "none", whiskerwidth: 0,
+    increasing: { line: { color: c.up, width: 1 }, fillcolor: hollow ? "rgba(0,0,0,0)" : c.up },
+    decreasing: { line: { color: c.down, width: 1 }, fillcolor: hollow ? "rgba(0,0,0,0)" : c.down },
+  });
+  // Plotly sizes candles by the spacing of all those drawn: a forming candle
+  // alone would be a hairline (its volume bar too). An empty one a bar earlier
+  // gives it a bar's width.
+  const alone = drawn.length || !forming.length ? [] : [{ date: new Date(at(forming[0]) - step()).toISOString(), open: null, high: null, low: null, close: null, volume: null }];
+  const data = [candle(drawn, "price", false), candle(alone.concat(forming), "forming", true)];
+  if ($("sma10").checked) data.push(line("sma10", "SMA 10", "#E69F00"));
+  if ($("sma30").checked) data.push(line("sma30", "SMA 30", "#009E73"));
+  if ($("sma50").checked) data.push(line("sma50", "SMA 50", "#CC79A7"));
+  if ($("bb").checked) {
+    data.push(line("bb_upper", "Bollinger upper", c.muted, { line: { color: c.muted, width: 1, dash: "dot" } }));
+    data.push(line("bb_lower", "Bollinger lower", c.muted, { line: { color: c.muted, width: 1, dash: "dot" }, fill: "tonexty", fillcolor: c.band }));
+  }
+  // Alert markers above the bar that raised them (the merged one it is in).
+  const marked = alerts.filter(a => drawnFor.has(a.date));
+  data.push({
+    type: "scatter", mode: "markers", name: "alerts", x: marked.map(a => plotDate(drawnFor.get(a.date).date)),
+    y: marked.map(a => drawnFor.get(a.date).high + (prices ? (prices[1] - prices[0]) * 0.03 : 0)), text: marked.map(a => a.message), hoverinfo: "text",
+    marker: { symbol: "triangle-down", size: seen.length > 300 ? 5 : 11, color: c.accent, line: { color: c.bg, width: 1 } }, yaxis: "y",
+  });
+  const all = drawn.concat(alone, forming);
+  data.push({
+    type: "bar", name: "volume", x: all.map(b => plotDate(b.date)), y: all.map(b => b.volume), yaxis: "y2", hoverinfo: "none",
+    marker: { color: all.map(b => b.close >= b.open ? c.up : c.down), opacity: 0.6 },
+  });
+  data.push(line("rsi14", "RSI 14", c.accent, { yaxis: "y3" }));
+  data.push({ type: "bar", name: "MACD histogram", x, y: ind("macd_hist"), yaxis: "y4", hoverinfo: "none", marker: { color: ind("macd_hist").map(v => v >= 0 ? c.up : c.down), opacity: 0.5 } });
+  data.push(line("macd", "MACD", c.accent, { yaxis: "y4" }));
+  data.push(line("macd_signal", "signal", "#E69F00", { yaxis: "y4" }));
+
+  const axis = (domain, title, yrange, extra = {}) => ({
+    domain, title: { text: title, font: { size: 11, color: c.muted } }, range: yrange, autorange: yrange ? false : true, fixedrange: true,
+    gridcolor: c.grid, zerolinecolor: c.grid, side: "right", tickfont: { size: 10 }, showspikes: true, spikemode: "across",
+    spikethickness: 1, spikedash: "dot", spikecolor: c.muted, spikesnap: "cursor", ...extra,
+  });
+  const daily = shown() === "1d";
+  const layout = {
+    paper_bgcolor: c.bg, plot_bgcolor: c.bg, font: { color: c.text, size: 11 }, showlegend: false, dragmode: "pan",
+    hovermode: "x", hoverdistance: -1, spikedistance: -1, margin: { l: 10, r: 60, t: 8, b: 30 }, bargap: 0.2,
+    xaxis: {
+      // The range is ours (the user's zoom, kept from relayout events, then
+      // clamped or moved with the newest bar): applied on every drawing.
+      type: "date", range, uirevision: ++drawings, anchor: "y4", rangeslider: { visible: false }, gridcolor: c.grid, showspikes: true, spikemode: "across",
+      spikethickness: 1, spikedash: "dot", spikecolor: c.muted, spikesnap: "cursor",
+      rangebreaks: daily ? [{ bounds: ["sat", "mon"] }] : [],
+    },
+    yaxis: axis([0.42, 1], "price", prices),
+    yaxis2: axis([0.29, 0.4], "volume", span(seen.map(b => b.volume).concat([0]), 0.02)),
+    yaxis3: axis([0.15, 0.27], "RSI", [0, 100], { tickvals: [30, 70] }),
+    yaxis4: axis([0, 0.13], "MACD", span(seen.flatMap(b => b.ind ? [b.ind.macd, b.ind.macd_signal, b.ind.macd_hist] : []))),
+    shapes: [30, 70].map(v => ({ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y3", y0: v, y1: v, line: { color: c.muted, width: 1, dash: "dash" } })),
+    uirevision: `${view.company}|${shown()}`,
+  };
+  const config = { responsive: true, scrollZoom: true, displaylogo: false, modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"] };
+  Plotly.react($("chart"), data, layout, config).then(() => {
+    if (!painted) { painted = true; performance.mark("stockstream-first-chart"); onChart(); }
+  });
+  return true;
+}
+
+// A line in place of the chart (the chart hidden), or the chart again.
+function message(text) {
+  $("chart-message").hidden = text == null;
+  $("chart-message").textContent = text || "";
+  $("chart").style.display = text == null ? "" : "none";
+}
+
+let hovered = null;
+function legend(b) {
+  if (!b) { $("legend").textContent = ""; return; }
+  const i = b.ind || {}, up = b.close >= b.open;
+  $("legend").innerHTML = `<b>${esc(view.company)}</b> <span>${esc(plotDate(b.date))}${b.partial ? " (forming)" : ""}</span> · ` +
+    `O ${price(b.open)} H ${price(b.high)} L ${price(b.low)} <span class="${up ? "up" : "down"}">C ${price(b.close)}</span> V ${Math.round(b.volume).toLocaleString("en")}` +
+    ` · SMA 10 ${fixed(i.sma10)} · RSI ${fixed(i.rsi14, 1)} · MACD ${fixed(i.macd, 3)}`;
+}
+
+// The legend, the forming bar's label and the status: every frame they
+// changed in. The chart: at most every 100 ms, whatever the rate of ticks,
+// and after a pause twice as long as its last drawing took, so drawing keeps
+// at most a third of the page's time. The watchlist: at most every 250 ms.
+let drawCost = 0, textDirty = false, lastWatch = 0;
+const watchDirty = new Set();
+function frame(now) {
+  if (textDirty) { textDirty = false; texts(); }
+  if (watchDirty.size && now - lastWatch > 250) {
+    lastWatch = now;
+    for (const company of watchDirty) showWatch(company);
+    watchDirty.clear();
+  }
+  if (dirty && now - lastDraw > Math.max(100, 2 * drawCost)) {
+    dirty = !draw();
+    lastDraw = performance.now();
+    drawCost = lastDraw - now;
+  }
+  requestAnimationFrame(frame);
+}
+
+function texts() {
+  legend(hovered || bars[bars.length - 1]);
+  const f = bars.length && bars[bars.length - 1].partial ? bars[bars.length - 1] : null;
+  $("forming-label").textContent = f
+    ? `forming ${f.date.slice(11, 19)} · O ${price(f.open)} H ${price(f.high)} L ${price(f.low)} C ${price(f.close)} · V ${Math.round(f.volume)}`
+    : "";
+  if (received || ticks) $("status").textContent = ticks ? `live · ${received} bars, ${ticks} ticks received` : `live · ${received} bars received`;
+}
+
+function onChart() {
+  const gd = $("chart");
+  // The crosshair's bar: the one nearest the cursor's date.
+  gd.on("plotly_hover", e => {
+    const x = e.xvals && e.xvals[0];
+    if (x == null || !bars.length) return;
+    const t = typeof x === "number" ? x : ms(x);
+    let lo = 0, hi = bars.length - 1;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (time(bars[mid]) < t) lo = mid + 1; else hi = mid; }
+    if (lo > 0 && t - time(bars[lo - 1]) < time(bars[lo]) - t) lo--;
+    hovered = bars[lo];
+    legend(hovered);
+  });
+  gd.on("plotly_unhover", () => { hovered = null; legend(bars[bars.length - 1]); });
+  gd.on("plotly_relayout", e => {
+    if (e["xaxis.range[0]"] !== undefined) xrange = [String(e["xaxis.range[0]"]), String(e["xaxis.range[1]"])];
+    else if (Array.isArray(e["xaxis.range"])) xrange = e["xaxis.range"].map(String);
+    else if (e["xaxis.autorange"]) xrange = null;
+    else return;
+    // Not far past the newest bar, nor before the oldest once all are here.
+    if (xrange && bars.length) {
+      const newest = pastNewest(20), oldest = plotDate(bars[0].date);
+      if (xrange[1] > newest) xrange[1] = newest;
+      if (complete && xrange[0] < oldest) xrange[0] = oldest;
+    }
+    dirty = true;
+    // Near the oldest bar loaded: the page before it.
+    const edge = bars[Math.min(bars.length - 1, 20)];
+    if (xrange && edge && xrange[0] <= plotDate(edge.date)) loadPage(true);
+  });
+}
+
+// ---- watchlist and alerts feed ----
+
+function spark(closes) {
+  if (closes.length < 2) return "";
+  const v = closes.map(c => c.close), lo = Math.min(...v), hi = Math.max(...v), w = 80, h = 22;
+  const pts = v.map((y, i) => `${(i / (v.length - 1) * w).toFixed(1)},${(h - 2 - (y - lo) / ((hi - lo) || 1) * (h - 4)).toFixed(1)}`).join(" ");
+  const up = v[v.length - 1] >= v[0];
+  return `<svg class="spark" viewBox="0 0 ${w} ${h}" aria-hidden="true"><polyline points="${pts}" fill="none" stroke="var(${up ? "--up" : "--down"})" stroke-width="1.3"/></svg>`;
+}
+
+function watchRow(company, symbol) {
+  let w = watch.get(company);
+  if (w) return w;
+  const tr = document.createElement("tr");
+  tr.innerHTML = `<td title="${esc(symbol || "")}">${esc(company)}</td><td></td><td></td><td></td>`;
+  tr.onclick = () => select(company);
+  const body = document.querySelector("#watchlist tbody");
+  const after = [...body.children].find(r => r.firstChild.textContent > company);
+  body.insertBefore(tr, after || null);
+  w = { tr, symbol, closes: [] };
+  watch.set(company, w);
+  if (!view.company) select(company);
+  else if (isLive() && ![...$("company").options].some(o => o.value === company)) addOption($("company"), company);
+  return w;
+}
+
+function watchBar(company, symbol, bar) {
+  const w = watchRow(company, symbol), list = w.closes, last = list[list.length - 1];
+  if (last && last.date === bar.date) { if (!(last.closed && bar.partial)) list[list.length - 1] = { date: bar.date, close: bar.close, closed: !bar.partial }; }
+  else if (!last || bar.date > last.date) { list.push({ date: bar.date, close: bar.close, closed: !bar.partial }); if (list.length > SPARK) list.shift(); }
+  watchDirty.add(company);
+}
+
+function showWatch(company) {
+  const w = watch.get(company), list = w.closes, c = w.tr.children;
+  const last = list[list.length - 1], before = list[list.length - 2];
+  c[1].textContent = last ? price(last.close) : "–";
+  const change = last && before ? last.close / before.close - 1 : null;
+  c[2].textContent = pct(change);
+  c[2].className = change == null ? "" : change >= 0 ? "up" : "down";
+  c[3].innerHTML = spark(list);
+  w.tr.classList.toggle("selected", company === view.company);
+  // A moment's highlight on a row that moved, at most every 2 s.
+  const now = performance.now();
+  if (!(now - w.flashed < 2000)) {
+    w.flashed = now;
+    w.tr.classList.add("flash");
+    setTimeout(() => w.tr.classList.remove("flash"), 300);
+  }
+}
+
+async function loadWatchlist(companies) {
+  await Promise.all(companies.map(async company => {
+    const rows = await api(`/api/bars/${encodeURIComponent(company)}${q({ limit: SPARK })}`).catch(() => []);
+    const w = watchRow(company, rows.length ? rows[rows.length - 1].Symbol : "");
+    const streamed = w.closes;
+    w.closes = rows.map(b => ({ date: b.Date, close: b.Close, closed: true }));
+    for (const s of streamed) if (!w.closes.length || s.date > w.closes[w.closes.length - 1].date) w.closes.push(s);
+    w.closes = w.closes.slice(-SPARK);
+    showWatch(company);
+  }));
+}
+
+function feed(a) {
+  const li = document.createElement("li");
+  li.innerHTML = `<span class="rule">${esc(a.rule.replace(/_/g, " "))}</span>${esc(a.message)}`;
+  li.onclick = () => select(a.company);
+  const list = $("alerts");
+  list.insertBefore(li, list.firstChild);
+  while (list.children.length > 200) list.removeChild(list.lastChild);
+}
+
+// ---- pickers, theme, toggles ----
+
+function addOption(sel, value, label) {
+  const o = document.createElement("option"); o.value = value; o.textContent = label || value; sel.appendChild(o);
+}
+
+function select(company) {
+  if (company === view.company && bars.length) return;
+  view.company = company;
+  $("company").value = company;
+  reset();
+}
+
+// A new company or interval: its companies, then its newest page and alerts.
+async function reset(known) {
+  const g = ++generation;
+  bars = []; alerts = []; complete = false; loading = null; xrange = null; hovered = null;
+  for (const name of watch.keys()) showWatch(name);
+  keepUrl();
+  const companies = known || await api(`/api/companies${q({ interval: view.interval })}`).catch(() => []);
+  if (g !== generation) return;
+  fillCompanies(companies);
+  if (!view.company) return;
+  const stored = companies.find(c => c.toLowerCase() === view.company.toLowerCase());
+  if (stored) { view.company = stored; $("company").value = stored; keepUrl(); }
+  else if (!isLive()) { message(`no ${shown()} bars stored for ${view.company}`); return; }
+  // A company only streamed so far has no page to load yet.
+  if (stored) { loadPage(false); loadAlerts(); }
+  dirty = true;
+}
+
+function fillCompanies(companies) {
+  const sel = $("company"), names = new Set(companies.concat(isLive() ? [...watch.keys()] : []));
+  if (view.company) names.add(view.company);
+  sel.innerHTML = "";
+  for (const c of [...names].sort()) addOption(sel, c);
+  if (view.company) sel.value = view.company;
+}
+
+function theme(name) {
+  view.theme = name;
+  document.documentElement.dataset.theme = name;
+  $("theme").textContent = name === "dark" ? "Light" : "Dark";
+  keepUrl(); dirty = true;
+}
+
+async function start() {
+  theme(view.theme);
+  const [info, watched] = await Promise.all([api("/api/live"), api("/api/companies")]);
+  live = info.interval;
+  if (view.interval === live) view.interval = null;
+  for (const i of INTERVALS) addOption($("interval"), i, i === live ? `${i} · live` : i);
+  $("interval").value = shown();
+  $("interval").onchange = () => { view.interval = $("interval").value === live ? null : $("interval").value; reset(); };
+  $("company").onchange = () => select($("company").value);
+  $("theme").onclick = () => theme(view.theme === "dark" ? "light" : "dark");
+  for (const o of overlays) $(o).onchange = () => { keepUrl(); dirty = true; };
+  if (!view.company) view.company = watched[0] || null;
+  reset(view.interval ? null : watched);
+  requestAnimationFrame(frame);
+  loadWatchlist(watched);
+  for (const a of (await api(`/api/alerts${q({ limit: 50 })}`).catch(() => [])).reverse()) feed(a);
+
+  const source = new EventSource("/api/stream");
+  const status = $("status");
+  source.onopen = () => { status.textContent = "live"; };
+  source.onerror = () => { status.textContent = "reconnecting…"; };
+  source.addEventListener("bar", e => {
+    const b = JSON.parse(e.data), ind = b.indicators;
+    received++;
+    textDirty = true;
+    const bar = { date: ind.date, open: b.open, high: b.high, low: b.low, close: ind.close, volume: b.volume, partial: false, ind };
+    watchBar(ind.company, b.symbol, bar);
+    if (ind.company === view.company && isLive()) upsert(bar);
+  });
+  source.addEventListener("forming", e => {
+    const b = JSON.parse(e.data);
+    ticks++;
+    textDirty = true;
+    const bar = { date: b.date, open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume, partial: true, ind: null };
+    watchBar(b.company, b.symbol, bar);
+    if (b.company === view.company && isLive()) upsert(bar);
+  });
+  source.addEventListener("alert", e => {
+    const a = JSON.parse(e.data);
+    feed(a);
+    if (a.company === view.company && isLive()) { alerts.unshift(a); dirty = true; }
+  });
+}
+
+start().catch(e => { $("status").textContent = `cannot start: ${e.message}`; });
