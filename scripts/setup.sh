@@ -36,6 +36,11 @@ if [ ! -x /usr/bin/chromium ]; then
   echo "setup: installing Chromium (Debian package)"
   apt-get update -qq && apt-get install -y -qq chromium
 fi
+if [ ! -x "$tools/tsc/node_modules/.bin/tsc" ]; then
+  echo "setup: installing TypeScript's checker (npm), for the dashboard's script"
+  mkdir -p "$tools/tsc"
+  npm install --silent --no-audit --no-fund --prefix "$tools/tsc" typescript@5
+fi
 if [ ! -d "$tools/browser/node_modules/playwright-core" ]; then
   echo "setup: installing playwright-core (npm)"
   mkdir -p "$tools/browser"

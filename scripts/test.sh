@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The dashboard's script, type-checked by TypeScript's checker (// @ts-check).
+"${STOCKSTREAM_TOOLS:-$HOME/.cache/stockstream}/tsc/node_modules/.bin/tsc" -p crates/server/tsconfig.json
 cargo test --workspace --locked
 # Hostile input: each fuzz target for a bounded time (longer by hand: scripts/fuzz.sh 3600).
 ./scripts/fuzz.sh "${FUZZ_SECONDS:-60}"

@@ -1,4 +1,7 @@
+// @ts-check: TypeScript's checker reads this file in the test command
+// (crates/server/tsconfig.json).
 "use strict";
+/** The page's element of this id (inputs, selects and Plotly's chart alike). @type {(id: string) => any} */
 const $ = id => document.getElementById(id);
 const esc = t => String(t).replace(/[&<>"]/g, ch => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[ch]);
 // A stored price with every digit it has (1.07296 stays 1.07296), at least two decimals.
@@ -22,8 +25,29 @@ const view = {
   interval: url.get("interval"),
   theme: url.get("theme") || (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"),
 };
-const overlays = ["sma10", "sma30", "sma50", "bb"];
+/**
+ * The overlays of the price pane, one row each: its checkbox, the indicator
+ * columns it draws (they widen the price axis too) and its traces, given the
+ * page's `line` maker and the theme's colours.
+ * @type {{id: string, columns: string[], traces: (line: Function, c: any) => any[]}[]}
+ */
+const OVERLAYS = [
+  { id: "sma10", columns: ["sma10"], traces: line => [line("sma10", "SMA 10", "#E69F00")] },
+  { id: "sma30", columns: ["sma30"], traces: line => [line("sma30", "SMA 30", "#009E73")] },
+  { id: "sma50", columns: ["sma50"], traces: line => [line("sma50", "SMA 50", "#CC79A7")] },
+  {
+    id: "bb",
+    columns: ["bb_upper", "bb_lower"],
+    traces: (line, c) => [
+      line("bb_upper", "Bollinger upper", c.muted, { line: { color: c.muted, width: 1, dash: "dot" } }),
+      line("bb_lower", "Bollinger lower", c.muted, { line: { color: c.muted, width: 1, dash: "dot" }, fill: "tonexty", fillcolor: c.band }),
+    ],
+  },
+];
+const overlays = OVERLAYS.map(o => o.id);
 if (url.has("overlays")) { const on = url.get("overlays").split(","); for (const o of overlays) $(o).checked = on.includes(o); }
+/** The overlays whose boxes are ticked. */
+const shownOverlays = () => OVERLAYS.filter(o => $(o.id).checked);
 
 let live = "1d";            // the interval the live stream carries
 let bars = [];              // the chart's bars, oldest first: {date, open, high, low, close, volume, partial, ind}
@@ -189,13 +213,13 @@ function draw() {
   const forming = bars.filter(b => b.partial);
   if (!window.Plotly) { message("loading the chart…"); return false; }
   message(null);
-  $("chart").dataset.loaded = bars.length;
+  $("chart").dataset.loaded = String(bars.length);
   const c = colours(), range = xrange || defaultRange(), { drawn, drawnFor, stride } = drawable(range);
   const from = ms(range[0]), to = ms(range[1]), seen = drawn.concat(forming).filter(b => at(b) >= from && at(b) <= to);
   $("zoom-note").textContent = stride > 1 ? `zoomed out: a candle per ${stride} bars` : "";
   // The price axis holds the overlays shown as well as the candles.
-  const overlays = ["sma10", "sma30", "sma50", "bb"].filter(k => $(k).checked).flatMap(k => k === "bb" ? ["bb_upper", "bb_lower"] : [k]);
-  const prices = span(seen.flatMap(b => [b.low, b.high].concat(b.ind ? overlays.map(k => b.ind[k]) : [])));
+  const columns = shownOverlays().flatMap(o => o.columns);
+  const prices = span(seen.flatMap(b => [b.low, b.high].concat(b.ind ? columns.map(k => b.ind[k]) : [])));
   const x = drawn.map(b => plotDate(b.date)), ind = k => drawn.map(b => b.ind ? b.ind[k] : null);
   const line = (k, name, color, extra = {}) => ({ type: "scatter", mode: "lines", x, y: ind(k), name, line: { color, width: 1.3 }, hoverinfo: "none", ...extra });
   const candle = (list, name, hollow) => ({
@@ -208,14 +232,10 @@ function draw() {
   // alone would be a hairline (its volume bar too). An empty one a bar earlier
   // gives it a bar's width.
   const alone = drawn.length || !forming.length ? [] : [{ date: new Date(at(forming[0]) - step()).toISOString(), open: null, high: null, low: null, close: null, volume: null }];
+  /** Plotly's traces, of several kinds. @type {any[]} */
   const data = [candle(drawn, "price", false), candle(alone.concat(forming), "forming", true)];
-  if ($("sma10").checked) data.push(line("sma10", "SMA 10", "#E69F00"));
-  if ($("sma30").checked) data.push(line("sma30", "SMA 30", "#009E73"));
-  if ($("sma50").checked) data.push(line("sma50", "SMA 50", "#CC79A7"));
-  if ($("bb").checked) {
-    data.push(line("bb_upper", "Bollinger upper", c.muted, { line: { color: c.muted, width: 1, dash: "dot" } }));
-    data.push(line("bb_lower", "Bollinger lower", c.muted, { line: { color: c.muted, width: 1, dash: "dot" }, fill: "tonexty", fillcolor: c.band }));
-  }
+  for (const o of shownOverlays()) data.push(...o.traces(line, c));
+
   // Alert markers above the bar that raised them (the merged one it is in).
   const marked = alerts.filter(a => drawnFor.has(a.date));
   data.push({
