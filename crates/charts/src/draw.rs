@@ -364,17 +364,271 @@ fn ranking<DB: DrawingBackend>(area: &Area<DB>, title: &str, x_label: &str, item
     Ok(())
 }
 
-/// Every chart of the report, each as PNG and SVG.
+/// A company's charts, in the report's order.
+#[derive(Debug, Clone, Copy)]
+enum CompanyChart {
+    Price,
+    Candles,
+    Momentum,
+    Drawdown,
+    OhlcvCorrelation,
+}
+
+const COMPANY_CHARTS: [CompanyChart; 5] = [
+    CompanyChart::Price,
+    CompanyChart::Candles,
+    CompanyChart::Momentum,
+    CompanyChart::Drawdown,
+    CompanyChart::OhlcvCorrelation,
+];
+
+/// What a company's charts are drawn from.
+struct CompanyView<'a> {
+    c: &'a CompanySeries,
+    stats: Option<&'a stockstream_analytics::CompanyStats>,
+    dates: Vec<DateTime<Utc>>,
+    intraday: bool,
+}
+
+impl CompanyView<'_> {
+    /// One indicator column, bar by bar.
+    fn col(&self, f: fn(&stockstream_analytics::IndicatorRow) -> Option<f64>) -> Vec<Option<f64>> {
+        self.c.indicators.iter().map(f).collect()
+    }
+}
+
+impl CompanyChart {
+    /// The end of its files' names (`nvda-price.png`).
+    fn file(self) -> &'static str {
+        match self {
+            CompanyChart::Price => "price",
+            CompanyChart::Candles => "candles",
+            CompanyChart::Momentum => "momentum",
+            CompanyChart::Drawdown => "drawdown",
+            CompanyChart::OhlcvCorrelation => "ohlcv-correlation",
+        }
+    }
+
+    fn title(self, c: &CompanySeries) -> String {
+        let what = match self {
+            CompanyChart::Price => "Close with 10/30/50-day moving averages",
+            CompanyChart::Candles => "candlesticks and volume",
+            CompanyChart::Momentum => "RSI 14 and MACD 12/26/9",
+            CompanyChart::Drawdown => "drawdown from the running peak",
+            CompanyChart::OhlcvCorrelation => "correlation of Open, High, Low, Close, Volume",
+        };
+        format!("{} ({}): {what}", c.company, c.symbol)
+    }
+
+    /// Whether there is anything to draw (a company without statistics has
+    /// no correlation of its columns).
+    fn applies(self, v: &CompanyView) -> bool {
+        !matches!(self, CompanyChart::OhlcvCorrelation) || v.stats.is_some()
+    }
+
+    fn draw<DB: DrawingBackend>(self, area: &Area<DB>, v: &CompanyView, title: &str) -> Drawn {
+        let (c, dates, intraday) = (v.c, &v.dates, v.intraday);
+        let palette = |i: usize| PALETTE[i % PALETTE.len()];
+        match self {
+            CompanyChart::Price => lines(
+                area,
+                title,
+                "Price (USD)",
+                dates,
+                &[
+                    ("Close", v.col(|r| Some(r.close)), palette(6)),
+                    ("SMA 10", v.col(|r| r.sma10), palette(1)),
+                    ("SMA 30", v.col(|r| r.sma30), palette(0)),
+                    ("SMA 50", v.col(|r| r.sma50), palette(3)),
+                ],
+                intraday,
+            ),
+            CompanyChart::Candles => candles(area, c, intraday),
+            CompanyChart::Momentum => {
+                let (top, bottom) = area.split_vertically(CHART_SIZE.1 / 2);
+                lines(
+                    &top,
+                    &format!("{} ({}): RSI 14 (70 overbought, 30 oversold)", c.company, c.symbol),
+                    "RSI",
+                    dates,
+                    &[
+                        ("RSI 14", v.col(|r| r.rsi14), palette(0)),
+                        ("70", vec![Some(70.0); dates.len()], palette(5)),
+                        ("30", vec![Some(30.0); dates.len()], palette(2)),
+                    ],
+                    intraday,
+                )?;
+                lines(
+                    &bottom,
+                    &format!("{} ({}): MACD 12/26/9", c.company, c.symbol),
+                    "MACD (USD)",
+                    dates,
+                    &[
+                        ("MACD", v.col(|r| r.macd), palette(0)),
+                        ("Signal", v.col(|r| r.macd_signal), palette(1)),
+                        ("Histogram", v.col(|r| r.macd_hist), palette(6)),
+                    ],
+                    intraday,
+                )
+            }
+            CompanyChart::Drawdown => lines(
+                area,
+                title,
+                "Drawdown (fraction of peak)",
+                dates,
+                &[("Drawdown", v.col(|r| r.drawdown), palette(5))],
+                intraday,
+            ),
+            CompanyChart::OhlcvCorrelation => {
+                let names: Vec<String> = stockstream_analytics::stats::FIELDS.iter().map(|s| s.to_string()).collect();
+                let s = v.stats.expect("applies only with statistics");
+                heatmap(area, title, &names, &s.ohlcv_correlation)
+            }
+        }
+    }
+}
+
+/// The charts across companies, in the report's order.
+#[derive(Debug, Clone, Copy)]
+enum MarketChart {
+    BoxClose,
+    BoxReturns,
+    Performance,
+    Volatility,
+    ReturnCorrelation,
+    VolatilityRanking,
+    ReturnRanking,
+}
+
+const MARKET_CHARTS: [MarketChart; 7] = [
+    MarketChart::BoxClose,
+    MarketChart::BoxReturns,
+    MarketChart::Performance,
+    MarketChart::Volatility,
+    MarketChart::ReturnCorrelation,
+    MarketChart::VolatilityRanking,
+    MarketChart::ReturnRanking,
+];
+
+/// What the charts across companies are drawn from.
+struct MarketView<'a> {
+    data: &'a ReportData,
+    names: Vec<String>,
+    intraday: bool,
+    /// The longest series' dates carry the shared axis.
+    dates: Vec<DateTime<Utc>>,
+    longest: &'a CompanySeries,
+}
+
+impl<'a> MarketView<'a> {
+    fn new(data: &'a ReportData) -> Option<Self> {
+        let longest = data.companies.iter().max_by_key(|c| c.bars.len())?;
+        Some(MarketView {
+            data,
+            names: data.companies.iter().map(|c| c.company.clone()).collect(),
+            intraday: labels_need_hours(&data.companies[0].bars),
+            dates: longest.bars.iter().map(|b| instant(b.ts)).collect(),
+            longest,
+        })
+    }
+
+    /// A company's values on the shared dates (None where it has no bar).
+    fn aligned(&self, c: &CompanySeries, f: &dyn Fn(usize) -> Option<f64>) -> Vec<Option<f64>> {
+        let by_ts: std::collections::HashMap<Ts, usize> = c.bars.iter().enumerate().map(|(i, b)| (b.ts, i)).collect();
+        self.longest.bars.iter().map(|b| by_ts.get(&b.ts).and_then(|i| f(*i))).collect()
+    }
+
+    /// Every company's line on the shared dates, in the palette's colours.
+    fn per_company(
+        &self,
+        f: &dyn Fn(&CompanySeries, usize) -> Option<f64>,
+    ) -> Vec<(&'a str, Vec<Option<f64>>, RGBColor)> {
+        let companies = &self.data.companies;
+        companies
+            .iter()
+            .enumerate()
+            .map(|(k, c)| (c.company.as_str(), self.aligned(c, &|i| f(c, i)), PALETTE[k % PALETTE.len()]))
+            .collect()
+    }
+
+    /// Companies ranked by a statistic, highest first.
+    fn ranked(&self, f: fn(&stockstream_analytics::CompanyStats) -> f64) -> Vec<(String, f64)> {
+        let mut ranked: Vec<(String, f64)> =
+            self.data.stats.companies.iter().map(|s| (s.company.clone(), f(s))).collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        ranked
+    }
+}
+
+impl MarketChart {
+    fn file(self) -> &'static str {
+        match self {
+            MarketChart::BoxClose => "box-close",
+            MarketChart::BoxReturns => "box-returns",
+            MarketChart::Performance => "performance",
+            MarketChart::Volatility => "volatility",
+            MarketChart::ReturnCorrelation => "return-correlation",
+            MarketChart::VolatilityRanking => "volatility-ranking",
+            MarketChart::ReturnRanking => "return-ranking",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            MarketChart::BoxClose => "Closing prices by company (box plot)",
+            MarketChart::BoxReturns => "Daily returns by company (box plot)",
+            MarketChart::Performance => "Normalised performance (first close = 100)",
+            MarketChart::Volatility => "Rolling volatility (20 bars, annualised)",
+            MarketChart::ReturnCorrelation => "Correlation of daily returns between companies",
+            MarketChart::VolatilityRanking => "Volatility ranking (annualised)",
+            MarketChart::ReturnRanking => "Total return ranking",
+        }
+    }
+
+    fn draw<DB: DrawingBackend>(self, area: &Area<DB>, v: &MarketView) -> Drawn {
+        let (companies, title) = (&v.data.companies, self.title());
+        match self {
+            MarketChart::BoxClose => {
+                let closes: Vec<Vec<f64>> =
+                    companies.iter().map(|c| c.bars.iter().map(|b| b.close).collect()).collect();
+                boxes(area, title, "Close (USD)", &v.names, &closes)
+            }
+            MarketChart::BoxReturns => {
+                let returns: Vec<Vec<f64>> =
+                    companies.iter().map(|c| c.indicators.iter().filter_map(|r| r.ret).collect()).collect();
+                boxes(area, title, "Return (fraction)", &v.names, &returns)
+            }
+            MarketChart::Performance => {
+                let perf = v.per_company(&|c, i| Some(c.bars[i].close / c.bars[0].close * 100.0));
+                lines(area, title, "Index (first close = 100)", &v.dates, &perf, v.intraday)
+            }
+            MarketChart::Volatility => {
+                let vol = v.per_company(&|c, i| c.indicators.get(i).and_then(|r| r.volatility20));
+                lines(area, title, "Volatility (annualised)", &v.dates, &vol, v.intraday)
+            }
+            MarketChart::ReturnCorrelation => {
+                heatmap(area, title, &v.data.stats.names, &v.data.stats.return_correlation)
+            }
+            MarketChart::VolatilityRanking => {
+                ranking(area, title, "Annualised volatility", &v.ranked(|s| s.volatility))
+            }
+            MarketChart::ReturnRanking => ranking(area, title, "Total return", &v.ranked(|s| s.total_return)),
+        }
+    }
+}
+
+/// Every chart of the report, each as PNG and SVG: each company's
+/// (`COMPANY_CHARTS`), then those across companies (`MARKET_CHARTS`).
 pub fn all_charts(data: &ReportData, dir: &Path) -> anyhow::Result<Vec<(String, PathBuf, PathBuf)>> {
     let mut out = Vec::new();
-    let palette = |i: usize| PALETTE[i % PALETTE.len()];
     let mut slugs = std::collections::HashSet::new();
     for c in &data.companies {
-        let intraday = labels_need_hours(&c.bars);
-        let dates: Vec<DateTime<Utc>> =
-            c.indicators.iter().map(|r| instant(r.date.parse().expect("own dates parse"))).collect();
-        let col =
-            |f: fn(&stockstream_analytics::IndicatorRow) -> Option<f64>| c.indicators.iter().map(f).collect::<Vec<_>>();
+        let view = CompanyView {
+            c,
+            stats: data.stats.companies.iter().find(|s| s.company == c.company),
+            dates: c.indicators.iter().map(|r| instant(r.date.parse().expect("own dates parse"))).collect(),
+            intraday: labels_need_hours(&c.bars),
+        };
         // File names from the symbol, made unique: two companies may derive the
         // same symbol ("Berkshire Hathaway A" and "B").
         let base = c.symbol.to_ascii_lowercase().replace(|ch: char| !ch.is_ascii_alphanumeric(), "-");
@@ -382,162 +636,20 @@ pub fn all_charts(data: &ReportData, dir: &Path) -> anyhow::Result<Vec<(String, 
             .map(|n| if n == 1 { base.clone() } else { format!("{base}-{n}") })
             .find(|s| slugs.insert(s.clone()))
             .expect("some name is free");
-
-        let title = format!("{} ({}): Close with 10/30/50-day moving averages", c.company, c.symbol);
-        let (png, svg) = render!(dir, format!("{slug}-price"), |area| {
-            lines(
-                &area,
-                &title,
-                "Price (USD)",
-                &dates,
-                &[
-                    ("Close", col(|r| Some(r.close)), palette(6)),
-                    ("SMA 10", col(|r| r.sma10), palette(1)),
-                    ("SMA 30", col(|r| r.sma30), palette(0)),
-                    ("SMA 50", col(|r| r.sma50), palette(3)),
-                ],
-                intraday,
-            )?;
-        });
-        out.push((title, png, svg));
-
-        let title = format!("{} ({}): candlesticks and volume", c.company, c.symbol);
-        let (png, svg) = render!(dir, format!("{slug}-candles"), |area| {
-            candles(&area, c, intraday)?;
-        });
-        out.push((title, png, svg));
-
-        let title = format!("{} ({}): RSI 14 and MACD 12/26/9", c.company, c.symbol);
-        let (png, svg) = render!(dir, format!("{slug}-momentum"), |area| {
-            let (top, bottom) = area.split_vertically(CHART_SIZE.1 / 2);
-            lines(
-                &top,
-                &format!("{} ({}): RSI 14 (70 overbought, 30 oversold)", c.company, c.symbol),
-                "RSI",
-                &dates,
-                &[
-                    ("RSI 14", col(|r| r.rsi14), palette(0)),
-                    ("70", vec![Some(70.0); dates.len()], palette(5)),
-                    ("30", vec![Some(30.0); dates.len()], palette(2)),
-                ],
-                intraday,
-            )?;
-            lines(
-                &bottom,
-                &format!("{} ({}): MACD 12/26/9", c.company, c.symbol),
-                "MACD (USD)",
-                &dates,
-                &[
-                    ("MACD", col(|r| r.macd), palette(0)),
-                    ("Signal", col(|r| r.macd_signal), palette(1)),
-                    ("Histogram", col(|r| r.macd_hist), palette(6)),
-                ],
-                intraday,
-            )?;
-        });
-        out.push((title, png, svg));
-
-        let title = format!("{} ({}): drawdown from the running peak", c.company, c.symbol);
-        let (png, svg) = render!(dir, format!("{slug}-drawdown"), |area| {
-            lines(
-                &area,
-                &title,
-                "Drawdown (fraction of peak)",
-                &dates,
-                &[("Drawdown", col(|r| r.drawdown), palette(5))],
-                intraday,
-            )?;
-        });
-        out.push((title, png, svg));
-
-        let title = format!("{} ({}): correlation of Open, High, Low, Close, Volume", c.company, c.symbol);
-        if let Some(s) = data.stats.companies.iter().find(|s| s.company == c.company) {
-            let names: Vec<String> = stockstream_analytics::stats::FIELDS.iter().map(|s| s.to_string()).collect();
-            let (png, svg) = render!(dir, format!("{slug}-ohlcv-correlation"), |area| {
-                heatmap(&area, &title, &names, &s.ohlcv_correlation)?;
+        for chart in COMPANY_CHARTS.into_iter().filter(|chart| chart.applies(&view)) {
+            let title = chart.title(c);
+            let (png, svg) = render!(dir, format!("{slug}-{}", chart.file()), |area| {
+                chart.draw(&area, &view, &title)?;
             });
             out.push((title, png, svg));
         }
     }
-    if data.companies.is_empty() {
-        return Ok(out);
+    let Some(view) = MarketView::new(data) else { return Ok(out) };
+    for chart in MARKET_CHARTS {
+        let (png, svg) = render!(dir, chart.file(), |area| {
+            chart.draw(&area, &view)?;
+        });
+        out.push((chart.title().to_string(), png, svg));
     }
-    let names: Vec<String> = data.companies.iter().map(|c| c.company.clone()).collect();
-    let intraday = labels_need_hours(&data.companies[0].bars);
-
-    let title = "Closing prices by company (box plot)".to_string();
-    let closes: Vec<Vec<f64>> = data.companies.iter().map(|c| c.bars.iter().map(|b| b.close).collect()).collect();
-    let (png, svg) = render!(dir, "box-close", |area| {
-        boxes(&area, &title, "Close (USD)", &names, &closes)?;
-    });
-    out.push((title, png, svg));
-
-    let title = "Daily returns by company (box plot)".to_string();
-    let returns: Vec<Vec<f64>> =
-        data.companies.iter().map(|c| c.indicators.iter().filter_map(|r| r.ret).collect()).collect();
-    let (png, svg) = render!(dir, "box-returns", |area| {
-        boxes(&area, &title, "Return (fraction)", &names, &returns)?;
-    });
-    out.push((title, png, svg));
-
-    // Shared dates: the longest series' dates carry the axis.
-    let longest = data.companies.iter().max_by_key(|c| c.bars.len()).expect("not empty");
-    let dates: Vec<DateTime<Utc>> = longest.bars.iter().map(|b| instant(b.ts)).collect();
-    let aligned = |c: &CompanySeries, f: &dyn Fn(usize) -> Option<f64>| -> Vec<Option<f64>> {
-        let by_ts: std::collections::HashMap<Ts, usize> = c.bars.iter().enumerate().map(|(i, b)| (b.ts, i)).collect();
-        longest.bars.iter().map(|b| by_ts.get(&b.ts).and_then(|i| f(*i))).collect()
-    };
-
-    let title = "Normalised performance (first close = 100)".to_string();
-    let perf: Vec<(&str, Vec<Option<f64>>, RGBColor)> = data
-        .companies
-        .iter()
-        .enumerate()
-        .map(|(k, c)| {
-            (c.company.as_str(), aligned(c, &|i| Some(c.bars[i].close / c.bars[0].close * 100.0)), palette(k))
-        })
-        .collect();
-    let (png, svg) = render!(dir, "performance", |area| {
-        lines(&area, &title, "Index (first close = 100)", &dates, &perf, intraday)?;
-    });
-    out.push((title, png, svg));
-
-    let title = "Rolling volatility (20 bars, annualised)".to_string();
-    let vol: Vec<(&str, Vec<Option<f64>>, RGBColor)> = data
-        .companies
-        .iter()
-        .enumerate()
-        .map(|(k, c)| {
-            (c.company.as_str(), aligned(c, &|i| c.indicators.get(i).and_then(|r| r.volatility20)), palette(k))
-        })
-        .collect();
-    let (png, svg) = render!(dir, "volatility", |area| {
-        lines(&area, &title, "Volatility (annualised)", &dates, &vol, intraday)?;
-    });
-    out.push((title, png, svg));
-
-    let title = "Correlation of daily returns between companies".to_string();
-    let (png, svg) = render!(dir, "return-correlation", |area| {
-        heatmap(&area, &title, &data.stats.names, &data.stats.return_correlation)?;
-    });
-    out.push((title, png, svg));
-
-    let mut by_vol: Vec<(String, f64)> =
-        data.stats.companies.iter().map(|s| (s.company.clone(), s.volatility)).collect();
-    by_vol.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let title = "Volatility ranking (annualised)".to_string();
-    let (png, svg) = render!(dir, "volatility-ranking", |area| {
-        ranking(&area, &title, "Annualised volatility", &by_vol)?;
-    });
-    out.push((title, png, svg));
-
-    let mut by_return: Vec<(String, f64)> =
-        data.stats.companies.iter().map(|s| (s.company.clone(), s.total_return)).collect();
-    by_return.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let title = "Total return ranking".to_string();
-    let (png, svg) = render!(dir, "return-ranking", |area| {
-        ranking(&area, &title, "Total return", &by_return)?;
-    });
-    out.push((title, png, svg));
     Ok(out)
 }

@@ -49,15 +49,31 @@ if (url.has("overlays")) { const on = url.get("overlays").split(","); for (const
 /** The overlays whose boxes are ticked. */
 const shownOverlays = () => OVERLAYS.filter(o => $(o.id).checked);
 
-let live = "1d";            // the interval the live stream carries
-let bars = [];              // the chart's bars, oldest first: {date, open, high, low, close, volume, partial, ind}
-let alerts = [];            // the chart company's alerts
-let complete = false;       // no older page left
-let loading = null;         // the page request in flight
-let xrange = null;          // the visible dates, as Plotly shows them
-let generation = 0;         // a new company or interval makes older answers stale
-let painted = false, dirty = false, lastDraw = 0, drawings = 0;
-let received = 0, ticks = 0;
+/** What the page holds and where it stands, in one place. */
+const state = {
+  live: "1d",          // the interval the live stream carries
+  /** @type {any[]} */
+  bars: [],            // the chart's bars, oldest first: {date, open, high, low, close, volume, partial, ind}
+  /** @type {any[]} */
+  alerts: [],          // the chart company's alerts
+  complete: false,     // no older page left
+  /** @type {Promise<any> | null} */
+  loading: null,       // the page request in flight
+  /** @type {any} */
+  xrange: null,        // the visible dates, as Plotly shows them
+  generation: 0,       // a new company or interval makes older answers stale
+  painted: false,      // the chart was drawn once
+  dirty: false,        // the chart must be drawn again
+  lastDraw: 0,         // when it was last drawn
+  drawings: 0,         // how often
+  received: 0,         // events received
+  ticks: 0,            // ticks among them
+  /** @type {any} */
+  hovered: null,       // the bar under the crosshair
+  drawCost: 0,         // how long the last drawing took (ms)
+  textDirty: false,    // the legend and labels must be written again
+  lastWatch: 0,        // when the watchlist was last written
+};
 const watch = new Map();    // company -> {tr, symbol, closes: [{date, close}], last}
 
 const api = async path => {
@@ -69,8 +85,8 @@ const q = params => {
   const s = new URLSearchParams(Object.entries(params).filter(([, v]) => v != null));
   return s.toString() ? "?" + s : "";
 };
-const shown = () => view.interval || live;
-const isLive = () => shown() === live;
+const shown = () => view.interval || state.live;
+const isLive = () => shown() === state.live;
 
 function keepUrl() {
   const p = new URLSearchParams();
@@ -94,56 +110,56 @@ const pageOf = (rows, ind) => {
 };
 
 async function loadPage(older) {
-  if (loading || (older && complete)) return loading;
-  const g = generation, company = view.company;
+  if (state.loading || (older && state.complete)) return state.loading;
+  const g = state.generation, company = view.company;
   // No interval: the served bars, those the stream carries.
   const limit = older ? PAGE : FIRST_PAGE, params = { limit, interval: view.interval };
-  if (older && bars.length) params.before = bars[0].date;
+  if (older && state.bars.length) params.before = state.bars[0].date;
   const path = encodeURIComponent(company);
-  loading = (async () => {
+  state.loading = (async () => {
     try {
       const [rows, ind] = await Promise.all([api(`/api/bars/${path}${q(params)}`), api(`/api/indicators/${path}${q(params)}`)]);
-      if (g !== generation) return;
+      if (g !== state.generation) return;
       const page = pageOf(rows, ind);
-      if (page.length < limit) complete = true;
-      if (older) bars = page.concat(bars);
-      else { const last = page.length ? page[page.length - 1].date : ""; bars = page.concat(bars.filter(b => b.date > last)); }
-      if (bars.length > MAX_LOADED) { bars = bars.slice(bars.length - MAX_LOADED); complete = true; }
-      dirty = textDirty = true;
+      if (page.length < limit) state.complete = true;
+      if (older) state.bars = page.concat(state.bars);
+      else { const last = page.length ? page[page.length - 1].date : ""; state.bars = page.concat(state.bars.filter(b => b.date > last)); }
+      if (state.bars.length > MAX_LOADED) { state.bars = state.bars.slice(state.bars.length - MAX_LOADED); state.complete = true; }
+      state.dirty = state.textDirty = true;
     } catch (e) {
-      if (g === generation) message(e.message);
+      if (g === state.generation) message(e.message);
     } finally {
-      if (g === generation) loading = null;
+      if (g === state.generation) state.loading = null;
     }
   })();
-  return loading;
+  return state.loading;
 }
 
 async function loadAlerts() {
-  const g = generation;
+  const g = state.generation;
   try {
     const got = await api(`/api/alerts${q({ company: view.company, limit: 1000, interval: view.interval })}`);
-    if (g === generation) { alerts = got; dirty = true; }
+    if (g === state.generation) { state.alerts = got; state.dirty = true; }
   } catch (e) { /* a company with no alerts table yet has none */ }
 }
 
 // A new bar (or the forming one) of the chart's company.
 function upsert(bar) {
-  const n = bars.length, last = bars[n - 1];
+  const n = state.bars.length, last = state.bars[n - 1];
   if (!last || bar.date > last.date) {
-    const following = xrange && last && xrange[1] >= plotDate(last.date);
-    bars.push(bar);
-    if (bars.length > MAX_LOADED) { bars.shift(); complete = true; }
-    if (following) xrange = null; // keep showing the newest bars
+    const following = state.xrange && last && state.xrange[1] >= plotDate(last.date);
+    state.bars.push(bar);
+    if (state.bars.length > MAX_LOADED) { state.bars.shift(); state.complete = true; }
+    if (following) state.xrange = null; // keep showing the newest bars
   } else {
     let i = n - 1;
-    while (i > 0 && bars[i].date > bar.date) i--;
-    if (bars[i].date !== bar.date) return; // older than what is loaded
-    if (!bars[i].partial && bar.partial) return; // a closed bar stays closed
-    if (!bar.ind) bar.ind = bars[i].ind;
-    bars[i] = bar;
+    while (i > 0 && state.bars[i].date > bar.date) i--;
+    if (state.bars[i].date !== bar.date) return; // older than what is loaded
+    if (!state.bars[i].partial && bar.partial) return; // a closed bar stays closed
+    if (!bar.ind) bar.ind = state.bars[i].ind;
+    state.bars[i] = bar;
   }
-  dirty = textDirty = true;
+  state.dirty = state.textDirty = true;
 }
 
 // ---- the chart ----
@@ -156,15 +172,15 @@ function step() {
 
 // A date `steps` bars after the newest, as Plotly takes it.
 function pastNewest(steps) {
-  return plotDate(new Date(ms(bars[bars.length - 1].date) + step() * steps).toISOString());
+  return plotDate(new Date(ms(state.bars[state.bars.length - 1].date) + step() * steps).toISOString());
 }
 
 // The newest bars: as many as fit well, the newest at the right even when
 // there are few of them yet.
 function defaultRange() {
-  if (!bars.length) return null;
-  const from = bars.length > VISIBLE ? ms(bars[bars.length - VISIBLE].date)
-    : ms(bars[bars.length - 1].date) - step() * Math.max(40, bars.length);
+  if (!state.bars.length) return null;
+  const from = state.bars.length > VISIBLE ? ms(state.bars[state.bars.length - VISIBLE].date)
+    : ms(state.bars[state.bars.length - 1].date) - step() * Math.max(40, state.bars.length);
   return [plotDate(new Date(from - step() / 2).toISOString()), pastNewest(0.5)];
 }
 
@@ -178,13 +194,13 @@ const at = b => b.t === undefined ? (b.t = time(b)) : b.t;
 const DRAWN = 450;
 function drawable(range) {
   const a = ms(range[0]), b = ms(range[1]), width = b - a;
-  const near = bars.filter(x => !x.partial && at(x) >= a - width && at(x) <= b + width);
+  const near = state.bars.filter(x => !x.partial && at(x) >= a - width && at(x) <= b + width);
   const stride = Math.ceil(near.length / DRAWN);
   const drawnFor = new Map();
   if (stride <= 1) { for (const x of near) drawnFor.set(x.date, x); return { drawn: near, drawnFor, stride: 1 }; }
   // Groups start at multiples of the stride in the whole history: a pan does
   // not regroup the candles.
-  const drawn = [], first = bars.indexOf(near[0]);
+  const drawn = [], first = state.bars.indexOf(near[0]);
   for (let i = 0; i < near.length;) {
     const end = i === 0 ? stride - (first % stride) : i + stride;
     const group = near.slice(i, end), last = group[group.length - 1];
@@ -206,15 +222,15 @@ function span(values, pad = 0.04) {
 
 // Draws the chart; false when the library is not there yet.
 function draw() {
-  if (!bars.length) {
-    if (!loading) message(`no ${shown()} bars stored for ${view.company || "any company"} yet`);
+  if (!state.bars.length) {
+    if (!state.loading) message(`no ${shown()} bars stored for ${view.company || "any company"} yet`);
     return true;
   }
-  const forming = bars.filter(b => b.partial);
+  const forming = state.bars.filter(b => b.partial);
   if (!window.Plotly) { message("loading the chart…"); return false; }
   message(null);
-  $("chart").dataset.loaded = String(bars.length);
-  const c = colours(), range = xrange || defaultRange(), { drawn, drawnFor, stride } = drawable(range);
+  $("chart").dataset.loaded = String(state.bars.length);
+  const c = colours(), range = state.xrange || defaultRange(), { drawn, drawnFor, stride } = drawable(range);
   const from = ms(range[0]), to = ms(range[1]), seen = drawn.concat(forming).filter(b => at(b) >= from && at(b) <= to);
   $("zoom-note").textContent = stride > 1 ? `zoomed out: a candle per ${stride} bars` : "";
   // The price axis holds the overlays shown as well as the candles.
@@ -237,7 +253,7 @@ function draw() {
   for (const o of shownOverlays()) data.push(...o.traces(line, c));
 
   // Alert markers above the bar that raised them (the merged one it is in).
-  const marked = alerts.filter(a => drawnFor.has(a.date));
+  const marked = state.alerts.filter(a => drawnFor.has(a.date));
   data.push({
     type: "scatter", mode: "markers", name: "alerts", x: marked.map(a => plotDate(drawnFor.get(a.date).date)),
     y: marked.map(a => drawnFor.get(a.date).high + (prices ? (prices[1] - prices[0]) * 0.03 : 0)), text: marked.map(a => a.message), hoverinfo: "text",
@@ -265,7 +281,7 @@ function draw() {
     xaxis: {
       // The range is ours (the user's zoom, kept from relayout events, then
       // clamped or moved with the newest bar): applied on every drawing.
-      type: "date", range, uirevision: ++drawings, anchor: "y4", rangeslider: { visible: false }, gridcolor: c.grid, showspikes: true, spikemode: "across",
+      type: "date", range, uirevision: ++state.drawings, anchor: "y4", rangeslider: { visible: false }, gridcolor: c.grid, showspikes: true, spikemode: "across",
       spikethickness: 1, spikedash: "dot", spikecolor: c.muted, spikesnap: "cursor",
       rangebreaks: daily ? [{ bounds: ["sat", "mon"] }] : [],
     },
@@ -278,7 +294,7 @@ function draw() {
   };
   const config = { responsive: true, scrollZoom: true, displaylogo: false, modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"] };
   Plotly.react($("chart"), data, layout, config).then(() => {
-    if (!painted) { painted = true; performance.mark("stockstream-first-chart"); onChart(); }
+    if (!state.painted) { state.painted = true; performance.mark("stockstream-first-chart"); onChart(); }
   });
   return true;
 }
@@ -290,7 +306,6 @@ function message(text) {
   $("chart").style.display = text == null ? "" : "none";
 }
 
-let hovered = null;
 function legend(b) {
   if (!b) { $("legend").textContent = ""; return; }
   const i = b.ind || {}, up = b.close >= b.open;
@@ -303,30 +318,29 @@ function legend(b) {
 // changed in. The chart: at most every 100 ms, whatever the rate of ticks,
 // and after a pause twice as long as its last drawing took, so drawing keeps
 // at most a third of the page's time. The watchlist: at most every 250 ms.
-let drawCost = 0, textDirty = false, lastWatch = 0;
 const watchDirty = new Set();
 function frame(now) {
-  if (textDirty) { textDirty = false; texts(); }
-  if (watchDirty.size && now - lastWatch > 250) {
-    lastWatch = now;
+  if (state.textDirty) { state.textDirty = false; texts(); }
+  if (watchDirty.size && now - state.lastWatch > 250) {
+    state.lastWatch = now;
     for (const company of watchDirty) showWatch(company);
     watchDirty.clear();
   }
-  if (dirty && now - lastDraw > Math.max(100, 2 * drawCost)) {
-    dirty = !draw();
-    lastDraw = performance.now();
-    drawCost = lastDraw - now;
+  if (state.dirty && now - state.lastDraw > Math.max(100, 2 * state.drawCost)) {
+    state.dirty = !draw();
+    state.lastDraw = performance.now();
+    state.drawCost = state.lastDraw - now;
   }
   requestAnimationFrame(frame);
 }
 
 function texts() {
-  legend(hovered || bars[bars.length - 1]);
-  const f = bars.length && bars[bars.length - 1].partial ? bars[bars.length - 1] : null;
+  legend(state.hovered || state.bars[state.bars.length - 1]);
+  const f = state.bars.length && state.bars[state.bars.length - 1].partial ? state.bars[state.bars.length - 1] : null;
   $("forming-label").textContent = f
     ? `forming ${f.date.slice(11, 19)} · O ${price(f.open)} H ${price(f.high)} L ${price(f.low)} C ${price(f.close)} · V ${Math.round(f.volume)}`
     : "";
-  if (received || ticks) $("status").textContent = ticks ? `live · ${received} bars, ${ticks} ticks received` : `live · ${received} bars received`;
+  if (state.received || state.ticks) $("status").textContent = state.ticks ? `live · ${state.received} bars, ${state.ticks} ticks received` : `live · ${state.received} bars received`;
 }
 
 function onChart() {
@@ -334,30 +348,30 @@ function onChart() {
   // The crosshair's bar: the one nearest the cursor's date.
   gd.on("plotly_hover", e => {
     const x = e.xvals && e.xvals[0];
-    if (x == null || !bars.length) return;
+    if (x == null || !state.bars.length) return;
     const t = typeof x === "number" ? x : ms(x);
-    let lo = 0, hi = bars.length - 1;
-    while (lo < hi) { const mid = (lo + hi) >> 1; if (time(bars[mid]) < t) lo = mid + 1; else hi = mid; }
-    if (lo > 0 && t - time(bars[lo - 1]) < time(bars[lo]) - t) lo--;
-    hovered = bars[lo];
-    legend(hovered);
+    let lo = 0, hi = state.bars.length - 1;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (time(state.bars[mid]) < t) lo = mid + 1; else hi = mid; }
+    if (lo > 0 && t - time(state.bars[lo - 1]) < time(state.bars[lo]) - t) lo--;
+    state.hovered = state.bars[lo];
+    legend(state.hovered);
   });
-  gd.on("plotly_unhover", () => { hovered = null; legend(bars[bars.length - 1]); });
+  gd.on("plotly_unhover", () => { state.hovered = null; legend(state.bars[state.bars.length - 1]); });
   gd.on("plotly_relayout", e => {
-    if (e["xaxis.range[0]"] !== undefined) xrange = [String(e["xaxis.range[0]"]), String(e["xaxis.range[1]"])];
-    else if (Array.isArray(e["xaxis.range"])) xrange = e["xaxis.range"].map(String);
-    else if (e["xaxis.autorange"]) xrange = null;
+    if (e["xaxis.range[0]"] !== undefined) state.xrange = [String(e["xaxis.range[0]"]), String(e["xaxis.range[1]"])];
+    else if (Array.isArray(e["xaxis.range"])) state.xrange = e["xaxis.range"].map(String);
+    else if (e["xaxis.autorange"]) state.xrange = null;
     else return;
     // Not far past the newest bar, nor before the oldest once all are here.
-    if (xrange && bars.length) {
-      const newest = pastNewest(20), oldest = plotDate(bars[0].date);
-      if (xrange[1] > newest) xrange[1] = newest;
-      if (complete && xrange[0] < oldest) xrange[0] = oldest;
+    if (state.xrange && state.bars.length) {
+      const newest = pastNewest(20), oldest = plotDate(state.bars[0].date);
+      if (state.xrange[1] > newest) state.xrange[1] = newest;
+      if (state.complete && state.xrange[0] < oldest) state.xrange[0] = oldest;
     }
-    dirty = true;
+    state.dirty = true;
     // Near the oldest bar loaded: the page before it.
-    const edge = bars[Math.min(bars.length - 1, 20)];
-    if (xrange && edge && xrange[0] <= plotDate(edge.date)) loadPage(true);
+    const edge = state.bars[Math.min(state.bars.length - 1, 20)];
+    if (state.xrange && edge && state.xrange[0] <= plotDate(edge.date)) loadPage(true);
   });
 }
 
@@ -440,7 +454,7 @@ function addOption(sel, value, label) {
 }
 
 function select(company) {
-  if (company === view.company && bars.length) return;
+  if (company === view.company && state.bars.length) return;
   view.company = company;
   $("company").value = company;
   reset();
@@ -448,12 +462,12 @@ function select(company) {
 
 // A new company or interval: its companies, then its newest page and alerts.
 async function reset(known) {
-  const g = ++generation;
-  bars = []; alerts = []; complete = false; loading = null; xrange = null; hovered = null;
+  const g = ++state.generation;
+  state.bars = []; state.alerts = []; state.complete = false; state.loading = null; state.xrange = null; state.hovered = null;
   for (const name of watch.keys()) showWatch(name);
   keepUrl();
   const companies = known || await api(`/api/companies${q({ interval: view.interval })}`).catch(() => []);
-  if (g !== generation) return;
+  if (g !== state.generation) return;
   fillCompanies(companies);
   if (!view.company) return;
   const stored = companies.find(c => c.toLowerCase() === view.company.toLowerCase());
@@ -461,7 +475,7 @@ async function reset(known) {
   else if (!isLive()) { message(`no ${shown()} bars stored for ${view.company}`); return; }
   // A company only streamed so far has no page to load yet.
   if (stored) { loadPage(false); loadAlerts(); }
-  dirty = true;
+  state.dirty = true;
 }
 
 function fillCompanies(companies) {
@@ -476,20 +490,20 @@ function theme(name) {
   view.theme = name;
   document.documentElement.dataset.theme = name;
   $("theme").textContent = name === "dark" ? "Light" : "Dark";
-  keepUrl(); dirty = true;
+  keepUrl(); state.dirty = true;
 }
 
 async function start() {
   theme(view.theme);
   const [info, watched] = await Promise.all([api("/api/live"), api("/api/companies")]);
-  live = info.interval;
-  if (view.interval === live) view.interval = null;
-  for (const i of INTERVALS) addOption($("interval"), i, i === live ? `${i} · live` : i);
+  state.live = info.interval;
+  if (view.interval === state.live) view.interval = null;
+  for (const i of INTERVALS) addOption($("interval"), i, i === state.live ? `${i} · live` : i);
   $("interval").value = shown();
-  $("interval").onchange = () => { view.interval = $("interval").value === live ? null : $("interval").value; reset(); };
+  $("interval").onchange = () => { view.interval = $("interval").value === state.live ? null : $("interval").value; reset(); };
   $("company").onchange = () => select($("company").value);
   $("theme").onclick = () => theme(view.theme === "dark" ? "light" : "dark");
-  for (const o of overlays) $(o).onchange = () => { keepUrl(); dirty = true; };
+  for (const o of overlays) $(o).onchange = () => { keepUrl(); state.dirty = true; };
   if (!view.company) view.company = watched[0] || null;
   reset(view.interval ? null : watched);
   requestAnimationFrame(frame);
@@ -502,16 +516,16 @@ async function start() {
   source.onerror = () => { status.textContent = "reconnecting…"; };
   source.addEventListener("bar", e => {
     const b = JSON.parse(e.data), ind = b.indicators;
-    received++;
-    textDirty = true;
+    state.received++;
+    state.textDirty = true;
     const bar = { date: ind.date, open: b.open, high: b.high, low: b.low, close: ind.close, volume: b.volume, partial: false, ind };
     watchBar(ind.company, b.symbol, bar);
     if (ind.company === view.company && isLive()) upsert(bar);
   });
   source.addEventListener("forming", e => {
     const b = JSON.parse(e.data);
-    ticks++;
-    textDirty = true;
+    state.ticks++;
+    state.textDirty = true;
     const bar = { date: b.date, open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume, partial: true, ind: null };
     watchBar(b.company, b.symbol, bar);
     if (b.company === view.company && isLive()) upsert(bar);
@@ -519,7 +533,7 @@ async function start() {
   source.addEventListener("alert", e => {
     const a = JSON.parse(e.data);
     feed(a);
-    if (a.company === view.company && isLive()) { alerts.unshift(a); dirty = true; }
+    if (a.company === view.company && isLive()) { state.alerts.unshift(a); state.dirty = true; }
   });
 }
 

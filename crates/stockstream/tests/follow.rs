@@ -61,8 +61,10 @@ fn get_json(runtime: &tokio::runtime::Runtime, url: &str) -> serde_json::Value {
     runtime.block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() })
 }
 
-/// Reads server-sent events until `until` of kind `bar` came or 60 s passed:
-/// (bar events, alert events).
+/// Reads server-sent events until `until` of kind `bar` and at least one
+/// alert came (the members' alerts follow their writes, which may come after
+/// the last bar: the group may still be forming), or 60 s passed: (bar
+/// events, alert events).
 async fn events(stream: reqwest::Response, until: usize) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
     let (mut bars, mut alerts) = (Vec::new(), Vec::new());
     read_from(stream, Duration::from_secs(60), |kind, value| {
@@ -71,7 +73,7 @@ async fn events(stream: reqwest::Response, until: usize) -> (Vec<serde_json::Val
             "alert" => alerts.push(value),
             _ => {}
         }
-        bars.len() < until
+        bars.len() < until || alerts.is_empty()
     })
     .await;
     (bars, alerts)

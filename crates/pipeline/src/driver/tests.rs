@@ -235,3 +235,109 @@ async fn the_follower_refuses_what_the_consumers_refuse_and_closes_quiet_bars() 
     let bar = &closed[0];
     assert_eq!((bar.open, bar.high, bar.low, bar.close, bar.volume), (100.0, 101.0, 100.0, 101.0, 2.0));
 }
+
+/// Dead letters that are always unavailable.
+struct DeadLettersDown;
+
+#[async_trait]
+impl stockstream_core::DeadLetters for DeadLettersDown {
+    async fn keep(&self, _rejects: Vec<stockstream_core::Reject>) -> Result<(), stockstream_core::StoreError> {
+        Err(stockstream_core::StoreError::transient("dead letters unavailable"))
+    }
+}
+
+/// A consumer whose commits meet a coordinator that is away, this many times.
+struct CommitsRefused(MemoryConsumer, usize);
+
+#[async_trait]
+impl Consumer for CommitsRefused {
+    async fn poll(&mut self, max: usize, wait: Duration) -> Result<Polled, BusError> {
+        self.0.poll(max, wait).await
+    }
+    async fn commit(&mut self, done: &[Position]) -> Result<(), BusError> {
+        if self.1 > 0 {
+            self.1 -= 1;
+            return Err(BusError::transient("waiting for the group coordinator"));
+        }
+        self.0.commit(done).await
+    }
+    fn describe(&self, position: Position) -> String {
+        self.0.describe(position)
+    }
+}
+
+fn short_retry() -> ConsumeOptions {
+    ConsumeOptions {
+        retry: crate::RetryPolicy {
+            limit: Duration::from_millis(200),
+            first_wait: Duration::from_millis(10),
+            max_wait: Duration::from_millis(20),
+        },
+        ..Default::default()
+    }
+}
+
+/// Keeping rejects and committing offsets follow the configured retry
+/// policy: with a limit of 200 ms, an outage of either stops the consumer in
+/// well under a second (the default policy would wait two minutes).
+#[tokio::test]
+async fn rejects_and_commits_are_retried_under_the_configured_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("r.db")).unwrap();
+    let (_stop_tx, stop) = watch::channel(false);
+    let options = short_retry();
+
+    let (producer, mut consumer) = memory_bus(4);
+    producer.send(b"X", b"not a bar".to_vec()).await.unwrap();
+    drop(producer);
+    let run = crate::consume(
+        &mut consumer,
+        Arc::new(store.clone()),
+        Arc::new(DeadLettersDown),
+        Arc::default(),
+        &options,
+        stop.clone(),
+    );
+    let ended = tokio::time::timeout(Duration::from_secs(10), run).await.expect("retried past the policy's limit");
+    assert!(ended.is_err(), "the dead letters' outage was not reported");
+
+    // A coordinator away three times: the commit is retried, then done.
+    let (producer, consumer) = memory_bus(4);
+    producer.send(b"X", b"not a bar either".to_vec()).await.unwrap();
+    drop(producer);
+    let mut refusing = CommitsRefused(consumer, 3);
+    let store: Arc<SqliteStore> = Arc::new(store);
+    crate::consume(&mut refusing, store.clone(), store.clone(), Arc::default(), &options, stop.clone()).await.unwrap();
+    assert_eq!((refusing.1, refusing.0.committed()), (0, Some(0)), "the commit was not retried");
+
+    // Away for good: the consumer stops at the policy's limit.
+    let (producer, consumer) = memory_bus(4);
+    producer.send(b"X", b"nor this".to_vec()).await.unwrap();
+    drop(producer);
+    let mut refusing = CommitsRefused(consumer, usize::MAX);
+    let run = crate::consume(&mut refusing, store.clone(), store, Arc::default(), &options, stop);
+    let ended = tokio::time::timeout(Duration::from_secs(10), run).await.expect("retried past the policy's limit");
+    assert!(ended.is_err(), "the commit's failure was not reported");
+}
+
+/// A stop whose sender is gone must not end the pacing: 10 records at 50 a
+/// second take about 200 ms, not nothing.
+#[tokio::test]
+async fn pacing_holds_when_the_stop_channel_is_closed() {
+    let (producer, mut consumer) = memory_bus(64);
+    let (stop_tx, stop) = watch::channel(false);
+    drop(stop_tx);
+    let items = Box::new(Items(ticks().into_iter().take(10).map(Item::Tick).collect()));
+    let started = std::time::Instant::now();
+    crate::produce(items, &producer, &DeadLettersDown, &Stats::default(), Pace::Rate(50.0), Default::default(), stop)
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(150), "10 records at 50/s sent in {took:?}: the pace was dropped");
+    drop(producer);
+    let mut n = 0;
+    while let Polled::Messages(ms) = consumer.poll(64, Duration::from_secs(1)).await.unwrap() {
+        n += ms.len();
+    }
+    assert_eq!(n, 10);
+}
