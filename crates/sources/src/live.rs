@@ -265,7 +265,7 @@ async fn connect_once<F: Feed>(
         };
         let frame = match next {
             Err(_) => {
-                return (Ended::Lost(format!("no data frame for {} s", reconnect.stall.as_secs())), got_frames);
+                return (Ended::Lost(format!("no frame for {} s", reconnect.stall.as_secs())), got_frames);
             }
             Ok(None) => return (Ended::Lost("the server closed the connection".into()), got_frames),
             Ok(Some(Err(e))) => return (Ended::Lost(format!("connection error: {e}")), got_frames),

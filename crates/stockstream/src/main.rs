@@ -47,14 +47,6 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // Output piped into `head` ends quietly when the reader goes, as `ls` does,
-    // instead of a panic on the next print. Sockets are unaffected (written
-    // with MSG_NOSIGNAL); `run` prints its summary after its work is stored.
-    #[cfg(unix)]
-    // SAFETY: restoring a signal's default disposition before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     let file = match config::load() {
         Ok(file) => file,
         Err(e) => {
@@ -86,6 +78,23 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    // Output piped into `head` ends quietly when the reader goes, as `ls` does,
+    // instead of a panic on the next print. Not for a command that serves:
+    // its clients' sockets are written with writev (vectored writes), which
+    // raises SIGPIPE when a client has gone, and the default disposition
+    // would end the server. `run` prints its summary after its work is stored.
+    let serves = match &cli.command {
+        Command::Serve(_) => true,
+        Command::Run(args) => args.serve,
+        _ => false,
+    };
+    #[cfg(unix)]
+    if !serves {
+        // SAFETY: restoring a signal's default disposition before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,

@@ -543,3 +543,58 @@ fn the_forming_candle_moves_between_ticks_in_a_real_browser() {
     let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
     assert!(status.success(), "{status:?} after SIGTERM:\n{log}");
 }
+
+/// Clients of the event stream that go away while events flow (a closed
+/// tab, a dropped phone connection) never end the server: writing to their
+/// sockets raised SIGPIPE, and the server died of it.
+#[test]
+fn clients_that_leave_mid_stream_do_not_end_the_server() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(
+        dir.path(),
+        &[
+            "run",
+            "--serve",
+            "--source",
+            "synthetic-ticks",
+            "--tick-rate",
+            "2000",
+            "--bar",
+            "1s",
+            "--no-report",
+            "--no-insights",
+        ],
+    );
+    let addr = server.base.trim_start_matches("http://").to_string();
+    for _ in 0..40 {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.write_all(b"GET /api/stream HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        // Gone at once, as a closed tab's connection goes (a reset, not a goodbye).
+        let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+        use std::os::fd::AsRawFd;
+        // SAFETY: a valid socket and option of the right size.
+        unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                &linger as *const libc::linger as *const libc::c_void,
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            );
+        }
+        drop(s);
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(server.child.try_wait().unwrap().is_none(), "the server ended: {:?}", server.child.try_wait());
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = server.child.wait().unwrap();
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+    assert!(status.success(), "{status:?}:\n{log}");
+}

@@ -6,7 +6,8 @@ frame holds). Each connection plays one scene, in order:
 yahoo:   1 the upgrade is refused (HTTP 503);
          2 subscribe, good and bad frames, then the server closes the socket;
          3 subscribe, good frames, then silence (the client must call it a stall);
-         4 subscribe, the last frames, pings, and a second subscription within 20 s.
+         4 subscribe, the last frames, the last one again each second, and a second
+         subscription within 20 s.
 finnhub: 1 subscribe per symbol, trades, a ping, bad frames, then close;
          2 subscribe, the last trades, pings until the client leaves.
 
@@ -116,15 +117,18 @@ async def yahoo(ws, n, conn):
         save()
         await asyncio.sleep(3600)  # silence: the client must reconnect
     else:
-        await send(ws, yahoo_frames(120, 60), True)
+        last = yahoo_frames(120, 60)
+        await send(ws, last, True)
         save()
-        # Pings keep the connection alive until the client subscribes again.
+        # Until the client subscribes again, the last frame once a second (a
+        # duplicate tick, counted once) keeps the connection alive: pings
+        # alone are a stall.
         while len(conn["received"]) < 2:
             try:
                 msg = await asyncio.wait_for(ws.recv(), 1)
                 conn["received"].append({"at": time.monotonic(), "text": msg})
             except asyncio.TimeoutError:
-                await ws.ping()
+                await ws.send(last[-1][0])
         log["done"] = True
         save()
         await keep_alive(ws)
