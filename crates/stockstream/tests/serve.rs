@@ -533,15 +533,7 @@ fn the_forming_candle_moves_between_ticks_in_a_real_browser() {
     eprintln!("frames at 1,000 ticks/s: {frames}");
     assert!(frames["count"].as_u64().unwrap() >= 30, "fewer than 10 frames a second: {frames}");
     assert!(frames["max"].as_f64().unwrap() < 1000.0, "the page froze for a second: {frames}");
-    let mut child = server;
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &child.child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-    let status = child.child.wait().unwrap();
-    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
-    assert!(status.success(), "{status:?} after SIGTERM:\n{log}");
+    terminated_cleanly(server, dir.path());
 }
 
 /// Clients of the event stream that go away while events flow (a closed
@@ -589,12 +581,14 @@ fn clients_that_leave_mid_stream_do_not_end_the_server() {
         std::thread::sleep(Duration::from_millis(25));
     }
     assert!(server.child.try_wait().unwrap().is_none(), "the server ended: {:?}", server.child.try_wait());
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    terminated_cleanly(server, dir.path());
+}
+
+/// SIGTERM, then an exit with status 0 (the server's log in the message if not).
+fn terminated_cleanly(mut server: Server, dir: &Path) {
+    let pid = server.child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let status = server.child.wait().unwrap();
-    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
-    assert!(status.success(), "{status:?}:\n{log}");
+    let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+    assert!(status.success(), "{status:?} after SIGTERM:\n{log}");
 }
