@@ -19,7 +19,8 @@ struct Window {
 
 impl Window {
     fn new(len: usize) -> Self {
-        Window { values: VecDeque::with_capacity(len + 1), len }
+        // Grown as bars come: a company of a few bars holds a few values.
+        Window { values: VecDeque::new(), len }
     }
 
     /// Adds a value; returns the one that fell out, if any.
@@ -581,7 +582,8 @@ impl Indicators {
 /// Indicators for every company of a stream, with each company's latest row.
 #[derive(Debug, Default)]
 pub struct LiveIndicators {
-    by_company: HashMap<String, (Indicators, Option<IndicatorRow>)>,
+    /// Boxed: the table's spare room costs a pointer an entry, not a state.
+    by_company: HashMap<String, Box<(Indicators, Option<IndicatorRow>)>>,
 }
 
 impl LiveIndicators {
@@ -591,7 +593,7 @@ impl LiveIndicators {
         if !self.by_company.contains_key(&bar.company) {
             self.by_company.insert(bar.company.clone(), Default::default());
         }
-        let (indicators, latest) = self.by_company.get_mut(&bar.company).expect("inserted above");
+        let (indicators, latest) = &mut **self.by_company.get_mut(&bar.company).expect("inserted above");
         match latest {
             Some(row) => indicators.update_row(bar, row).then_some(&*row),
             None => {
@@ -603,7 +605,7 @@ impl LiveIndicators {
 
     /// The latest row of every company, by company name.
     pub fn latest(&self) -> Vec<IndicatorRow> {
-        let mut rows: Vec<IndicatorRow> = self.by_company.values().filter_map(|(_, r)| r.clone()).collect();
+        let mut rows: Vec<IndicatorRow> = self.by_company.values().filter_map(|state| state.1.clone()).collect();
         rows.sort_by(|a, b| a.company.cmp(&b.company));
         rows
     }

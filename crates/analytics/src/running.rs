@@ -17,13 +17,14 @@ use stockstream_core::{Bar, Ts};
 use tdigest::TDigest;
 
 use crate::indicators::TRADING_DAYS;
-use crate::stats::{BoxPlot, CompanyStats, Describe, MarketStats, FIELDS};
+use crate::stats::{BoxPlot, CompanyStats, Describe, DescribeOhlcv, MarketStats};
 
 /// Values kept exactly at each end of a box-plotted column.
 pub const EXTREMES: usize = 256;
 
-/// Companies whose returns are correlated with each other (the first ones
-/// seen): pairs grow with the square of their number.
+/// Companies whose returns are correlated with each other (the first by
+/// name, wherever the statistics are computed): pairs grow with the square of
+/// their number.
 pub const MAX_CORRELATED: usize = 100;
 
 /// Return dates waiting for every company's return of that date; past this,
@@ -79,10 +80,26 @@ impl<const N: usize> CoMoments<N> {
     }
 }
 
-/// One column's quartiles (estimated) and its lowest and highest values (exact).
+/// One column's quartiles and extremes: exact while it holds few values (a
+/// company with few bars costs a few hundred bytes), then estimated.
 #[derive(Debug, Clone)]
-struct Column {
+enum Column {
+    /// Up to [`EXACT_VALUES`] values, as they came.
+    Exact { values: Vec<f64>, keep_extremes: bool },
+    /// More: a t-digest and the extremes kept exactly.
+    Digested(Box<Digested>),
+}
+
+/// Values a column keeps as they are before it summarises them.
+const EXACT_VALUES: usize = 64;
+
+/// A column of many values: quartiles estimated, lowest and highest exact.
+#[derive(Debug, Clone)]
+struct Digested {
     digest: TDigest,
+    /// Values not yet in the digest, merged [`EXACT_VALUES`] at a time (the
+    /// digest's own buffer would reserve 8 KB on its first value).
+    pending: Vec<f64>,
     min: f64,
     max: f64,
     lowest: BTreeMap<OrderedF64, usize>,
@@ -111,22 +128,78 @@ impl Ord for OrderedF64 {
 
 impl Column {
     fn new(keep_extremes: bool) -> Self {
-        Column {
-            digest: TDigest::new_with_size(DIGEST_SIZE),
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
-            lowest: BTreeMap::new(),
-            highest: BTreeMap::new(),
-            kept: (0, 0),
-            keep_extremes,
-        }
+        Column::Exact { values: Vec::new(), keep_extremes }
     }
 
     fn push(&mut self, v: f64) {
         if !v.is_finite() {
             return;
         }
-        self.digest.push(v);
+        match self {
+            Column::Exact { values, keep_extremes } => {
+                values.push(v);
+                if values.len() > EXACT_VALUES {
+                    *self = Column::Digested(Box::new(Digested::of(std::mem::take(values), *keep_extremes)));
+                }
+            }
+            Column::Digested(d) => d.push(v),
+        }
+    }
+
+    fn describe(&mut self, moments: &CoMoments<5>, i: usize) -> Describe {
+        let count = moments.n as usize;
+        let (min, q25, q50, q75, max) = match self {
+            Column::Exact { values, .. } => {
+                values.sort_by(f64::total_cmp);
+                let q = |p| crate::stats::quantile(values, p);
+                let (min, max) = (values.first().copied(), values.last().copied());
+                (min.unwrap_or(f64::NAN), q(0.25), q(0.5), q(0.75), max.unwrap_or(f64::NAN))
+            }
+            Column::Digested(d) => (d.min, d.quantile(0.25), d.quantile(0.5), d.quantile(0.75), d.max),
+        };
+        Describe {
+            count,
+            mean: if count == 0 { f64::NAN } else { moments.mean[i] },
+            std: moments.std(i),
+            min: if count == 0 { f64::NAN } else { min },
+            q25,
+            q50,
+            q75,
+            max: if count == 0 { f64::NAN } else { max },
+        }
+    }
+
+    fn boxplot(&mut self) -> BoxPlot {
+        match self {
+            Column::Exact { values, .. } => crate::stats::boxplot(values),
+            Column::Digested(d) => d.boxplot(),
+        }
+    }
+}
+
+impl Digested {
+    fn of(values: Vec<f64>, keep_extremes: bool) -> Self {
+        let mut d = Digested {
+            digest: TDigest::new_with_size(DIGEST_SIZE),
+            pending: Vec::new(),
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            lowest: BTreeMap::new(),
+            highest: BTreeMap::new(),
+            kept: (0, 0),
+            keep_extremes,
+        };
+        for v in values {
+            d.push(v);
+        }
+        d
+    }
+
+    fn push(&mut self, v: f64) {
+        self.pending.push(v);
+        if self.pending.len() >= EXACT_VALUES {
+            self.merge();
+        }
         self.min = self.min.min(v);
         self.max = self.max.max(v);
         if self.keep_extremes {
@@ -135,23 +208,15 @@ impl Column {
         }
     }
 
-    fn quantile(&mut self, q: f64) -> f64 {
-        self.digest.flush();
-        self.digest.estimate_quantile(q).unwrap_or(f64::NAN)
+    fn merge(&mut self) {
+        if !self.pending.is_empty() {
+            self.digest = self.digest.merge_unsorted(std::mem::take(&mut self.pending));
+        }
     }
 
-    fn describe(&mut self, moments: &CoMoments<5>, i: usize) -> Describe {
-        let count = moments.n as usize;
-        Describe {
-            count,
-            mean: if count == 0 { f64::NAN } else { moments.mean[i] },
-            std: moments.std(i),
-            min: if count == 0 { f64::NAN } else { self.min },
-            q25: self.quantile(0.25),
-            q50: self.quantile(0.5),
-            q75: self.quantile(0.75),
-            max: if count == 0 { f64::NAN } else { self.max },
-        }
+    fn quantile(&mut self, q: f64) -> f64 {
+        self.merge();
+        self.digest.estimate_quantile(q).unwrap_or(f64::NAN)
     }
 
     /// matplotlib's box plot: whiskers at the furthest values within 1.5 IQR
@@ -246,6 +311,16 @@ impl ReturnCorrelation {
         }
     }
 
+    /// Place `company` is taken by another company, new at `ts`.
+    fn forget(&mut self, company: usize, ts: Ts) {
+        self.pairs.retain(|(i, j), _| *i != company && *j != company);
+        self.pending.retain(|_, returns| {
+            returns.retain(|(c, _)| *c != company);
+            !returns.is_empty()
+        });
+        self.newest[company] = ts;
+    }
+
     fn count(&mut self, returns: &[(usize, f64)]) {
         for (a, &(i, ri)) in returns.iter().enumerate() {
             for &(j, rj) in &returns[a + 1..] {
@@ -286,11 +361,15 @@ impl ReturnCorrelation {
 /// redelivery).
 #[derive(Debug, Default)]
 pub struct RunningStats {
-    companies: Vec<(String, Company)>,
+    /// Boxed: the vector's spare room costs a pointer a company, not a state.
+    companies: Vec<(String, Box<Company>)>,
     index: HashMap<String, usize>,
     correlation: ReturnCorrelation,
-    /// How many companies are correlated.
-    correlated: usize,
+    /// The company in each place of the correlation (the first
+    /// [`MAX_CORRELATED`] by name so far).
+    correlated: Vec<usize>,
+    /// The place holding the last of them by name, once every place is taken.
+    last_correlated: Option<usize>,
 }
 
 fn years_since(first: Ts, ts: Ts) -> f64 {
@@ -306,11 +385,7 @@ impl RunningStats {
     pub fn push(&mut self, bar: &Bar) {
         let values = [bar.open, bar.high, bar.low, bar.close, bar.volume];
         let Some(&i) = self.index.get(&bar.company) else {
-            let correlated = (self.correlated < MAX_CORRELATED).then(|| {
-                self.correlation.newest.push(bar.ts);
-                self.correlated += 1;
-                self.correlated - 1
-            });
+            let correlated = self.correlated_place(&bar.company, bar.ts);
             let mut company = Company {
                 symbol: bar.symbol.clone(),
                 first: bar.ts,
@@ -334,7 +409,7 @@ impl RunningStats {
             }
             company.trend.push([0.0, bar.close]);
             self.index.insert(bar.company.clone(), self.companies.len());
-            self.companies.push((bar.company.clone(), company));
+            self.companies.push((bar.company.clone(), Box::new(company)));
             return;
         };
         let c = &mut self.companies[i].1;
@@ -362,14 +437,39 @@ impl RunningStats {
         c.max_drawdown = c.max_drawdown.min(bar.close / c.peak - 1.0);
     }
 
+    /// A place among the correlated companies for a new one, if its name is
+    /// among the first [`MAX_CORRELATED`]: a free place, or the place of the
+    /// last by name, whose counts are dropped. (A company's first bar starts
+    /// its returns, so a newcomer misses nothing by coming late.)
+    fn correlated_place(&mut self, name: &str, ts: Ts) -> Option<usize> {
+        let next = self.companies.len();
+        if self.correlated.len() < MAX_CORRELATED {
+            self.correlation.newest.push(ts);
+            self.correlated.push(next);
+            return Some(self.correlated.len() - 1);
+        }
+        let name_at = |place: usize| self.companies[self.correlated[place]].0.as_str();
+        let last = *self.last_correlated.get_or_insert_with(|| {
+            (0..self.correlated.len()).max_by(|&a, &b| name_at(a).cmp(name_at(b))).expect("places are taken")
+        });
+        if name >= name_at(last) {
+            return None;
+        }
+        self.companies[self.correlated[last]].1.correlated = None;
+        self.correlation.forget(last, ts);
+        self.correlated[last] = next;
+        self.last_correlated = None;
+        Some(last)
+    }
+
     /// The statistics of every bar counted.
     pub fn finish(mut self) -> MarketStats {
         let self_correlated: Vec<Option<usize>> = self.companies.iter().map(|(_, c)| c.correlated).collect();
         let varying: Vec<bool> = self
-            .companies
+            .correlated
             .iter()
-            .filter(|(_, c)| c.correlated.is_some())
-            .map(|(_, c)| c.simple_returns.n >= 2.0 && c.simple_returns.c[0][0] > 0.0)
+            .map(|&i| &self.companies[i].1.simple_returns)
+            .map(|r| r.n >= 2.0 && r.c[0][0] > 0.0)
             .collect();
         let return_correlation = std::mem::take(&mut self.correlation).finish(&varying);
         let mut companies = Vec::with_capacity(self.companies.len());
@@ -377,8 +477,7 @@ impl RunningStats {
             let n = c.ohlcv.n as usize;
             let slope = if c.trend.c[0][0] > 0.0 { c.trend.c[0][1] / c.trend.c[0][0] } else { f64::NAN };
             let bars_per_year = TRADING_DAYS * n as f64 / c.days as f64;
-            let describe =
-                FIELDS.iter().enumerate().map(|(i, f)| (f.to_string(), c.columns[i].describe(&c.ohlcv, i))).collect();
+            let describe = DescribeOhlcv([0, 1, 2, 3, 4].map(|i| c.columns[i].describe(&c.ohlcv, i)));
             companies.push(CompanyStats {
                 company: name,
                 symbol: c.symbol,
@@ -415,7 +514,7 @@ impl RunningStats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::{market_stats, quantile};
+    use crate::stats::{market_stats, quantile, FIELDS};
 
     /// Three companies over `days` days: prices from a seeded walk with fat
     /// tails, one company starting late and one ending early, bars interleaved
@@ -532,12 +631,76 @@ mod tests {
         }
     }
 
+    /// The companies correlated are the first [`MAX_CORRELATED`] by name,
+    /// as over a store, whatever order they arrive in: here the last names
+    /// come first and the first names start days later.
+    #[test]
+    fn the_first_companies_by_name_are_correlated_in_any_order_of_arrival() {
+        let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+        let companies = 250usize;
+        let by_company: Vec<Vec<Bar>> = (0..companies)
+            .map(|c| {
+                let first_day = if c < 120 { 3 } else { 0 };
+                (first_day..12)
+                    .map(|d| {
+                        let close = 10.0 + ((c * 7 + d * d * 3 + c * d) % 11) as f64;
+                        Bar {
+                            company: format!("C{c:03}"),
+                            symbol: format!("C{c:03}"),
+                            ts: Ts::Date(start + chrono::Duration::days(d as i64)),
+                            open: close,
+                            high: close,
+                            low: close,
+                            close,
+                            volume: 1.0,
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut arrivals: Vec<&Bar> = by_company.iter().flatten().collect();
+        arrivals.sort_by(|a, b| a.ts.cmp(&b.ts).then(b.company.cmp(&a.company)));
+        let mut running = RunningStats::default();
+        for bar in arrivals {
+            running.push(bar);
+        }
+        let (got, exact) = (running.finish(), market_stats(&by_company));
+        assert_eq!(got.names, (0..MAX_CORRELATED).map(|c| format!("C{c:03}")).collect::<Vec<_>>());
+        assert_eq!(got.names, exact.names);
+        for (g, e) in got.return_correlation.iter().flatten().zip(exact.return_correlation.iter().flatten()) {
+            assert!(close(*g, *e), "{g} vs {e}");
+        }
+        assert_eq!(got.companies.len(), companies);
+    }
+
+    /// A company of a few bars keeps them as they are: its quartiles are
+    /// exact, and it costs a few hundred bytes, not a digest's kilobytes.
+    #[test]
+    fn few_bars_are_kept_exactly() {
+        let by_company = market(30);
+        let mut running = RunningStats::default();
+        for bar in by_company.iter().flatten() {
+            running.push(bar);
+        }
+        let (got, exact) = (running.finish(), market_stats(&by_company));
+        assert_eq!(got.companies.len(), 3);
+        for (g, e) in got.companies.iter().zip(&exact.companies) {
+            for field in FIELDS {
+                let (gd, ed) = (&g.describe[field], &e.describe[field]);
+                assert_eq!((gd.q25, gd.q50, gd.q75, gd.min, gd.max), (ed.q25, ed.q50, ed.q75, ed.min, ed.max));
+            }
+            assert_eq!(g.close_box, e.close_box);
+        }
+        assert!(std::mem::size_of::<Column>() <= 40, "{}", std::mem::size_of::<Column>());
+    }
+
     #[test]
     fn kept_extremes_are_the_most_extreme() {
         let mut c = Column::new(true);
         for i in 0..10_000 {
             c.push(((i * 7919) % 10_000) as f64);
         }
+        let Column::Digested(c) = c else { panic!("10,000 values are summarised") };
         let low: Vec<f64> = c.lowest.keys().map(|k| k.0).collect();
         let high: Vec<f64> = c.highest.keys().map(|k| k.0).collect();
         assert_eq!(low, (0..EXTREMES).map(|v| v as f64).collect::<Vec<_>>());

@@ -30,6 +30,35 @@ pub struct Describe {
     pub max: f64,
 }
 
+/// `describe()` of Open, High, Low, Close and Volume (in [`FIELDS`]' order),
+/// by name: `describe["Close"]`. Written as a map from name to [`Describe`],
+/// names in alphabetical order. Held inline: many companies' statistics
+/// must not cost a map each.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DescribeOhlcv(pub [Describe; 5]);
+
+impl std::ops::Index<&str> for DescribeOhlcv {
+    type Output = Describe;
+
+    fn index(&self, field: &str) -> &Describe {
+        let i = FIELDS.iter().position(|f| *f == field).unwrap_or_else(|| panic!("no column {field:?}"));
+        &self.0[i]
+    }
+}
+
+impl Serialize for DescribeOhlcv {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut names: Vec<(&str, &Describe)> = FIELDS.iter().copied().zip(&self.0).collect();
+        names.sort_by_key(|(name, _)| *name);
+        let mut map = serializer.serialize_map(Some(names.len()))?;
+        for (name, d) in names {
+            map.serialize_entry(name, d)?;
+        }
+        map.end()
+    }
+}
+
 fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
 }
@@ -138,7 +167,7 @@ pub struct CompanyStats {
     /// Date of the last bar.
     pub last: String,
     /// Open, High, Low, Close, Volume.
-    pub describe: BTreeMap<String, Describe>,
+    pub describe: DescribeOhlcv,
     /// Box plot of closing prices.
     pub close_box: BoxPlot,
     /// Box plot of simple returns.
@@ -197,7 +226,7 @@ pub fn company_stats(bars: &[Bar]) -> Option<CompanyStats> {
         bars: bars.len(),
         first: first.ts.to_string(),
         last: bars.last().expect("not empty").ts.to_string(),
-        describe: FIELDS.iter().zip(&columns).map(|(f, c)| (f.to_string(), describe(c))).collect(),
+        describe: DescribeOhlcv([0, 1, 2, 3, 4].map(|i| describe(&columns[i]))),
         close_box: boxplot(close),
         return_box: boxplot(&returns),
         ohlcv_correlation: columns.iter().map(|a| columns.iter().map(|b| correlation(a, b)).collect()).collect(),
@@ -222,37 +251,56 @@ pub struct MarketStats {
     pub return_correlation: Vec<Vec<f64>>,
 }
 
-/// `bars_by_company`: each company's bars, oldest first.
+/// `bars_by_company`: each company's bars, oldest first, companies by name.
 pub fn market_stats(bars_by_company: &[Vec<Bar>]) -> MarketStats {
-    let companies: Vec<CompanyStats> = bars_by_company.iter().filter_map(|b| company_stats(b)).collect();
-    // Pairs grow with the square of the companies: the first
-    // `MAX_CORRELATED` with bars are correlated, as a run's statistics do.
-    let returns: Vec<BTreeMap<Ts, f64>> = bars_by_company
-        .iter()
-        .filter(|b| !b.is_empty())
-        .take(crate::running::MAX_CORRELATED)
-        .map(|bars| bars.windows(2).map(|w| (w[1].ts, w[1].close / w[0].close - 1.0)).collect())
-        .collect();
-    let return_correlation = returns
-        .iter()
-        .map(|a| {
-            returns
-                .iter()
-                .map(|b| {
-                    let (x, y): (Vec<f64>, Vec<f64>) =
-                        a.iter().filter_map(|(ts, ra)| b.get(ts).map(|rb| (*ra, *rb))).unzip();
-                    correlation(&x, &y)
-                })
-                .collect()
-        })
-        .collect();
-    let names = bars_by_company
-        .iter()
-        .filter_map(|b| b.first())
-        .take(crate::running::MAX_CORRELATED)
-        .map(|b| b.company.clone())
-        .collect();
-    MarketStats { names, companies, return_correlation }
+    let mut builder = MarketStatsBuilder::default();
+    for bars in bars_by_company {
+        builder.push(bars);
+    }
+    builder.finish()
+}
+
+/// [`market_stats`] one company at a time, so that a caller reading a store
+/// holds one company's bars at once, never the whole store.
+#[derive(Debug, Default)]
+pub struct MarketStatsBuilder {
+    companies: Vec<CompanyStats>,
+    /// Returns by date of the companies correlated.
+    returns: Vec<BTreeMap<Ts, f64>>,
+    names: Vec<String>,
+}
+
+impl MarketStatsBuilder {
+    /// Counts one company's bars, oldest first; companies come by name.
+    pub fn push(&mut self, bars: &[Bar]) {
+        let Some(stats) = company_stats(bars) else { return };
+        // Pairs grow with the square of the companies: the first
+        // `MAX_CORRELATED` by name are correlated, as a run's statistics do.
+        if self.returns.len() < crate::running::MAX_CORRELATED {
+            self.returns.push(bars.windows(2).map(|w| (w[1].ts, w[1].close / w[0].close - 1.0)).collect());
+            self.names.push(stats.company.clone());
+        }
+        self.companies.push(stats);
+    }
+
+    /// The statistics of every company pushed.
+    pub fn finish(self) -> MarketStats {
+        let returns = self.returns;
+        let return_correlation = returns
+            .iter()
+            .map(|a| {
+                returns
+                    .iter()
+                    .map(|b| {
+                        let (x, y): (Vec<f64>, Vec<f64>) =
+                            a.iter().filter_map(|(ts, ra)| b.get(ts).map(|rb| (*ra, *rb))).unzip();
+                        correlation(&x, &y)
+                    })
+                    .collect()
+            })
+            .collect();
+        MarketStats { names: self.names, companies: self.companies, return_correlation }
+    }
 }
 
 #[cfg(test)]

@@ -119,6 +119,13 @@ pub trait Producer: Send + Sync {
         self.send(key, encoded(&record)).await
     }
 
+    /// [`Producer::send`] of a message read from a file at `origin`; a bus
+    /// within one process keeps the place for the dead letters.
+    async fn send_from(&self, key: &[u8], payload: Vec<u8>, origin: String) -> Result<(), BusError> {
+        let _ = origin;
+        self.send(key, payload).await
+    }
+
     /// Waits until every queued message is delivered, or fails naming how many
     /// were not.
     async fn flush(&self) -> Result<(), BusError>;

@@ -38,6 +38,10 @@ impl Producer for MemoryProducer {
         self.queue(key, Vec::new(), Some(record), Some(origin)).await
     }
 
+    async fn send_from(&self, key: &[u8], payload: Vec<u8>, origin: String) -> Result<(), BusError> {
+        self.queue(key, payload, None, Some(origin)).await
+    }
+
     async fn flush(&self) -> Result<(), BusError> {
         // A message handed to the channel is delivered.
         Ok(())

@@ -39,6 +39,8 @@ pub enum Item {
     /// A trade or quote of a live feed (or a replayed one), for windows to
     /// aggregate; it travels on the ticks topic.
     Tick(Tick),
+    /// A tick read from a file, with its file and line for the dead letters.
+    TickAt(Tick, String),
     /// A row the source could not read, kept with its reason.
     Reject(Reject),
 }

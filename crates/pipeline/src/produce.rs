@@ -177,7 +177,7 @@ fn prepare(item: Item) -> Prepared {
         Item::Bar(bar) => {
             let mut bytes = Vec::with_capacity(160);
             encode_into(&bar, &mut bytes);
-            Prepared::Send(bar.symbol, Some(bar.ts), Outgoing::Bytes(bytes))
+            Prepared::Send(bar.symbol, Some(bar.ts), Outgoing::Bytes(bytes, None))
         }
         Item::Raw(rec) => {
             let key = match (&rec.raw.symbol, &rec.raw.company) {
@@ -188,23 +188,27 @@ fn prepare(item: Item) -> Prepared {
             let ts = rec.raw.date.as_deref().and_then(|d| d.parse().ok());
             Prepared::Send(key, ts, Outgoing::Record(rec.raw, rec.source))
         }
-        Item::Wire(w) => Prepared::Send(w.key, w.ts, Outgoing::Bytes(w.payload)),
-        Item::Tick(t) => {
-            let bytes = serde_json::to_vec(&t).expect("a tick serialises");
-            let ts = chrono::DateTime::from_timestamp_millis(t.time_ms).map(Ts::Instant);
-            // Keyed by the instrument, however the tick spells it: its
-            // spellings share a partition, so one member holds its window.
-            Prepared::Send(canonical_symbol(&t.symbol), ts, Outgoing::Bytes(bytes))
-        }
+        Item::Wire(w) => Prepared::Send(w.key, w.ts, Outgoing::Bytes(w.payload, None)),
+        Item::Tick(t) => prepare_tick(t, None),
+        Item::TickAt(t, origin) => prepare_tick(t, Some(origin)),
         Item::Reject(r) => Prepared::Reject(r),
     }
+}
+
+fn prepare_tick(t: stockstream_core::Tick, origin: Option<String>) -> Prepared {
+    let bytes = serde_json::to_vec(&t).expect("a tick serialises");
+    let ts = chrono::DateTime::from_timestamp_millis(t.time_ms).map(Ts::Instant);
+    // Keyed by the instrument, however the tick spells it: its
+    // spellings share a partition, so one member holds its window.
+    Prepared::Send(canonical_symbol(&t.symbol), ts, Outgoing::Bytes(bytes, origin))
 }
 
 impl Outgoing {
     async fn send(self, producer: &dyn Producer, key: &str) -> Result<(), stockstream_core::BusError> {
         match self {
             Outgoing::Record(record, origin) => producer.send_record(key.as_bytes(), record, origin).await,
-            Outgoing::Bytes(bytes) => producer.send(key.as_bytes(), bytes).await,
+            Outgoing::Bytes(bytes, None) => producer.send(key.as_bytes(), bytes).await,
+            Outgoing::Bytes(bytes, Some(origin)) => producer.send_from(key.as_bytes(), bytes, origin).await,
         }
     }
 }
@@ -213,7 +217,8 @@ impl Outgoing {
 enum Outgoing {
     /// A bar file's row, and where it was read.
     Record(RawBar, String),
-    Bytes(Vec<u8>),
+    /// Encoded, and where it was read if a file was.
+    Bytes(Vec<u8>, Option<String>),
 }
 
 /// Keeps rejects durably (retried under `retry` while the dead letters are unavailable).

@@ -11,7 +11,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
-use stockstream_analytics::{indicator_rows, insights, market_stats, IndicatorRow, MarketStats};
+use stockstream_analytics::{indicator_rows, insights, IndicatorRow, MarketStats, MarketStatsBuilder};
 use stockstream_core::{encode, Bar, DateRange, StoreError, Ts};
 use stockstream_pipeline::AnalyticsStage;
 use stockstream_store::Store;
@@ -90,7 +90,7 @@ impl StatsCache {
                 return Ok(c.stats.clone());
             }
         }
-        let stats = Arc::new(market_stats(&store.bars_by_company(range).await?));
+        let stats = Arc::new(market_stats_of(store, range).await?);
         *last = Some(CachedStats { range: key, version, at: std::time::Instant::now(), stats: stats.clone() });
         Ok(stats)
     }
@@ -355,9 +355,34 @@ async fn latest_rows(
     Ok(out)
 }
 
+/// Companies' statistics a page at a time (`limit`, default 100, and `after`
+/// a name), with the return correlations and `next`, the `after` of the next
+/// page (null on the last).
 async fn stats(State(s): State<AppState>, Query(p): Params) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = limit(&p, 100, 1000)?;
     let stats = s.stats.get(s.store.as_ref(), &range(&p)?).await?;
-    Ok(Json(serde_json::to_value(&*stats).map_err(anyhow::Error::from)?))
+    let start = match p.get("after") {
+        Some(after) => stats.companies.partition_point(|c| c.company.as_str() <= after.as_str()),
+        None => 0,
+    };
+    let page = &stats.companies[start..(start + limit).min(stats.companies.len())];
+    let next = (start + page.len() < stats.companies.len()).then(|| page.last().map(|c| c.company.clone())).flatten();
+    Ok(Json(json!({
+        "companies": page,
+        "names": stats.names,
+        "return_correlation": stats.return_correlation,
+        "next": next,
+    })))
+}
+
+/// The market statistics of a store's bars in `range`, read one company at a
+/// time: memory holds one company's bars and each company's statistics.
+pub async fn market_stats_of(store: &dyn Store, range: &DateRange) -> Result<MarketStats, StoreError> {
+    let mut builder = MarketStatsBuilder::default();
+    for company in store.companies().await? {
+        builder.push(&store.range(&company, range).await?);
+    }
+    Ok(builder.finish())
 }
 
 async fn insights_route(State(s): State<AppState>, Query(p): Params) -> Result<Json<serde_json::Value>, ApiError> {

@@ -1,6 +1,7 @@
 //! Ticks replayed from a file: JSON lines in the ticks' wire form, or CSV with
 //! a header naming `symbol`, `time` (RFC 3339 or Unix milliseconds), `price`
-//! and optionally `size`, `day_volume`, `trade_id` (plain fields, no quoting).
+//! and optionally `size`, `day_volume`, `trade_id` (fields may be quoted, as CSV
+//! writers quote them).
 //! Each line is bounded; a line that is not a tick is kept as a reject.
 
 use std::fs::File;
@@ -59,7 +60,10 @@ impl TickFile {
                 _ => return Err(CsvError::Layout { path: shown, message: "no readable header line".into() }),
             }
             let text = String::from_utf8_lossy(&header);
-            let names: Vec<String> = text.trim().split(',').map(|c| c.trim().to_ascii_lowercase()).collect();
+            let names: Vec<String> = csv_fields(text.trim().as_bytes())
+                .iter()
+                .map(|c| String::from_utf8_lossy(c).trim().to_ascii_lowercase())
+                .collect();
             let find = |n: &str| names.iter().position(|c| c == n);
             let need = |n: &str| {
                 find(n).ok_or_else(|| CsvError::Layout {
@@ -84,9 +88,12 @@ impl TickFile {
 
     fn parse(&self, line: &[u8]) -> Result<Tick, Refusal> {
         let Some(cols) = &self.csv else { return Tick::decode(line) };
-        let text =
-            std::str::from_utf8(line).map_err(|_| Refusal::new(RejectKind::BadTick, "a line that is not UTF-8"))?;
-        let fields: Vec<&str> = text.split(',').map(str::trim).collect();
+        let record = csv_fields(line);
+        let fields: Vec<&str> = record
+            .iter()
+            .map(|f| std::str::from_utf8(f).map(str::trim))
+            .collect::<Result<_, _>>()
+            .map_err(|_| Refusal::new(RejectKind::BadTick, "a line that is not UTF-8"))?;
         let field = |i: usize| fields.get(i).copied().unwrap_or("");
         let number = |i: usize, what: &str| -> Result<f64, Refusal> {
             field(i)
@@ -116,6 +123,19 @@ impl TickFile {
             source: "file".into(),
         })
     }
+}
+
+/// One line's fields as CSV reads them: `"AAPL"` is `AAPL`, `"a,b"` one field.
+fn csv_fields(line: &[u8]) -> csv::ByteRecord {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(line.len().max(64))
+        .from_reader(line);
+    let mut record = csv::ByteRecord::new();
+    // A line read whole holds one record; an unterminated quote ends it.
+    let _ = reader.read_byte_record(&mut record);
+    record
 }
 
 impl Iterator for TickFile {
@@ -149,7 +169,7 @@ impl Iterator for TickFile {
                 Ok(mut tick) => {
                     let shared = self.names.entry(tick.symbol.to_string()).or_insert_with(|| tick.symbol.clone());
                     tick.symbol = shared.clone();
-                    Item::Tick(tick)
+                    Item::TickAt(tick, source())
                 }
                 Err(refusal) => Item::Reject(refusal.into_reject(source(), buf)),
             });
@@ -190,9 +210,10 @@ mod tests {
         )
         .unwrap();
         let items: Vec<Item> = TickFile::open(&csv, None).unwrap().collect();
-        let Item::Tick(a) = &items[0] else { panic!("{:?}", items[0]) };
+        let Item::TickAt(a, at) = &items[0] else { panic!("{:?}", items[0]) };
+        assert_eq!(at, &format!("{}:2", csv.display()), "the dead letters name the file and line");
         assert_eq!((a.time_ms, a.price, a.size, a.day_volume), (1_704_207_600_123, 481.5, 100.0, None));
-        let Item::Tick(b) = &items[1] else { panic!() };
+        let Item::TickAt(b, _) = &items[1] else { panic!() };
         assert_eq!((b.time_ms, b.day_volume), (1_704_207_600_200, Some(1000.0)));
         assert!(Arc::ptr_eq(&a.symbol, &b.symbol), "one shared name per symbol");
         let Item::Reject(r) = &items[2] else { panic!() };
@@ -202,7 +223,7 @@ mod tests {
         std::fs::write(&jsonl, "{\"symbol\":\"A\",\"time\":1704207600123,\"price\":2.5}\n{\"symbol\":\"A\"}\n")
             .unwrap();
         let items: Vec<Item> = TickFile::open(&jsonl, None).unwrap().collect();
-        assert!(matches!(&items[0], Item::Tick(t) if t.price == 2.5));
+        assert!(matches!(&items[0], Item::TickAt(t, _) if t.price == 2.5));
         assert!(matches!(&items[1], Item::Reject(r) if r.kind == "bad_tick"));
 
         std::fs::write(&csv, "sym,when\n").unwrap();

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use stockstream_analytics::{indicator_rows, insights, market_stats, IndicatorRow, LiveIndicators};
+use stockstream_analytics::{indicator_rows, insights, IndicatorRow, LiveIndicators};
 use stockstream_core::{DateRange, MissingPolicy, Ts};
 use stockstream_pipeline::Acceptor;
 use stockstream_store::StoreArgs;
@@ -187,7 +187,7 @@ pub enum TextFormat {
 pub async fn insights_command(args: InsightsArgs) -> anyhow::Result<()> {
     let store = args.store.open_existing().await?;
     let range = DateRange::checked(args.from, args.to).map_err(anyhow::Error::msg)?;
-    let stats = market_stats(&store.bars_by_company(&range).await?);
+    let stats = stockstream_server::market_stats_of(store.as_ref(), &range).await?;
     anyhow::ensure!(!stats.companies.is_empty(), "the store holds no bars in that range");
     let found = insights(&stats);
     match args.format {
@@ -197,7 +197,16 @@ pub async fn insights_command(args: InsightsArgs) -> anyhow::Result<()> {
             }
         }
         TextFormat::Json => {
-            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "insights": found, "stats": stats }))?);
+            // Written as it is serialised: statistics of many companies are long.
+            #[derive(serde::Serialize)]
+            struct Out<'a> {
+                insights: &'a [stockstream_analytics::Insight],
+                stats: &'a stockstream_analytics::MarketStats,
+            }
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            serde_json::to_writer_pretty(&mut out, &Out { insights: &found, stats: &stats })?;
+            std::io::Write::write_all(&mut out, b"\n")?;
+            std::io::Write::flush(&mut out)?;
         }
     }
     Ok(())

@@ -317,8 +317,8 @@ fn a_file_that_is_not_a_database_is_named_in_the_error() {
 }
 
 /// One instrument, however a feed spells it: ticks of `AAPL`, `aapl`, `Aapl`
-/// (and `NVDA`, `NVIDIA`) in one minute make one bar each, never several
-/// windows overwriting one row.
+/// (and `NVDA`, `NVIDIA`, `"NVDA"` quoted as CSV writers quote) in one minute
+/// make one bar each, never several windows overwriting one row.
 #[test]
 fn ticks_of_one_instrument_in_any_case_or_alias_make_one_bar() {
     let dir = tempfile::tempdir().unwrap();
@@ -329,7 +329,8 @@ fn ticks_of_one_instrument_in_any_case_or_alias_make_one_bar() {
          aapl,2024-03-04T15:00:02Z,200,15\n\
          Aapl,2024-03-04T15:00:03Z,300,20\n\
          NVDA,2024-03-04T15:00:04Z,50,5\n\
-         NVIDIA,2024-03-04T15:00:05Z,60,6\n",
+         NVIDIA,2024-03-04T15:00:05Z,60,6\n\
+         \"NVDA\",2024-03-04T15:00:06Z,55,4\n",
     )
     .unwrap();
     let out = ok(dir.path(), &["run", "--source", "ticks", "--input", "case.csv", "--bar", "1m", "--no-report"]);
@@ -341,9 +342,28 @@ fn ticks_of_one_instrument_in_any_case_or_alias_make_one_bar() {
         shown,
         [
             "Apple AAPL Real(100.0) Real(300.0) Real(100.0) Real(300.0) Real(45.0)",
-            "NVIDIA NVDA Real(50.0) Real(60.0) Real(50.0) Real(60.0) Real(11.0)",
+            "NVIDIA NVDA Real(50.0) Real(60.0) Real(50.0) Real(55.0) Real(15.0)",
         ]
     );
+}
+
+/// A tick refused after the bus (late, past its window) is kept with the
+/// file and line it was read from, as every other reject of a file is.
+#[test]
+fn a_late_tick_in_a_file_is_kept_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("late.csv"),
+        "symbol,time,price,size\n\
+         NVDA,2024-03-04T15:00:01Z,50,5\n\
+         NVDA,2024-03-04T15:03:30Z,51,5\n\
+         NVDA,2024-03-04T15:00:30Z,52,5\n",
+    )
+    .unwrap();
+    let out = ok(dir.path(), &["run", "--source", "ticks", "--input", "late.csv", "--bar", "1m", "--no-report"]);
+    assert_eq!(summary(&out, "rejected"), 1, "{out}");
+    let rejects = rows(&dir.path().join("stockstream.db"), "SELECT kind, source FROM rejects");
+    assert_eq!(rejects, [["late", "late.csv:4"]]);
 }
 
 /// `Apple`, `apple` and `APPLE` in a file are one company (its registered

@@ -592,3 +592,47 @@ fn terminated_cleanly(mut server: Server, dir: &Path) {
     let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
     assert!(status.success(), "{status:?} after SIGTERM:\n{log}");
 }
+
+/// 100,000 companies of one bar each: `insights` and `serve` answering
+/// `/api/stats` (a page at a time) and `/api/insights` each stay within
+/// 200 MB, `run` within 600 MB (its indicators and statistics keep about 4 KB
+/// a company); correlations are those of the first 100 companies by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statistics_over_100000_companies_stay_bounded() {
+    const MB: u64 = 1 << 20;
+    const COMPANIES: usize = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("Date,Open,High,Low,Close,Volume,Company Name\n");
+    for c in 0..COMPANIES {
+        csv.push_str(&format!("2024-01-02,10,11,9,10,100,C{c:05}\n"));
+    }
+    std::fs::write(dir.path().join("many.csv"), csv).unwrap();
+    let quiet = |args: &[&str]| {
+        bin().args(args).current_dir(dir.path()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+    };
+    let (code, peak) = common::wait_with_peak_rss(quiet(&["run", "--input", "many.csv", "--no-report"]));
+    assert_eq!(code, Some(0));
+    assert!(peak <= 600 * MB, "run: peak RSS {} MB", peak / MB);
+    assert_eq!(common::count(&dir.path().join("stockstream.db"), "bars"), COMPANIES as u64);
+    let (code, peak) = common::wait_with_peak_rss(quiet(&["insights", "--format", "json"]));
+    assert_eq!(code, Some(0));
+    assert!(peak <= 200 * MB, "insights: peak RSS {} MB", peak / MB);
+
+    let server = start(dir.path(), &["serve"]);
+    let b = server.base.as_str();
+    let started = Instant::now();
+    let first = json(b, "/api/stats").await;
+    eprintln!("/api/stats over {COMPANIES} companies: {:?} (then cached)", started.elapsed());
+    let page: Vec<&str> =
+        first["companies"].as_array().unwrap().iter().map(|c| c["company"].as_str().unwrap()).collect();
+    assert_eq!(page, (0..100).map(|c| format!("C{c:05}")).collect::<Vec<_>>());
+    assert_eq!(first["next"], "C00099");
+    assert_eq!(first["names"], serde_json::json!(page), "the first 100 by name are correlated");
+    let last = json(b, "/api/stats?after=C99950&limit=1000").await;
+    assert_eq!(last["companies"].as_array().unwrap().len(), 49);
+    assert!(last["next"].is_null());
+    error(b, "/api/stats?limit=1001", 400, Some("limit")).await;
+    assert!(json(b, "/api/insights").await["insights"].is_array());
+    let peak = common::proc_status_kb(server.child.id(), "VmHWM") * 1024;
+    assert!(peak <= 200 * MB, "serve: peak RSS {} MB", peak / MB);
+}
