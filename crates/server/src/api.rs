@@ -428,6 +428,33 @@ async fn stream(
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
+/// DynamoDB's requests and consumed capacity by operation, when this process
+/// has used it.
+fn dynamodb_metrics(out: &mut String) {
+    use std::fmt::Write;
+    let usage = stockstream_store::dynamodb_usage();
+    if usage.is_empty() {
+        return;
+    }
+    out.push_str("# HELP stockstream_dynamodb_requests_total DynamoDB requests answered, by operation.\n");
+    out.push_str("# TYPE stockstream_dynamodb_requests_total counter\n");
+    for (op, u) in &usage {
+        let _ = writeln!(out, "stockstream_dynamodb_requests_total{{operation=\"{op}\"}} {}", u.requests);
+    }
+    out.push_str(
+        "# HELP stockstream_dynamodb_capacity_units_total Capacity units DynamoDB reported consumed, by operation.\n",
+    );
+    out.push_str("# TYPE stockstream_dynamodb_capacity_units_total counter\n");
+    for (op, u) in &usage {
+        let kind = if stockstream_store::is_read(op) { "read" } else { "write" };
+        let _ = writeln!(
+            out,
+            "stockstream_dynamodb_capacity_units_total{{operation=\"{op}\",kind=\"{kind}\"}} {}",
+            u.capacity_units
+        );
+    }
+}
+
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     let mut text = (s.metrics)();
     s.hub.bus_to_event.render(
@@ -440,6 +467,7 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
         "Time from a tick entering the bus to the server-sent event of the bar it moved.",
         &mut text,
     );
+    dynamodb_metrics(&mut text);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 

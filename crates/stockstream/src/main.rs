@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod analyze;
+mod catalog;
 mod config;
 mod consume;
 mod generate;
@@ -44,6 +45,8 @@ enum Command {
     Serve(serve::ServeCommandArgs),
     /// Reads bars back from the store.
     Query(query::QueryArgs),
+    /// The store's catalog of companies (`catalog rebuild`).
+    Catalog(catalog::CatalogArgs),
 }
 
 fn main() -> ExitCode {
@@ -115,6 +118,7 @@ fn main() -> ExitCode {
             Command::Report(args) => report::report_command(args).await,
             Command::Indicators(args) => analyze::indicators_command(args).await,
             Command::Insights(args) => analyze::insights_command(args).await,
+            Command::Catalog(args) => catalog::catalog_command(args).await,
         }
     });
     match result {

@@ -32,6 +32,10 @@ pub async fn serve_command(args: ServeCommandArgs) -> anyhow::Result<()> {
         Some(_) => wait_for_store(&args.store, args.interval).await?,
         None => crate::open_interval(&args.store, args.interval).await?,
     };
+    // A store must list its companies without a scan: one that cannot (a
+    // DynamoDB table written before its catalog) is refused here, with how
+    // to build the catalog, not on every request.
+    store.companies().await?;
     let stop = stop_on_signal();
     let interval = args.interval.map(|b| b.name()).unwrap_or_else(|| "1d".into());
     let (hub, analytics) = match args.follow.follow() {

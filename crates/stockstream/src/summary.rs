@@ -46,6 +46,27 @@ pub fn print_summary(label: &str, stats: &Stats, elapsed: Duration) {
     println!("imputed    {}", get(&stats.imputed));
     println!("elapsed    {secs:.2} s");
     println!("rate       {:.0} bars/s", done as f64 / secs.max(1e-9));
+    print_dynamodb_usage();
+}
+
+/// DynamoDB's requests and capacity units, when the command used it:
+/// `dynamodb   1200 requests, 0.0 read units, 40000.0 write units (BatchWriteItem 1200, ...)`.
+pub fn print_dynamodb_usage() {
+    let usage = stockstream_store::dynamodb_usage();
+    if usage.is_empty() {
+        return;
+    }
+    let units = |read: bool| -> f64 {
+        usage.iter().filter(|(op, _)| stockstream_store::is_read(op) == read).map(|(_, u)| u.capacity_units).sum()
+    };
+    let requests: u64 = usage.values().map(|u| u.requests).sum();
+    let by_operation: Vec<String> = usage.iter().map(|(op, u)| format!("{op} {}", u.requests)).collect();
+    println!(
+        "dynamodb   {requests} requests, {:.1} read units, {:.1} write units ({})",
+        units(true),
+        units(false),
+        by_operation.join(", ")
+    );
 }
 
 /// A progress bar on a terminal; nothing otherwise.

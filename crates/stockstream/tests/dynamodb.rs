@@ -45,6 +45,16 @@ fn the_default_dataset_is_stored_once_and_a_second_run_changes_nothing() {
     let first = run_ok(dir.path(), &with(&["run"], &ddb_args(&server)));
     assert_eq!(summary(&first, "stored"), 3577, "{first}");
     assert!(first.contains("DynamoDB table StockMkt at http://127.0.0.1:"), "{first}");
+    // What the writes cost, from the answers' ConsumedCapacity: a put of a
+    // bar's item is at least one write unit.
+    let usage = first.lines().find(|l| l.starts_with("dynamodb ")).unwrap_or_else(|| panic!("{first}"));
+    let number_before = |word: &str| -> f64 {
+        let words: Vec<&str> = usage.split_whitespace().collect();
+        let at = words.iter().position(|w| w.trim_end_matches(',') == word).unwrap_or_else(|| panic!("{usage}"));
+        words[at - 1].parse().unwrap_or_else(|_| panic!("{usage}"))
+    };
+    assert!(number_before("write") >= 3577.0, "{usage}");
+    assert!(usage.contains("BatchWriteItem "), "{usage}");
     assert_eq!(ddb_count(&server, "StockMkt"), 3577);
     let before = dump(dir.path(), &server);
     assert_eq!(before.len(), 3577);
@@ -221,6 +231,18 @@ async fn alerts_are_kept_in_dynamodb_and_served_from_it() {
             let body = reqwest::get(format!("http://{bind}/api/alerts?{query}")).await.unwrap().text().await.unwrap();
             got.push(serde_json::from_str::<serde_json::Value>(&body).unwrap());
         }
+        let metrics = reqwest::get(format!("http://{bind}/metrics")).await.unwrap().text().await.unwrap();
+        let on_dynamodb = store[0] == "--store";
+        // Each request and the read units it consumed, by operation.
+        let counted = metrics.lines().any(|l| {
+            l.starts_with("stockstream_dynamodb_requests_total{operation=\"Query\"} ")
+                && l.split(' ').nth(1).is_some_and(|n| n.parse::<u64>().unwrap() >= 2)
+        });
+        let units = metrics.lines().any(|l| {
+            l.starts_with("stockstream_dynamodb_capacity_units_total{operation=\"Query\",kind=\"read\"} ")
+                && l.split(' ').nth(1).is_some_and(|n| n.parse::<f64>().unwrap() > 0.0)
+        });
+        assert_eq!((counted, units), (on_dynamodb, on_dynamodb), "{metrics}");
         let _ = child.kill();
         let _ = child.wait();
         answers.push(got);
@@ -228,4 +250,82 @@ async fn alerts_are_kept_in_dynamodb_and_served_from_it() {
     assert_eq!(answers[0][0].as_array().unwrap().len() as u64, count);
     assert!(answers[0][1].as_array().unwrap().iter().all(|a| a["company"] == "NVIDIA"));
     assert_eq!(answers[0], answers[1], "DynamoDB and SQLite serve the same alerts");
+}
+
+/// `serve` over DynamoDB answers the company list, the latest bars and a
+/// company's bars with Queries of the catalog and of one company's bars: no
+/// Scan (counted in `/metrics`), and the same answers as over SQLite. A table
+/// the original project's boto3 `put_item` wrote has no catalog: `serve` says
+/// so and how to build it, and `catalog rebuild` builds it with exact counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn companies_and_latest_come_from_the_catalog_without_a_scan() {
+    let server = DynamoLocal::start();
+    let dir = tempfile::tempdir().unwrap();
+    let run = ["run", "--no-report", "--no-insights"];
+    run_ok(dir.path(), &with(&run, &ddb_args(&server)));
+    let db = dir.path().join("s.db").display().to_string();
+    run_ok(dir.path(), &with(&run, &["--db".into(), db.clone()]));
+
+    let serve = |store: Vec<String>| {
+        let bind = format!("127.0.0.1:{}", stockstream_testkit::free_port());
+        let child = bin()
+            .args(with(&["serve", "--bind", &bind], &store))
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        (child, bind)
+    };
+    let mut answers = Vec::new();
+    for store in [ddb_args(&server), vec!["--db".into(), db.clone()]] {
+        let (mut child, bind) = serve(store.clone());
+        assert!(common::wait_until(Duration::from_secs(30), || std::net::TcpStream::connect(&bind).is_ok()));
+        let mut got = Vec::new();
+        for path in ["/api/companies", "/api/latest", "/api/bars/NVIDIA?limit=1", "/api/bars/nvda?limit=1"] {
+            let started = std::time::Instant::now();
+            let body = reqwest::get(format!("http://{bind}{path}")).await.unwrap().text().await.unwrap();
+            eprintln!("{} {path}: {:?}", store[0], started.elapsed());
+            got.push(serde_json::from_str::<serde_json::Value>(&body).unwrap_or_else(|_| panic!("{path}: {body}")));
+        }
+        let metrics = reqwest::get(format!("http://{bind}/metrics")).await.unwrap().text().await.unwrap();
+        if store[0] == "--store" {
+            assert!(!metrics.contains("operation=\"Scan\""), "{metrics}");
+            assert!(metrics.contains("stockstream_dynamodb_requests_total{operation=\"Query\"}"), "{metrics}");
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        answers.push(got);
+    }
+    assert_eq!(answers[0][0].as_array().unwrap().len(), 7, "{:?}", answers[0][0]);
+    assert_eq!(answers[0], answers[1], "DynamoDB and SQLite answer alike");
+
+    // The original project's way of writing: boto3 put_item, no catalog.
+    let csv = dir.path().join("seed.csv");
+    std::fs::write(
+        &csv,
+        "Date,Open,High,Low,Close,Volume,Company Name\n\
+         2024-01-02,10,11,9,10.5,100,NVIDIA\n\
+         2024-01-03,10.5,12,10,11.5,120,NVIDIA\n\
+         2024-01-02,200,210,190,205,50,Tesla\n",
+    )
+    .unwrap();
+    let seed_table = ["--table".to_string(), "SeedMkt".to_string()];
+    assert_eq!(
+        python(&interop("ddb_put_rows.py"), &[&server.endpoint(), "SeedMkt", csv.to_str().unwrap()]).trim(),
+        "3"
+    );
+    let (child, _) = serve(with(&[], &[ddb_args(&server), seed_table.to_vec()].concat()));
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("SeedMkt has no catalog") && stderr.contains("stockstream catalog rebuild"), "{stderr}");
+    let rebuilt =
+        run_ok(dir.path(), &with(&["catalog", "rebuild"], &[ddb_args(&server), seed_table.to_vec()].concat()));
+    assert!(rebuilt.contains("catalog    2 companies"), "{rebuilt}");
+    let latest = run_ok(
+        dir.path(),
+        &with(&["query", "--company", "nvda", "--format", "csv"], &[ddb_args(&server), seed_table.to_vec()].concat()),
+    );
+    assert_eq!(latest.lines().count(), 3, "{latest}");
 }

@@ -13,14 +13,18 @@ use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest, ScalarAttributeType,
-    Select, TableStatus, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest, ReturnConsumedCapacity,
+    ScalarAttributeType, Select, TableStatus, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use futures_util::{StreamExt, TryStreamExt};
 use stockstream_core::{Alert, AlertQuery, Bar, DateRange, StoreError, Ts, WindowMark};
 
 use crate::Store;
+
+mod catalog;
+mod usage;
+pub use usage::{dynamodb_usage, is_read, OperationUsage};
 
 const COMPANY: &str = "Company Name";
 const DATE: &str = "Date";
@@ -61,6 +65,10 @@ pub struct DynamoStore {
     marks_ready: Arc<tokio::sync::OnceCell<()>>,
     /// Set once the alerts table is known to exist.
     alerts_ready: Arc<tokio::sync::OnceCell<()>>,
+    /// Set once the catalog table is known to exist.
+    catalog_ready: Arc<tokio::sync::OnceCell<()>>,
+    /// Set once the catalog is known to cover the table.
+    catalog_complete: Arc<tokio::sync::OnceCell<()>>,
     /// Its partition and sort key.
     keys: [&'static str; 2],
 }
@@ -90,7 +98,7 @@ impl DynamoStore {
         if sdk.region().is_none() {
             return Err(StoreError::fatal("no AWS region: pass --region or set AWS_REGION"));
         }
-        let mut config = aws_sdk_dynamodb::config::Builder::from(&sdk);
+        let mut config = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(usage::CountUsage);
         if let Some(endpoint) = &settings.endpoint {
             config = config.endpoint_url(endpoint);
             // DynamoDB Local accepts any credentials; use placeholders when the
@@ -110,9 +118,11 @@ impl DynamoStore {
             concurrency: settings.concurrency.max(1),
             marks_ready: Default::default(),
             alerts_ready: Default::default(),
+            catalog_ready: Default::default(),
+            catalog_complete: Default::default(),
             keys: [COMPANY, DATE],
         };
-        store.ensure_table().await?;
+        store.ensure_bars_table().await?;
         Ok(store)
     }
 
@@ -120,7 +130,7 @@ impl DynamoStore {
     /// key layout: the symbol as `Company Name`, `Date` the constant `mark`.
     async fn marks_table(&self) -> Result<DynamoStore, StoreError> {
         let marks = DynamoStore { table: format!("{}_marks", self.table), ..self.clone() };
-        self.marks_ready.get_or_try_init(|| marks.ensure_table()).await?;
+        self.marks_ready.get_or_try_init(|| async { marks.ensure_table().await.map(drop) }).await?;
         Ok(marks)
     }
 
@@ -128,7 +138,7 @@ impl DynamoStore {
     /// `Company Name`, sort key `TimeRule` (the bar's date, `#`, the rule).
     async fn alerts_table(&self) -> Result<DynamoStore, StoreError> {
         let alerts = DynamoStore { table: format!("{}Alerts", self.table), keys: [COMPANY, TIME_RULE], ..self.clone() };
-        self.alerts_ready.get_or_try_init(|| alerts.ensure_table()).await?;
+        self.alerts_ready.get_or_try_init(|| async { alerts.ensure_table().await.map(drop) }).await?;
         Ok(alerts)
     }
 
@@ -136,6 +146,7 @@ impl DynamoStore {
     async fn put(&self, item: HashMap<String, AttributeValue>) -> Result<(), StoreError> {
         self.client
             .put_item()
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .table_name(&self.table)
             .set_item(Some(item))
             .send()
@@ -144,8 +155,19 @@ impl DynamoStore {
         Ok(())
     }
 
-    async fn ensure_table(&self) -> Result<(), StoreError> {
+    /// [`DynamoStore::ensure_table`] for a table of bars: one this call
+    /// creates starts with its (empty) catalog complete.
+    async fn ensure_bars_table(&self) -> Result<(), StoreError> {
+        if self.ensure_table().await? {
+            self.mark_catalog_built().await?;
+        }
+        Ok(())
+    }
+
+    /// Makes sure the table exists and is ACTIVE; true when this call created it.
+    async fn ensure_table(&self) -> Result<bool, StoreError> {
         let [hash, range] = self.keys;
+        let mut created_here = false;
         match self.client.describe_table().table_name(&self.table).send().await {
             Ok(out) => {
                 let table = out.table.ok_or_else(|| fatal("DescribeTable returned no table"))?;
@@ -188,7 +210,10 @@ impl DynamoStore {
                     .send()
                     .await;
                 match created {
-                    Ok(_) => tracing::info!(table = %self.table, "created DynamoDB table"),
+                    Ok(_) => {
+                        tracing::info!(table = %self.table, "created DynamoDB table");
+                        created_here = true;
+                    }
                     // Another process created it first.
                     Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
                     Err(e) => return Err(sdk_error(&e, &format!("cannot create DynamoDB table {}", self.table))),
@@ -207,7 +232,7 @@ impl DynamoStore {
                 .await
                 .map_err(|e| sdk_error(&e, &format!("cannot describe DynamoDB table {}", self.table)))?;
             if out.table.as_ref().and_then(|t| t.table_status.as_ref()) == Some(&TableStatus::Active) {
-                return Ok(());
+                return Ok(created_here);
             }
             if Instant::now() >= deadline {
                 return Err(StoreError::fatal(format!("table {} did not become ACTIVE within 5 minutes", self.table)));
@@ -225,6 +250,7 @@ impl DynamoStore {
             let out = self
                 .client
                 .batch_write_item()
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .request_items(&self.table, items)
                 .send()
                 .await
@@ -254,6 +280,7 @@ impl DynamoStore {
         let request = self
             .client
             .query()
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .table_name(&self.table)
             .key_condition_expression("#c = :c AND #d BETWEEN :lo AND :hi")
             .expression_attribute_names("#c", COMPANY)
@@ -445,7 +472,7 @@ impl Store for DynamoStore {
             .buffer_unordered(self.concurrency)
             .try_collect::<Vec<()>>()
             .await?;
-        Ok(())
+        self.catalog_batch(&keep.iter().map(|&i| &bars[i]).collect::<Vec<_>>()).await
     }
 
     async fn range(&self, company: &str, range: &DateRange) -> Result<Vec<Bar>, StoreError> {
@@ -462,38 +489,18 @@ impl Store for DynamoStore {
         self.query(company, range, false, Some(limit)).await
     }
 
+    /// From the catalog: one Query.
     async fn latest(&self) -> Result<Vec<Bar>, StoreError> {
-        let mut out = Vec::new();
-        for company in self.companies().await? {
-            out.extend(self.query(&company, &DateRange::default(), true, Some(1)).await?);
-        }
-        Ok(out)
+        self.catalog_latest().await
     }
 
-    /// A scan of the key attribute: DynamoDB keeps no list of partition keys.
+    /// From the catalog: one Query (DynamoDB keeps no list of partition keys).
     async fn companies(&self) -> Result<Vec<String>, StoreError> {
-        let items: Vec<HashMap<String, AttributeValue>> = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .projection_expression("#c")
-            .expression_attribute_names("#c", COMPANY)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| sdk_error(&e, &format!("cannot scan DynamoDB table {}", self.table)))?;
-        let mut names: Vec<String> = items
-            .into_iter()
-            .filter_map(|mut i| match i.remove(COMPANY) {
-                Some(AttributeValue::S(s)) => Some(s),
-                _ => None,
-            })
-            .collect();
-        names.sort();
-        names.dedup();
-        Ok(names)
+        self.catalog_companies().await
+    }
+
+    async fn rebuild_catalog(&self) -> Result<Option<usize>, StoreError> {
+        self.build_catalog().await.map(Some)
     }
 
     async fn interval(&self, name: &str) -> Result<Arc<dyn Store>, StoreError> {
@@ -501,9 +508,11 @@ impl Store for DynamoStore {
             table: crate::bars_table(&self.table, name),
             marks_ready: Default::default(),
             alerts_ready: Default::default(),
+            catalog_ready: Default::default(),
+            catalog_complete: Default::default(),
             ..self.clone()
         };
-        store.ensure_table().await?;
+        store.ensure_bars_table().await?;
         Ok(Arc::new(store))
     }
 
@@ -555,6 +564,7 @@ impl Store for DynamoStore {
             Some(company) => table
                 .client
                 .query()
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .table_name(&table.table)
                 .key_condition_expression("#c = :c AND #t BETWEEN :lo AND :hi")
                 .expression_attribute_names("#c", COMPANY)
@@ -570,7 +580,14 @@ impl Store for DynamoStore {
             // Every company's: a scan of the (small) table, newest first after.
             None => {
                 let mut items = Vec::new();
-                let mut scan = table.client.scan().table_name(&table.table).into_paginator().items().send();
+                let mut scan = table
+                    .client
+                    .scan()
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .table_name(&table.table)
+                    .into_paginator()
+                    .items()
+                    .send();
                 while let Some(item) = scan.next().await {
                     items.push(item.map_err(|e| sdk_error(&e, &doing))?);
                 }
@@ -592,6 +609,7 @@ impl Store for DynamoStore {
         let out = table
             .client
             .get_item()
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .table_name(&table.table)
             .key(COMPANY, AttributeValue::S(symbol.into()))
             .key(DATE, AttributeValue::S(MARK.into()))
@@ -623,6 +641,7 @@ impl Store for DynamoStore {
         let pages: Vec<_> = self
             .client
             .scan()
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .table_name(&self.table)
             .select(Select::Count)
             .into_paginator()

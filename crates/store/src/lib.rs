@@ -15,7 +15,7 @@ pub mod dynamodb;
 pub mod sqlite;
 
 pub use args::{open_sqlite, StoreArgs, StoreKind};
-pub use dynamodb::{DynamoSettings, DynamoStore};
+pub use dynamodb::{dynamodb_usage, is_read, DynamoSettings, DynamoStore, OperationUsage};
 pub use sqlite::SqliteStore;
 
 /// The table holding bars of an interval: the daily table itself for `1d`
@@ -92,6 +92,14 @@ pub trait Store: Send + Sync {
 
     /// How many bars are stored.
     async fn count(&self) -> Result<u64, StoreError>;
+
+    /// Builds the store's catalog of companies from its bars (the one scan
+    /// of them), for a store written before it had one; how many companies
+    /// it holds. None for a store that finds its companies without one
+    /// (SQLite: by index seeks).
+    async fn rebuild_catalog(&self) -> Result<Option<usize>, StoreError> {
+        Ok(None)
+    }
 
     /// The stored company a name or a symbol names (case-insensitive), if any.
     async fn find_company(&self, name: &str) -> Result<Option<String>, StoreError> {
