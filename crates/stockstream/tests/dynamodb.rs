@@ -213,7 +213,10 @@ async fn alerts_are_kept_in_dynamodb_and_served_from_it() {
     run_ok(dir.path(), &with(&run, &ddb_args(&server)));
     let db = dir.path().join("s.db").display().to_string();
     run_ok(dir.path(), &with(&run, &["--db".into(), db.clone()]));
-    let count = ddb_count(&server, "StockMktAlerts");
+    // Each alert is kept under its company and in the feed, beside the feed's marker.
+    let items = ddb_count(&server, "StockMktAlerts");
+    assert_eq!(items % 2, 1, "{items} items");
+    let count = (items - 1) / 2;
     assert!(count > 5, "{count} alerts");
     let mut answers = Vec::new();
     for store in [ddb_args(&server), vec!["--db".into(), db.clone()]] {
@@ -282,7 +285,14 @@ async fn companies_and_latest_come_from_the_catalog_without_a_scan() {
         let (mut child, bind) = serve(store.clone());
         assert!(common::wait_until(Duration::from_secs(30), || std::net::TcpStream::connect(&bind).is_ok()));
         let mut got = Vec::new();
-        for path in ["/api/companies", "/api/latest", "/api/bars/NVIDIA?limit=1", "/api/bars/nvda?limit=1"] {
+        let paths = [
+            "/api/companies",
+            "/api/latest",
+            "/api/bars/NVIDIA?limit=1",
+            "/api/bars/nvda?limit=1",
+            "/api/alerts?limit=50",
+        ];
+        for path in paths {
             let started = std::time::Instant::now();
             let body = reqwest::get(format!("http://{bind}{path}")).await.unwrap().text().await.unwrap();
             eprintln!("{} {path}: {:?}", store[0], started.elapsed());
@@ -298,6 +308,7 @@ async fn companies_and_latest_come_from_the_catalog_without_a_scan() {
         answers.push(got);
     }
     assert_eq!(answers[0][0].as_array().unwrap().len(), 7, "{:?}", answers[0][0]);
+    assert_eq!(answers[0][4].as_array().unwrap().len(), 50, "{:?}", answers[0][4]);
     assert_eq!(answers[0], answers[1], "DynamoDB and SQLite answer alike");
 
     // The original project's way of writing: boto3 put_item, no catalog.
@@ -315,6 +326,13 @@ async fn companies_and_latest_come_from_the_catalog_without_a_scan() {
         python(&interop("ddb_put_rows.py"), &[&server.endpoint(), "SeedMkt", csv.to_str().unwrap()]).trim(),
         "3"
     );
+    // And an alerts table of an older layout: alerts under their company only.
+    python(&interop("ddb_create_table.py"), &[&server.endpoint(), "SeedMktAlerts", "Company Name", "TimeRule"]);
+    let alert = serde_json::json!({
+        "Company Name": {"S": "NVIDIA"}, "TimeRule": {"S": "2024-01-03#rsi_overbought"}, "Date": {"S": "2024-01-03"},
+        "Rule": {"S": "rsi_overbought"}, "Symbol": {"S": "NVDA"}, "Message": {"S": "RSI 14 above 70"}, "Values": {"S": "{}"},
+    });
+    python(&interop("ddb_put_item.py"), &[&server.endpoint(), "SeedMktAlerts", &alert.to_string()]);
     let (child, _) = serve(with(&[], &[ddb_args(&server), seed_table.to_vec()].concat()));
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -328,4 +346,16 @@ async fn companies_and_latest_come_from_the_catalog_without_a_scan() {
         &with(&["query", "--company", "nvda", "--format", "csv"], &[ddb_args(&server), seed_table.to_vec()].concat()),
     );
     assert_eq!(latest.lines().count(), 3, "{latest}");
+    let (mut child, bind) = serve(with(&[], &[ddb_args(&server), seed_table.to_vec()].concat()));
+    assert!(common::wait_until(Duration::from_secs(30), || std::net::TcpStream::connect(&bind).is_ok()));
+    let companies = reqwest::get(format!("http://{bind}/api/companies")).await.unwrap().text().await.unwrap();
+    assert_eq!(companies, r#"["NVIDIA","Tesla"]"#);
+    let alerts: serde_json::Value =
+        reqwest::get(format!("http://{bind}/api/alerts?limit=10")).await.unwrap().json().await.unwrap();
+    assert_eq!(alerts[0]["company"], "NVIDIA", "{alerts}");
+    assert_eq!(alerts.as_array().unwrap().len(), 1, "{alerts}");
+    let metrics = reqwest::get(format!("http://{bind}/metrics")).await.unwrap().text().await.unwrap();
+    assert!(!metrics.contains("operation=\"Scan\""), "{metrics}");
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -22,6 +22,7 @@ use stockstream_core::{Alert, AlertQuery, Bar, DateRange, StoreError, Ts, Window
 
 use crate::Store;
 
+mod alert_feed;
 mod catalog;
 mod usage;
 pub use usage::{dynamodb_usage, is_read, OperationUsage};
@@ -69,6 +70,8 @@ pub struct DynamoStore {
     catalog_ready: Arc<tokio::sync::OnceCell<()>>,
     /// Set once the catalog is known to cover the table.
     catalog_complete: Arc<tokio::sync::OnceCell<()>>,
+    /// Set once the alerts table's feed is known to hold every alert.
+    alert_feed_complete: Arc<tokio::sync::OnceCell<()>>,
     /// Its partition and sort key.
     keys: [&'static str; 2],
 }
@@ -120,6 +123,7 @@ impl DynamoStore {
             alerts_ready: Default::default(),
             catalog_ready: Default::default(),
             catalog_complete: Default::default(),
+            alert_feed_complete: Default::default(),
             keys: [COMPANY, DATE],
         };
         store.ensure_bars_table().await?;
@@ -135,10 +139,18 @@ impl DynamoStore {
     }
 
     /// This table's twin for alerts (`StockMktAlerts`): partition key
-    /// `Company Name`, sort key `TimeRule` (the bar's date, `#`, the rule).
+    /// `Company Name`, sort key `TimeRule` (the bar's date, `#`, the rule),
+    /// and the feed of every company's alerts (`alert_feed.rs`).
     async fn alerts_table(&self) -> Result<DynamoStore, StoreError> {
         let alerts = DynamoStore { table: format!("{}Alerts", self.table), keys: [COMPANY, TIME_RULE], ..self.clone() };
-        self.alerts_ready.get_or_try_init(|| async { alerts.ensure_table().await.map(drop) }).await?;
+        // A table made here starts with its (empty) feed complete.
+        let made = || async {
+            if alerts.ensure_table().await? {
+                alerts.mark_feed_complete().await?;
+            }
+            Ok::<(), StoreError>(())
+        };
+        self.alerts_ready.get_or_try_init(made).await?;
         Ok(alerts)
     }
 
@@ -313,7 +325,11 @@ fn alerts_of(items: Vec<HashMap<String, AttributeValue>>, range: &DateRange, lim
     let mut alerts: Vec<Alert> = items
         .iter()
         .map(|item| Alert {
-            company: text(item, COMPANY),
+            // A feed item names its company apart.
+            company: match item.get("Company") {
+                Some(AttributeValue::S(c)) => c.clone(),
+                _ => text(item, COMPANY),
+            },
             symbol: text(item, "Symbol"),
             date: text(item, "Date"),
             rule: text(item, "Rule"),
@@ -510,6 +526,7 @@ impl Store for DynamoStore {
             alerts_ready: Default::default(),
             catalog_ready: Default::default(),
             catalog_complete: Default::default(),
+            alert_feed_complete: Default::default(),
             ..self.clone()
         };
         store.ensure_bars_table().await?;
@@ -539,18 +556,11 @@ impl Store for DynamoStore {
             return Ok(());
         }
         let table = self.alerts_table().await?;
-        // One put per alert: alerts are few (a handful per thousand bars).
+        // Two puts per alert, under its company and in the feed: alerts are
+        // few (a handful per thousand bars).
         for a in alerts {
-            let item = HashMap::from([
-                (COMPANY.to_string(), AttributeValue::S(a.company.clone())),
-                (TIME_RULE.to_string(), AttributeValue::S(format!("{}#{}", a.date, a.rule))),
-                ("Date".to_string(), AttributeValue::S(a.date.clone())),
-                ("Rule".to_string(), AttributeValue::S(a.rule.clone())),
-                ("Symbol".to_string(), AttributeValue::S(a.symbol.clone())),
-                ("Message".to_string(), AttributeValue::S(a.message.clone())),
-                ("Values".to_string(), AttributeValue::S(a.values.to_string())),
-            ]);
-            table.put(item).await?;
+            table.put(alert_feed::company_item(&a)).await?;
+            table.put(alert_feed::feed_item(&a)).await?;
         }
         Ok(())
     }
@@ -577,22 +587,8 @@ impl Store for DynamoStore {
                 .into_paginator()
                 .items()
                 .send(),
-            // Every company's: a scan of the (small) table, newest first after.
-            None => {
-                let mut items = Vec::new();
-                let mut scan = table
-                    .client
-                    .scan()
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .table_name(&table.table)
-                    .into_paginator()
-                    .items()
-                    .send();
-                while let Some(item) = scan.next().await {
-                    items.push(item.map_err(|e| sdk_error(&e, &doing))?);
-                }
-                return Ok(alerts_of(items, &range, query.limit));
-            }
+            // Every company's: a Query of the feed.
+            None => return table.feed(query).await,
         };
         let mut items = Vec::new();
         while items.len() < query.limit {

@@ -265,6 +265,10 @@ impl DynamoStore {
             .try_collect::<Vec<()>>()
             .await?;
         self.mark_catalog_built().await?;
+        let alerts = self.alerts_table().await?;
+        if !alerts.feed_complete().await? {
+            alerts.build_feed().await?;
+        }
         tracing::info!(table = %self.table, bars = read, companies, "catalog built");
         Ok(companies)
     }
