@@ -233,13 +233,30 @@ fn wire(bar: &Bar) -> serde_json::Value {
     serde_json::from_slice(&encode(bar)).unwrap_or(serde_json::Value::Null)
 }
 
-/// The companies with bars (of `interval`): none when no bars of it are stored.
-async fn companies(State(s): State<AppState>, Query(p): Params) -> Result<Json<Vec<String>>, ApiError> {
-    match store_for(&s, &p).await {
-        Ok(store) => Ok(Json(store.companies().await?)),
-        Err(e) if e.status == StatusCode::NOT_FOUND => Ok(Json(Vec::new())),
-        Err(e) => Err(e),
+/// The companies with bars (of `interval`), a page at a time (`limit`,
+/// default 1,000, `after` a name; a `Link` header names the next page):
+/// none when no bars of it are stored.
+async fn companies(State(s): State<AppState>, Query(p): Params) -> Result<Response, ApiError> {
+    let limit = limit(&p, 1000, 10_000)?;
+    let store = match store_for(&s, &p).await {
+        Ok(store) => store,
+        Err(e) if e.status == StatusCode::NOT_FOUND => return Ok(Json(Vec::<String>::new()).into_response()),
+        Err(e) => return Err(e),
+    };
+    let page = store.companies_page(p.get("after").map(String::as_str), limit).await?;
+    let mut response = Json(&page).into_response();
+    if let (true, Some(last)) = (page.len() == limit, page.last()) {
+        let mut next = form_urlencoded::Serializer::new(String::new());
+        next.append_pair("after", last).append_pair("limit", &limit.to_string());
+        if let Some(interval) = p.get("interval") {
+            next.append_pair("interval", interval);
+        }
+        let link = format!("</api/companies?{}>; rel=\"next\"", next.finish());
+        if let Ok(value) = header::HeaderValue::from_str(&link) {
+            response.headers_mut().insert(header::LINK, value);
+        }
     }
+    Ok(response)
 }
 
 /// Bars read before a page of indicators so that they are those of the whole history.

@@ -291,6 +291,8 @@ async fn companies_and_latest_come_from_the_catalog_without_a_scan() {
             "/api/bars/NVIDIA?limit=1",
             "/api/bars/nvda?limit=1",
             "/api/alerts?limit=50",
+            "/api/companies?limit=3",
+            "/api/companies?after=Google&limit=3",
         ];
         for path in paths {
             let started = std::time::Instant::now();
@@ -309,6 +311,8 @@ async fn companies_and_latest_come_from_the_catalog_without_a_scan() {
     }
     assert_eq!(answers[0][0].as_array().unwrap().len(), 7, "{:?}", answers[0][0]);
     assert_eq!(answers[0][4].as_array().unwrap().len(), 50, "{:?}", answers[0][4]);
+    assert_eq!(answers[0][5], serde_json::json!(["Amazon", "Apple", "Google"]));
+    assert_eq!(answers[0][6], serde_json::json!(["Meta", "NVIDIA", "Netflix"]));
     assert_eq!(answers[0], answers[1], "DynamoDB and SQLite answer alike");
 
     // The original project's way of writing: boto3 put_item, no catalog.

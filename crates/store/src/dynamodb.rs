@@ -515,6 +515,10 @@ impl Store for DynamoStore {
         self.catalog_companies().await
     }
 
+    async fn companies_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.catalog_page(after, limit).await
+    }
+
     async fn rebuild_catalog(&self) -> Result<Option<usize>, StoreError> {
         self.build_catalog().await.map(Some)
     }

@@ -90,6 +90,14 @@ pub trait Store: Send + Sync {
     /// Every company with at least one bar, sorted.
     async fn companies(&self) -> Result<Vec<String>, StoreError>;
 
+    /// At most `limit` companies named after `after` (all when None), sorted:
+    /// a page of [`Store::companies`].
+    async fn companies_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
+        let all = self.companies().await?;
+        let start = after.map_or(0, |a| all.partition_point(|c| c.as_str() <= a));
+        Ok(all.into_iter().skip(start).take(limit).collect())
+    }
+
     /// How many bars are stored.
     async fn count(&self) -> Result<u64, StoreError>;
 

@@ -369,6 +369,25 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn companies_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
+        let query = self.sql(
+            "WITH RECURSIVE c(name, n) AS (
+                 SELECT MIN(company), 1 FROM {bars} WHERE company > ?1
+                 UNION ALL
+                 SELECT (SELECT MIN(company) FROM {bars} WHERE company > c.name), n + 1 FROM c
+                 WHERE c.name IS NOT NULL AND n < ?2
+             ) SELECT name FROM c WHERE name IS NOT NULL",
+        );
+        let (after, limit) = (after.unwrap_or("").to_string(), i64::try_from(limit).unwrap_or(i64::MAX));
+        self.with_conn(move |c| {
+            // One index seek per company of the page.
+            let mut st = c.prepare_cached(&query)?;
+            let rows = st.query_map(params![after, limit], |r| r.get(0))?;
+            rows.collect()
+        })
+        .await
+    }
+
     async fn interval(&self, name: &str) -> Result<Arc<dyn Store>, StoreError> {
         Ok(Arc::new(self.for_interval(name).await?))
     }

@@ -292,6 +292,42 @@ impl DynamoStore {
             .map_err(|e| sdk_error(&e, &format!("cannot query DynamoDB table {}", catalog.table)))
     }
 
+    /// A page of companies from the catalog: a Query from after `after`.
+    pub(super) async fn catalog_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
+        let catalog = self.catalog_for_reading().await?;
+        let mut request = catalog
+            .client
+            .query()
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .table_name(&catalog.table)
+            .expression_attribute_names("#k", CATALOG)
+            .expression_attribute_names("#c", COMPANY)
+            .expression_attribute_values(":k", text(COMPANIES))
+            .projection_expression("#c")
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX));
+        request = match after {
+            Some(after) => request
+                .key_condition_expression("#k = :k AND #c > :after")
+                .expression_attribute_values(":after", text(after)),
+            None => request.key_condition_expression("#k = :k"),
+        };
+        let mut items = request.into_paginator().items().send();
+        let mut names = Vec::new();
+        while names.len() < limit {
+            match items.next().await {
+                Some(item) => match item
+                    .map_err(|e| sdk_error(&e, &format!("cannot query DynamoDB table {}", catalog.table)))?
+                    .remove(COMPANY)
+                {
+                    Some(AttributeValue::S(name)) => names.push(name),
+                    _ => continue,
+                },
+                None => break,
+            }
+        }
+        Ok(names)
+    }
+
     /// Every company, from the catalog.
     pub(super) async fn catalog_companies(&self) -> Result<Vec<String>, StoreError> {
         Ok(self

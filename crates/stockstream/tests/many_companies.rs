@@ -1,0 +1,89 @@
+//! Many companies: statistics, insights and company lists of a store of
+//! 100,000 companies in bounded memory and pages. Apart from the other server
+//! tests: it keeps both cores busy for a minute, and the browser tests beside
+//! it measure frame rates.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::bin;
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(dir: &Path, args: &[&str]) -> Server {
+    let bind = format!("127.0.0.1:{}", stockstream_testkit::free_port());
+    let child = bin().args(args).args(["--bind", &bind]).current_dir(dir).stdout(Stdio::null()).spawn().unwrap();
+    assert!(common::wait_until(Duration::from_secs(30), || std::net::TcpStream::connect(&bind).is_ok()));
+    Server { child, base: format!("http://{bind}") }
+}
+
+async fn json(base: &str, path: &str) -> serde_json::Value {
+    let r = reqwest::get(format!("{base}{path}")).await.unwrap();
+    assert_eq!(r.status(), 200, "{path}");
+    r.json().await.unwrap()
+}
+
+/// 100,000 companies of one bar each: `insights` and `serve` answering
+/// `/api/stats` (a page at a time) and `/api/insights` each stay within
+/// 200 MB, `run` within 600 MB (its indicators and statistics keep about 4 KB
+/// a company); correlations are those of the first 100 companies by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statistics_over_100000_companies_stay_bounded() {
+    const MB: u64 = 1 << 20;
+    const COMPANIES: usize = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("Date,Open,High,Low,Close,Volume,Company Name\n");
+    for c in 0..COMPANIES {
+        csv.push_str(&format!("2024-01-02,10,11,9,10,100,C{c:05}\n"));
+    }
+    std::fs::write(dir.path().join("many.csv"), csv).unwrap();
+    let quiet = |args: &[&str]| {
+        bin().args(args).current_dir(dir.path()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+    };
+    let (code, peak) = common::wait_with_peak_rss(quiet(&["run", "--input", "many.csv", "--no-report"]));
+    assert_eq!(code, Some(0));
+    assert!(peak <= 600 * MB, "run: peak RSS {} MB", peak / MB);
+    assert_eq!(common::count(&dir.path().join("stockstream.db"), "bars"), COMPANIES as u64);
+    let (code, peak) = common::wait_with_peak_rss(quiet(&["insights", "--format", "json"]));
+    assert_eq!(code, Some(0));
+    assert!(peak <= 200 * MB, "insights: peak RSS {} MB", peak / MB);
+
+    let server = start(dir.path(), &["serve"]);
+    let b = server.base.as_str();
+    let started = Instant::now();
+    let first = json(b, "/api/stats").await;
+    eprintln!("/api/stats over {COMPANIES} companies: {:?} (then cached)", started.elapsed());
+    let page: Vec<&str> =
+        first["companies"].as_array().unwrap().iter().map(|c| c["company"].as_str().unwrap()).collect();
+    assert_eq!(page, (0..100).map(|c| format!("C{c:05}")).collect::<Vec<_>>());
+    assert_eq!(first["next"], "C00099");
+    assert_eq!(first["names"], serde_json::json!(page), "the first 100 by name are correlated");
+    let last = json(b, "/api/stats?after=C99950&limit=1000").await;
+    assert_eq!(last["companies"].as_array().unwrap().len(), 49);
+    assert!(last["next"].is_null());
+    assert_eq!(reqwest::get(format!("{b}/api/stats?limit=1001")).await.unwrap().status(), 400);
+    // Company lists come a page at a time, the next page named in a Link header.
+    let r = reqwest::get(format!("{b}/api/companies")).await.unwrap();
+    let link = r.headers()["link"].to_str().unwrap().to_string();
+    assert_eq!(link, r#"</api/companies?after=C00999&limit=1000>; rel="next""#);
+    assert_eq!(r.json::<Vec<String>>().await.unwrap().len(), 1000);
+    let r = reqwest::get(format!("{b}/api/companies?after=C99990")).await.unwrap();
+    assert!(r.headers().get("link").is_none(), "the last page has no next");
+    assert_eq!(r.json::<Vec<String>>().await.unwrap(), (99991..100000).map(|c| format!("C{c:05}")).collect::<Vec<_>>());
+    assert!(json(b, "/api/insights").await["insights"].is_array());
+    let peak = common::proc_status_kb(server.child.id(), "VmHWM") * 1024;
+    assert!(peak <= 200 * MB, "serve: peak RSS {} MB", peak / MB);
+}
