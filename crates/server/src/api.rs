@@ -235,7 +235,8 @@ fn wire(bar: &Bar) -> serde_json::Value {
 
 /// The companies with bars (of `interval`), a page at a time (`limit`,
 /// default 1,000, `after` a name; a `Link` header names the next page):
-/// none when no bars of it are stored.
+/// none when no bars of it are stored. With `name`: the stored company that
+/// name or symbol stands for, if any.
 async fn companies(State(s): State<AppState>, Query(p): Params) -> Result<Response, ApiError> {
     let limit = limit(&p, 1000, 10_000)?;
     let store = match store_for(&s, &p).await {
@@ -243,6 +244,10 @@ async fn companies(State(s): State<AppState>, Query(p): Params) -> Result<Respon
         Err(e) if e.status == StatusCode::NOT_FOUND => return Ok(Json(Vec::<String>::new()).into_response()),
         Err(e) => return Err(e),
     };
+    if let Some(name) = p.get("name") {
+        // The company a name or symbol stands for, if stored: a lookup, not a page.
+        return Ok(Json(store.find_company(name).await?.into_iter().collect::<Vec<_>>()).into_response());
+    }
     let page = store.companies_page(p.get("after").map(String::as_str), limit).await?;
     let mut response = Json(&page).into_response();
     if let (true, Some(last)) = (page.len() == limit, page.last()) {

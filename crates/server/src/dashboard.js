@@ -470,8 +470,12 @@ async function reset(known) {
   if (g !== state.generation) return;
   fillCompanies(companies);
   if (!view.company) return;
-  const stored = companies.find(c => c.toLowerCase() === view.company.toLowerCase());
-  if (stored) { view.company = stored; $("company").value = stored; keepUrl(); }
+  // The list is one page of companies: one beyond it, or named by its
+  // symbol, is looked up.
+  const stored = companies.find(c => c.toLowerCase() === view.company.toLowerCase())
+    || (await api(`/api/companies${q({ name: view.company, interval: view.interval })}`).catch(() => []))[0];
+  if (g !== state.generation) return;
+  if (stored) { view.company = stored; fillCompanies(companies); keepUrl(); }
   else if (!isLive()) { message(`no ${shown()} bars stored for ${view.company}`); return; }
   // A company only streamed so far has no page to load yet.
   if (stored) { loadPage(false); loadAlerts(); }

@@ -84,6 +84,10 @@ async fn statistics_over_100000_companies_stay_bounded() {
     assert!(r.headers().get("link").is_none(), "the last page has no next");
     assert_eq!(r.json::<Vec<String>>().await.unwrap(), (99991..100000).map(|c| format!("C{c:05}")).collect::<Vec<_>>());
     assert!(json(b, "/api/insights").await["insights"].is_array());
+    // The dashboard lists the first page of companies; one beyond it, named
+    // in the URL in lower case, is found and drawn all the same.
+    let seen = common::in_browser("company.cjs", &format!("{b}/?company=c99999"), "many-companies");
+    assert_eq!((seen["company"].as_str(), seen["loaded"].as_u64()), (Some("C99999"), Some(1)), "{seen}");
     let peak = common::proc_status_kb(server.child.id(), "VmHWM") * 1024;
     assert!(peak <= 200 * MB, "serve: peak RSS {} MB", peak / MB);
 }

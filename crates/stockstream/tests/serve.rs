@@ -76,6 +76,11 @@ async fn every_endpoint_and_error_path() {
 
     assert_eq!(get(b, "/healthz").await, (200, "ok\n".to_string()));
     assert_eq!(json(b, "/api/companies").await, serde_json::json!(["NVIDIA", "Tesla"]));
+    assert_eq!(json(b, "/api/companies?name=nvda").await, serde_json::json!(["NVIDIA"]), "by symbol");
+    assert_eq!(json(b, "/api/companies?name=tesla").await, serde_json::json!(["Tesla"]), "in any case");
+    assert_eq!(json(b, "/api/companies?name=Enron").await, serde_json::json!([]));
+    assert_eq!(json(b, "/api/companies?limit=1").await, serde_json::json!(["NVIDIA"]));
+    assert_eq!(json(b, "/api/companies?after=NVIDIA").await, serde_json::json!(["Tesla"]));
 
     let bars = json(b, "/api/bars/NVDA?from=2024-03-01&to=2024-03-08&limit=3").await;
     let dates: Vec<&str> = bars.as_array().unwrap().iter().map(|v| v["Date"].as_str().unwrap()).collect();

@@ -519,6 +519,10 @@ impl Store for DynamoStore {
         self.catalog_page(after, limit).await
     }
 
+    async fn has_company(&self, name: &str) -> Result<Option<bool>, StoreError> {
+        self.catalog_has(name).await.map(Some)
+    }
+
     async fn rebuild_catalog(&self) -> Result<Option<usize>, StoreError> {
         self.build_catalog().await.map(Some)
     }

@@ -109,9 +109,31 @@ pub trait Store: Send + Sync {
         Ok(None)
     }
 
-    /// The stored company a name or a symbol names (case-insensitive), if any.
+    /// Whether a company of exactly this name is stored, by a point lookup;
+    /// None for a store that cannot tell without listing them all.
+    async fn has_company(&self, _name: &str) -> Result<Option<bool>, StoreError> {
+        Ok(None)
+    }
+
+    /// The stored company a name or a symbol names (case-insensitive), if any:
+    /// its likely spellings looked up first (the name as given, the registered
+    /// company, upper case), the list of every company only when none is stored.
     async fn find_company(&self, name: &str) -> Result<Option<String>, StoreError> {
         let by_symbol = company_for_symbol(name);
+        let registered = stockstream_core::registered_company(name).map(|(_, company)| company);
+        let mut spellings: Vec<String> = Vec::new();
+        for spelling in [Some(name.to_string()), registered, Some(by_symbol.clone()), Some(name.to_uppercase())] {
+            if let Some(s) = spelling.filter(|s| !spellings.contains(s)) {
+                spellings.push(s);
+            }
+        }
+        for spelling in spellings {
+            match self.has_company(&spelling).await? {
+                Some(true) => return Ok(Some(spelling)),
+                Some(false) => {}
+                None => break,
+            }
+        }
         Ok(self.companies().await?.into_iter().find(|c| c.eq_ignore_ascii_case(name) || *c == by_symbol))
     }
 
@@ -121,8 +143,14 @@ pub trait Store: Send + Sync {
         match self.find_company(company).await? {
             Some(name) => self.range(&name, range).await,
             None => {
-                let known = self.companies().await?.join(", ");
-                Err(StoreError::fatal(format!("unknown company {company:?}; stored companies: {known}")))
+                // A few names, not a store's thousands.
+                let mut known = self.companies_page(None, 21).await?;
+                let more = if known.len() > 20 { ", …" } else { "" };
+                known.truncate(20);
+                Err(StoreError::fatal(format!(
+                    "unknown company {company:?}; stored companies: {}{more}",
+                    known.join(", ")
+                )))
             }
         }
     }

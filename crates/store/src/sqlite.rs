@@ -369,6 +369,11 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn has_company(&self, name: &str) -> Result<Option<bool>, StoreError> {
+        let (query, name) = (self.sql("SELECT EXISTS (SELECT 1 FROM {bars} WHERE company = ?1)"), name.to_string());
+        self.with_conn(move |c| c.prepare_cached(&query)?.query_row([name], |r| r.get::<_, bool>(0)).map(Some)).await
+    }
+
     async fn companies_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
         let query = self.sql(
             "WITH RECURSIVE c(name, n) AS (

@@ -328,6 +328,24 @@ impl DynamoStore {
         Ok(names)
     }
 
+    /// Whether the catalog holds a company of exactly this name: one GetItem.
+    pub(super) async fn catalog_has(&self, name: &str) -> Result<bool, StoreError> {
+        let catalog = self.catalog_for_reading().await?;
+        let out = catalog
+            .client
+            .get_item()
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .table_name(&catalog.table)
+            .key(CATALOG, text(COMPANIES))
+            .key(COMPANY, text(name))
+            .projection_expression("#c")
+            .expression_attribute_names("#c", COMPANY)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&e, &format!("cannot read DynamoDB table {}", catalog.table)))?;
+        Ok(out.item.is_some())
+    }
+
     /// Every company, from the catalog.
     pub(super) async fn catalog_companies(&self) -> Result<Vec<String>, StoreError> {
         Ok(self
