@@ -154,6 +154,24 @@ impl DynamoStore {
         Ok(alerts)
     }
 
+    /// The item of a key (this table's partition and sort key values), read
+    /// consistently.
+    async fn get(&self, partition: &str, sort: &str) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let [hash, range] = self.keys;
+        let out = self
+            .client
+            .get_item()
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .table_name(&self.table)
+            .key(hash, AttributeValue::S(partition.into()))
+            .key(range, AttributeValue::S(sort.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&e, &format!("cannot read DynamoDB table {}", self.table)))?;
+        Ok(out.item)
+    }
+
     /// One item put (marks and alerts are few: no batching).
     async fn put(&self, item: HashMap<String, AttributeValue>) -> Result<(), StoreError> {
         self.client
@@ -256,8 +274,7 @@ impl DynamoStore {
     /// One BatchWriteItem request. Items the service leaves unprocessed (its
     /// partial answer under load) are resent a few times, as the protocol asks;
     /// a failed request is a [`StoreError`] that says whether to retry.
-    async fn write_request(&self, bars: &[Bar], picks: Vec<usize>) -> Result<(), StoreError> {
-        let mut items = write_requests(bars, &picks)?;
+    async fn write_request(&self, mut items: Vec<WriteRequest>) -> Result<(), StoreError> {
         for round in 0..UNPROCESSED_ROUNDS {
             let out = self
                 .client
@@ -279,6 +296,32 @@ impl DynamoStore {
             self.table,
             items.len()
         )))
+    }
+
+    /// Puts items with BatchWriteItem requests, several in flight; of items
+    /// sharing a key, the last is put (a request refuses duplicate keys).
+    async fn put_all(&self, items: Vec<HashMap<String, AttributeValue>>) -> Result<(), StoreError> {
+        let [hash, range] = self.keys;
+        let mut by_key: HashMap<(String, String), WriteRequest> = HashMap::with_capacity(items.len());
+        for item in items {
+            let key = |name: &str| match item.get(name) {
+                Some(AttributeValue::S(s)) => s.clone(),
+                _ => String::new(),
+            };
+            let key = (key(hash), key(range));
+            let put = PutRequest::builder().set_item(Some(item)).build().map_err(fatal)?;
+            by_key.insert(key, WriteRequest::builder().put_request(put).build());
+        }
+        let mut requests: Vec<Vec<WriteRequest>> = Vec::new();
+        for (i, item) in by_key.into_values().enumerate() {
+            if i % BATCH_ITEMS == 0 {
+                requests.push(Vec::with_capacity(BATCH_ITEMS));
+            }
+            requests.last_mut().expect("a request").push(item);
+        }
+        let writes: Vec<_> = requests.into_iter().map(|items| self.write_request(items)).collect();
+        futures_util::stream::iter(writes).buffer_unordered(self.concurrency).try_collect::<Vec<()>>().await?;
+        Ok(())
     }
 
     async fn query(
@@ -481,10 +524,10 @@ impl Store for DynamoStore {
         }
         let mut keep: Vec<usize> = last.into_values().collect();
         keep.sort_unstable();
-        let requests: Vec<Vec<usize>> = keep.chunks(BATCH_ITEMS).map(<[usize]>::to_vec).collect();
-        let bars = &bars;
+        let requests: Vec<Vec<WriteRequest>> =
+            keep.chunks(BATCH_ITEMS).map(|picks| write_requests(&bars, picks)).collect::<Result<_, _>>()?;
         futures_util::stream::iter(requests)
-            .map(|picks| self.write_request(bars, picks))
+            .map(|items| self.write_request(items))
             .buffer_unordered(self.concurrency)
             .try_collect::<Vec<()>>()
             .await?;
@@ -564,13 +607,9 @@ impl Store for DynamoStore {
             return Ok(());
         }
         let table = self.alerts_table().await?;
-        // Two puts per alert, under its company and in the feed: alerts are
-        // few (a handful per thousand bars).
-        for a in alerts {
-            table.put(alert_feed::company_item(&a)).await?;
-            table.put(alert_feed::feed_item(&a)).await?;
-        }
-        Ok(())
+        // Each alert under its company and in the feed.
+        let items = alerts.iter().flat_map(|a| [alert_feed::company_item(a), alert_feed::feed_item(a)]).collect();
+        table.put_all(items).await
     }
 
     async fn alerts(&self, query: &AlertQuery) -> Result<Vec<Alert>, StoreError> {
@@ -610,18 +649,7 @@ impl Store for DynamoStore {
 
     async fn mark(&self, symbol: &str) -> Result<Option<WindowMark>, StoreError> {
         let table = self.marks_table().await?;
-        let out = table
-            .client
-            .get_item()
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .table_name(&table.table)
-            .key(COMPANY, AttributeValue::S(symbol.into()))
-            .key(DATE, AttributeValue::S(MARK.into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error(&e, &format!("cannot read DynamoDB table {}", table.table)))?;
-        let Some(item) = out.item else { return Ok(None) };
+        let Some(item) = table.get(symbol, MARK).await? else { return Ok(None) };
         let int = |name: &str| -> Result<i64, StoreError> {
             match item.get(name) {
                 Some(AttributeValue::N(n)) => n.parse().map_err(fatal),

@@ -54,18 +54,7 @@ impl DynamoStore {
         if self.alert_feed_complete.get().is_some() {
             return Ok(true);
         }
-        let out = self
-            .client
-            .get_item()
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .table_name(&self.table)
-            .key(COMPANY, text(FEED_BUILT))
-            .key(TIME_RULE, text("-"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error(&e, &format!("cannot read DynamoDB table {}", self.table)))?;
-        let complete = out.item.is_some();
+        let complete = self.get(FEED_BUILT, "-").await?.is_some();
         if complete {
             let _ = self.alert_feed_complete.set(());
         }
@@ -135,6 +124,7 @@ impl DynamoStore {
     /// Fills an alerts table's feed from its companies' alerts (a Scan, once).
     pub(super) async fn build_feed(&self) -> Result<(), StoreError> {
         let doing = format!("cannot scan DynamoDB table {}", self.table);
+        let mut feed = Vec::new();
         let mut scan = self
             .client
             .scan()
@@ -148,10 +138,9 @@ impl DynamoStore {
             if matches!(item.get(COMPANY), Some(AttributeValue::S(c)) if c.starts_with(' ')) {
                 continue;
             }
-            for alert in alerts_of(vec![item], &Default::default(), 1) {
-                self.put(feed_item(&alert)).await?;
-            }
+            feed.extend(alerts_of(vec![item], &Default::default(), 1).iter().map(feed_item));
         }
+        self.put_all(feed).await?;
         self.mark_feed_complete().await?;
         let _ = self.alert_feed_complete.set(());
         Ok(())

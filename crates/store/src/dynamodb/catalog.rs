@@ -64,19 +64,7 @@ impl DynamoStore {
         if self.catalog_complete.get().is_some() {
             return Ok(true);
         }
-        let catalog = self.catalog_table().await?;
-        let out = catalog
-            .client
-            .get_item()
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .table_name(&catalog.table)
-            .key(CATALOG, text(META))
-            .key(COMPANY, text(BUILT))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error(&e, &format!("cannot read DynamoDB table {}", catalog.table)))?;
-        let built = out.item.is_some();
+        let built = self.catalog_table().await?.get(META, BUILT).await?.is_some();
         if built {
             let _ = self.catalog_complete.set(());
         }
@@ -240,30 +228,25 @@ impl DynamoStore {
             }
         }
         let companies = by_company.len();
-        futures_util::stream::iter(by_company)
+        let items = by_company
+            .into_iter()
             .map(|(company, (first, last, count))| {
-                let catalog = &catalog;
-                async move {
-                    catalog
-                        .put(HashMap::from([
-                            (CATALOG.to_string(), text(COMPANIES)),
-                            (COMPANY.to_string(), text(company)),
-                            ("Symbol".to_string(), text(&last.symbol)),
-                            ("First".to_string(), text(first.to_string())),
-                            ("Last".to_string(), text(last.ts.to_string())),
-                            ("Open".to_string(), number(last.open)),
-                            ("High".to_string(), number(last.high)),
-                            ("Low".to_string(), number(last.low)),
-                            ("Close".to_string(), number(last.close)),
-                            ("Volume".to_string(), number(last.volume)),
-                            ("Bars".to_string(), AttributeValue::N(count.to_string())),
-                        ]))
-                        .await
-                }
+                HashMap::from([
+                    (CATALOG.to_string(), text(COMPANIES)),
+                    (COMPANY.to_string(), text(company)),
+                    ("Symbol".to_string(), text(&last.symbol)),
+                    ("First".to_string(), text(first.to_string())),
+                    ("Last".to_string(), text(last.ts.to_string())),
+                    ("Open".to_string(), number(last.open)),
+                    ("High".to_string(), number(last.high)),
+                    ("Low".to_string(), number(last.low)),
+                    ("Close".to_string(), number(last.close)),
+                    ("Volume".to_string(), number(last.volume)),
+                    ("Bars".to_string(), AttributeValue::N(count.to_string())),
+                ])
             })
-            .buffer_unordered(self.concurrency)
-            .try_collect::<Vec<()>>()
-            .await?;
+            .collect();
+        catalog.put_all(items).await?;
         self.mark_catalog_built().await?;
         let alerts = self.alerts_table().await?;
         if !alerts.feed_complete().await? {
@@ -330,20 +313,7 @@ impl DynamoStore {
 
     /// Whether the catalog holds a company of exactly this name: one GetItem.
     pub(super) async fn catalog_has(&self, name: &str) -> Result<bool, StoreError> {
-        let catalog = self.catalog_for_reading().await?;
-        let out = catalog
-            .client
-            .get_item()
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .table_name(&catalog.table)
-            .key(CATALOG, text(COMPANIES))
-            .key(COMPANY, text(name))
-            .projection_expression("#c")
-            .expression_attribute_names("#c", COMPANY)
-            .send()
-            .await
-            .map_err(|e| sdk_error(&e, &format!("cannot read DynamoDB table {}", catalog.table)))?;
-        Ok(out.item.is_some())
+        Ok(self.catalog_for_reading().await?.get(COMPANIES, name).await?.is_some())
     }
 
     /// Every company, from the catalog.
