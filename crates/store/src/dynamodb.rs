@@ -172,6 +172,27 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// Calls `on` with every item of the table, page by page: a Scan, for
+    /// the commands that ask for a whole table, never for a page view.
+    async fn each_item(
+        &self,
+        mut on: impl FnMut(HashMap<String, AttributeValue>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let doing = format!("cannot scan DynamoDB table {}", self.table);
+        let mut items = self
+            .client
+            .scan()
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .table_name(&self.table)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = items.next().await {
+            on(item.map_err(|e| sdk_error(&e, &doing))?)?;
+        }
+        Ok(())
+    }
+
     /// One item put (marks and alerts are few: no batching).
     async fn put(&self, item: HashMap<String, AttributeValue>) -> Result<(), StoreError> {
         self.client

@@ -22,6 +22,11 @@ fn text(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
+/// An item of the feed or its marker, not an alert under its company.
+fn is_feed_item(item: &HashMap<String, AttributeValue>) -> bool {
+    matches!(item.get(COMPANY), Some(AttributeValue::S(c)) if c.starts_with(' '))
+}
+
 /// An alert's item under its company.
 pub(super) fn company_item(a: &Alert) -> HashMap<String, AttributeValue> {
     HashMap::from([
@@ -72,20 +77,13 @@ impl DynamoStore {
                 "no feed of alerts yet: read with a Scan (`stockstream catalog rebuild` makes one)"
             );
             let mut items = Vec::new();
-            let mut scan = self
-                .client
-                .scan()
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .table_name(&self.table)
-                .into_paginator()
-                .items()
-                .send();
-            while let Some(item) = scan.next().await {
-                let item = item.map_err(|e| sdk_error(&e, &doing))?;
-                if !matches!(item.get(COMPANY), Some(AttributeValue::S(c)) if c.starts_with(' ')) {
+            self.each_item(|item| {
+                if !is_feed_item(&item) {
                     items.push(item);
                 }
-            }
+                Ok(())
+            })
+            .await?;
             return Ok(alerts_of(items, &query.range, query.limit));
         }
         let (lower, upper) = (query.range.lower(), format!("{}\u{10ffff}", query.range.upper()));
@@ -123,23 +121,14 @@ impl DynamoStore {
 
     /// Fills an alerts table's feed from its companies' alerts (a Scan, once).
     pub(super) async fn build_feed(&self) -> Result<(), StoreError> {
-        let doing = format!("cannot scan DynamoDB table {}", self.table);
         let mut feed = Vec::new();
-        let mut scan = self
-            .client
-            .scan()
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .table_name(&self.table)
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(item) = scan.next().await {
-            let item = item.map_err(|e| sdk_error(&e, &doing))?;
-            if matches!(item.get(COMPANY), Some(AttributeValue::S(c)) if c.starts_with(' ')) {
-                continue;
+        self.each_item(|item| {
+            if !is_feed_item(&item) {
+                feed.extend(alerts_of(vec![item], &Default::default(), 1).iter().map(feed_item));
             }
-            feed.extend(alerts_of(vec![item], &Default::default(), 1).iter().map(feed_item));
-        }
+            Ok(())
+        })
+        .await?;
         self.put_all(feed).await?;
         self.mark_feed_complete().await?;
         let _ = self.alert_feed_complete.set(());

@@ -196,20 +196,11 @@ impl DynamoStore {
     pub async fn build_catalog(&self) -> Result<usize, StoreError> {
         let catalog = self.catalog_table().await?;
         tracing::info!(table = %self.table, "building the catalog of the companies (one scan of the table)");
-        let doing = format!("cannot scan DynamoDB table {}", self.table);
-        let mut pages = self
-            .client
-            .scan()
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .table_name(&self.table)
-            .into_paginator()
-            .items()
-            .send();
         // Per company: symbol, first date, last bar, count.
         let mut by_company: HashMap<String, (Ts, Bar, u64)> = HashMap::new();
         let mut read = 0u64;
-        while let Some(item) = pages.next().await {
-            let bar = bar_from_item(&item.map_err(|e| sdk_error(&e, &doing))?)?;
+        self.each_item(|item| {
+            let bar = bar_from_item(&item)?;
             read += 1;
             if read % 100_000 == 0 {
                 tracing::info!(table = %self.table, bars = read, "building the catalog");
@@ -226,7 +217,9 @@ impl DynamoStore {
                     by_company.insert(bar.company.clone(), (bar.ts, bar, 1));
                 }
             }
-        }
+            Ok(())
+        })
+        .await?;
         let companies = by_company.len();
         let items = by_company
             .into_iter()
