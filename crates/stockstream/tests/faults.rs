@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, interop, ok, python, stored_so_far, summary, wait_until, DynamoLocal, Tansu, TansuStorage};
+use common::{bin, interop, ok, python, stored_so_far, summary, wait_until, wait_until_every, DynamoLocal, Tansu, TansuStorage};
 
 const ROWS: usize = 40_000;
 
@@ -88,6 +88,17 @@ impl Backend {
                 out.ok().and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok()).unwrap_or(0)
             }
         }
+    }
+
+    /// Waits until `target` bars are stored. DynamoDB's count is a full scan by
+    /// a Python client: polled once a second, as a tighter loop would take a
+    /// core from the consumer under test on a two-core machine.
+    fn reaches(&self, target: u64, limit: Duration) -> bool {
+        let interval = match self {
+            Backend::Sqlite(_) => Duration::from_millis(50),
+            Backend::Dynamo(_) => Duration::from_secs(1),
+        };
+        wait_until_every(limit, interval, || self.progress() >= target)
     }
 
     /// Every stored bar, read back through `stockstream query`.
@@ -246,7 +257,7 @@ fn killed_three_times(backend: Backend, scenario: &str) {
         target += (ROWS as f64 * (0.05 + 0.2 * random_fraction())) as u64;
         println!("kill {kill} once {target} bars are stored");
         assert!(
-            wait_until(Duration::from_secs(120), || backend.progress() >= target),
+            backend.reaches(target, Duration::from_secs(120)),
             "no progress before kill {kill}:\n{}",
             log_tail(dir.path(), &name)
         );
@@ -257,7 +268,7 @@ fn killed_three_times(backend: Backend, scenario: &str) {
     }
     let last = consumer(dir.path(), &brokers, "crash", &backend, "last");
     assert!(
-        wait_until(Duration::from_secs(180), || backend.progress() >= ROWS as u64),
+        backend.reaches(ROWS as u64, Duration::from_secs(300)),
         "the last member did not drain the topic:\n{}",
         log_tail(dir.path(), "last")
     );
@@ -348,7 +359,7 @@ fn broker_restarted_mid_stream() {
     let producer = produce(dir.path(), &brokers, "restart", &sent, &["--rate", "8000"]);
     let member = consumer(dir.path(), &brokers, "restart", &backend, "member");
     assert!(
-        wait_until(Duration::from_secs(60), || backend.progress() >= 5000),
+        backend.reaches(5000, Duration::from_secs(60)),
         "no progress before the restart:\n{}",
         log_tail(dir.path(), "member")
     );
@@ -360,7 +371,7 @@ fn broker_restarted_mid_stream() {
     assert_eq!((summary(&produced, "delivered"), summary(&produced, "failed")), (ROWS as u64, 0), "{produced}");
     send_hostile(dir.path(), &brokers, "restart");
     assert!(
-        wait_until(Duration::from_secs(180), || backend.progress() >= ROWS as u64),
+        backend.reaches(ROWS as u64, Duration::from_secs(300)),
         "the consumer did not resume:\n{}",
         log_tail(dir.path(), "member")
     );
@@ -394,12 +405,12 @@ fn dynamodb_outages_while_consuming_from_kafka() {
     send_hostile(dir.path(), &brokers, "outage");
 
     let mut member = consumer(dir.path(), &brokers, "outage", &backend, "member");
-    assert!(wait_until(Duration::from_secs(120), || backend.progress() >= 8000), "{}", log_tail(dir.path(), "member"));
+    assert!(backend.reaches(8000, Duration::from_secs(120)), "{}", log_tail(dir.path(), "member"));
     server.kill();
     std::thread::sleep(Duration::from_secs(10));
     server.restart();
     assert!(
-        wait_until(Duration::from_secs(120), || backend.progress() >= 20_000),
+        backend.reaches(20_000, Duration::from_secs(120)),
         "{}",
         log_tail(dir.path(), "member")
     );
@@ -420,7 +431,7 @@ fn dynamodb_outages_while_consuming_from_kafka() {
     std::thread::sleep(SESSION + Duration::from_secs(1));
     let successor = consumer(dir.path(), &brokers, "outage", &backend, "successor");
     assert!(
-        wait_until(Duration::from_secs(180), || backend.progress() >= ROWS as u64),
+        backend.reaches(ROWS as u64, Duration::from_secs(300)),
         "the successor did not finish:\n{}",
         log_tail(dir.path(), "successor")
     );
@@ -535,7 +546,7 @@ fn a_stalled_store_stops_the_consumer_not_the_memory() {
     let member = consumer(dir.path(), &brokers, "stall", &backend, "member");
     let Backend::Sqlite(db) = &backend else { unreachable!() };
     stall_and_measure(db, member.id(), rows, "consume from Kafka");
-    assert!(wait_until(Duration::from_secs(120), || backend.progress() >= rows), "{}", log_tail(dir.path(), "member"));
+    assert!(backend.reaches(rows, Duration::from_secs(120)), "{}", log_tail(dir.path(), "member"));
     terminated(member);
 }
 

@@ -81,13 +81,19 @@ pub fn stored_so_far(db: &Path) -> u64 {
 }
 
 /// Polls `done` until it holds; false when `limit` passed first.
-pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+pub fn wait_until(limit: Duration, done: impl FnMut() -> bool) -> bool {
+    wait_until_every(limit, Duration::from_millis(50), done)
+}
+
+/// `wait_until` for a costly check (a table scan): polled every `interval` so
+/// that the check does not take the cores the system under test needs.
+pub fn wait_until_every(limit: Duration, interval: Duration, mut done: impl FnMut() -> bool) -> bool {
     let started = Instant::now();
     while !done() {
         if started.elapsed() > limit {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(interval);
     }
     true
 }
