@@ -6,6 +6,7 @@
 pub mod alert;
 /// Bars, their time and date ranges.
 pub mod bar;
+pub mod bar_length;
 pub mod calendar;
 pub mod clean;
 pub mod codec;
@@ -22,6 +23,7 @@ pub mod validate;
 
 pub use alert::{Alert, AlertQuery};
 pub use bar::{Bar, DateRange, Ts, TsError};
+pub use bar_length::BarLength;
 pub use clean::{Cleaner, MissingPolicy};
 pub use codec::{decode, encode, encode_into, encode_raw_into, RawBar};
 pub use companies::{

@@ -120,6 +120,10 @@ reject_kinds! {
     Duplicate = "duplicate",
     /// A row of a (company, date) that a later, different row replaced.
     Superseded = "superseded",
+    /// A bar of another interval than its stream's (a daily date among
+    /// intraday bars, an instant among daily ones, or closer to its company's
+    /// previous bar than the stream's interval).
+    MixedInterval = "mixed_interval",
     // Ticks and live feeds.
     /// A tick message that cannot be read.
     BadTick = "bad_tick",

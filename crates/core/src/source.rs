@@ -100,6 +100,13 @@ pub trait Source: Send {
         false
     }
 
+    /// The length of the bars it yields, when known: the generator's and a
+    /// download's interval, or a file's, told from the gaps between its dates.
+    /// Bars are stored in the table of their interval.
+    fn interval(&self) -> Option<crate::BarLength> {
+        None
+    }
+
     /// True for a live feed: what it received is sent by no one again, so a
     /// stop hands on the items it already holds instead of dropping them.
     fn live(&self) -> bool {

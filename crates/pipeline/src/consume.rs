@@ -10,7 +10,7 @@ use stockstream_core::RejectKind;
 
 use stockstream_bus::{Consumer, Message, Position};
 use stockstream_core::{
-    decode, encode, validate, Bar, Cleaner, DeadLetters, MissingPolicy, Refusal, Reject, Ts, WindowMark,
+    decode, encode, validate, Bar, BarLength, Cleaner, DeadLetters, MissingPolicy, Refusal, Reject, Ts, WindowMark,
 };
 use stockstream_store::Store;
 use tokio::sync::watch;
@@ -41,6 +41,9 @@ pub struct ConsumeOptions {
     pub retry: RetryPolicy,
     /// The messages are ticks, aggregated into bars so (None: they are bars).
     pub ticks: Option<crate::TickOptions>,
+    /// The bars' interval: the table they are stored in holds this one only,
+    /// and a bar of another is refused as `mixed_interval` (None: any).
+    pub interval: Option<BarLength>,
 }
 
 impl Default for ConsumeOptions {
@@ -55,6 +58,7 @@ impl Default for ConsumeOptions {
             analytics: None,
             retry: RetryPolicy::default(),
             ticks: None,
+            interval: None,
         }
     }
 }
@@ -78,7 +82,7 @@ pub async fn consume(
             drive(&mut stage, consumer, sink, stats, options, stop).await
         }
         None => {
-            let mut stage = BarStage { acceptor: Acceptor::new(options.missing) };
+            let mut stage = BarStage { acceptor: Acceptor::new(options.missing).expecting(options.interval) };
             drive(&mut stage, consumer, sink, stats, options, stop).await
         }
     }
@@ -172,6 +176,8 @@ pub struct Acceptor {
     identities: HashMap<(u32, Ts), usize>,
     /// Each company's latest accepted bar, by company number.
     last: Vec<Bar>,
+    /// The stream's interval, when it has one.
+    interval: Option<BarLength>,
 }
 
 impl Acceptor {
@@ -182,7 +188,14 @@ impl Acceptor {
             companies: HashMap::new(),
             identities: HashMap::new(),
             last: Vec::new(),
+            interval: None,
         }
+    }
+
+    /// Refuses bars of another interval than `interval` as `mixed_interval`.
+    pub fn expecting(mut self, interval: Option<BarLength>) -> Self {
+        self.interval = interval;
+        self
     }
 
     /// The accepted bars of a file's records, one series per company in the
@@ -241,8 +254,12 @@ impl Acceptor {
         let bar = self.cleaner.clean(raw)?;
         validate(&bar).map_err(|r| Refusal::new(r.kind, format!("{} {}: {}", bar.company, bar.ts, r.reason)))?;
         let (company, known) = match self.companies.get(&bar.company) {
-            Some(n) => (*n, true),
+            Some(&n) => {
+                self.check_interval(&bar, Some(&self.last[n as usize]))?;
+                (n, true)
+            }
             None => {
+                self.check_interval(&bar, None)?;
                 let n = self.companies.len() as u32;
                 self.companies.insert(bar.company.clone(), n);
                 self.last.push(bar.clone());
@@ -261,6 +278,29 @@ impl Acceptor {
         self.cleaner.remember(&bar);
         self.last[company as usize].clone_from(&bar);
         Ok((bar, replaced))
+    }
+
+    /// A bar must have its stream's form (a date for daily bars, an instant
+    /// for shorter ones) and be no closer to its company's previous bar than
+    /// the interval: bars of two intervals never share a table.
+    fn check_interval(&self, bar: &Bar, previous: Option<&Bar>) -> Result<(), Refusal> {
+        let Some(interval) = self.interval else { return Ok(()) };
+        let refuse =
+            |why: String| Err(Refusal::new(RejectKind::MixedInterval, format!("{} {}: {why}", bar.company, bar.ts)));
+        if !interval.fits(&bar.ts) {
+            let what = if bar.ts.is_intraday() { "an intraday time" } else { "a daily date" };
+            return refuse(format!("{what} among {interval} bars (each interval has its own table)"));
+        }
+        if let (BarLength::Fixed(length), Some(previous)) = (interval, previous) {
+            if let (Ts::Instant(then), Ts::Instant(now)) = (previous.ts, bar.ts) {
+                let gap = (now - then).num_milliseconds().abs();
+                if gap > 0 && gap < length {
+                    let (seconds, at) = (gap as f64 / 1e3, previous.ts);
+                    return refuse(format!("{seconds} s from its bar at {at}, closer than {interval} bars are"));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Starts a new batch: identities seen so far no longer count as duplicates.

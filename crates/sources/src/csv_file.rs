@@ -13,7 +13,9 @@ use std::io::{BufReader, Read};
 use std::path::Path;
 use stockstream_core::RejectKind;
 
-use stockstream_core::{company_for_symbol, RawBar, Refusal, Reject, SourceRecord, Ts};
+use stockstream_core::{company_for_symbol, BarLength, RawBar, Refusal, Reject, SourceRecord, Ts};
+
+use crate::survey::Survey;
 
 use crate::bounded::{too_long, CsvRecordGuard, Cuts, DEFAULT_MAX_RECORD_BYTES, KEPT_START_BYTES};
 
@@ -92,6 +94,8 @@ pub struct CsvSource {
     /// Rows read ahead and put in date order (`pending` holds them all): a
     /// file that was not in date order.
     sorted: Option<usize>,
+    /// The bars' interval, when a pass over the file told it.
+    interval: Option<BarLength>,
 }
 
 /// A file not in date order is sorted in memory up to this many rows (about
@@ -138,9 +142,13 @@ impl CsvSource {
         // Indicators, alerts and statistics follow each company's bars in
         // time: a file in another order (newest first) is put in date order,
         // or refused, never read as it is.
-        match first_out_of_order(open()?) {
-            None => open(),
-            Some((_, rows)) if rows <= MAX_SORTED_ROWS => {
+        let survey = survey(open()?);
+        let interval =
+            survey.interval().map_err(|message| CsvError::Layout { path: path.display().to_string(), message })?;
+        let rows = survey.rows;
+        let mut source = match survey.out_of_order {
+            None => open()?,
+            Some(_) if rows <= MAX_SORTED_ROWS => {
                 let mut source = open()?;
                 let mut all: Vec<Result<SourceRecord, Reject>> = source.by_ref().collect();
                 // Rows refused as read first, then the rest by date (stable:
@@ -149,15 +157,19 @@ impl CsvSource {
                 tracing::warn!("{}: not in date order; {rows} rows sorted by date", path.display());
                 source.sorted = Some(rows);
                 source.pending = all.into();
-                Ok(source)
+                source
             }
-            Some((first, rows)) => Err(CsvError::Layout {
-                path: path.display().to_string(),
-                message: format!(
-                    "not in date order ({first}); a file of {rows} rows is more than the {MAX_SORTED_ROWS} sorted in memory: sort it by date first"
-                ),
-            }),
-        }
+            Some(first) => {
+                return Err(CsvError::Layout {
+                    path: path.display().to_string(),
+                    message: format!(
+                        "not in date order ({first}); a file of {rows} rows is more than the {MAX_SORTED_ROWS} sorted in memory: sort it by date first"
+                    ),
+                })
+            }
+        };
+        source.interval = interval;
+        Ok(source)
     }
 
     /// Rows sorted into date order when the file was not in it.
@@ -205,6 +217,7 @@ impl CsvSource {
             cuts,
             limit,
             sorted: None,
+            interval: None,
         };
         if matches!(lower.first().map(String::as_str), Some("price" | "ticker")) {
             source.read_multi_level(&names, options).map_err(layout_err)?;
@@ -444,34 +457,27 @@ fn join_fields(row: &csv::ByteRecord) -> Vec<u8> {
     out
 }
 
-/// The first row of a company dated before that company's previous row
-/// (`file.csv:17: NVIDIA 2024-01-02 after 2024-01-03`), if any, and how many
-/// rows the file has. Memory: one date per company.
-fn first_out_of_order(rows: CsvSource) -> Option<(String, usize)> {
-    let mut last: std::collections::HashMap<String, Ts> = std::collections::HashMap::new();
-    let mut first = None;
-    let mut count = 0usize;
+/// One pass over the rows: their order and interval (see [`Survey`]).
+fn survey(rows: CsvSource) -> Survey {
+    let mut survey = Survey::default();
     for rec in rows.flatten() {
-        count += 1;
-        if first.is_some() {
-            continue;
-        }
+        survey.rows += 1;
         let (Some(date), Some(company)) =
             (rec.raw.date.as_deref(), rec.raw.company.as_deref().or(rec.raw.symbol.as_deref()))
         else {
             continue;
         };
-        let Ok(ts) = date.parse::<Ts>() else { continue };
-        let company = company.trim().to_lowercase();
-        match last.get_mut(&company) {
-            Some(prev) if ts < *prev => first = Some(format!("{}: {} {ts} after {prev}", rec.source, company)),
-            Some(prev) => *prev = ts,
-            None => {
-                last.insert(company, ts);
-            }
+        // A row without any price is refused whatever its date: it says
+        // nothing of the file's order or interval.
+        let raw = &rec.raw;
+        if [raw.open, raw.high, raw.low, raw.close].iter().all(Option::is_none) {
+            continue;
+        }
+        if let Ok(ts) = date.parse::<Ts>() {
+            survey.see(&rec.source, company, ts);
         }
     }
-    first.map(|f| (f, count))
+    survey
 }
 
 impl Iterator for CsvSource {
@@ -531,6 +537,10 @@ impl stockstream_core::Source for CsvSource {
             Some(rows) => format!("{} (not in date order: {rows} rows sorted by date)", self.name),
             None => self.name.clone(),
         }
+    }
+
+    fn interval(&self) -> Option<BarLength> {
+        self.interval
     }
 
     fn records(self: Box<Self>) -> futures_util::stream::BoxStream<'static, stockstream_core::Item> {

@@ -6,7 +6,9 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use stockstream_core::RejectKind;
 
-use stockstream_core::{decode, symbol_for_company, Reject, WireRecord};
+use stockstream_core::{decode, symbol_for_company, BarLength, Reject, WireRecord};
+
+use crate::survey::Survey;
 
 use crate::bounded::{read_line, too_long, Line, DEFAULT_MAX_RECORD_BYTES};
 use crate::csv_file::CsvError;
@@ -19,18 +21,38 @@ pub struct JsonLinesSource {
     limit: usize,
     /// The rest of a line cut at the limit is still to be dropped.
     skipping: bool,
+    /// The bars' interval, told by a first pass over a regular file.
+    interval: Option<Option<BarLength>>,
 }
 
 impl JsonLinesSource {
-    /// Opens a file.
+    /// Opens a file. A regular file is read once first, for its bars'
+    /// interval (a file mixing daily and intraday bars is refused).
     pub fn open(path: &Path) -> Result<Self, CsvError> {
-        let file = File::open(path).map_err(|source| CsvError::Open { path: path.display().to_string(), source })?;
-        Ok(Self::from_reader(path.display().to_string(), Box::new(BufReader::with_capacity(1 << 16, file))))
+        let name = path.display().to_string();
+        let open = || -> Result<Self, CsvError> {
+            let file = File::open(path).map_err(|source| CsvError::Open { path: name.clone(), source })?;
+            let regular = file.metadata().is_ok_and(|m| m.is_file());
+            let lines = Self::from_reader(name.clone(), Box::new(BufReader::with_capacity(1 << 16, file)));
+            Ok(Self { interval: regular.then_some(None), ..lines })
+        };
+        let mut lines = open()?;
+        if lines.interval.is_none() {
+            return Ok(lines);
+        }
+        let mut survey = Survey::default();
+        while let Some(record) = lines.next() {
+            if let Ok(WireRecord { key, ts: Some(ts), .. }) = record {
+                survey.see(&format!("{name}:{}", lines.line), &key, ts);
+            }
+        }
+        let interval = survey.interval().map_err(|message| CsvError::Layout { path: name.clone(), message })?;
+        Ok(Self { interval: Some(interval), ..open()? })
     }
 
     /// Reads lines from any reader; `name` stands for it in rejects.
     pub fn from_reader(name: String, reader: Box<dyn BufRead + Send>) -> Self {
-        JsonLinesSource { name, reader, line: 0, limit: DEFAULT_MAX_RECORD_BYTES, skipping: false }
+        JsonLinesSource { name, reader, line: 0, limit: DEFAULT_MAX_RECORD_BYTES, skipping: false, interval: None }
     }
 
     /// Bounds each line to `limit` bytes; a longer one is rejected with its start.
@@ -92,6 +114,10 @@ impl stockstream_core::Source for JsonLinesSource {
 
     fn description(&self) -> String {
         self.name.clone()
+    }
+
+    fn interval(&self) -> Option<BarLength> {
+        self.interval.flatten()
     }
 
     fn records(self: Box<Self>) -> futures_util::stream::BoxStream<'static, stockstream_core::Item> {

@@ -11,6 +11,7 @@ pub mod json_lines;
 pub mod live;
 pub mod reader_thread;
 pub mod registry;
+pub mod survey;
 pub mod synthetic;
 pub mod synthetic_ticks;
 pub mod tick_file;

@@ -43,6 +43,14 @@ impl Interval {
             .unwrap_or(Interval::Second)
     }
 
+    /// The bar length its bars are stored under.
+    pub fn length(self) -> stockstream_core::BarLength {
+        match self {
+            Interval::Day => stockstream_core::BarLength::Day,
+            other => stockstream_core::BarLength::Fixed(other.seconds() * 1000),
+        }
+    }
+
     fn seconds(self) -> i64 {
         match self {
             Interval::Day => SESSION_SECONDS,
@@ -315,6 +323,10 @@ impl Iterator for Synthetic {
 impl stockstream_core::Source for Synthetic {
     fn name(&self) -> &'static str {
         "synthetic"
+    }
+
+    fn interval(&self) -> Option<stockstream_core::BarLength> {
+        Some(self.config.interval.length())
     }
 
     fn description(&self) -> String {

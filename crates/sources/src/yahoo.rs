@@ -300,6 +300,7 @@ pub struct YahooDownload {
     bars: Vec<Result<RawBar, Reject>>,
     base: String,
     description: String,
+    interval: Interval,
 }
 
 impl YahooDownload {
@@ -321,7 +322,7 @@ impl YahooDownload {
             bars.extend(got);
         }
         let description = format!("Yahoo Finance ({} symbols, {start}..{end}, {interval})", symbols.len());
-        Ok(YahooDownload { bars, base: base.to_string(), description })
+        Ok(YahooDownload { bars, base: base.to_string(), description, interval })
     }
 
     /// The bars downloaded, and the rows refused.
@@ -341,6 +342,10 @@ impl stockstream_core::Source for YahooDownload {
 
     fn expected(&self) -> Option<u64> {
         Some(self.bars.len() as u64)
+    }
+
+    fn interval(&self) -> Option<stockstream_core::BarLength> {
+        Some(self.interval.length())
     }
 
     fn records(self: Box<Self>) -> futures_util::stream::BoxStream<'static, stockstream_core::Item> {

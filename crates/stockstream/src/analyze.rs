@@ -176,6 +176,9 @@ pub struct InsightsArgs {
     pub format: TextFormat,
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Bars of this length (default: the daily table).
+    #[arg(long, env = "STOCKSTREAM_INTERVAL")]
+    pub interval: Option<stockstream_window::BarLength>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -185,7 +188,7 @@ pub enum TextFormat {
 }
 
 pub async fn insights_command(args: InsightsArgs) -> anyhow::Result<()> {
-    let store = args.store.open_existing().await?;
+    let store = crate::open_interval(&args.store, args.interval).await?;
     let range = DateRange::checked(args.from, args.to).map_err(anyhow::Error::msg)?;
     let stats = stockstream_server::market_stats_of(store.as_ref(), &range).await?;
     anyhow::ensure!(!stats.companies.is_empty(), "the store holds no bars in that range");

@@ -35,6 +35,11 @@ pub struct ConsumeCommandArgs {
     /// With --bar: consume the ticks topic and aggregate it into bars.
     #[command(flatten)]
     pub window: WindowArgs,
+    /// The interval of the topic's bars (1d, 1h, 1m, ...): they are stored in
+    /// that interval's table, and a bar of another interval is refused to the
+    /// dead letters as `mixed_interval`. `produce` prints its file's interval.
+    #[arg(long, env = "STOCKSTREAM_INTERVAL", default_value = "1d", conflicts_with = "bar")]
+    pub interval: stockstream_core::BarLength,
     /// Consumer group: members share the topic's partitions.
     #[arg(long, env = "STOCKSTREAM_GROUP", default_value = "stockstream")]
     pub group: String,
@@ -75,13 +80,12 @@ pub async fn consume_command(args: ConsumeCommandArgs) -> anyhow::Result<()> {
     let topic = if ticks.is_some() { args.kafka.ticks_topic() } else { args.kafka.topic.clone() };
     let mut consumer = KafkaConsumer::new(&settings, &topic, &args.group, reset)?;
     let dead = Arc::new(KafkaDeadLetters::new(&settings, &args.kafka.dlq_topic())?);
-    let mut store = args.store.open().await?;
-    if let Some(bar) = args.window.bar {
-        store = store.interval(&bar.name()).await?;
-    }
+    let length = args.window.bar.unwrap_or(args.interval);
+    let store = args.store.open().await?.interval(&length.name()).await?;
     let stats = Arc::new(Stats::default());
     let mut options = args.consume.options();
     options.idle_exit = args.idle_exit.map(Duration::from_secs);
+    options.interval = ticks.is_none().then_some(length);
     options.ticks = ticks;
     options.report_every = Some(Duration::from_secs(args.report_every.max(1)));
     let alerts = KafkaAlerts(KafkaPublisher::new(&settings, &args.kafka.alerts_topic())?);

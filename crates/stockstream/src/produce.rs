@@ -22,6 +22,8 @@ pub struct ProduceArgs {
 pub async fn produce_command(args: ProduceArgs) -> anyhow::Result<()> {
     let source = args.source.open().await?;
     let (label, expected) = (source.description(), source.expected());
+    // Consumers store the topic's bars in the table of the interval they are told.
+    let interval = (!source.ticks()).then(|| source.interval()).flatten();
     args.kafka.ensure_topics().await?;
     let settings = args.kafka.settings();
     // Ticks travel on their own topic, keyed by symbol like the bars.
@@ -38,6 +40,9 @@ pub async fn produce_command(args: ProduceArgs) -> anyhow::Result<()> {
     let secs = started.elapsed().as_secs_f64();
     println!("source     {label}");
     println!("topic      {topic} on {}", args.kafka.brokers);
+    if let Some(interval) = interval {
+        println!("interval   {interval} (consume --interval {interval})");
+    }
     println!("read       {}", Stats::get(&stats.read));
     println!("delivered  {delivered}");
     println!("failed     {failed}");

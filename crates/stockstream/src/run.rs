@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use stockstream_bus::{KafkaArgs, KafkaConsumer, KafkaDeadLetters, KafkaProducer, KafkaPublisher, OffsetReset};
-use stockstream_core::DeadLetters;
+use stockstream_core::{BarLength, DeadLetters};
 use stockstream_pipeline::{
     embedded, over_bus, stop_on_signal, AnalyticsStage, ConsumeArgs, PaceArgs, Stats, StatsOfRun, StoredAlerts,
     Subscriber, WindowArgs,
@@ -72,8 +72,12 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     let source = args.source.open().await?;
     let (label, expected) = (source.description(), source.expected());
     let ticks = crate::tick_options(source.as_ref(), &args.window)?;
-    // Bars made from ticks live in the table of their length.
-    let interval = args.window.bar.map(|b| b.name()).unwrap_or_else(|| "1d".into());
+    // Bars live in the table of their interval: ticks' bars of their length,
+    // other bars of the interval asked for, or the source's own (a file's is
+    // told from its dates), daily when nothing says.
+    let declared = args.source.synthetic.interval.map(|i| i.length());
+    let length = args.window.bar.or(declared).or(source.interval()).unwrap_or(BarLength::Day);
+    let interval = length.name();
     let sqlite = match args.store.kind {
         StoreKind::Sqlite => Some(Arc::new(open_sqlite(&args.store.db).await?.for_interval(&interval).await?)),
         StoreKind::Dynamodb => None,
@@ -100,6 +104,7 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     let analytics = Arc::new(AnalyticsStage::new(subscribers));
     let mut options = args.consume.options();
     options.analytics = Some(analytics.clone());
+    options.interval = ticks.is_none().then_some(length);
     options.ticks = ticks;
     let server = match &args.serve {
         true => {
@@ -146,6 +151,10 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     let total = store.count().await?;
     print_summary(&label, &stats, started.elapsed());
     println!("database   {} ({total} bars)", args.store.describe());
+    match length {
+        BarLength::Day => println!("interval   1d"),
+        other => println!("interval   {other} (query, insights, report, serve: --interval {other})"),
+    }
     print_latest(&analytics.latest());
     finish_extras(&args, total, &run_stats).await?;
     if let Some(server) = server {

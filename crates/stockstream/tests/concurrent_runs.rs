@@ -32,6 +32,6 @@ fn two_runs_on_a_new_database_both_store_everything() {
         for out in [&first, &second] {
             assert!(out.status.success(), "round {round}: {}", String::from_utf8_lossy(&out.stderr));
         }
-        assert_eq!(count(&d.join(&db), "bars"), 200_000, "round {round}");
+        assert_eq!(count(&d.join(&db), "bars_1m"), 200_000, "round {round}");
     }
 }

@@ -99,7 +99,7 @@ fn an_outage_mid_write_is_retried_and_nothing_is_lost() {
         // The table may not exist yet: a failed count is just "not yet".
         let out = std::process::Command::new("python3")
             .arg(interop("ddb_count.py"))
-            .args([&server.endpoint(), "StockMkt"])
+            .args([&server.endpoint(), "StockMkt_1m"])
             .output()
             .unwrap();
         if String::from_utf8_lossy(&out.stdout).trim().parse::<u64>().unwrap_or(0) > 2000 {
@@ -117,7 +117,7 @@ fn an_outage_mid_write_is_retried_and_nothing_is_lost() {
     let retried = stderr.lines().any(|line| line.contains("attempt 1 failed, retrying") && line.contains("DynamoDB"));
     assert!(retried, "the outage was seen and retried: {stderr}");
     assert_eq!(summary(&stdout, "stored"), 40_000);
-    assert_eq!(ddb_count(&server, "StockMkt"), 40_000, "nothing lost");
+    assert_eq!(ddb_count(&server, "StockMkt_1m"), 40_000, "nothing lost: one-minute bars in their own table");
 }
 
 #[test]
@@ -130,7 +130,19 @@ fn kafka_into_dynamodb_and_no_secret_in_the_logs() {
         &["produce", "--brokers", &broker.brokers(), "--topic", "ddb", "--rows", "5000", "--interval", "1h"],
     );
     let args = with(
-        &["consume", "--brokers", &broker.brokers(), "--topic", "ddb", "--group", "g", "--idle-exit", "3"],
+        &[
+            "consume",
+            "--brokers",
+            &broker.brokers(),
+            "--topic",
+            "ddb",
+            "--group",
+            "g",
+            "--idle-exit",
+            "3",
+            "--interval",
+            "1h",
+        ],
         &with(&["--table", "KafkaMkt"], &ddb_args(&server)),
     );
     let out = bin()
@@ -144,7 +156,7 @@ fn kafka_into_dynamodb_and_no_secret_in_the_logs() {
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert_eq!(summary(&stdout, "stored"), 5000);
-    assert_eq!(ddb_count(&server, "KafkaMkt"), 5000);
+    assert_eq!(ddb_count(&server, "KafkaMkt_1h"), 5000);
     for secret in ["s3cr3t/KEY+never+logged", "AKIASTOCKSTREAMTEST1"] {
         assert!(!stderr.contains(secret) && !stdout.contains(secret), "{secret} appeared in the output");
     }

@@ -184,7 +184,7 @@ fn intraday_generation_and_run() {
         &["run", "--symbols", "TSLA", "--start", "2024-07-01", "--end", "2024-07-02", "--interval", "1m"],
     );
     assert_eq!(summary(&out, "stored"), 2 * 390, "{out}");
-    let first = rows(&dir.path().join("stockstream.db"), "SELECT MIN(date), MAX(date) FROM bars");
+    let first = rows(&dir.path().join("stockstream.db"), "SELECT MIN(date), MAX(date) FROM bars_1m");
     assert_eq!(first[0], ["2024-07-01T13:30:00Z", "2024-07-02T19:59:00Z"]);
 }
 
@@ -244,7 +244,8 @@ fn prices_are_shown_with_every_digit_they_have() {
     .unwrap();
     let out = ok(dir.path(), &["run", "--input", "eur.csv", "--no-report", "--no-insights"]);
     assert!(out.contains("1.0725"), "the latest close keeps its digits: {out}");
-    let table = ok(dir.path(), &["query", "--company", "EURUSD"]);
+    assert!(out.contains("interval   1h (query, insights, report, serve: --interval 1h)"), "{out}");
+    let table = ok(dir.path(), &["query", "--company", "EURUSD", "--interval", "1h"]);
     for value in ["1.0716", "1.07296", "1.07083", "1.07219", "1.0731", "1.0712", "1.0725"] {
         assert!(table.contains(value), "{value} in {table}");
     }
@@ -423,4 +424,41 @@ fn a_newest_first_file_is_read_in_date_order() {
     assert_eq!(alerts("reversed.db"), ordered_alerts);
     let insights = |file: &str| ok(dir.path(), &["insights", "--db", file]);
     assert_eq!(insights("reversed.db"), insights("ordered.db"));
+}
+
+/// Daily bars and one-minute bars run into one database each go to the
+/// table of their interval (told from the file's dates), and a file mixing
+/// the two is refused, naming the first line of each.
+#[test]
+fn daily_and_minute_bars_go_to_their_own_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("one.db");
+    ok(dir.path(), &["run", "--db", "one.db", "--no-report", "--no-insights"]);
+    let minutes = ["--symbols", "NVDA,TSLA", "--interval", "1m", "--start", "2023-04-03", "--end", "2023-04-04"];
+    let csv = ok(dir.path(), &[&["generate"][..], &minutes].concat());
+    std::fs::write(dir.path().join("minute.csv"), &csv).unwrap();
+    let out = ok(dir.path(), &["run", "--input", "minute.csv", "--db", "one.db", "--no-report", "--no-insights"]);
+    assert_eq!(summary(&out, "stored"), 2 * 2 * 390, "{out}");
+
+    assert_eq!(count(&db, "bars"), 3577, "the daily table holds the daily bars only");
+    assert_eq!(rows(&db, "SELECT COUNT(*) FROM bars WHERE date LIKE '%T%'"), [["Integer(0)"]]);
+    assert_eq!(count(&db, "bars_1m"), 2 * 2 * 390);
+    let stored = |interval: &str| {
+        let query = ["query", "--company", "NVIDIA", "--interval", interval, "--db", "one.db", "--format", "json"];
+        serde_json::from_str::<Vec<serde_json::Value>>(&ok(dir.path(), &query)).unwrap().len()
+    };
+    assert_eq!((stored("1d"), stored("1m")), (511, 780));
+
+    let daily = ok(dir.path(), &["generate", "--symbols", "AAPL"]);
+    let mut mixed: Vec<&str> = daily.lines().take(6).collect();
+    mixed.extend(csv.lines().skip(1).take(5));
+    std::fs::write(dir.path().join("mixed.csv"), mixed.join("\n") + "\n").unwrap();
+    let refused = common::stockstream(dir.path(), &["run", "--input", "mixed.csv", "--db", "one.db", "--no-report"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("mixes daily and intraday bars (daily from mixed.csv:2 (2023-04-03), intraday from mixed.csv:7 (2023-04-03T13:30:00Z))"),
+        "{stderr}"
+    );
+    assert_eq!((count(&db, "bars"), count(&db, "bars_1m")), (3577, 1560), "nothing of the refused file stored");
 }

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, interop, ok, python, stored_so_far, summary, wait_until, wait_until_every, DynamoLocal, Tansu, TansuStorage};
+use common::{
+    bin, interop, ok, python, stored_so_far, summary, wait_until, wait_until_every, DynamoLocal, Tansu, TansuStorage,
+};
 
 const ROWS: usize = 40_000;
 
@@ -84,7 +86,7 @@ impl Backend {
         match self {
             Backend::Sqlite(db) => stored_so_far(db),
             Backend::Dynamo(endpoint) => {
-                let out = Command::new("python3").arg(interop("ddb_count.py")).args([endpoint, "StockMkt"]).output();
+                let out = Command::new("python3").arg(interop("ddb_count.py")).args([endpoint, "StockMkt_1m"]).output();
                 out.ok().and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok()).unwrap_or(0)
             }
         }
@@ -106,7 +108,7 @@ impl Backend {
         let mut all = Vec::new();
         for company in ["NVIDIA", "Tesla", "Meta", "Amazon", "Apple", "Netflix", "Google"] {
             let mut args =
-                vec!["query".to_string(), "--company".into(), company.into(), "--format".into(), "json".into()];
+                ["query", "--company", company, "--interval", "1m", "--format", "json"].map(String::from).to_vec();
             args.extend(self.args());
             let out = ok(dir, &args.iter().map(String::as_str).collect::<Vec<_>>());
             all.extend(serde_json::from_str::<Vec<serde_json::Value>>(&out).unwrap());
@@ -193,7 +195,7 @@ fn produce(dir: &Path, brokers: &str, topic: &str, sent: &Sent, extra: &[&str]) 
 
 fn consumer(dir: &Path, brokers: &str, topic: &str, backend: &Backend, name: &str) -> Child {
     bin()
-        .args(["consume", "--brokers", brokers, "--topic", topic, "--group", "faults"])
+        .args(["consume", "--brokers", brokers, "--topic", topic, "--group", "faults", "--interval", "1m"])
         .args(["--batch-size", "500", "--flush-ms", "50"])
         .args(["--kafka-option", &format!("session.timeout.ms={}", SESSION.as_millis())])
         .args(["--kafka-option", "heartbeat.interval.ms=500"])
@@ -284,7 +286,7 @@ fn killed_three_times(backend: Backend, scenario: &str) {
 /// first and last dates and last close are the stored bars' (read with
 /// boto3); its count is at least theirs (a redelivered batch counts again).
 fn catalog_matches_the_bars(endpoint: &str) {
-    let lines = python(&interop("ddb_catalog_check.py"), &[endpoint, "StockMkt"]);
+    let lines = python(&interop("ddb_catalog_check.py"), &[endpoint, "StockMkt_1m"]);
     let mut companies = 0;
     for line in lines.lines() {
         let row: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -336,7 +338,7 @@ async fn the_comparison_catches_a_consumer_that_commits_before_writing() {
 
     let backend = Backend::Sqlite(dir.path().join("careless.db"));
     let mut args = vec!["consume", "--brokers", &brokers, "--topic", "careless", "--group", "faults"];
-    args.extend(["--idle-exit", "3"]);
+    args.extend(["--idle-exit", "3", "--interval", "1m"]);
     let store_args = backend.args();
     args.extend(store_args.iter().map(String::as_str));
     ok(dir.path(), &args);
@@ -409,11 +411,7 @@ fn dynamodb_outages_while_consuming_from_kafka() {
     server.kill();
     std::thread::sleep(Duration::from_secs(10));
     server.restart();
-    assert!(
-        backend.reaches(20_000, Duration::from_secs(120)),
-        "{}",
-        log_tail(dir.path(), "member")
-    );
+    assert!(backend.reaches(20_000, Duration::from_secs(120)), "{}", log_tail(dir.path(), "member"));
     // The outage may meet the bars' write or the alerts' write: either is retried.
     let retried = full_log(dir.path(), "member")
         .lines()
@@ -588,7 +586,7 @@ fn kafka_security_settings_pass_through_and_secrets_stay_out_of_the_output() {
 /// Bars stored of one company so far.
 fn stored_of(db: &Path, company: &str) -> u64 {
     let Ok(conn) = rusqlite::Connection::open(db) else { return 0 };
-    conn.query_row("SELECT COUNT(*) FROM bars WHERE company = ?1", [company], |r| r.get::<_, i64>(0))
+    conn.query_row("SELECT COUNT(*) FROM bars_1m WHERE company = ?1", [company], |r| r.get::<_, i64>(0))
         .map(|n| n as u64)
         .unwrap_or(0)
 }
@@ -628,7 +626,7 @@ fn restarted_right_after_crashes(extra: &[&str]) {
     let db = dir.path().join("restarts.db");
     let member = |name: &str| {
         bin()
-            .args(["consume", "--brokers", &brokers, "--topic", "restarts", "--group", "restarts"])
+            .args(["consume", "--brokers", &brokers, "--topic", "restarts", "--group", "restarts", "--interval", "1m"])
             .args(["--db", &db.display().to_string()])
             .args(extra)
             .env("STOCKSTREAM_LOG", "info")

@@ -38,11 +38,11 @@ fn ten_thousand_bars_through_six_partitions_into_sqlite() {
     assert_eq!(summary(&produced, "delivered"), 10_000, "{produced}");
     assert_eq!(summary(&produced, "failed"), 0);
 
-    let consumed = consume(dir.path(), &brokers, "bars", "g1", "k.db", &[]);
+    let consumed = consume(dir.path(), &brokers, "bars", "g1", "k.db", &["--interval", "1m"]);
     assert_eq!(summary(&consumed, "stored"), 10_000, "{consumed}");
     assert_eq!(summary(&consumed, "rejected"), 0);
     let db = dir.path().join("k.db");
-    assert_eq!(count(&db, "bars"), 10_000, "exactly the distinct bars sent");
+    assert_eq!(count(&db, "bars_1m"), 10_000, "exactly the distinct bars sent, in their interval's table");
 
     // The store holds exactly what was generated.
     let csv = ok(dir.path(), &[&["generate"][..], &gen].concat());
@@ -55,7 +55,7 @@ fn ten_thousand_bars_through_six_partitions_into_sqlite() {
         })
         .collect();
     expected.sort();
-    let mut stored: Vec<String> = rows(&db, "SELECT company, date, close FROM bars")
+    let mut stored: Vec<String> = rows(&db, "SELECT company, date, close FROM bars_1m")
         .into_iter()
         .map(|r| {
             format!(
@@ -146,17 +146,19 @@ fn bad_messages_go_to_the_dead_letter_topic_with_reasons() {
         r#"{"Date":"2024-01-05","Open":10,"High":12,"Company Name":"Apple"}"#.to_string(),
         r#"{"Date":"2024-01-06","Open":10,"High":8,"Low":9,"Close":11,"Volume":100,"Company Name":"Tesla"}"#
             .to_string(),
+        r#"{"Date":"2024-01-05T14:30:00Z","Open":10,"High":12,"Low":9,"Close":11,"Volume":100,"Company Name":"Tesla"}"#
+            .to_string(),
     ];
-    let lines = [good(2), bad[0].clone(), good(3), bad[1].clone(), good(4), bad[2].clone(), good(8)];
+    let lines = [good(2), bad[0].clone(), good(3), bad[1].clone(), good(4), bad[2].clone(), bad[3].clone(), good(8)];
     std::fs::write(dir.path().join("mixed.txt"), lines.join("\n")).unwrap();
     python(&interop("send_raw.py"), &[&brokers, "mixed", dir.path().join("mixed.txt").to_str().unwrap(), "TSLA"]);
 
     let out = consume(dir.path(), &brokers, "mixed", "g", "mixed.db", &[]);
-    assert_eq!((summary(&out, "stored"), summary(&out, "rejected")), (4, 3), "{out}");
+    assert_eq!((summary(&out, "stored"), summary(&out, "rejected")), (4, 4), "{out}");
     let dates = rows(&dir.path().join("mixed.db"), "SELECT date FROM bars ORDER BY date");
     assert_eq!(dates, [["2024-01-02"], ["2024-01-03"], ["2024-01-04"], ["2024-01-08"]]);
 
-    let dead = read_topic(&brokers, "mixed.dlq", 3);
+    let dead = read_topic(&brokers, "mixed.dlq", 4);
     let mut by_value: BTreeMap<String, (String, String)> = dead
         .iter()
         .map(|m| {
@@ -176,6 +178,10 @@ fn bad_messages_go_to_the_dead_letter_topic_with_reasons() {
     let (kind, reason) = by_value.remove(&bad[2]).unwrap();
     assert_eq!(kind, "high_below_open_close");
     assert!(reason.contains("Tesla 2024-01-06: High 8 is below max(Open, Close) = 11"), "{reason}");
+    // A consumer of daily bars (the default) stores no intraday bar beside them.
+    let (kind, reason) = by_value.remove(&bad[3]).unwrap();
+    assert_eq!(kind, "mixed_interval");
+    assert!(reason.contains("Tesla 2024-01-05T14:30:00Z: an intraday time among 1d bars"), "{reason}");
     assert!(dead.iter().all(|m| m["headers"]["source"].as_str().unwrap().starts_with("mixed/")));
     assert!(dead.iter().all(|m| m["key"] == "TSLA"), "a dead letter lost its original key: {dead:?}");
 }
@@ -193,6 +199,7 @@ fn a_group_shares_partitions_and_recovers_from_a_killed_member() {
     let member = |name: &str| {
         bin()
             .args(["consume", "--brokers", &brokers, "--topic", "shared", "--group", "pair", "--db", "pair.db"])
+            .args(["--interval", "1m"])
             .args(["--batch-size", "100", "--flush-ms", "50"])
             .args(["--kafka-option", "session.timeout.ms=6000", "--kafka-option", "heartbeat.interval.ms=500"])
             .env("STOCKSTREAM_LOG", "info")
@@ -213,7 +220,7 @@ fn a_group_shares_partitions_and_recovers_from_a_killed_member() {
 
     let db = dir.path().join("pair.db");
     assert!(wait_until(Duration::from_secs(60), || stored_so_far(&db) >= 3000), "no progress");
-    let at_kill = count(&db, "bars");
+    let at_kill = count(&db, "bars_1m");
     assert!(at_kill < 30_000, "the stream was over before the kill ({at_kill})");
     doomed.kill().unwrap();
     doomed.wait().unwrap();
@@ -235,7 +242,7 @@ fn a_group_shares_partitions_and_recovers_from_a_killed_member() {
     stored(restarted);
     assert!(by_survivor > 0 && by_survivor < 30_000, "the survivor had a share, not all: {by_survivor}");
     assert!(!doomed_share.is_empty() && !taken_over.is_empty(), "{doomed_share:?} {taken_over:?}");
-    assert_eq!(count(&db, "bars"), 30_000, "every bar stored");
+    assert_eq!(count(&db, "bars_1m"), 30_000, "every bar stored");
 }
 
 /// Waits until the member's latest logged assignment satisfies `wanted`, and returns it.
@@ -261,6 +268,7 @@ fn sigterm_commits_so_a_restart_resumes_where_it_stopped() {
     produce(dir.path(), &brokers, "resume", &["--rows", "20000", "--interval", "1m"]);
     let first = bin()
         .args(["consume", "--brokers", &brokers, "--topic", "resume", "--group", "r", "--db", "r.db"])
+        .args(["--interval", "1m"])
         .args(["--batch-size", "100", "--flush-ms", "20"])
         .current_dir(dir.path())
         .stdout(Stdio::piped())
@@ -279,10 +287,10 @@ fn sigterm_commits_so_a_restart_resumes_where_it_stopped() {
     let first_consumed = summary(&String::from_utf8(out.stdout).unwrap(), "read");
     assert!(first_consumed < 20_000, "stopped mid-stream");
 
-    let second = consume(dir.path(), &brokers, "resume", "r", "r.db", &[]);
+    let second = consume(dir.path(), &brokers, "resume", "r", "r.db", &["--interval", "1m"]);
     let second_consumed = summary(&second, "read");
     assert_eq!(first_consumed + second_consumed, 20_000, "no committed message was read again: {second}");
-    assert_eq!(count(&db, "bars"), 20_000);
+    assert_eq!(count(&db, "bars_1m"), 20_000);
 }
 
 #[test]

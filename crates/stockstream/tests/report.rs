@@ -129,10 +129,10 @@ fn a_runs_report_holds_at_most_a_charts_worth_of_points_and_the_stores_insights(
     // The volumes of the points add up to the stored ones.
     let nvidia = companies.iter().find(|c| c["company"] == "NVIDIA").unwrap();
     let charted: f64 = nvidia["volume"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).sum();
-    let stored = ok(dir.path(), &["query", "--company", "NVIDIA", "--format", "csv"]);
+    let stored = ok(dir.path(), &["query", "--company", "NVIDIA", "--interval", "1m", "--format", "csv"]);
     let stored: f64 = stored.lines().skip(1).map(|l| l.split(',').nth(5).unwrap().parse::<f64>().unwrap()).sum();
     assert_eq!(charted, stored);
     // Counted as the bars flowed, the insights are those of the stored bars.
     let from_run: Vec<&str> = run.lines().skip_while(|l| *l != "insights").skip(1).collect();
-    assert_eq!(from_run, ok(dir.path(), &["insights"]).lines().collect::<Vec<_>>());
+    assert_eq!(from_run, ok(dir.path(), &["insights", "--interval", "1m"]).lines().collect::<Vec<_>>());
 }

@@ -1,4 +1,5 @@
 use super::*;
+use chrono::DateTime;
 
 const MIN: i64 = 60_000;
 /// 2024-01-02 15:00:00 UTC, a minute boundary.

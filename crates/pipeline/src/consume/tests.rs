@@ -377,3 +377,37 @@ async fn the_last_row_of_an_identity_wins_at_any_batch_size() {
         assert_eq!(rejects, &[("superseded".to_string(), 103.0)], "batch size {batch_size}");
     }
 }
+
+#[test]
+fn bars_of_another_interval_are_refused_as_mixed_interval() {
+    let raw = |company: &str, date: &str| stockstream_core::RawBar {
+        date: Some(date.into()),
+        open: Some(10.0),
+        high: Some(11.0),
+        low: Some(9.0),
+        close: Some(10.5),
+        volume: Some(100.0),
+        company: Some(company.into()),
+        ..Default::default()
+    };
+    let kind = |r: Result<Bar, Refusal>| r.map(|_| "ok".to_string()).unwrap_or_else(|e| e.kind.to_string());
+
+    let mut daily = Acceptor::new(MissingPolicy::Ffill).expecting(Some(BarLength::Day));
+    assert_eq!(kind(daily.accept_raw(&raw("Apple", "2023-04-03"))), "ok");
+    let refused = daily.accept_raw(&raw("Apple", "2023-04-03T13:30:00Z")).unwrap_err();
+    assert_eq!(refused.kind, RejectKind::MixedInterval);
+    assert!(refused.reason.contains("an intraday time among 1d bars"), "{}", refused.reason);
+    assert_eq!(kind(daily.accept_raw(&raw("Tesla", "2023-04-03T13:30:00Z"))), "mixed_interval", "a new company too");
+
+    let mut minutes = Acceptor::new(MissingPolicy::Ffill).expecting(Some("5m".parse().unwrap()));
+    assert_eq!(kind(minutes.accept_raw(&raw("Apple", "2023-04-03T13:30:00Z"))), "ok");
+    assert_eq!(kind(minutes.accept_raw(&raw("Apple", "2023-04-03"))), "mixed_interval");
+    let close = minutes.accept_raw(&raw("Apple", "2023-04-03T13:31:00Z")).unwrap_err();
+    assert!(close.reason.contains("60 s from its bar at 2023-04-03T13:30:00Z, closer than 5m"), "{}", close.reason);
+    assert_eq!(kind(minutes.accept_raw(&raw("Apple", "2023-04-03T13:40:00Z"))), "ok", "a gap is not a mix");
+    assert_eq!(kind(minutes.accept_raw(&raw("Apple", "2023-04-03T13:40:00Z"))), "ok", "a redelivery is not a mix");
+
+    let mut any = Acceptor::new(MissingPolicy::Ffill);
+    assert_eq!(kind(any.accept_raw(&raw("Apple", "2023-04-03"))), "ok");
+    assert_eq!(kind(any.accept_raw(&raw("Apple", "2023-04-03T13:30:00Z"))), "ok", "no interval: no check");
+}

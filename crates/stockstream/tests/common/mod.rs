@@ -73,11 +73,19 @@ pub fn count(db: &Path, table: &str) -> u64 {
         .unwrap()
 }
 
-/// Rows stored so far while a process is still starting: 0 until the file and
-/// its schema exist.
+/// Bars stored so far, of every interval (`bars`, `bars_1m`, ...), while a
+/// process is still starting: 0 until the file and its schema exist.
 pub fn stored_so_far(db: &Path) -> u64 {
     let Ok(conn) = rusqlite::Connection::open(db) else { return 0 };
-    conn.query_row("SELECT COUNT(*) FROM bars", [], |r| r.get::<_, i64>(0)).map(|n| n as u64).unwrap_or(0)
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND (name = 'bars' OR name LIKE 'bars\\_%' ESCAPE '\\')")
+        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+        .unwrap_or_default();
+    tables
+        .iter()
+        .filter_map(|t| conn.query_row(&format!("SELECT COUNT(*) FROM \"{t}\""), [], |r| r.get::<_, i64>(0)).ok())
+        .map(|n| n as u64)
+        .sum()
 }
 
 /// Polls `done` until it holds; false when `limit` passed first.
