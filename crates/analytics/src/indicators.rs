@@ -609,6 +609,11 @@ impl LiveIndicators {
         rows.sort_by(|a, b| a.company.cmp(&b.company));
         rows
     }
+
+    /// The latest indicators of these companies, those seen.
+    pub fn latest_of(&self, companies: &[String]) -> Vec<IndicatorRow> {
+        companies.iter().filter_map(|c| self.by_company.get(c)?.1.clone()).collect()
+    }
 }
 
 #[cfg(test)]

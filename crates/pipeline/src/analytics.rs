@@ -93,6 +93,11 @@ impl AnalyticsStage {
     pub fn latest(&self) -> Vec<IndicatorRow> {
         self.live.lock().expect("analytics lock").0.latest()
     }
+
+    /// The latest indicators of these companies, those seen.
+    pub fn latest_of(&self, companies: &[String]) -> Vec<IndicatorRow> {
+        self.live.lock().expect("analytics lock").0.latest_of(companies)
+    }
 }
 
 /// The market statistics of every bar the stage takes and each company's

@@ -249,19 +249,30 @@ async fn companies(State(s): State<AppState>, Query(p): Params) -> Result<Respon
         return Ok(Json(store.find_company(name).await?.into_iter().collect::<Vec<_>>()).into_response());
     }
     let page = store.companies_page(p.get("after").map(String::as_str), limit).await?;
-    let mut response = Json(&page).into_response();
+    Ok(with_next_link(Json(&page).into_response(), "/api/companies", &page, limit, &p))
+}
+
+/// A page of companies' answer with a `Link` to the next page (`after` its
+/// last company), when the page is full.
+fn with_next_link(
+    mut response: Response,
+    route: &str,
+    page: &[String],
+    limit: usize,
+    p: &HashMap<String, String>,
+) -> Response {
     if let (true, Some(last)) = (page.len() == limit, page.last()) {
         let mut next = form_urlencoded::Serializer::new(String::new());
         next.append_pair("after", last).append_pair("limit", &limit.to_string());
         if let Some(interval) = p.get("interval") {
             next.append_pair("interval", interval);
         }
-        let link = format!("</api/companies?{}>; rel=\"next\"", next.finish());
+        let link = format!("<{route}?{}>; rel=\"next\"", next.finish());
         if let Ok(value) = header::HeaderValue::from_str(&link) {
             response.headers_mut().insert(header::LINK, value);
         }
     }
-    Ok(response)
+    response
 }
 
 /// Bars read before a page of indicators so that they are those of the whole history.
@@ -349,11 +360,17 @@ async fn indicators(
     Ok(Json(indicator_rows(&series)[skip..].to_vec()))
 }
 
-async fn latest(State(s): State<AppState>, Query(p): Params) -> Result<Json<serde_json::Value>, ApiError> {
-    let live: HashMap<String, IndicatorRow> =
-        s.analytics.latest().into_iter().map(|r| (r.company.clone(), r)).collect();
+/// Companies' latest bars with their indicators, a page of companies at a
+/// time (`limit`, default 100, at most 1000; `after` a name) with a `Link` to
+/// the next: a store of 100,000 companies is never read whole by one request.
+async fn latest(State(s): State<AppState>, Query(p): Params) -> Result<Response, ApiError> {
+    let limit = limit(&p, 100, 1000)?;
     let store = store_for(&s, &p).await?;
-    Ok(Json(serde_json::Value::Array(latest_rows(store.as_ref(), &live).await?)))
+    let page = store.companies_page(p.get("after").map(String::as_str), limit).await?;
+    let live: HashMap<String, IndicatorRow> =
+        s.analytics.latest_of(&page).into_iter().map(|r| (r.company.clone(), r)).collect();
+    let rows = latest_rows(store.as_ref(), &page, &live).await?;
+    Ok(with_next_link(Json(rows).into_response(), "/api/latest", &page, limit, &p))
 }
 
 /// Each company's latest bar with its indicators: live ones when the stream
@@ -361,10 +378,12 @@ async fn latest(State(s): State<AppState>, Query(p): Params) -> Result<Json<serd
 /// page of `/api/indicators` is (never the whole history).
 async fn latest_rows(
     store: &dyn Store,
+    companies: &[String],
     live: &HashMap<String, IndicatorRow>,
 ) -> Result<Vec<serde_json::Value>, StoreError> {
     let mut out = Vec::new();
-    for bar in store.latest().await? {
+    for company in companies {
+        let Some(bar) = store.newest(company, &DateRange::default(), 1).await?.pop() else { continue };
         let row = match live.get(&bar.company).filter(|r| r.date == bar.ts.to_string()) {
             Some(r) => Some(r.clone()),
             None => {
@@ -656,7 +675,7 @@ mod tests {
             .collect();
         store.upsert(history.clone().into()).await.unwrap();
         store.bars_read.store(0, Ordering::SeqCst);
-        let rows = latest_rows(&store, &HashMap::new()).await.unwrap();
+        let rows = latest_rows(&store, &["A".to_string()], &HashMap::new()).await.unwrap();
         assert_eq!(store.ranges.load(Ordering::SeqCst), 0, "a whole-range read");
         assert!(store.bars_read.load(Ordering::SeqCst) <= 2 * (INDICATOR_WARM_UP + 1), "read more than a warm-up");
         let whole = indicator_rows(&history).pop().unwrap();

@@ -83,6 +83,24 @@ async fn statistics_over_100000_companies_stay_bounded() {
     let r = reqwest::get(format!("{b}/api/companies?after=C99990")).await.unwrap();
     assert!(r.headers().get("link").is_none(), "the last page has no next");
     assert_eq!(r.json::<Vec<String>>().await.unwrap(), (99991..100000).map(|c| format!("C{c:05}")).collect::<Vec<_>>());
+    // Latest bars too: a page of companies per request, timed.
+    let started = Instant::now();
+    let r = reqwest::get(format!("{b}/api/latest")).await.unwrap();
+    let took = started.elapsed();
+    let link = r.headers()["link"].to_str().unwrap().to_string();
+    assert_eq!(link, r#"</api/latest?after=C00099&limit=100>; rel="next""#);
+    let latest = r.json::<Vec<serde_json::Value>>().await.unwrap();
+    eprintln!("/api/latest over {COMPANIES} companies: {took:?} for a page of {}", latest.len());
+    assert_eq!(latest.len(), 100);
+    assert_eq!(
+        (latest[0]["bar"]["Company Name"].as_str(), latest[0]["bar"]["Close"].as_f64()),
+        (Some("C00000"), Some(10.0))
+    );
+    let tail = json(b, "/api/latest?after=C99997&limit=1000").await;
+    let names: Vec<&str> =
+        tail.as_array().unwrap().iter().map(|l| l["bar"]["Company Name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["C99998", "C99999"]);
+    assert_eq!(reqwest::get(format!("{b}/api/latest?limit=1001")).await.unwrap().status(), 400);
     assert!(json(b, "/api/insights").await["insights"].is_array());
     // The dashboard lists the first page of companies; one beyond it, named
     // in the URL in lower case, is found and drawn all the same.
