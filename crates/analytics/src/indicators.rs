@@ -610,6 +610,19 @@ impl LiveIndicators {
         rows
     }
 
+    /// The latest indicators of the first `limit` companies by name, and how
+    /// many companies have some: a summary's worth, whatever their number.
+    pub fn latest_first(&self, limit: usize) -> (Vec<IndicatorRow>, usize) {
+        let mut rows: Vec<&IndicatorRow> = self.by_company.values().filter_map(|state| state.1.as_ref()).collect();
+        let total = rows.len();
+        if limit < total {
+            rows.select_nth_unstable_by(limit, |a, b| a.company.cmp(&b.company));
+            rows.truncate(limit);
+        }
+        rows.sort_by(|a, b| a.company.cmp(&b.company));
+        (rows.into_iter().cloned().collect(), total)
+    }
+
     /// The latest indicators of these companies, those seen.
     pub fn latest_of(&self, companies: &[String]) -> Vec<IndicatorRow> {
         companies.iter().filter_map(|c| self.by_company.get(c)?.1.clone()).collect()

@@ -487,7 +487,7 @@ impl RunningStats {
                 describe,
                 close_box: c.columns[3].boxplot(),
                 return_box: c.returns.boxplot(),
-                ohlcv_correlation: (0..5).map(|i| (0..5).map(|j| c.ohlcv.correlation(i, j)).collect()).collect(),
+                ohlcv_correlation: std::array::from_fn(|i| std::array::from_fn(|j| c.ohlcv.correlation(i, j))),
                 trend_per_year: slope,
                 trend_pct_per_year: slope / c.trend.mean[1] * 100.0,
                 total_return: c.last_close / c.first_close - 1.0,

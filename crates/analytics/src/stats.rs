@@ -173,7 +173,9 @@ pub struct CompanyStats {
     /// Box plot of simple returns.
     pub return_box: BoxPlot,
     /// Pearson correlation of Open, High, Low, Close, Volume (in that order).
-    pub ohlcv_correlation: Vec<Vec<f64>>,
+    /// Inline, not nested vectors: six allocations a company added up over
+    /// 100,000 companies.
+    pub ohlcv_correlation: [[f64; 5]; 5],
     /// OLS slope of Close against time in years (price units a year).
     pub trend_per_year: f64,
     /// That slope as a percentage of the mean Close.
@@ -229,7 +231,7 @@ pub fn company_stats(bars: &[Bar]) -> Option<CompanyStats> {
         describe: DescribeOhlcv([0, 1, 2, 3, 4].map(|i| describe(&columns[i]))),
         close_box: boxplot(close),
         return_box: boxplot(&returns),
-        ohlcv_correlation: columns.iter().map(|a| columns.iter().map(|b| correlation(a, b)).collect()).collect(),
+        ohlcv_correlation: std::array::from_fn(|i| std::array::from_fn(|j| correlation(&columns[i], &columns[j]))),
         trend_per_year: slope,
         trend_pct_per_year: slope / my * 100.0,
         total_return: close[close.len() - 1] / close[0] - 1.0,

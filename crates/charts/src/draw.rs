@@ -221,7 +221,7 @@ fn candles<DB: DrawingBackend>(area: &Area<DB>, c: &CompanySeries, intraday: boo
     Ok(())
 }
 
-fn heatmap<DB: DrawingBackend>(area: &Area<DB>, title: &str, names: &[String], m: &[Vec<f64>]) -> Drawn {
+fn heatmap<DB: DrawingBackend>(area: &Area<DB>, title: &str, names: &[String], m: &[impl AsRef<[f64]>]) -> Drawn {
     let n = names.len();
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 26))
@@ -258,7 +258,7 @@ fn heatmap<DB: DrawingBackend>(area: &Area<DB>, title: &str, names: &[String], m
     let centred = ("sans-serif", 18).into_font().color(&BLACK).pos(Pos::new(HPos::Center, VPos::Center));
     for (i, values) in m.iter().enumerate().take(n) {
         let row = n - 1 - i;
-        for (j, &v) in values.iter().enumerate().take(n) {
+        for (j, &v) in values.as_ref().iter().enumerate().take(n) {
             let cell = [
                 (SegmentValue::Exact(j), SegmentValue::Exact(row)),
                 (SegmentValue::Exact(j + 1), SegmentValue::Exact(row + 1)),

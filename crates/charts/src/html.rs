@@ -3,7 +3,6 @@
 //! (drag across a chart; double-click to reset).
 
 use serde::Serialize;
-use serde_json::json;
 use stockstream_core::shown::{computed, price};
 
 use crate::ReportData;
@@ -63,7 +62,12 @@ pub fn render(data: &ReportData) -> anyhow::Result<String> {
     // Inside <script>, "</" would end the element and "<!--" open a comment that
     // swallows the page's script: `<`, `>` and `&` only occur inside JSON
     // strings, where their \u escapes mean the same.
-    let payload = serde_json::to_string(&json!({ "companies": companies, "stats": data.stats }))?
+    #[derive(Serialize)]
+    struct Payload<'a> {
+        companies: Vec<CompanyJson<'a>>,
+        stats: &'a stockstream_analytics::MarketStats,
+    }
+    let payload = serde_json::to_string(&Payload { companies, stats: &data.stats })?
         .replace('<', "\\u003c")
         .replace('>', "\\u003e")
         .replace('&', "\\u0026");
@@ -103,7 +107,20 @@ pub fn render(data: &ReportData) -> anyhow::Result<String> {
             )
         })
         .collect();
-    Ok(TEMPLATE.replace("{{INSIGHTS}}", &insights).replace("{{ROWS}}", &rows).replace("{{DATA}}", &payload))
+    let shown = data.stats.companies.len();
+    let note = match data.companies_counted > shown {
+        true => format!(
+            "<p class=\"hint\">The {shown} companies drawn, of {} counted in the insights; \
+             <code>stockstream insights --format json</code> gives every company's statistics.</p>\n",
+            data.companies_counted
+        ),
+        false => String::new(),
+    };
+    Ok(TEMPLATE
+        .replace("{{INSIGHTS}}", &insights)
+        .replace("{{NOTE}}", &note)
+        .replace("{{ROWS}}", &rows)
+        .replace("{{DATA}}", &payload))
 }
 
 const TEMPLATE: &str = r##"<!DOCTYPE html>
@@ -141,7 +158,7 @@ svg text { font-family: system-ui, sans-serif; }
 <ul class="insights">
 {{INSIGHTS}}</ul>
 <h2>Summary by company</h2>
-<table>
+{{NOTE}}<table>
 <thead><tr><th>Company</th><th>Symbol</th><th>Bars</th><th>Range</th><th>Min close</th><th>Mean close</th><th>Max close</th><th>Std close</th><th>Total return</th><th>Trend / year</th><th>Volatility</th><th>Max drawdown</th></tr></thead>
 <tbody>
 {{ROWS}}</tbody>

@@ -52,10 +52,12 @@ impl CompanySeries {
 pub struct ReportData {
     /// Every company drawn.
     pub companies: Vec<CompanySeries>,
-    /// The statistics the report shows.
+    /// The statistics the report shows: those of the companies drawn.
     pub stats: MarketStats,
     /// The insights the report shows.
     pub insights: Vec<Insight>,
+    /// How many companies the statistics and insights were computed over.
+    pub companies_counted: usize,
 }
 
 /// The files a report consists of.
@@ -95,11 +97,17 @@ pub fn build_report(
 /// its bars flowed) and writes the report; returns it with its insights.
 pub fn report_of(
     companies: Vec<CompanySeries>,
-    stats: MarketStats,
+    mut stats: MarketStats,
     dir: &Path,
 ) -> anyhow::Result<(Report, Vec<stockstream_analytics::Insight>)> {
     let insights = stockstream_analytics::insights(&stats);
-    let data = ReportData { companies, stats, insights };
+    // The tables and rankings show the companies drawn (at most
+    // `MAX_CHARTED`), not a page per company of a 100,000-company store;
+    // the insights are those of every company.
+    let companies_counted = stats.companies.len();
+    let drawn: std::collections::HashSet<&str> = companies.iter().map(|c| c.company.as_str()).collect();
+    stats.companies.retain(|s| drawn.contains(s.company.as_str()));
+    let data = ReportData { companies, stats, insights, companies_counted };
     Ok((write_report(&data, dir)?, data.insights))
 }
 
@@ -129,7 +137,8 @@ mod tests {
         let stats = stockstream_analytics::market_stats(&companies.iter().map(|c| c.bars.clone()).collect::<Vec<_>>());
         let insights = stockstream_analytics::insights(&stats);
         let dir = tempfile::tempdir().unwrap();
-        let report = write_report(&ReportData { companies, stats, insights }, dir.path()).unwrap();
+        let report =
+            write_report(&ReportData { companies, stats, insights, companies_counted: 2 }, dir.path()).unwrap();
         assert!(report.charts.len() >= 10);
         assert!(report.html.exists());
     }
@@ -137,7 +146,26 @@ mod tests {
     fn report_of(companies: Vec<CompanySeries>, dir: &std::path::Path) -> Report {
         let stats = stockstream_analytics::market_stats(&companies.iter().map(|c| c.bars.clone()).collect::<Vec<_>>());
         let insights = stockstream_analytics::insights(&stats);
-        write_report(&ReportData { companies, stats, insights }, dir).unwrap()
+        let companies_counted = companies.len();
+        write_report(&ReportData { companies, stats, insights, companies_counted }, dir).unwrap()
+    }
+
+    #[test]
+    fn a_report_over_many_companies_shows_those_it_draws_and_says_how_many_were_counted() {
+        let bars: Vec<Vec<stockstream_core::Bar>> =
+            (0..300).map(|c| (1..29).map(|d| bar(&format!("C{c:03}"), d, 10.0 + (c * d) as f64)).collect()).collect();
+        let stats = stockstream_analytics::market_stats(&bars);
+        let drawn = bars.into_iter().take(3).filter_map(CompanySeries::new).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let (report, insights) = super::report_of(drawn, stats, dir.path()).unwrap();
+        let html = std::fs::read_to_string(&report.html).unwrap();
+        let table = html.split("<tbody>").nth(1).unwrap().split("</tbody>").next().unwrap();
+        assert_eq!(table.matches("<tr>").count(), 3, "a row per company drawn");
+        assert!(html.contains("The 3 companies drawn, of 300 counted in the insights"), "the report says so");
+        let ranking = std::fs::read_to_string(dir.path().join("return-ranking.svg")).unwrap();
+        assert!(ranking.contains("C002") && !ranking.contains("C299"), "the rankings rank those drawn");
+        let texts: Vec<&str> = insights.iter().map(|i| i.text.as_str()).collect();
+        assert!(texts.iter().any(|t| t.contains("C299")), "the insights count every company: {texts:?}");
     }
 
     #[test]

@@ -89,9 +89,10 @@ impl AnalyticsStage {
         Ok(())
     }
 
-    /// The latest indicators of every company seen, by company.
-    pub fn latest(&self) -> Vec<IndicatorRow> {
-        self.live.lock().expect("analytics lock").0.latest()
+    /// The latest indicators of the first `limit` companies by name, and how
+    /// many companies have some.
+    pub fn latest_first(&self, limit: usize) -> (Vec<IndicatorRow>, usize) {
+        self.live.lock().expect("analytics lock").0.latest_first(limit)
     }
 
     /// The latest indicators of these companies, those seen.

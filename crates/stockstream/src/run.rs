@@ -64,6 +64,9 @@ pub enum BusKind {
     Kafka,
 }
 
+/// Companies whose latest indicators the summary lists (the first by name).
+const LATEST_SHOWN: usize = 20;
+
 pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     if args.window.bar.is_some() && args.source.source.is_none() && args.source.input.is_some() {
         // A file run with --bar holds ticks.
@@ -155,7 +158,8 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
         BarLength::Day => println!("interval   1d"),
         other => println!("interval   {other} (query, insights, report, serve: --interval {other})"),
     }
-    print_latest(&analytics.latest());
+    let (latest, companies) = analytics.latest_first(LATEST_SHOWN);
+    print_latest(&latest, companies);
     finish_extras(&args, total, &run_stats).await?;
     if let Some(server) = server {
         println!("serving    until SIGINT or SIGTERM");

@@ -8,8 +8,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use stockstream_core::shown::{computed, price};
 use stockstream_pipeline::Stats;
 
-/// The last indicators of each company, as computed while the bars flowed.
-pub fn print_latest(rows: &[stockstream_analytics::IndicatorRow]) {
+/// The last indicators, as computed while the bars flowed, of the companies
+/// in `rows` (the first by name), and how many more of `companies` there are.
+pub fn print_latest(rows: &[stockstream_analytics::IndicatorRow], companies: usize) {
     if rows.is_empty() {
         return;
     }
@@ -28,6 +29,9 @@ pub fn print_latest(rows: &[stockstream_analytics::IndicatorRow]) {
             f(r.ema12),
             r.rsi14.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into())
         );
+    }
+    if companies > rows.len() {
+        println!("           … and {} more companies (query --company NAME)", companies - rows.len());
     }
 }
 

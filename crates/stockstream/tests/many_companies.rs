@@ -38,8 +38,9 @@ async fn json(base: &str, path: &str) -> serde_json::Value {
 
 /// 100,000 companies of one bar each: `insights` and `serve` answering
 /// `/api/stats` (a page at a time) and `/api/insights` each stay within
-/// 200 MB, `run` within 600 MB (its indicators and statistics keep about 4 KB
-/// a company); correlations are those of the first 100 companies by name.
+/// 200 MB, `run` (its report included) within 600 MB (its indicators and
+/// statistics keep about 3 KB a company); correlations are those of the first
+/// 100 companies by name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statistics_over_100000_companies_stay_bounded() {
     const MB: u64 = 1 << 20;
@@ -53,10 +54,19 @@ async fn statistics_over_100000_companies_stay_bounded() {
     let quiet = |args: &[&str]| {
         bin().args(args).current_dir(dir.path()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
     };
-    let (code, peak) = common::wait_with_peak_rss(quiet(&["run", "--input", "many.csv", "--no-report"]));
+    // The main job as users run it: report and insights included.
+    let summary = std::fs::File::create(dir.path().join("run.txt")).unwrap();
+    let run = bin().args(["run", "--input", "many.csv"]).current_dir(dir.path()).stdout(summary).spawn().unwrap();
+    let (code, peak) = common::wait_with_peak_rss(run);
     assert_eq!(code, Some(0));
     assert!(peak <= 600 * MB, "run: peak RSS {} MB", peak / MB);
     assert_eq!(common::count(&dir.path().join("stockstream.db"), "bars"), COMPANIES as u64);
+    let summary = std::fs::read_to_string(dir.path().join("run.txt")).unwrap();
+    assert!(summary.lines().count() < 60, "a summary, not a line a company:\n{summary}");
+    assert!(summary.contains("… and 99980 more companies"), "{summary}");
+    let report = std::fs::read_to_string(dir.path().join("report/report.html")).unwrap();
+    assert!(report.len() < 4 << 20, "report.html: {} bytes", report.len());
+    assert!(report.contains("The 50 companies drawn, of 100000 counted in the insights"));
     let (code, peak) = common::wait_with_peak_rss(quiet(&["insights", "--format", "json"]));
     assert_eq!(code, Some(0));
     assert!(peak <= 200 * MB, "insights: peak RSS {} MB", peak / MB);
