@@ -267,6 +267,24 @@ async fn alerts_are_kept_in_dynamodb_and_served_from_it() {
     assert_eq!(answers[0], answers[1], "DynamoDB and SQLite serve the same alerts");
 }
 
+/// The read capacity units in a `/metrics` page, summed over operations.
+fn read_units(metrics: &str) -> f64 {
+    metric_sum(metrics, "stockstream_dynamodb_capacity_units_total{", "kind=\"read\"")
+}
+
+/// The DynamoDB requests in a `/metrics` page, summed over operations.
+fn requests(metrics: &str) -> f64 {
+    metric_sum(metrics, "stockstream_dynamodb_requests_total{", "")
+}
+
+fn metric_sum(metrics: &str, prefix: &str, label: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(prefix) && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// `serve` over DynamoDB answers the company list, the latest bars and a
 /// company's bars with Queries of the catalog and of one company's bars: no
 /// Scan (counted in `/metrics`), and the same answers as over SQLite. A table
@@ -316,6 +334,18 @@ async fn companies_and_latest_come_from_the_catalog_without_a_scan() {
         if store[0] == "--store" {
             assert!(!metrics.contains("operation=\"Scan\""), "{metrics}");
             assert!(metrics.contains("stockstream_dynamodb_requests_total{operation=\"Query\"}"), "{metrics}");
+            // What one dashboard load costs: the read units and requests
+            // counted while a browser opens it on a company and its watchlist.
+            let seen = common::in_browser("company.cjs", &format!("http://{bind}/?company=NVIDIA"), "dynamodb-load");
+            assert_eq!(
+                (seen["company"].as_str(), seen["loaded"].as_u64().is_some_and(|n| n > 0)),
+                (Some("NVIDIA"), true)
+            );
+            let after = reqwest::get(format!("http://{bind}/metrics")).await.unwrap().text().await.unwrap();
+            let (units, requests) = (read_units(&after) - read_units(&metrics), requests(&after) - requests(&metrics));
+            eprintln!("one dashboard load over DynamoDB: {units} read units in {requests} requests");
+            assert!(units > 0.0 && units < 100.0, "{units} read units for one dashboard load:\n{after}");
+            assert!(!after.contains("operation=\"Scan\""), "{after}");
         }
         let _ = child.kill();
         let _ = child.wait();
