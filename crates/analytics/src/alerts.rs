@@ -41,6 +41,11 @@ pub struct AlertEngine {
 }
 
 impl AlertEngine {
+    /// Forgets a company's rule state (its history is read back before its next bar).
+    pub fn forget(&mut self, company: &str) {
+        self.by_company.remove(company);
+    }
+
     /// Checks one bar and its indicators against every rule; returns the alerts it raised.
     pub fn check(&mut self, bar: &Bar, row: &IndicatorRow) -> Vec<Alert> {
         let state = match self.by_company.get_mut(&bar.company) {

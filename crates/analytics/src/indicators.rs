@@ -583,7 +583,17 @@ impl Indicators {
 #[derive(Debug, Default)]
 pub struct LiveIndicators {
     /// Boxed: the table's spare room costs a pointer an entry, not a state.
-    by_company: HashMap<String, Box<(Indicators, Option<IndicatorRow>)>>,
+    by_company: HashMap<String, Box<Held>>,
+    /// Counts updates: when each company was last updated.
+    clock: u64,
+}
+
+/// One company's indicators, its latest row, and when it was last updated.
+#[derive(Debug, Default)]
+struct Held {
+    indicators: Indicators,
+    latest: Option<IndicatorRow>,
+    touched: u64,
 }
 
 impl LiveIndicators {
@@ -593,7 +603,10 @@ impl LiveIndicators {
         if !self.by_company.contains_key(&bar.company) {
             self.by_company.insert(bar.company.clone(), Default::default());
         }
-        let (indicators, latest) = &mut **self.by_company.get_mut(&bar.company).expect("inserted above");
+        self.clock += 1;
+        let Held { indicators, latest, touched } =
+            &mut **self.by_company.get_mut(&bar.company).expect("inserted above");
+        *touched = self.clock;
         match latest {
             Some(row) => indicators.update_row(bar, row).then_some(&*row),
             None => {
@@ -603,9 +616,32 @@ impl LiveIndicators {
         }
     }
 
+    /// How many companies are held.
+    pub fn len(&self) -> usize {
+        self.by_company.len()
+    }
+
+    /// True when no company is held.
+    pub fn is_empty(&self) -> bool {
+        self.by_company.is_empty()
+    }
+
+    /// Forgets the companies updated least recently until `keep` are held;
+    /// returns their names.
+    pub fn forget_beyond(&mut self, keep: usize) -> Vec<String> {
+        let Some(excess) = self.by_company.len().checked_sub(keep).filter(|&n| n > 0) else { return Vec::new() };
+        let mut ages: Vec<(u64, &String)> = self.by_company.iter().map(|(name, held)| (held.touched, name)).collect();
+        ages.select_nth_unstable(excess - 1);
+        let forgotten: Vec<String> = ages[..excess].iter().map(|(_, name)| (*name).clone()).collect();
+        for name in &forgotten {
+            self.by_company.remove(name);
+        }
+        forgotten
+    }
+
     /// The latest row of every company, by company name.
     pub fn latest(&self) -> Vec<IndicatorRow> {
-        let mut rows: Vec<IndicatorRow> = self.by_company.values().filter_map(|state| state.1.clone()).collect();
+        let mut rows: Vec<IndicatorRow> = self.by_company.values().filter_map(|held| held.latest.clone()).collect();
         rows.sort_by(|a, b| a.company.cmp(&b.company));
         rows
     }
@@ -613,7 +649,7 @@ impl LiveIndicators {
     /// The latest indicators of the first `limit` companies by name, and how
     /// many companies have some: a summary's worth, whatever their number.
     pub fn latest_first(&self, limit: usize) -> (Vec<IndicatorRow>, usize) {
-        let mut rows: Vec<&IndicatorRow> = self.by_company.values().filter_map(|state| state.1.as_ref()).collect();
+        let mut rows: Vec<&IndicatorRow> = self.by_company.values().filter_map(|held| held.latest.as_ref()).collect();
         let total = rows.len();
         if limit < total {
             rows.select_nth_unstable_by(limit, |a, b| a.company.cmp(&b.company));
@@ -625,7 +661,7 @@ impl LiveIndicators {
 
     /// The latest indicators of these companies, those seen.
     pub fn latest_of(&self, companies: &[String]) -> Vec<IndicatorRow> {
-        companies.iter().filter_map(|c| self.by_company.get(c)?.1.clone()).collect()
+        companies.iter().filter_map(|c| self.by_company.get(c)?.latest.clone()).collect()
     }
 }
 

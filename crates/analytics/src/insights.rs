@@ -51,6 +51,9 @@ fn moved(v: f64) -> String {
     format!("{} {:.1}%", if v < 0.0 { "fell" } else { "rose" }, v.abs())
 }
 
+/// Companies given an insight of their own (the first by name).
+pub const MAX_COMPANY_INSIGHTS: usize = 20;
+
 /// Sentences about the market: trends, volatility and correlations. A company
 /// with fewer than [`MIN_BARS`] bars is left out of them; superlatives compare
 /// two or more companies, and one company alone is described, not ranked.
@@ -164,7 +167,9 @@ pub fn insights(stats: &MarketStats) -> Vec<Insight> {
         );
     }
     // A correlation of a constant is undefined.
-    for s in c.iter().filter(|s| s.ohlcv_correlation[0][3].is_finite()) {
+    // One line a company: for the first companies by name only, so that a
+    // store of 100,000 companies gives a page of insights, not 100,000 lines.
+    for s in c.iter().filter(|s| s.ohlcv_correlation[0][3].is_finite()).take(MAX_COMPANY_INSIGHTS) {
         let v = s.ohlcv_correlation[0][3];
         push(
             "open_close_correlation",

@@ -19,6 +19,6 @@ pub use insights::{insights, Insight};
 pub use running::RunningStats;
 pub use series::{ReducedSeries, CHART_POINTS, MAX_CHARTED};
 pub use stats::{
-    boxplot, company_stats, correlation, describe, market_stats, BoxPlot, CompanyStats, Describe, DescribeOhlcv,
-    MarketStats, MarketStatsBuilder,
+    boxplot, company_stats, correlation, describe, market_stats, BoxPlot, CompanyDetail, CompanyStats, Describe,
+    DescribeOhlcv, MarketStats, MarketStatsBuilder,
 };

@@ -17,7 +17,7 @@ use stockstream_core::{Bar, Ts};
 use tdigest::TDigest;
 
 use crate::indicators::TRADING_DAYS;
-use crate::stats::{BoxPlot, CompanyStats, Describe, DescribeOhlcv, MarketStats};
+use crate::stats::{BoxPlot, CompanyDetail, CompanyStats, Describe, DescribeOhlcv, MarketStats};
 
 /// Values kept exactly at each end of a box-plotted column.
 pub const EXTREMES: usize = 256;
@@ -381,6 +381,16 @@ fn years_since(first: Ts, ts: Ts) -> f64 {
 }
 
 impl RunningStats {
+    /// How many companies are counted.
+    pub fn companies(&self) -> usize {
+        self.companies.len()
+    }
+
+    /// True when `company` is counted.
+    pub fn counts(&self, company: &str) -> bool {
+        self.index.contains_key(company)
+    }
+
     /// Counts one bar.
     pub fn push(&mut self, bar: &Bar) {
         let values = [bar.open, bar.high, bar.low, bar.close, bar.volume];
@@ -484,9 +494,11 @@ impl RunningStats {
                 bars: n,
                 first: c.first.to_string(),
                 last: c.last.to_string(),
-                describe,
-                close_box: c.columns[3].boxplot(),
-                return_box: c.returns.boxplot(),
+                detail: Some(Box::new(CompanyDetail {
+                    describe,
+                    close_box: c.columns[3].boxplot(),
+                    return_box: c.returns.boxplot(),
+                })),
                 ohlcv_correlation: std::array::from_fn(|i| std::array::from_fn(|j| c.ohlcv.correlation(i, j))),
                 trend_per_year: slope,
                 trend_pct_per_year: slope / c.trend.mean[1] * 100.0,
@@ -515,6 +527,10 @@ impl RunningStats {
 mod tests {
     use super::*;
     use crate::stats::{market_stats, quantile, FIELDS};
+
+    fn detail(s: &CompanyStats) -> &CompanyDetail {
+        s.detail.as_deref().expect("every statistic kept")
+    }
 
     /// Three companies over `days` days: prices from a seeded walk with fat
     /// tails, one company starting late and one ending early, bars interleaved
@@ -596,7 +612,7 @@ mod tests {
                     .filter(|b| b.company == g.company)
                     .map(|b| [b.open, b.high, b.low, b.close, b.volume][values])
                     .collect();
-                let (gd, ed) = (&g.describe[*field], &e.describe[*field]);
+                let (gd, ed) = (&detail(g).describe[*field], &detail(e).describe[*field]);
                 assert_eq!(gd.count, ed.count);
                 for (a, b) in [(gd.mean, ed.mean), (gd.std, ed.std), (gd.min, ed.min), (gd.max, ed.max)] {
                     assert!(close(a, b), "{} {field}: {a} vs {b}", g.company);
@@ -619,10 +635,12 @@ mod tests {
             }
             // Fewer than EXTREMES values beyond either fence: whiskers and outliers exact
             // once the quartiles are, and here they fall between the same data.
+            let company = &g.company;
+            let (g, e) = (detail(g), detail(e));
             for (gb, eb) in [(&g.close_box, &e.close_box), (&g.return_box, &e.return_box)] {
                 assert!(eb.outliers.len() < EXTREMES, "the test wants fewer outliers");
                 let shared = gb.outliers.iter().filter(|v| eb.outliers.contains(v)).count();
-                assert!(shared as f64 >= 0.9 * eb.outliers.len() as f64, "{}: {gb:?} vs {eb:?}", g.company);
+                assert!(shared as f64 >= 0.9 * eb.outliers.len() as f64, "{company}: {gb:?} vs {eb:?}");
                 assert!(gb.whisker_low <= gb.q1 && gb.whisker_high >= gb.q3);
             }
         }
@@ -686,10 +704,10 @@ mod tests {
         assert_eq!(got.companies.len(), 3);
         for (g, e) in got.companies.iter().zip(&exact.companies) {
             for field in FIELDS {
-                let (gd, ed) = (&g.describe[field], &e.describe[field]);
+                let (gd, ed) = (&detail(g).describe[field], &detail(e).describe[field]);
                 assert_eq!((gd.q25, gd.q50, gd.q75, gd.min, gd.max), (ed.q25, ed.q50, ed.q75, ed.min, ed.max));
             }
-            assert_eq!(g.close_box, e.close_box);
+            assert_eq!(detail(g).close_box, detail(e).close_box);
         }
         assert!(std::mem::size_of::<Column>() <= 40, "{}", std::mem::size_of::<Column>());
     }

@@ -74,6 +74,11 @@ impl ReducedSeries {
         (self.bars, self.rows)
     }
 
+    /// The company of its bars (None before the first).
+    pub fn company(&self) -> Option<&str> {
+        self.bars.first().map(|b| b.company.as_str())
+    }
+
     /// Bars each point stands for.
     pub fn width(&self) -> usize {
         self.width.max(1)

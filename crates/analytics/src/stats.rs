@@ -166,12 +166,11 @@ pub struct CompanyStats {
     pub first: String,
     /// Date of the last bar.
     pub last: String,
-    /// Open, High, Low, Close, Volume.
-    pub describe: DescribeOhlcv,
-    /// Box plot of closing prices.
-    pub close_box: BoxPlot,
-    /// Box plot of simple returns.
-    pub return_box: BoxPlot,
+    /// The distributions (`describe`, `close_box`, `return_box`), serialised
+    /// in line; None where only the summary is kept (statistics of 100,000
+    /// companies for their insights: 3/5 of the memory).
+    #[serde(flatten)]
+    pub detail: Option<Box<CompanyDetail>>,
     /// Pearson correlation of Open, High, Low, Close, Volume (in that order).
     /// Inline, not nested vectors: six allocations a company added up over
     /// 100,000 companies.
@@ -186,6 +185,17 @@ pub struct CompanyStats {
     pub max_drawdown: f64,
     /// Standard deviation of log returns, annualised by the bars a year.
     pub volatility: f64,
+}
+
+/// The distributions of one company's values.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompanyDetail {
+    /// Open, High, Low, Close, Volume.
+    pub describe: DescribeOhlcv,
+    /// Box plot of closing prices.
+    pub close_box: BoxPlot,
+    /// Box plot of simple returns.
+    pub return_box: BoxPlot,
 }
 
 /// Names of the OHLCV columns, in the order of `ohlcv_correlation`.
@@ -228,9 +238,11 @@ pub fn company_stats(bars: &[Bar]) -> Option<CompanyStats> {
         bars: bars.len(),
         first: first.ts.to_string(),
         last: bars.last().expect("not empty").ts.to_string(),
-        describe: DescribeOhlcv([0, 1, 2, 3, 4].map(|i| describe(&columns[i]))),
-        close_box: boxplot(close),
-        return_box: boxplot(&returns),
+        detail: Some(Box::new(CompanyDetail {
+            describe: DescribeOhlcv([0, 1, 2, 3, 4].map(|i| describe(&columns[i]))),
+            close_box: boxplot(close),
+            return_box: boxplot(&returns),
+        })),
         ohlcv_correlation: std::array::from_fn(|i| std::array::from_fn(|j| correlation(&columns[i], &columns[j]))),
         trend_per_year: slope,
         trend_pct_per_year: slope / my * 100.0,
@@ -270,12 +282,31 @@ pub struct MarketStatsBuilder {
     /// Returns by date of the companies correlated.
     returns: Vec<BTreeMap<Ts, f64>>,
     names: Vec<String>,
+    /// When set, only these companies keep their detail.
+    summaries_only: Option<std::collections::HashSet<String>>,
 }
 
 impl MarketStatsBuilder {
+    /// A builder for `companies` companies: their statistics (about 1 KB
+    /// each) take one allocation of the right size, not a doubling vector's
+    /// half again as much.
+    pub fn with_capacity(companies: usize) -> Self {
+        MarketStatsBuilder { companies: Vec::with_capacity(companies), ..Default::default() }
+    }
+
+    /// Keeps only the summary of each company (see [`CompanyStats::detail`])
+    /// but those named in `detailed`.
+    pub fn summaries_but(mut self, detailed: std::collections::HashSet<String>) -> Self {
+        self.summaries_only = Some(detailed);
+        self
+    }
+
     /// Counts one company's bars, oldest first; companies come by name.
     pub fn push(&mut self, bars: &[Bar]) {
-        let Some(stats) = company_stats(bars) else { return };
+        let Some(mut stats) = company_stats(bars) else { return };
+        if self.summaries_only.as_ref().is_some_and(|detailed| !detailed.contains(&stats.company)) {
+            stats.detail = None;
+        }
         // Pairs grow with the square of the companies: the first
         // `MAX_CORRELATED` by name are correlated, as a run's statistics do.
         if self.returns.len() < crate::running::MAX_CORRELATED {

@@ -77,7 +77,10 @@ pub fn render(data: &ReportData) -> anyhow::Result<String> {
         .companies
         .iter()
         .map(|s| {
-            let close = &s.describe["Close"];
+            let (min, mean, max, std) = s.detail.as_deref().map_or((f64::NAN, f64::NAN, f64::NAN, f64::NAN), |d| {
+                let close = &d.describe["Close"];
+                (close.min, close.mean, close.max, close.std)
+            });
             let percent = |v: f64, signed: bool| match signed {
                 true => format!("{v:+.1}%"),
                 false => format!("{v:.1}%"),
@@ -96,10 +99,10 @@ pub fn render(data: &ReportData) -> anyhow::Result<String> {
                 s.bars,
                 escape(&s.first),
                 escape(&s.last),
-                cell(close.min, &price, "1 bar"),
-                cell(close.mean, &computed, "1 bar"),
-                cell(close.max, &price, "1 bar"),
-                cell(close.std, &computed, two_bars),
+                cell(min, &price, "1 bar"),
+                cell(mean, &computed, "1 bar"),
+                cell(max, &price, "1 bar"),
+                cell(std, &computed, two_bars),
                 cell(s.total_return * 100.0, &|v| percent(v, true), two_bars),
                 cell(s.trend_pct_per_year, &|v| percent(v, true), two_bars),
                 cell(s.volatility * 100.0, &|v| percent(v, false), two_returns),

@@ -187,6 +187,15 @@ pub(crate) async fn drive<S: Stage>(
                     }
                 }
                 stats.decode_seconds.observe(decoding.elapsed().as_secs_f64());
+                warm_returning(
+                    analytics.as_deref(),
+                    &sink,
+                    &mut writing,
+                    consumer,
+                    &batch.bars[first_new..],
+                    options.retry,
+                )
+                .await?;
                 batch.analyse(analytics.as_deref(), first_new);
             }
             Polled::Closed => break End::InputEnded,
@@ -208,6 +217,8 @@ pub(crate) async fn drive<S: Stage>(
         }
         let first_new = batch.bars.len();
         stage.on_pass(&mut batch).await?;
+        warm_returning(analytics.as_deref(), &sink, &mut writing, consumer, &batch.bars[first_new..], options.retry)
+            .await?;
         batch.analyse(analytics.as_deref(), first_new);
         let due = pending >= options.batch_size
             || (pending > 0 && batch_started.elapsed() >= options.flush_interval)
@@ -220,6 +231,9 @@ pub(crate) async fn drive<S: Stage>(
             }
             (batch.marks, batch.positions) = stage.cut(consumer, &read);
             read.clear();
+            if let Some(stage) = analytics.as_deref() {
+                stage.forget_excess();
+            }
             match &sink {
                 Sink::Store { store, dead } => {
                     let after = writing.back().map(|w| w.written.clone());
@@ -239,6 +253,8 @@ pub(crate) async fn drive<S: Stage>(
     if end == End::InputEnded {
         let first_new = batch.bars.len();
         stage.flush(&mut batch);
+        warm_returning(analytics.as_deref(), &sink, &mut writing, consumer, &batch.bars[first_new..], options.retry)
+            .await?;
         batch.analyse(analytics.as_deref(), first_new);
     }
     while let Some(w) = writing.pop_front() {
@@ -252,6 +268,33 @@ pub(crate) async fn drive<S: Stage>(
     }
     if let Some(imputed) = stage.imputed() {
         stats.imputed.store(imputed, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Reads back the history of the companies among `bars` that the analytics
+/// stage forgot (it holds a bounded number), before it takes these bars.
+/// Their earlier bars are in the store or in a write in flight: those writes
+/// finish first (and are committed), so the read sees every one.
+async fn warm_returning(
+    analytics: Option<&AnalyticsStage>,
+    sink: &Sink,
+    writing: &mut VecDeque<Writing>,
+    consumer: &mut dyn Consumer,
+    bars: &[Bar],
+    retry: RetryPolicy,
+) -> Result<(), PipelineError> {
+    let (Some(analytics), Sink::Store { store, .. }) = (analytics, sink) else { return Ok(()) };
+    let returning = analytics.returning(bars);
+    if returning.is_empty() {
+        return Ok(());
+    }
+    while let Some(w) = writing.pop_front() {
+        w.finish(consumer).await?;
+    }
+    let read = || store.histories_before(&returning, crate::analytics::WARM_UP);
+    for history in retry.run("reading companies' history back", read).await? {
+        analytics.warm(&history);
     }
     Ok(())
 }

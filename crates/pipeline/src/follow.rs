@@ -150,10 +150,6 @@ struct Warm {
 /// view's first seconds at most.
 const CATCH_UP: Duration = Duration::from_secs(5);
 
-/// Bars read before a company's first followed bar: enough to settle every
-/// indicator (as the API's pages read).
-const WARM_UP: usize = 600;
-
 /// At most this many companies warmed (each costs one read); later ones start cold.
 const MAX_WARMED: usize = 100_000;
 
@@ -168,7 +164,7 @@ impl Warm {
         }
         let upto = DateRange { from: None, to: Some(bar.ts) };
         loop {
-            match self.store.newest(&bar.company, &upto, WARM_UP + 1).await {
+            match self.store.newest(&bar.company, &upto, crate::analytics::WARM_UP + 1).await {
                 // The consumers write in bus order: once this bar is stored,
                 // every bar before it is too. A company with nothing stored
                 // has no history to wait for (nobody may be storing it).

@@ -20,7 +20,7 @@ pub mod shutdown;
 pub mod stats;
 pub mod ticks;
 
-pub use analytics::{AnalyticsStage, StatsOfRun, StoredAlerts, Subscriber};
+pub use analytics::{AnalyticsStage, StatsOfRun, StoredAlerts, Subscriber, MAX_COUNTED, MAX_HELD};
 pub use args::{ConsumeArgs, PaceArgs, WindowArgs};
 pub use consume::{consume, Acceptor, ConsumeOptions, Replaced};
 pub use follow::{follow, FollowedTopics};

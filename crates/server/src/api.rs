@@ -419,8 +419,30 @@ async fn stats(State(s): State<AppState>, Query(p): Params) -> Result<Json<serde
 /// The market statistics of a store's bars in `range`, read one company at a
 /// time: memory holds one company's bars and each company's statistics.
 pub async fn market_stats_of(store: &dyn Store, range: &DateRange) -> Result<MarketStats, StoreError> {
-    let mut builder = MarketStatsBuilder::default();
-    for company in store.companies().await? {
+    let companies = store.companies().await?;
+    stats_of(store, range, MarketStatsBuilder::with_capacity(companies.len()), companies).await
+}
+
+/// [`market_stats_of`] keeping the distributions (`describe`, box plots) of
+/// the companies in `detailed` only: what insights need of every company is
+/// the summary (a run's statistics of 100,000 companies in 2/5 of the memory).
+pub async fn market_summaries_of(
+    store: &dyn Store,
+    range: &DateRange,
+    detailed: std::collections::HashSet<String>,
+) -> Result<MarketStats, StoreError> {
+    let companies = store.companies().await?;
+    let builder = MarketStatsBuilder::with_capacity(companies.len()).summaries_but(detailed);
+    stats_of(store, range, builder, companies).await
+}
+
+async fn stats_of(
+    store: &dyn Store,
+    range: &DateRange,
+    mut builder: MarketStatsBuilder,
+    companies: Vec<String>,
+) -> Result<MarketStats, StoreError> {
+    for company in companies {
         builder.push(&store.range(&company, range).await?);
     }
     Ok(builder.finish())

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use stockstream_bus::{KafkaArgs, KafkaConsumer, KafkaDeadLetters, KafkaPublisher, OffsetReset};
-use stockstream_pipeline::{consume, stop_on_signal, AnalyticsStage, ConsumeArgs, Stats, StoredAlerts, WindowArgs};
+use stockstream_pipeline::{
+    consume, stop_on_signal, AnalyticsStage, ConsumeArgs, Stats, StoredAlerts, WindowArgs, MAX_HELD,
+};
 use stockstream_store::StoreArgs;
 
 /// Alerts published to `<topic>.alerts`: a subscriber of the analytics stage.
@@ -90,7 +92,8 @@ pub async fn consume_command(args: ConsumeCommandArgs) -> anyhow::Result<()> {
     options.report_every = Some(Duration::from_secs(args.report_every.max(1)));
     let alerts = KafkaAlerts(KafkaPublisher::new(&settings, &args.kafka.alerts_topic())?);
     let stored = StoredAlerts(store.clone());
-    options.analytics = Some(Arc::new(AnalyticsStage::new(vec![Arc::new(alerts), Arc::new(stored)])));
+    let analytics = AnalyticsStage::new(vec![Arc::new(alerts), Arc::new(stored)]).holding_at_most(MAX_HELD);
+    options.analytics = Some(Arc::new(analytics));
     let stop = stop_on_signal();
     let started = Instant::now();
     let result = consume(&mut consumer, store, dead, stats.clone(), &options, stop).await;

@@ -1,5 +1,6 @@
 //! `stockstream run`: the whole pipeline in one process.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,7 +10,7 @@ use stockstream_bus::{KafkaArgs, KafkaConsumer, KafkaDeadLetters, KafkaProducer,
 use stockstream_core::{BarLength, DeadLetters};
 use stockstream_pipeline::{
     embedded, over_bus, stop_on_signal, AnalyticsStage, ConsumeArgs, PaceArgs, Stats, StatsOfRun, StoredAlerts,
-    Subscriber, WindowArgs,
+    Subscriber, WindowArgs, MAX_HELD,
 };
 use stockstream_server::{Hub, ServeArgs};
 use stockstream_sources::SourceArgs;
@@ -104,7 +105,7 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
         let publisher = KafkaPublisher::new(&args.kafka.settings(), &args.kafka.alerts_topic())?;
         subscribers.push(Arc::new(KafkaAlerts(publisher)));
     }
-    let analytics = Arc::new(AnalyticsStage::new(subscribers));
+    let analytics = Arc::new(AnalyticsStage::new(subscribers).holding_at_most(MAX_HELD));
     let mut options = args.consume.options();
     options.analytics = Some(analytics.clone());
     options.interval = ticks.is_none().then_some(length);
@@ -158,9 +159,12 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
         BarLength::Day => println!("interval   1d"),
         other => println!("interval   {other} (query, insights, report, serve: --interval {other})"),
     }
-    let (latest, companies) = analytics.latest_first(LATEST_SHOWN);
-    print_latest(&latest, companies);
-    finish_extras(&args, total, &run_stats).await?;
+    let (latest, _) = analytics.latest_first(LATEST_SHOWN);
+    print_latest(&latest, analytics.companies());
+    if !args.serve {
+        analytics.release();
+    }
+    finish_extras(&args, total, &run_stats, store.as_ref()).await?;
     if let Some(server) = server {
         println!("serving    until SIGINT or SIGTERM");
         let mut stop = stop;
@@ -173,7 +177,7 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
 /// The report and insights written at the end of a run, from the statistics
 /// and the reduced series counted as the bars flowed: memory bounded by the
 /// number of companies at any size, and no reading the store back.
-async fn finish_extras(args: &RunArgs, total: u64, run_stats: &StatsOfRun) -> anyhow::Result<()> {
+async fn finish_extras(args: &RunArgs, total: u64, run_stats: &StatsOfRun, store: &dyn Store) -> anyhow::Result<()> {
     if args.no_insights && args.no_report {
         return Ok(());
     }
@@ -181,10 +185,20 @@ async fn finish_extras(args: &RunArgs, total: u64, run_stats: &StatsOfRun) -> an
         println!("report     skipped: no bar was stored");
         return Ok(());
     }
+    // Past the companies a run counts as the bars flow, the statistics are
+    // read from the store, one company at a time (as `insights` does), the
+    // distributions kept only for the companies the report draws.
+    let counted = |stats: Option<stockstream_analytics::MarketStats>, drawn: HashSet<String>| async move {
+        match stats {
+            Some(stats) => Ok::<_, anyhow::Error>(stats),
+            None => Ok(stockstream_server::market_summaries_of(store, &Default::default(), drawn).await?),
+        }
+    };
     let insights = if args.no_report {
-        stockstream_analytics::insights(&run_stats.take())
+        stockstream_analytics::insights(&counted(run_stats.take(), HashSet::new()).await?)
     } else {
         let (stats, series) = run_stats.take_with_series();
+        let stats = counted(stats, series.iter().filter_map(|s| s.company().map(String::from)).collect()).await?;
         let companies = series.into_iter().filter_map(stockstream_charts::CompanySeries::reduced).collect();
         let started = Instant::now();
         let (html, charts, insights) = crate::report::build_of(companies, stats, &args.report_dir).await?;

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use stockstream_core::{company_for_symbol, Alert, AlertQuery, Bar, DateRange, StoreError, WindowMark};
+use stockstream_core::{company_for_symbol, Alert, AlertQuery, Bar, DateRange, StoreError, Ts, WindowMark};
 
 pub mod args;
 pub mod dynamodb;
@@ -69,6 +69,21 @@ pub trait Store: Send + Sync {
     /// A company's newest `limit` bars within an inclusive range, oldest first:
     /// the limit is applied by the backend, not after reading the whole range.
     async fn newest(&self, company: &str, range: &DateRange, limit: usize) -> Result<Vec<Bar>, StoreError>;
+
+    /// Each company's newest `limit` bars before its time (exclusive), oldest
+    /// first: the history a stage reads back before a company's next bar. One
+    /// call for many companies (SQLite answers them under one lock).
+    async fn histories_before(&self, wanted: &[(String, Ts)], limit: usize) -> Result<Vec<Vec<Bar>>, StoreError> {
+        let mut out = Vec::with_capacity(wanted.len());
+        for (company, before) in wanted {
+            let mut bars = self.newest(company, &DateRange { from: None, to: Some(*before) }, limit + 1).await?;
+            bars.retain(|b| b.ts < *before);
+            let extra = bars.len().saturating_sub(limit);
+            bars.drain(..extra);
+            out.push(bars);
+        }
+        Ok(out)
+    }
 
     /// A company's oldest `limit` bars within an inclusive range, oldest first
     /// (a page forward); backends push the limit into their query.

@@ -305,6 +305,27 @@ impl Store for SqliteStore {
         Ok(bars)
     }
 
+    async fn histories_before(&self, wanted: &[(String, Ts)], limit: usize) -> Result<Vec<Vec<Bar>>, StoreError> {
+        let wanted: Vec<(String, String)> = wanted.iter().map(|(c, ts)| (c.clone(), ts.to_string())).collect();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let query = self.sql(&format!(
+            "SELECT {COLUMNS} FROM {{bars}} WHERE company = ?1 AND date < ?2 ORDER BY date DESC LIMIT ?3"
+        ));
+        self.with_conn(move |c| {
+            let mut st = c.prepare_cached(&query)?;
+            wanted
+                .iter()
+                .map(|(company, before)| {
+                    let rows = st.query_map(params![company, before, limit], bar_from_row)?;
+                    let mut bars = rows.collect::<rusqlite::Result<Vec<Bar>>>()?;
+                    bars.reverse();
+                    Ok(bars)
+                })
+                .collect()
+        })
+        .await
+    }
+
     async fn oldest(&self, company: &str, range: &DateRange, limit: usize) -> Result<Vec<Bar>, StoreError> {
         let (company, lower, upper) = (company.to_string(), range.lower(), range.upper());
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);

@@ -411,3 +411,62 @@ fn bars_of_another_interval_are_refused_as_mixed_interval() {
     assert_eq!(kind(any.accept_raw(&raw("Apple", "2023-04-03"))), "ok");
     assert_eq!(kind(any.accept_raw(&raw("Apple", "2023-04-03T13:30:00Z"))), "ok", "no interval: no check");
 }
+
+/// A consumer holding the state of 3 companies, fed 8 companies' bars day
+/// after day in batches of 5: those it forgot are read back from the store
+/// (the writes in flight finished first) and every alert equals those of a
+/// consumer that holds every company.
+#[tokio::test]
+async fn a_consumer_holding_few_companies_raises_the_alerts_of_one_holding_all() {
+    let first: chrono::NaiveDate = "2024-01-01".parse().unwrap();
+    let mut messages = Vec::new();
+    for day in 0..90u64 {
+        for c in 0..8 {
+            let close = 100.0 + (day as f64 * (c + 1) as f64 / 5.0).sin() * 10.0 + day as f64 * 0.05 * c as f64;
+            let bar = Bar {
+                company: format!("Company {c}"),
+                symbol: format!("C{c}"),
+                ts: stockstream_core::Ts::Date(first + chrono::Days::new(day)),
+                open: close,
+                high: close + 1.0,
+                low: close - 1.0,
+                close,
+                volume: 1000.0 + ((day * 7 + c) % 13) as f64 * 400.0,
+            };
+            messages.push(encode(&bar));
+        }
+    }
+    #[derive(Default)]
+    struct Raised(std::sync::Mutex<Vec<String>>);
+    impl crate::Subscriber for Raised {
+        fn on_bar(
+            &self,
+            _: &Bar,
+            _: &stockstream_analytics::IndicatorRow,
+            alerts: &[stockstream_core::Alert],
+            _: Option<i64>,
+        ) {
+            let mut raised = self.0.lock().unwrap();
+            raised.extend(alerts.iter().map(|a| format!("{} {} {} {}", a.company, a.date, a.rule, a.message)));
+        }
+    }
+    let mut alerts = Vec::new();
+    for hold in [None, Some(3)] {
+        let mut s = setup(messages.clone(), Vec::new()).await;
+        let raised = Arc::new(Raised::default());
+        let stage = AnalyticsStage::new(vec![raised.clone()]);
+        let analytics = Arc::new(match hold {
+            Some(n) => stage.holding_at_most(n),
+            None => stage,
+        });
+        let mut options = options(5);
+        options.analytics = Some(analytics.clone());
+        run(&mut s, &options).await.unwrap();
+        assert_eq!(analytics.companies(), 8);
+        let mut kept = std::mem::take(&mut *raised.0.lock().unwrap());
+        kept.sort();
+        alerts.push(kept);
+    }
+    assert!(alerts[0].len() > 10, "{:?}", alerts[0]);
+    assert_eq!(alerts[1], alerts[0]);
+}
