@@ -34,8 +34,8 @@ pub async fn serve_command(args: ServeCommandArgs) -> anyhow::Result<()> {
     };
     // A store must list its companies without a scan: one that cannot (a
     // DynamoDB table written before its catalog) is refused here, with how
-    // to build the catalog, not on every request.
-    store.companies().await?;
+    // to build the catalog, not on every request. One name is enough to know.
+    store.companies_page(None, 1).await?;
     let stop = stop_on_signal();
     let interval = args.interval.map(|b| b.name()).unwrap_or_else(|| "1d".into());
     let (hub, analytics) = match args.follow.follow() {
