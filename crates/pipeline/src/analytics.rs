@@ -136,12 +136,6 @@ impl AnalyticsStage {
         }
     }
 
-    /// Lets go of every company's state, once nothing more will come (a run's
-    /// end, when nothing serves it): the memory goes to the statistics.
-    pub fn release(&self) {
-        *self.live.lock().expect("analytics lock") = Live::default();
-    }
-
     /// How many companies the stage has seen: those held and those forgotten.
     pub fn companies(&self) -> usize {
         let live = self.live.lock().expect("analytics lock");

@@ -187,16 +187,7 @@ pub(crate) async fn drive<S: Stage>(
                     }
                 }
                 stats.decode_seconds.observe(decoding.elapsed().as_secs_f64());
-                warm_returning(
-                    analytics.as_deref(),
-                    &sink,
-                    &mut writing,
-                    consumer,
-                    &batch.bars[first_new..],
-                    options.retry,
-                )
-                .await?;
-                batch.analyse(analytics.as_deref(), first_new);
+                analyse(analytics.as_deref(), &sink, &mut writing, consumer, &mut batch, first_new, options).await?;
             }
             Polled::Closed => break End::InputEnded,
             Polled::Idle => {
@@ -217,9 +208,7 @@ pub(crate) async fn drive<S: Stage>(
         }
         let first_new = batch.bars.len();
         stage.on_pass(&mut batch).await?;
-        warm_returning(analytics.as_deref(), &sink, &mut writing, consumer, &batch.bars[first_new..], options.retry)
-            .await?;
-        batch.analyse(analytics.as_deref(), first_new);
+        analyse(analytics.as_deref(), &sink, &mut writing, consumer, &mut batch, first_new, options).await?;
         let due = pending >= options.batch_size
             || (pending > 0 && batch_started.elapsed() >= options.flush_interval)
             || (stage.writes_at_once() && !batch.bars.is_empty());
@@ -253,9 +242,7 @@ pub(crate) async fn drive<S: Stage>(
     if end == End::InputEnded {
         let first_new = batch.bars.len();
         stage.flush(&mut batch);
-        warm_returning(analytics.as_deref(), &sink, &mut writing, consumer, &batch.bars[first_new..], options.retry)
-            .await?;
-        batch.analyse(analytics.as_deref(), first_new);
+        analyse(analytics.as_deref(), &sink, &mut writing, consumer, &mut batch, first_new, options).await?;
     }
     while let Some(w) = writing.pop_front() {
         w.finish(consumer).await?;
@@ -272,30 +259,33 @@ pub(crate) async fn drive<S: Stage>(
     Ok(())
 }
 
-/// Reads back the history of the companies among `bars` that the analytics
-/// stage forgot (it holds a bounded number), before it takes these bars.
-/// Their earlier bars are in the store or in a write in flight: those writes
-/// finish first (and are committed), so the read sees every one.
-async fn warm_returning(
+/// Hands the batch's bars from `first_new` on to the analytics stage, after
+/// reading back the history of the companies among them that it forgot (it
+/// holds a bounded number). Their earlier bars are in the store or in a write
+/// in flight: those writes finish first (and are committed), so the read
+/// sees every one.
+async fn analyse(
     analytics: Option<&AnalyticsStage>,
     sink: &Sink,
     writing: &mut VecDeque<Writing>,
     consumer: &mut dyn Consumer,
-    bars: &[Bar],
-    retry: RetryPolicy,
+    batch: &mut Batch,
+    first_new: usize,
+    options: &ConsumeOptions,
 ) -> Result<(), PipelineError> {
-    let (Some(analytics), Sink::Store { store, .. }) = (analytics, sink) else { return Ok(()) };
-    let returning = analytics.returning(bars);
-    if returning.is_empty() {
-        return Ok(());
+    if let (Some(stage), Sink::Store { store, .. }) = (analytics, sink) {
+        let returning = stage.returning(&batch.bars[first_new..]);
+        if !returning.is_empty() {
+            while let Some(w) = writing.pop_front() {
+                w.finish(consumer).await?;
+            }
+            let read = || store.histories_before(&returning, crate::analytics::WARM_UP);
+            for history in options.retry.run("reading companies' history back", read).await? {
+                stage.warm(&history);
+            }
+        }
     }
-    while let Some(w) = writing.pop_front() {
-        w.finish(consumer).await?;
-    }
-    let read = || store.histories_before(&returning, crate::analytics::WARM_UP);
-    for history in retry.run("reading companies' history back", read).await? {
-        analytics.warm(&history);
-    }
+    batch.analyse(analytics, first_new);
     Ok(())
 }
 

@@ -161,9 +161,6 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     }
     let (latest, _) = analytics.latest_first(LATEST_SHOWN);
     print_latest(&latest, analytics.companies());
-    if !args.serve {
-        analytics.release();
-    }
     finish_extras(&args, total, &run_stats, store.as_ref()).await?;
     if let Some(server) = server {
         println!("serving    until SIGINT or SIGTERM");

@@ -5,30 +5,10 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Instant;
 
-use common::bin;
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(dir: &Path, args: &[&str]) -> Server {
-    let bind = format!("127.0.0.1:{}", stockstream_testkit::free_port());
-    let child = bin().args(args).args(["--bind", &bind]).current_dir(dir).stdout(Stdio::null()).spawn().unwrap();
-    assert!(common::wait_until(Duration::from_secs(30), || std::net::TcpStream::connect(&bind).is_ok()));
-    Server { child, base: format!("http://{bind}") }
-}
+use common::{bin, start};
 
 async fn json(base: &str, path: &str) -> serde_json::Value {
     let r = reqwest::get(format!("{base}{path}")).await.unwrap();

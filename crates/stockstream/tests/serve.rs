@@ -4,47 +4,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{bin, in_browser, ok};
+use common::{in_browser, ok, start, Server};
 use futures_util::StreamExt;
 use serde_json::Value;
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(dir: &Path, args: &[&str]) -> Server {
-    let port = stockstream_testkit::free_port();
-    let bind = format!("127.0.0.1:{port}");
-    let child = bin()
-        .args(args)
-        .args(["--bind", &bind])
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("server.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(&bind).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the server did not listen: {}",
-            std::fs::read_to_string(dir.join("server.log")).unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Server { child, base: format!("http://{bind}") }
-}
 
 async fn get(base: &str, path: &str) -> (u16, String) {
     let r = reqwest::get(format!("{base}{path}")).await.unwrap();

@@ -152,6 +152,44 @@ pub fn in_browser(script: &str, url: &str, name: &str) -> serde_json::Value {
     seen
 }
 
+/// A `stockstream serve`-like command listening on a free loopback port,
+/// killed when dropped.
+pub struct Server {
+    pub child: std::process::Child,
+    pub base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `stockstream ARGS --bind …` in `dir` (its log in `server.log`) and
+/// waits until it listens.
+pub fn start(dir: &Path, args: &[&str]) -> Server {
+    let bind = format!("127.0.0.1:{}", stockstream_testkit::free_port());
+    let child = bin()
+        .args(args)
+        .args(["--bind", &bind])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("server.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(&bind).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not listen: {}",
+            std::fs::read_to_string(dir.join("server.log")).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server { child, base: format!("http://{bind}") }
+}
+
 /// What a live dashboard must show (see `tests/browser/dashboard.cjs`).
 pub fn check_live_dashboard(seen: &serde_json::Value, companies: u64) {
     let (before, after) = (&seen["before"], &seen["after"]);
