@@ -142,20 +142,21 @@ pub fn insights(stats: &MarketStats) -> Vec<Insight> {
         .filter(|p| p.2.is_finite())
         .collect();
     let names = |&(i, j, _): &(usize, usize, f64)| (stats.names[i].clone(), stats.names[j].clone());
+    let over = stats.correlation_window.map(|n| format!(" over their last {n} bars")).unwrap_or_default();
     if let Some(((most, v), (least, w))) = most_and_least(&pairs, |p| p.2) {
         let (a, b) = names(most);
         push(
             "most_correlated_pair",
             vec![a.clone(), b.clone()],
             v,
-            format!("{a} and {b} moved most alike: their daily returns correlate at {v:.2}."),
+            format!("{a} and {b} moved most alike: their daily returns correlate at {v:.2}{over}."),
         );
         let (a, b) = names(least);
         push(
             "least_correlated_pair",
             vec![a.clone(), b.clone()],
             w,
-            format!("{a} and {b} moved least alike: their daily returns correlate at {w:.2}."),
+            format!("{a} and {b} moved least alike: their daily returns correlate at {w:.2}{over}."),
         );
     } else if let [pair] = pairs[..] {
         let (a, b) = names(&pair);
@@ -163,7 +164,7 @@ pub fn insights(stats: &MarketStats) -> Vec<Insight> {
             "return_correlation",
             vec![a.clone(), b.clone()],
             pair.2,
-            format!("{a} and {b}: their daily returns correlate at {:.2}.", pair.2),
+            format!("{a} and {b}: their daily returns correlate at {:.2}{over}.", pair.2),
         );
     }
     // A correlation of a constant is undefined.

@@ -16,7 +16,7 @@ pub use alerts::{Alert, AlertEngine};
 pub use batch::indicator_rows;
 pub use indicators::{IndicatorRow, Indicators, LiveIndicators};
 pub use insights::{insights, Insight};
-pub use running::RunningStats;
+pub use running::{summary_stats, RunningStats, MAX_CORRELATED};
 pub use series::{ReducedSeries, CHART_POINTS, MAX_CHARTED};
 pub use stats::{
     boxplot, company_stats, correlation, describe, market_stats, BoxPlot, CompanyDetail, CompanyStats, Describe,

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use stockstream_core::{Bar, Ts};
+use stockstream_core::{Bar, CoMoments, SeriesSummary, Ts};
 use tdigest::TDigest;
 
 use crate::indicators::TRADING_DAYS;
@@ -33,52 +33,6 @@ const PENDING_DATES: usize = 4096;
 
 /// Centroids of each t-digest.
 const DIGEST_SIZE: usize = 200;
-
-/// Running mean and co-moments of several columns (Welford's updates).
-#[derive(Debug, Clone)]
-struct CoMoments<const N: usize> {
-    n: f64,
-    mean: [f64; N],
-    /// Sums of products of deviations from the running means.
-    c: [[f64; N]; N],
-}
-
-impl<const N: usize> Default for CoMoments<N> {
-    fn default() -> Self {
-        CoMoments { n: 0.0, mean: [0.0; N], c: [[0.0; N]; N] }
-    }
-}
-
-impl<const N: usize> CoMoments<N> {
-    fn push(&mut self, x: [f64; N]) {
-        self.n += 1.0;
-        let before = self.mean;
-        for (m, v) in self.mean.iter_mut().zip(x) {
-            *m += (v - *m) / self.n;
-        }
-        for i in 0..N {
-            for j in 0..N {
-                self.c[i][j] += (x[i] - before[i]) * (x[j] - self.mean[j]);
-            }
-        }
-    }
-
-    /// Sample standard deviation of column `i` (NaN below two values).
-    fn std(&self, i: usize) -> f64 {
-        if self.n < 2.0 {
-            return f64::NAN;
-        }
-        (self.c[i][i] / (self.n - 1.0)).sqrt()
-    }
-
-    /// Pearson correlation of columns `i` and `j` (NaN below two values).
-    fn correlation(&self, i: usize, j: usize) -> f64 {
-        if self.n < 2.0 {
-            return f64::NAN;
-        }
-        self.c[i][j] / (self.c[i][i] * self.c[j][j]).sqrt()
-    }
-}
 
 /// One column's quartiles and extremes: exact while it holds few values (a
 /// company with few bars costs a few hundred bytes), then estimated.
@@ -265,20 +219,9 @@ fn keep(map: &mut BTreeMap<OrderedF64, usize>, kept: &mut usize, v: f64, highest
 #[derive(Debug, Clone)]
 struct Company {
     symbol: String,
-    first: Ts,
-    last: Ts,
-    first_close: f64,
-    last_close: f64,
-    ohlcv: CoMoments<5>,
+    summary: SeriesSummary,
     columns: [Column; 5],
     returns: Column,
-    /// Years since the first bar against the close.
-    trend: CoMoments<2>,
-    log_returns: CoMoments<1>,
-    simple_returns: CoMoments<1>,
-    peak: f64,
-    max_drawdown: f64,
-    days: usize,
     /// Its place among the correlated companies.
     correlated: Option<usize>,
 }
@@ -356,6 +299,28 @@ impl ReturnCorrelation {
     }
 }
 
+/// A company's statistics from its summary: everything but the
+/// distributions (`detail`), which a summary cannot keep.
+pub fn summary_stats(company: String, symbol: String, s: &SeriesSummary) -> CompanyStats {
+    let n = s.bars();
+    let slope = if s.trend.c[0][0] > 0.0 { s.trend.c[0][1] / s.trend.c[0][0] } else { f64::NAN };
+    let bars_per_year = TRADING_DAYS * n as f64 / s.days as f64;
+    CompanyStats {
+        company,
+        symbol,
+        bars: n as usize,
+        first: s.first.to_string(),
+        last: s.last.to_string(),
+        detail: None,
+        ohlcv_correlation: std::array::from_fn(|i| std::array::from_fn(|j| s.ohlcv.correlation(i, j))),
+        trend_per_year: slope,
+        trend_pct_per_year: slope / s.trend.mean[1] * 100.0,
+        total_return: s.last_close / s.first_close - 1.0,
+        max_drawdown: s.max_drawdown,
+        volatility: s.log_returns.std(0) * bars_per_year.sqrt(),
+    }
+}
+
 /// The market statistics of the bars handed to it, one company's bars in time
 /// order (a bar no newer than its company's last is left out, as a
 /// redelivery).
@@ -370,14 +335,6 @@ pub struct RunningStats {
     correlated: Vec<usize>,
     /// The place holding the last of them by name, once every place is taken.
     last_correlated: Option<usize>,
-}
-
-fn years_since(first: Ts, ts: Ts) -> f64 {
-    let seconds = |ts: Ts| match ts {
-        Ts::Date(d) => d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp() as f64,
-        Ts::Instant(t) => t.timestamp() as f64 + t.timestamp_subsec_nanos() as f64 * 1e-9,
-    };
-    (seconds(ts) - seconds(first)) / 86_400.0 / 365.25
 }
 
 impl RunningStats {
@@ -398,53 +355,27 @@ impl RunningStats {
             let correlated = self.correlated_place(&bar.company, bar.ts);
             let mut company = Company {
                 symbol: bar.symbol.clone(),
-                first: bar.ts,
-                last: bar.ts,
-                first_close: bar.close,
-                last_close: bar.close,
-                ohlcv: CoMoments::default(),
+                summary: SeriesSummary::of(bar),
                 columns: [0, 1, 2, 3, 4].map(|i| Column::new(i == 3)),
                 returns: Column::new(true),
-                trend: CoMoments::default(),
-                log_returns: CoMoments::default(),
-                simple_returns: CoMoments::default(),
-                peak: bar.close,
-                max_drawdown: 0.0,
-                days: 1,
                 correlated,
             };
-            company.ohlcv.push(values);
             for (c, v) in company.columns.iter_mut().zip(values) {
                 c.push(v);
             }
-            company.trend.push([0.0, bar.close]);
             self.index.insert(bar.company.clone(), self.companies.len());
             self.companies.push((bar.company.clone(), Box::new(company)));
             return;
         };
         let c = &mut self.companies[i].1;
-        if bar.ts <= c.last {
-            return;
-        }
-        let r = bar.close / c.last_close - 1.0;
+        let Some(r) = c.summary.push(bar) else { return };
         c.returns.push(r);
-        c.log_returns.push([(bar.close / c.last_close).ln()]);
-        c.simple_returns.push([r]);
         if let Some(k) = c.correlated {
             self.correlation.push(k, bar.ts, r);
         }
-        if bar.ts.date() != c.last.date() {
-            c.days += 1;
-        }
-        c.last = bar.ts;
-        c.last_close = bar.close;
-        c.ohlcv.push(values);
         for (col, v) in c.columns.iter_mut().zip(values) {
             col.push(v);
         }
-        c.trend.push([years_since(c.first, bar.ts), bar.close]);
-        c.peak = c.peak.max(bar.close);
-        c.max_drawdown = c.max_drawdown.min(bar.close / c.peak - 1.0);
     }
 
     /// A place among the correlated companies for a new one, if its name is
@@ -478,34 +409,20 @@ impl RunningStats {
         let varying: Vec<bool> = self
             .correlated
             .iter()
-            .map(|&i| &self.companies[i].1.simple_returns)
+            .map(|&i| &self.companies[i].1.summary.simple_returns)
             .map(|r| r.n >= 2.0 && r.c[0][0] > 0.0)
             .collect();
         let return_correlation = std::mem::take(&mut self.correlation).finish(&varying);
         let mut companies = Vec::with_capacity(self.companies.len());
         for (name, mut c) in self.companies {
-            let n = c.ohlcv.n as usize;
-            let slope = if c.trend.c[0][0] > 0.0 { c.trend.c[0][1] / c.trend.c[0][0] } else { f64::NAN };
-            let bars_per_year = TRADING_DAYS * n as f64 / c.days as f64;
-            let describe = DescribeOhlcv([0, 1, 2, 3, 4].map(|i| c.columns[i].describe(&c.ohlcv, i)));
-            companies.push(CompanyStats {
-                company: name,
-                symbol: c.symbol,
-                bars: n,
-                first: c.first.to_string(),
-                last: c.last.to_string(),
-                detail: Some(Box::new(CompanyDetail {
-                    describe,
-                    close_box: c.columns[3].boxplot(),
-                    return_box: c.returns.boxplot(),
-                })),
-                ohlcv_correlation: std::array::from_fn(|i| std::array::from_fn(|j| c.ohlcv.correlation(i, j))),
-                trend_per_year: slope,
-                trend_pct_per_year: slope / c.trend.mean[1] * 100.0,
-                total_return: c.last_close / c.first_close - 1.0,
-                max_drawdown: c.max_drawdown,
-                volatility: c.log_returns.std(0) * bars_per_year.sqrt(),
-            });
+            let describe = DescribeOhlcv([0, 1, 2, 3, 4].map(|i| c.columns[i].describe(&c.summary.ohlcv, i)));
+            let mut stats = summary_stats(name, c.symbol, &c.summary);
+            stats.detail = Some(Box::new(CompanyDetail {
+                describe,
+                close_box: c.columns[3].boxplot(),
+                return_box: c.returns.boxplot(),
+            }));
+            companies.push(stats);
         }
         // By name, as the store lists companies; the correlations follow.
         let mut order: Vec<usize> = (0..companies.len()).collect();
@@ -519,7 +436,7 @@ impl RunningStats {
             .collect();
         let mut slots: Vec<Option<CompanyStats>> = companies.into_iter().map(Some).collect();
         let companies = order.iter().map(|&i| slots[i].take().expect("each once")).collect();
-        MarketStats { companies, names, return_correlation }
+        MarketStats { companies, names, return_correlation, correlation_window: None }
     }
 }
 

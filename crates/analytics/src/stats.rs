@@ -263,6 +263,9 @@ pub struct MarketStats {
     /// Pearson correlation of simple returns between companies, on the dates
     /// both have (pairwise complete, as pandas' `DataFrame.corr`).
     pub return_correlation: Vec<Vec<f64>>,
+    /// When the correlations cover each company's newest bars only: how many.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation_window: Option<usize>,
 }
 
 /// `bars_by_company`: each company's bars, oldest first, companies by name.
@@ -332,7 +335,7 @@ impl MarketStatsBuilder {
                     .collect()
             })
             .collect();
-        MarketStats { names: self.names, companies: self.companies, return_correlation }
+        MarketStats { names: self.names, companies: self.companies, return_correlation, correlation_window: None }
     }
 }
 

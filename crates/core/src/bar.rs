@@ -7,8 +7,8 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 ///
 /// Its text form is the store's sort key, so it must sort chronologically as a
 /// string: `2023-04-03` for dates, `2023-04-03T14:30:00Z` (always UTC, `Z`) for
-/// instants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// instants. It orders as that text does: by date, a day before its instants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Ts {
     /// A trading day (daily bars).
     Date(NaiveDate),
@@ -33,6 +33,22 @@ impl Ts {
     /// True for an instant (intraday bar), false for a trading day.
     pub fn is_intraday(&self) -> bool {
         matches!(self, Ts::Instant(_))
+    }
+}
+
+impl Ord for Ts {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let key = |ts: &Ts| match ts {
+            Ts::Date(d) => (*d, None),
+            Ts::Instant(t) => (t.date_naive(), Some(*t)),
+        };
+        key(self).cmp(&key(other))
+    }
+}
+
+impl PartialOrd for Ts {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -183,6 +199,21 @@ impl DateRange {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Dates and instants order as their text does in the stores' sort keys.
+    #[test]
+    fn times_order_as_their_text() {
+        let mut times: Vec<Ts> =
+            ["2024-01-04", "2024-01-03T14:30:00Z", "2024-01-03", "2024-01-02T23:59:59Z", "2024-01-03T09:00:00Z"]
+                .iter()
+                .map(|t| t.parse().unwrap())
+                .collect();
+        times.sort();
+        let mut texts: Vec<String> = times.iter().map(Ts::to_string).collect();
+        let in_order = texts.clone();
+        texts.sort();
+        assert_eq!(in_order, texts);
+    }
 
     #[test]
     fn parses_and_prints_every_accepted_form() {

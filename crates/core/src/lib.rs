@@ -18,6 +18,7 @@ pub mod reject;
 pub mod retry;
 pub mod shown;
 pub mod source;
+pub mod summary;
 pub mod tick;
 pub mod validate;
 
@@ -35,5 +36,6 @@ pub use metrics::now_micros;
 pub use reject::{DeadLetters, Refusal, Reject, RejectKind};
 pub use retry::{RetryPolicy, Retryable};
 pub use source::{Item, Source, SourceRecord, WireRecord};
+pub use summary::{CoMoments, SeriesSummary};
 pub use tick::{Tick, WindowMark};
 pub use validate::validate;

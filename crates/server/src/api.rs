@@ -35,7 +35,7 @@ pub struct AppState {
     /// The pipeline's counters.
     pub metrics: MetricsText,
     /// The market statistics last computed, reused while the store is unchanged.
-    stats: Arc<StatsCache>,
+    stats: Arc<crate::stats::StatsCache>,
     /// What clients may hold.
     limits: crate::Limits,
     /// One permit per client of the live event stream.
@@ -55,44 +55,6 @@ impl AppState {
         self.subscribers = Arc::new(tokio::sync::Semaphore::new(limits.max_subscribers));
         self.limits = limits;
         self
-    }
-}
-
-/// Market statistics read every bar: computed once per range and store version.
-/// A store that cannot tell its version (DynamoDB) is read again after
-/// [`UNVERSIONED_FOR`].
-#[derive(Default)]
-struct StatsCache {
-    last: tokio::sync::Mutex<Option<CachedStats>>,
-}
-
-struct CachedStats {
-    range: (String, String),
-    version: Option<u64>,
-    at: std::time::Instant,
-    stats: Arc<MarketStats>,
-}
-
-const UNVERSIONED_FOR: std::time::Duration = std::time::Duration::from_secs(10);
-
-impl StatsCache {
-    async fn get(&self, store: &dyn Store, range: &DateRange) -> Result<Arc<MarketStats>, ApiError> {
-        // One computation at a time: concurrent requests wait for it, not repeat it.
-        let mut last = self.last.lock().await;
-        let version = store.version().await?;
-        let key = (range.lower(), range.upper());
-        if let Some(c) = last.as_ref() {
-            let fresh = match version {
-                Some(v) => c.version == Some(v),
-                None => c.at.elapsed() < UNVERSIONED_FOR,
-            };
-            if fresh && c.range == key {
-                return Ok(c.stats.clone());
-            }
-        }
-        let stats = Arc::new(market_stats_of(store, range).await?);
-        *last = Some(CachedStats { range: key, version, at: std::time::Instant::now(), stats: stats.clone() });
-        Ok(stats)
     }
 }
 
@@ -128,6 +90,22 @@ impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         tracing::error!("request failed: {e:#}");
         ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: INTERNAL.into(), parameter: None }
+    }
+}
+
+impl From<crate::stats::StatsError> for ApiError {
+    fn from(e: crate::stats::StatsError) -> Self {
+        match e {
+            crate::stats::StatsError::Store(e) => e.into(),
+            crate::stats::StatsError::TooManyBars => ApiError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                message: format!(
+                    "the range holds more than {} bars: narrow it (`from`, `to`), or run `stockstream insights`",
+                    crate::stats::MAX_RANGED_BARS
+                ),
+                parameter: Some("from"),
+            },
+        }
     }
 }
 
@@ -366,42 +344,40 @@ async fn indicators(
 async fn latest(State(s): State<AppState>, Query(p): Params) -> Result<Response, ApiError> {
     let limit = limit(&p, 100, 1000)?;
     let store = store_for(&s, &p).await?;
-    let page = store.companies_page(p.get("after").map(String::as_str), limit).await?;
+    let bars: Vec<Bar> =
+        store.catalog(p.get("after").map(String::as_str), limit).await?.into_iter().map(|e| e.last_bar).collect();
+    let page: Vec<String> = bars.iter().map(|b| b.company.clone()).collect();
     let live: HashMap<String, IndicatorRow> =
         s.analytics.latest_of(&page).into_iter().map(|r| (r.company.clone(), r)).collect();
-    let rows = latest_rows(store.as_ref(), &page, &live).await?;
+    let rows = latest_rows(store.as_ref(), bars, &live).await?;
     Ok(with_next_link(Json(rows).into_response(), "/api/latest", &page, limit, &p))
 }
 
-/// Companies whose latest bars `/api/latest` reads at once.
+/// Companies whose indicators `/api/latest` reads at once.
 const LATEST_READS_IN_FLIGHT: usize = 16;
 
-/// Each company's latest bar with its indicators: live ones when the stream
-/// has them, else computed over the warm-up's worth of bars before it, as a
-/// page of `/api/indicators` is (never the whole history).
+/// Each company's latest bar (from the catalog) with its indicators: live
+/// ones when the stream has them, else computed over the warm-up's worth of
+/// bars before it, as a page of `/api/indicators` is (never the whole history).
 async fn latest_rows(
     store: &dyn Store,
-    companies: &[String],
+    latest: Vec<Bar>,
     live: &HashMap<String, IndicatorRow>,
 ) -> Result<Vec<serde_json::Value>, StoreError> {
     use futures_util::TryStreamExt;
-    // A few companies' reads in flight at once, answered in the page's order:
-    // a page of 100 companies over DynamoDB is 200 Queries.
-    let reads = futures_util::StreamExt::map(futures_util::stream::iter(companies.to_vec()), |company| async move {
-        latest_row(store, &company, live).await
+    // A few companies' reads in flight at once, answered in the page's order.
+    let reads = futures_util::StreamExt::map(futures_util::stream::iter(latest), |bar| async move {
+        latest_row(store, bar, live).await
     });
-    let rows: Vec<Option<serde_json::Value>> =
-        futures_util::StreamExt::buffered(reads, LATEST_READS_IN_FLIGHT).try_collect().await?;
-    Ok(rows.into_iter().flatten().collect())
+    futures_util::StreamExt::buffered(reads, LATEST_READS_IN_FLIGHT).try_collect().await
 }
 
-/// One company's latest bar with its indicators (None: no bar).
+/// One company's latest bar with its indicators.
 async fn latest_row(
     store: &dyn Store,
-    company: &str,
+    bar: Bar,
     live: &HashMap<String, IndicatorRow>,
-) -> Result<Option<serde_json::Value>, StoreError> {
-    let Some(bar) = store.newest(company, &DateRange::default(), 1).await?.pop() else { return Ok(None) };
+) -> Result<serde_json::Value, StoreError> {
     let row = match live.get(&bar.company).filter(|r| r.date == bar.ts.to_string()) {
         Some(r) => Some(r.clone()),
         None => {
@@ -409,25 +385,33 @@ async fn latest_row(
             indicator_rows(&store.newest(&bar.company, &upto, INDICATOR_WARM_UP + 1).await?).pop()
         }
     };
-    Ok(Some(json!({ "bar": wire(&bar), "indicators": row })))
+    Ok(json!({ "bar": wire(&bar), "indicators": row }))
 }
 
 /// Companies' statistics a page at a time (`limit`, default 100, and `after`
 /// a name), with the return correlations and `next`, the `after` of the next
-/// page (null on the last).
+/// page (null on the last). From the catalog; with `from` or `to`, computed
+/// over the range's bars (at most [`crate::stats::MAX_RANGED_BARS`]).
 async fn stats(State(s): State<AppState>, Query(p): Params) -> Result<Json<serde_json::Value>, ApiError> {
     let limit = limit(&p, 100, 1000)?;
-    let stats = s.stats.get(s.store.as_ref(), &range(&p)?).await?;
-    let start = match p.get("after") {
-        Some(after) => stats.companies.partition_point(|c| c.company.as_str() <= after.as_str()),
-        None => 0,
+    let range = range(&p)?;
+    let after = p.get("after").map(String::as_str);
+    let (mut page, correlations) = if range == DateRange::default() {
+        let correlations = s.stats.correlations(s.store.as_ref()).await?;
+        (crate::stats::catalog_stats(s.store.as_ref(), after, limit + 1).await?, correlations)
+    } else {
+        let stats = s.stats.ranged(s.store.as_ref(), &range).await?;
+        let start = after.map_or(0, |a| stats.companies.partition_point(|c| c.company.as_str() <= a));
+        (stats.companies.iter().skip(start).take(limit + 1).cloned().collect(), stats)
     };
-    let page = &stats.companies[start..(start + limit).min(stats.companies.len())];
-    let next = (start + page.len() < stats.companies.len()).then(|| page.last().map(|c| c.company.clone())).flatten();
+    let more = page.len() > limit;
+    page.truncate(limit);
+    let next = more.then(|| page.last().map(|c| c.company.clone())).flatten();
     Ok(Json(json!({
         "companies": page,
-        "names": stats.names,
-        "return_correlation": stats.return_correlation,
+        "names": correlations.names,
+        "return_correlation": correlations.return_correlation,
+        "correlation_window": correlations.correlation_window,
         "next": next,
     })))
 }
@@ -464,8 +448,15 @@ async fn stats_of(
     Ok(builder.finish())
 }
 
+/// Insights from the catalog's statistics; with `from` or `to`, from the
+/// range's bars.
 async fn insights_route(State(s): State<AppState>, Query(p): Params) -> Result<Json<serde_json::Value>, ApiError> {
-    let stats = s.stats.get(s.store.as_ref(), &range(&p)?).await?;
+    let range = range(&p)?;
+    let stats = if range == DateRange::default() {
+        s.stats.market(s.store.as_ref()).await?
+    } else {
+        s.stats.ranged(s.store.as_ref(), &range).await?
+    };
     Ok(Json(json!({ "insights": insights(&stats) })))
 }
 
@@ -520,6 +511,30 @@ fn dynamodb_metrics(out: &mut String) {
     for (op, u) in &usage {
         let _ = writeln!(out, "stockstream_dynamodb_requests_total{{operation=\"{op}\"}} {}", u.requests);
     }
+    let routes = stockstream_store::dynamodb_usage_by_account();
+    out.push_str(
+        "# HELP stockstream_dynamodb_route_requests_total DynamoDB requests answered, by route and operation.\n",
+    );
+    out.push_str("# TYPE stockstream_dynamodb_route_requests_total counter\n");
+    for ((route, op), u) in &routes {
+        let _ = writeln!(
+            out,
+            "stockstream_dynamodb_route_requests_total{{route=\"{route}\",operation=\"{op}\"}} {}",
+            u.requests
+        );
+    }
+    out.push_str(
+        "# HELP stockstream_dynamodb_route_capacity_units_total Capacity units consumed, by route and operation.\n",
+    );
+    out.push_str("# TYPE stockstream_dynamodb_route_capacity_units_total counter\n");
+    for ((route, op), u) in &routes {
+        let kind = if stockstream_store::is_read(op) { "read" } else { "write" };
+        let _ = writeln!(
+            out,
+            "stockstream_dynamodb_route_capacity_units_total{{route=\"{route}\",operation=\"{op}\",kind=\"{kind}\"}} {}",
+            u.capacity_units
+        );
+    }
     out.push_str(
         "# HELP stockstream_dynamodb_capacity_units_total Capacity units DynamoDB reported consumed, by operation.\n",
     );
@@ -559,6 +574,13 @@ async fn dashboard() -> Html<&'static str> {
     Html(crate::assets::DASHBOARD_PAGE.as_str())
 }
 
+/// Counts the DynamoDB requests a route makes under its path (`/metrics`).
+async fn account_route(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let route: Arc<str> =
+        request.extensions().get::<axum::extract::MatchedPath>().map_or("other".into(), |m| m.as_str().into());
+    stockstream_store::accounted_to(route, next.run(request)).await
+}
+
 /// Every route over this state.
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -578,6 +600,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/insights", get(insights_route))
         .route("/api/alerts", get(alerts))
         .route("/api/stream", get(stream))
+        .route_layer(axum::middleware::from_fn(account_route))
         .fallback(|| async {
             ApiError { status: StatusCode::NOT_FOUND, message: "no such route".into(), parameter: None }
         })
@@ -632,11 +655,17 @@ mod tests {
         async fn version(&self) -> Result<Option<u64>, StoreError> {
             self.inner.version().await
         }
-        async fn latest(&self) -> Result<Vec<Bar>, StoreError> {
-            self.inner.latest().await
+        async fn catalog(
+            &self,
+            after: Option<&str>,
+            limit: usize,
+        ) -> Result<Vec<stockstream_store::CatalogEntry>, StoreError> {
+            self.inner.catalog(after, limit).await
         }
-        async fn companies(&self) -> Result<Vec<String>, StoreError> {
-            self.inner.companies().await
+        async fn oldest(&self, company: &str, range: &DateRange, limit: usize) -> Result<Vec<Bar>, StoreError> {
+            let bars = self.inner.oldest(company, range, limit).await?;
+            self.bars_read.fetch_add(bars.len(), Ordering::SeqCst);
+            Ok(bars)
         }
         async fn count(&self) -> Result<u64, StoreError> {
             self.inner.count().await
@@ -656,8 +685,11 @@ mod tests {
         }
     }
 
+    /// Statistics come from the catalog and a window of each company's
+    /// newest bars, never from whole ranges; a range's are computed once per
+    /// store version and range.
     #[tokio::test]
-    async fn statistics_are_computed_once_per_store_version_and_range() {
+    async fn statistics_read_the_catalog_and_a_window() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
         let store = Arc::new(Counted {
@@ -665,26 +697,61 @@ mod tests {
             ranges: AtomicUsize::new(0),
             bars_read: AtomicUsize::new(0),
         });
-        store.upsert((1..=20).map(|d| bar("A", d, 10.0 + d as f64)).collect::<Vec<_>>().into()).await.unwrap();
-        let cache = StatsCache::default();
-        let all = DateRange::default();
-        let first = cache.get(store.as_ref(), &all).await.unwrap();
-        assert_eq!(store.ranges.load(Ordering::SeqCst), 1);
-        let again = cache.get(store.as_ref(), &all).await.unwrap();
-        assert!(Arc::ptr_eq(&first, &again), "an unchanged store is not read again");
-        assert_eq!(store.ranges.load(Ordering::SeqCst), 1);
+        let start: chrono::NaiveDate = "2001-01-01".parse().unwrap();
+        // B starts later, so that both windows cover the same days.
+        let bars = |company: &str, n: u64, slope: f64| -> Vec<Bar> {
+            (3000 - n..3000)
+                .map(|i| {
+                    let close = 50.0 + slope * i as f64 + 5.0 * ((i * i) as f64 / 17.0).sin();
+                    Bar {
+                        company: company.into(),
+                        ts: Ts::Date(start + chrono::Days::new(i)),
+                        ..bar(company, 1, close)
+                    }
+                })
+                .collect()
+        };
+        store.upsert(bars("A", 3000, 0.01).into()).await.unwrap();
+        store.upsert(bars("B", 2000, -0.01).into()).await.unwrap();
+        store.bars_read.store(0, Ordering::SeqCst);
+        let cache = crate::stats::StatsCache::default();
+        let market = cache.market(store.as_ref()).await.unwrap();
+        assert_eq!(store.ranges.load(Ordering::SeqCst), 0, "a whole-range read");
+        assert_eq!(store.bars_read.load(Ordering::SeqCst), 2 * crate::stats::CORRELATION_WINDOW);
+        // The same numbers as over every bar.
+        let exact = stockstream_analytics::market_stats(&[bars("A", 3000, 0.01), bars("B", 2000, -0.01)]);
+        for (got, want) in market.companies.iter().zip(&exact.companies) {
+            assert_eq!((got.bars, &got.first, &got.last), (want.bars, &want.first, &want.last));
+            for (g, w) in [
+                (got.trend_per_year, want.trend_per_year),
+                (got.volatility, want.volatility),
+                (got.max_drawdown, want.max_drawdown),
+                (got.total_return, want.total_return),
+                (got.ohlcv_correlation[0][3], want.ohlcv_correlation[0][3]),
+            ] {
+                assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "{}: {g} vs {w}", got.company);
+            }
+        }
+        // Correlations over the newest bars, as over those bars alone.
+        let window = |b: Vec<Bar>| b[b.len() - crate::stats::CORRELATION_WINDOW..].to_vec();
+        let windowed =
+            stockstream_analytics::market_stats(&[window(bars("A", 3000, 0.01)), window(bars("B", 2000, -0.01))]);
+        let (got, want) = (market.return_correlation[0][1], windowed.return_correlation[0][1]);
+        assert!(want.is_finite() && (got - want).abs() < 1e-12, "{got} vs {want}");
+        assert_ne!(want, exact.return_correlation[0][1], "the window is not the whole history");
+        assert!(
+            Arc::ptr_eq(&market, &cache.market(store.as_ref()).await.unwrap()),
+            "an unchanged store is not read again"
+        );
 
-        // A write through another connection (another process) is seen.
-        SqliteStore::open(&path).unwrap().upsert(vec![bar("B", 1, 5.0), bar("B", 2, 6.0)].into()).await.unwrap();
-        let after = cache.get(store.as_ref(), &all).await.unwrap();
-        assert_eq!(after.companies.len(), 2);
-        // So is one through this connection, and another range is its own entry.
-        store.upsert(vec![bar("C", 1, 5.0)].into()).await.unwrap();
-        assert_eq!(cache.get(store.as_ref(), &all).await.unwrap().companies.len(), 3);
-        let bars = |s: Arc<MarketStats>| s.companies.iter().map(|c| c.bars).sum::<usize>();
-        assert_eq!(bars(cache.get(store.as_ref(), &all).await.unwrap()), 23);
-        let first_day = DateRange::new(None, Some("2024-01-01".parse().unwrap()));
-        assert_eq!(bars(cache.get(store.as_ref(), &first_day).await.unwrap()), 3);
+        // A range: its bars, once per version.
+        let first_days = DateRange::new(None, Some("2001-01-10".parse().unwrap()));
+        let ranged = cache.ranged(store.as_ref(), &first_days).await.unwrap();
+        assert_eq!(ranged.companies.iter().map(|c| c.bars).sum::<usize>(), 10, "A's first days; B starts later");
+        assert!(Arc::ptr_eq(&ranged, &cache.ranged(store.as_ref(), &first_days).await.unwrap()));
+        let early = Bar { ts: Ts::Date(start), ..bar("C", 1, 5.0) };
+        SqliteStore::open(&path).unwrap().upsert(vec![early].into()).await.unwrap();
+        assert_eq!(cache.ranged(store.as_ref(), &first_days).await.unwrap().companies.len(), 2, "another writer's bar");
     }
 
     #[tokio::test]
@@ -713,7 +780,8 @@ mod tests {
             .collect();
         store.upsert(history.clone().into()).await.unwrap();
         store.bars_read.store(0, Ordering::SeqCst);
-        let rows = latest_rows(&store, &["A".to_string()], &HashMap::new()).await.unwrap();
+        let latest = store.catalog(None, 1).await.unwrap().pop().unwrap().last_bar;
+        let rows = latest_rows(&store, vec![latest], &HashMap::new()).await.unwrap();
         assert_eq!(store.ranges.load(Ordering::SeqCst), 0, "a whole-range read");
         assert!(store.bars_read.load(Ordering::SeqCst) <= 2 * (INDICATOR_WARM_UP + 1), "read more than a warm-up");
         let whole = indicator_rows(&history).pop().unwrap();

@@ -8,6 +8,7 @@ pub mod args;
 mod assets;
 mod hub;
 pub mod listen;
+pub mod stats;
 
 pub use api::{market_stats_of, market_summaries_of, router, serve, AppState, MetricsText};
 pub use args::ServeArgs;

@@ -13,9 +13,9 @@ pub struct CatalogArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum CatalogAction {
-    /// Builds the catalog from the stored bars (one scan of them); its counts
-    /// are exact afterwards. A `run` or `consume` into a store without one
-    /// builds it too.
+    /// Builds the catalog (companies, counts, last bars, running statistics)
+    /// from the stored bars, one pass over them. A `run` or `consume` into a
+    /// store without one builds it too.
     Rebuild(RebuildArgs),
 }
 
@@ -35,9 +35,7 @@ pub async fn catalog_command(args: CatalogArgs) -> anyhow::Result<()> {
         Some(length) => store.interval(&length.name()).await?,
         None => store,
     };
-    match store.rebuild_catalog().await? {
-        Some(companies) => println!("catalog    {companies} companies ({})", args.store.describe()),
-        None => println!("catalog    none needed: {} finds its companies by index", args.store.describe()),
-    }
+    let companies = store.rebuild_catalog().await?;
+    println!("catalog    {companies} companies ({})", args.store.describe());
     Ok(())
 }

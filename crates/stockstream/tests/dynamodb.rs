@@ -323,6 +323,10 @@ async fn companies_and_latest_come_from_the_catalog_without_a_scan() {
             "/api/alerts?limit=50",
             "/api/companies?limit=3",
             "/api/companies?after=Google&limit=3",
+            "/api/stats",
+            "/api/insights",
+            "/api/indicators/NVIDIA?limit=200",
+            "/api/stats?after=Meta&limit=2",
         ];
         for path in paths {
             let started = std::time::Instant::now();
@@ -334,6 +338,12 @@ async fn companies_and_latest_come_from_the_catalog_without_a_scan() {
         if store[0] == "--store" {
             assert!(!metrics.contains("operation=\"Scan\""), "{metrics}");
             assert!(metrics.contains("stockstream_dynamodb_requests_total{operation=\"Query\"}"), "{metrics}");
+            // Each route's requests counted under it: statistics read the catalog and a window.
+            for route in ["/api/latest", "/api/stats", "/api/insights", "/api/bars/{company}"] {
+                let line =
+                    format!("stockstream_dynamodb_route_requests_total{{route=\"{route}\",operation=\"Query\"}} ");
+                assert!(metrics.contains(&line), "{route} not counted:\n{metrics}");
+            }
             // What one dashboard load costs: the read units and requests
             // counted while a browser opens it on a company and its watchlist.
             let seen = common::in_browser("company.cjs", &format!("http://{bind}/?company=NVIDIA"), "dynamodb-load");
@@ -355,6 +365,18 @@ async fn companies_and_latest_come_from_the_catalog_without_a_scan() {
     assert_eq!(answers[0][4].as_array().unwrap().len(), 50, "{:?}", answers[0][4]);
     assert_eq!(answers[0][5], serde_json::json!(["Amazon", "Apple", "Google"]));
     assert_eq!(answers[0][6], serde_json::json!(["Meta", "NVIDIA", "Netflix"]));
+    let stats = &answers[0][7];
+    assert_eq!(stats["companies"].as_array().unwrap().len(), 7, "{stats}");
+    assert_eq!(stats["companies"][5]["bars"], 511, "{stats}");
+    assert_eq!(stats["correlation_window"], 250, "{stats}");
+    assert!(answers[0][8]["insights"].as_array().unwrap().len() > 5, "{}", answers[0][8]);
+    assert_eq!(answers[0][9].as_array().unwrap().len(), 200);
+    let page = &answers[0][10];
+    assert_eq!(
+        (page["companies"].as_array().unwrap().len(), &page["next"]),
+        (2, &serde_json::json!("Netflix")),
+        "{page}"
+    );
     assert_eq!(answers[0], answers[1], "DynamoDB and SQLite answer alike");
 
     // The original project's way of writing: boto3 put_item, no catalog.

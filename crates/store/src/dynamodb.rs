@@ -25,7 +25,8 @@ use crate::Store;
 mod alert_feed;
 mod catalog;
 mod usage;
-pub use usage::{dynamodb_usage, is_read, OperationUsage};
+pub use catalog::catalog_conflicts;
+pub use usage::{accounted_to, dynamodb_usage, dynamodb_usage_by_account, is_read, OperationUsage};
 
 const COMPANY: &str = "Company Name";
 const DATE: &str = "Date";
@@ -570,15 +571,11 @@ impl Store for DynamoStore {
     }
 
     /// From the catalog: one Query.
-    async fn latest(&self) -> Result<Vec<Bar>, StoreError> {
-        self.catalog_latest().await
+    async fn catalog(&self, after: Option<&str>, limit: usize) -> Result<Vec<crate::CatalogEntry>, StoreError> {
+        self.catalog_entries(after, limit).await
     }
 
     /// From the catalog: one Query (DynamoDB keeps no list of partition keys).
-    async fn companies(&self) -> Result<Vec<String>, StoreError> {
-        self.catalog_companies().await
-    }
-
     async fn companies_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
         self.catalog_page(after, limit).await
     }
@@ -587,8 +584,8 @@ impl Store for DynamoStore {
         self.catalog_has(name).await.map(Some)
     }
 
-    async fn rebuild_catalog(&self) -> Result<Option<usize>, StoreError> {
-        self.build_catalog().await.map(Some)
+    async fn rebuild_catalog(&self) -> Result<usize, StoreError> {
+        self.build_catalog().await
     }
 
     async fn interval(&self, name: &str) -> Result<Arc<dyn Store>, StoreError> {

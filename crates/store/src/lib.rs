@@ -11,11 +11,16 @@ use async_trait::async_trait;
 use stockstream_core::{company_for_symbol, Alert, AlertQuery, Bar, DateRange, StoreError, Ts, WindowMark};
 
 pub mod args;
+pub mod catalog;
 pub mod dynamodb;
 pub mod sqlite;
 
 pub use args::{open_sqlite, StoreArgs, StoreKind};
-pub use dynamodb::{dynamodb_usage, is_read, DynamoSettings, DynamoStore, OperationUsage};
+pub use catalog::CatalogEntry;
+pub use dynamodb::{
+    accounted_to, catalog_conflicts, dynamodb_usage, dynamodb_usage_by_account, is_read, DynamoSettings, DynamoStore,
+    OperationUsage,
+};
 pub use sqlite::SqliteStore;
 
 /// The table holding bars of an interval: the daily table itself for `1d`
@@ -99,29 +104,29 @@ pub trait Store: Send + Sync {
         Ok(None)
     }
 
-    /// The newest bar of every company, by company name.
-    async fn latest(&self) -> Result<Vec<Bar>, StoreError>;
+    /// A page of the catalog: at most `limit` companies' entries (last bar,
+    /// count, running statistics) named after `after` (from the first when
+    /// None), by name.
+    async fn catalog(&self, after: Option<&str>, limit: usize) -> Result<Vec<CatalogEntry>, StoreError>;
 
     /// Every company with at least one bar, sorted.
-    async fn companies(&self) -> Result<Vec<String>, StoreError>;
+    async fn companies(&self) -> Result<Vec<String>, StoreError> {
+        self.companies_page(None, usize::MAX).await
+    }
 
     /// At most `limit` companies named after `after` (all when None), sorted:
     /// a page of [`Store::companies`].
     async fn companies_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
-        let all = self.companies().await?;
-        let start = after.map_or(0, |a| all.partition_point(|c| c.as_str() <= a));
-        Ok(all.into_iter().skip(start).take(limit).collect())
+        Ok(self.catalog(after, limit).await?.into_iter().map(|e| e.last_bar.company).collect())
     }
 
     /// How many bars are stored.
     async fn count(&self) -> Result<u64, StoreError>;
 
-    /// Builds the store's catalog of companies from its bars (the one scan
-    /// of them), for a store written before it had one; how many companies
-    /// it holds. None for a store that finds its companies without one
-    /// (SQLite: by index seeks).
-    async fn rebuild_catalog(&self) -> Result<Option<usize>, StoreError> {
-        Ok(None)
+    /// Builds the store's catalog from its bars (the one pass over them),
+    /// for a store written before it kept one; how many companies it holds.
+    async fn rebuild_catalog(&self) -> Result<usize, StoreError> {
+        Err(StoreError::fatal("this store keeps no catalog"))
     }
 
     /// Whether a company of exactly this name is stored, by a point lookup;

@@ -8,9 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, ErrorCode};
-use stockstream_core::{Alert, AlertQuery, Bar, DateRange, DeadLetters, Reject, StoreError, Ts, WindowMark};
+use stockstream_core::{
+    Alert, AlertQuery, Bar, DateRange, DeadLetters, Reject, SeriesSummary, StoreError, Ts, WindowMark,
+};
 
-use crate::Store;
+use crate::{CatalogEntry, Store};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS rejects (
@@ -55,7 +57,30 @@ CREATE TABLE IF NOT EXISTS {bars} (
     volume  REAL NOT NULL,
     PRIMARY KEY (company, date)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS {catalog} (
+    company         TEXT PRIMARY KEY,
+    symbol          TEXT NOT NULL,
+    first           TEXT NOT NULL,
+    last            TEXT NOT NULL,
+    bars            INTEGER NOT NULL,
+    open            REAL NOT NULL,
+    high            REAL NOT NULL,
+    low             REAL NOT NULL,
+    close           REAL NOT NULL,
+    volume          REAL NOT NULL,
+    summary         BLOB NOT NULL,
+    checkpoint      BLOB,
+    checkpoint_last TEXT
+) WITHOUT ROWID;
 ";
+
+/// The layout of the file this binary writes, kept in SQLite's
+/// `user_version`: 0, bars without a catalog (built on a writer's first
+/// open); 1, every table of bars with its catalog (`bars_catalog`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+const CATALOG_COLUMNS: &str =
+    "company, symbol, first, last, bars, open, high, low, close, volume, summary, checkpoint, checkpoint_last";
 
 const UPSERT: &str = "INSERT INTO {bars} (company, date, symbol, open, high, low, close, volume)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -120,7 +145,7 @@ impl SqliteStore {
     /// Opens (or creates) the file with its schema.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let fail = |e| sqlite_error(path, e);
-        let conn = Connection::open(path).map_err(fail)?;
+        let mut conn = Connection::open(path).map_err(fail)?;
         // WAL lets readers (query, serve) run while the consumer writes;
         // synchronous=NORMAL is durable across process crashes in WAL mode.
         // Several processes may share the file (consumers of one group on one
@@ -129,7 +154,11 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(fail)?;
         conn.execute_batch(SCHEMA).map_err(fail)?;
+        let version = schema_version(&conn, path)?;
         conn.execute_batch(&with_tables(BARS_SCHEMA, "bars")).map_err(fail)?;
+        if version < SCHEMA_VERSION {
+            migrate(&mut conn, path)?;
+        }
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             path: Arc::new(path.to_path_buf()),
@@ -170,6 +199,14 @@ impl SqliteStore {
             }
             Err(e) => return Err(fail(e)),
         };
+        if schema_version(&conn, path)? < SCHEMA_VERSION {
+            return Err(StoreError::fatal(format!(
+                "SQLite database {} was written before it kept a catalog of its companies: build it once with \
+                 `stockstream catalog rebuild --db {}` (any `run` or `consume` into it builds it too)",
+                path.display(),
+                path.display()
+            )));
+        }
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             path: Arc::new(path.to_path_buf()),
@@ -238,10 +275,154 @@ impl SqliteStore {
     }
 }
 
-/// `template` with a table of bars (`bars`, `bars_1m`) and its alerts'
-/// (`alerts`, `alerts_1m`) in place of `{bars}` and `{alerts}`.
+/// `template` with a table of bars (`bars`, `bars_1m`), its alerts'
+/// (`alerts`, `alerts_1m`) and its catalog (`bars_catalog`) in place of
+/// `{bars}`, `{alerts}` and `{catalog}`.
 fn with_tables(template: &str, bars: &str) -> String {
-    template.replace("{bars}", bars).replace("{alerts}", &bars.replacen("bars", "alerts", 1))
+    template
+        .replace("{bars}", bars)
+        .replace("{alerts}", &bars.replacen("bars", "alerts", 1))
+        .replace("{catalog}", &format!("{bars}_catalog"))
+}
+
+/// The file's schema version; an error naming it when a newer binary wrote it.
+fn schema_version(conn: &Connection, path: &Path) -> Result<i64, StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| sqlite_error(path, e))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::fatal(format!(
+            "SQLite database {} has schema version {version}, written by a newer stockstream; \
+             this one reads up to version {SCHEMA_VERSION}: upgrade stockstream",
+            path.display()
+        )));
+    }
+    Ok(version)
+}
+
+/// Brings a file of an older schema to [`SCHEMA_VERSION`] in one
+/// transaction: every table of bars gets its catalog, built from its bars.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let fail = |e| sqlite_error(path, e);
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(fail)?;
+    let tables: Vec<String> = tx
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND (name = 'bars' OR name GLOB 'bars_[0-9]*') AND name NOT GLOB '*_catalog'")
+        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+        .map_err(fail)?;
+    for table in tables {
+        tx.execute_batch(&with_tables(BARS_SCHEMA, &table)).map_err(fail)?;
+        let companies = rebuild_catalog_of(&tx, &table).map_err(fail)?;
+        tracing::info!("{}: catalog of {table} built, {companies} companies", path.display());
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(fail)?;
+    tx.commit().map_err(fail)
+}
+
+/// Builds a table's catalog from its bars, one company at a time (the one
+/// pass over them); how many companies it holds.
+fn rebuild_catalog_of(tx: &rusqlite::Transaction<'_>, table: &str) -> rusqlite::Result<usize> {
+    tx.execute(&with_tables("DELETE FROM {catalog}", table), [])?;
+    let names: Vec<String> = tx
+        .prepare(&with_tables(COMPANIES_BY_SEEKS, table))?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut read =
+        tx.prepare(&with_tables(&format!("SELECT {COLUMNS} FROM {{bars}} WHERE company = ?1 ORDER BY date"), table))?;
+    for (i, name) in names.iter().enumerate() {
+        let bars: Vec<Bar> = read.query_map([name], bar_from_row)?.collect::<rusqlite::Result<_>>()?;
+        if let Some(entry) = crate::catalog::entry_of(&bars) {
+            write_entry(tx, table, &entry)?;
+        }
+        if (i + 1) % 10_000 == 0 {
+            tracing::info!("catalog of {table}: {} of {} companies", i + 1, names.len());
+        }
+    }
+    Ok(names.len())
+}
+
+/// Every company of a table of bars, one index seek each (DISTINCT reads every bar).
+const COMPANIES_BY_SEEKS: &str = "WITH RECURSIVE c(name) AS (
+     SELECT MIN(company) FROM {bars}
+     UNION ALL
+     SELECT (SELECT MIN(company) FROM {bars} WHERE company > c.name) FROM c WHERE c.name IS NOT NULL
+ ) SELECT name FROM c WHERE name IS NOT NULL";
+
+fn conversion(column: usize, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Blob, e.into())
+}
+
+fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CatalogEntry> {
+    let ts = |i: usize| -> rusqlite::Result<Ts> {
+        let text: String = r.get(i)?;
+        text.parse().map_err(|e| conversion(i, Box::new(e)))
+    };
+    let (first, last) = (ts(2)?, ts(3)?);
+    let summary: Vec<u8> = r.get(10)?;
+    let summary = SeriesSummary::from_bytes(&summary, first, last).map_err(|e| conversion(10, e))?;
+    let checkpoint = match (r.get::<_, Option<Vec<u8>>>(11)?, r.get::<_, Option<String>>(12)?) {
+        (Some(bytes), Some(cp_last)) => {
+            let cp_last: Ts = cp_last.parse().map_err(|e| conversion(12, Box::new(e)))?;
+            Some(SeriesSummary::from_bytes(&bytes, first, cp_last).map_err(|e| conversion(11, e))?)
+        }
+        _ => None,
+    };
+    Ok(CatalogEntry {
+        last_bar: Bar {
+            company: r.get(0)?,
+            symbol: r.get(1)?,
+            ts: last,
+            open: r.get(5)?,
+            high: r.get(6)?,
+            low: r.get(7)?,
+            close: r.get(8)?,
+            volume: r.get(9)?,
+        },
+        summary,
+        checkpoint,
+    })
+}
+
+fn write_entry(tx: &rusqlite::Transaction<'_>, table: &str, e: &CatalogEntry) -> rusqlite::Result<()> {
+    let b = &e.last_bar;
+    tx.prepare_cached(&with_tables(
+        &format!("INSERT OR REPLACE INTO {{catalog}} ({CATALOG_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+        table,
+    ))?
+    .execute(params![
+        b.company,
+        b.symbol,
+        e.summary.first.to_string(),
+        b.ts.to_string(),
+        e.bars() as i64,
+        b.open,
+        b.high,
+        b.low,
+        b.close,
+        b.volume,
+        e.summary.to_bytes(),
+        e.checkpoint.as_ref().map(SeriesSummary::to_bytes),
+        e.checkpoint.as_ref().map(|cp| cp.last.to_string()),
+    ])?;
+    Ok(())
+}
+
+/// Folds a stored batch into its companies' catalog entries, in the
+/// batch's transaction.
+fn catalog_batch(tx: &rusqlite::Transaction<'_>, table: &str, bars: &[Bar]) -> rusqlite::Result<()> {
+    let read_entry = with_tables(&format!("SELECT {CATALOG_COLUMNS} FROM {{catalog}} WHERE company = ?1"), table);
+    let read_after =
+        with_tables(&format!("SELECT {COLUMNS} FROM {{bars}} WHERE company = ?1 AND date > ?2 ORDER BY date"), table);
+    for (company, batch) in crate::catalog::by_company(bars) {
+        use rusqlite::OptionalExtension;
+        let entry = tx.prepare_cached(&read_entry)?.query_row([company], entry_from_row).optional()?;
+        let updated = crate::catalog::updated_entry(entry.as_ref(), &batch, |after| {
+            // "" sorts before every date: all of the company's bars.
+            let after = after.map(|t| t.to_string()).unwrap_or_default();
+            tx.prepare_cached(&read_after)?.query_map(params![company, after], bar_from_row)?.collect()
+        })?;
+        if let Some(entry) = updated {
+            write_entry(tx, table, &entry)?;
+        }
+    }
+    Ok(())
 }
 
 fn bar_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Bar> {
@@ -267,9 +448,10 @@ impl Store for SqliteStore {
         if bars.is_empty() {
             return Ok(());
         }
-        let upsert = self.sql(UPSERT);
+        let (upsert, table) = (self.sql(UPSERT), self.table.clone());
         self.with_conn(move |c| {
-            let tx = c.transaction()?;
+            // Immediate: the write lock first, then the catalog read under it.
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             {
                 let mut st = tx.prepare_cached(&upsert)?;
                 let mut date = String::with_capacity(32);
@@ -281,6 +463,8 @@ impl Store for SqliteStore {
                     st.execute(params![b.company, date, b.symbol, b.open, b.high, b.low, b.close, b.volume])?;
                 }
             }
+            // The bars and their catalog entries commit together: exact.
+            catalog_batch(&tx, &table, &bars)?;
             tx.commit()
         })
         .await?;
@@ -360,64 +544,33 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn latest(&self) -> Result<Vec<Bar>, StoreError> {
-        let query = self.sql(
-            "WITH RECURSIVE c(name) AS (
-                 SELECT MIN(company) FROM {bars}
-                 UNION ALL
-                 SELECT (SELECT MIN(company) FROM {bars} WHERE company > c.name) FROM c WHERE c.name IS NOT NULL
-             )
-             SELECT b.company, b.date, b.symbol, b.open, b.high, b.low, b.close, b.volume
-             FROM c JOIN {bars} b ON b.company = c.name
-                 AND b.date = (SELECT MAX(date) FROM {bars} WHERE company = c.name)
-             ORDER BY b.company",
-        );
-        self.with_conn(move |c| {
-            // Two index seeks per company, not a pass over every bar.
-            let mut st = c.prepare_cached(&query)?;
-            let rows = st.query_map([], bar_from_row)?;
-            rows.collect()
-        })
-        .await
-    }
-
-    async fn companies(&self) -> Result<Vec<String>, StoreError> {
-        let query = self.sql(
-            "WITH RECURSIVE c(name) AS (
-                 SELECT MIN(company) FROM {bars}
-                 UNION ALL
-                 SELECT (SELECT MIN(company) FROM {bars} WHERE company > c.name) FROM c WHERE c.name IS NOT NULL
-             ) SELECT name FROM c WHERE name IS NOT NULL",
-        );
-        self.with_conn(move |c| {
-            // One index seek per company, not a scan of every bar (DISTINCT reads them all).
-            let mut st = c.prepare_cached(&query)?;
-            let rows = st.query_map([], |r| r.get(0))?;
-            rows.collect()
-        })
-        .await
-    }
-
-    async fn has_company(&self, name: &str) -> Result<Option<bool>, StoreError> {
-        let (query, name) = (self.sql("SELECT EXISTS (SELECT 1 FROM {bars} WHERE company = ?1)"), name.to_string());
-        self.with_conn(move |c| c.prepare_cached(&query)?.query_row([name], |r| r.get::<_, bool>(0)).map(Some)).await
+    async fn catalog(&self, after: Option<&str>, limit: usize) -> Result<Vec<CatalogEntry>, StoreError> {
+        let query = self
+            .sql(&format!("SELECT {CATALOG_COLUMNS} FROM {{catalog}} WHERE company > ?1 ORDER BY company LIMIT ?2"));
+        let (after, limit) = (after.unwrap_or("").to_string(), i64::try_from(limit).unwrap_or(i64::MAX));
+        self.with_conn(move |c| c.prepare_cached(&query)?.query_map(params![after, limit], entry_from_row)?.collect())
+            .await
     }
 
     async fn companies_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
-        let query = self.sql(
-            "WITH RECURSIVE c(name, n) AS (
-                 SELECT MIN(company), 1 FROM {bars} WHERE company > ?1
-                 UNION ALL
-                 SELECT (SELECT MIN(company) FROM {bars} WHERE company > c.name), n + 1 FROM c
-                 WHERE c.name IS NOT NULL AND n < ?2
-             ) SELECT name FROM c WHERE name IS NOT NULL",
-        );
+        let query = self.sql("SELECT company FROM {catalog} WHERE company > ?1 ORDER BY company LIMIT ?2");
         let (after, limit) = (after.unwrap_or("").to_string(), i64::try_from(limit).unwrap_or(i64::MAX));
+        self.with_conn(move |c| c.prepare_cached(&query)?.query_map(params![after, limit], |r| r.get(0))?.collect())
+            .await
+    }
+
+    async fn has_company(&self, name: &str) -> Result<Option<bool>, StoreError> {
+        let (query, name) = (self.sql("SELECT EXISTS (SELECT 1 FROM {catalog} WHERE company = ?1)"), name.to_string());
+        self.with_conn(move |c| c.prepare_cached(&query)?.query_row([name], |r| r.get::<_, bool>(0)).map(Some)).await
+    }
+
+    async fn rebuild_catalog(&self) -> Result<usize, StoreError> {
+        let table = self.table.clone();
         self.with_conn(move |c| {
-            // One index seek per company of the page.
-            let mut st = c.prepare_cached(&query)?;
-            let rows = st.query_map(params![after, limit], |r| r.get(0))?;
-            rows.collect()
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let companies = rebuild_catalog_of(&tx, &table)?;
+            tx.commit()?;
+            Ok(companies)
         })
         .await
     }
@@ -620,10 +773,12 @@ mod tests {
         assert_eq!(dates(s.range("Tesla", &r(Some("2024-01-03"), None)).await.unwrap()).len(), 2);
         assert_eq!(dates(s.range("Tesla", &r(None, Some("2024-01-02"))).await.unwrap()), ["2024-01-02"]);
         assert!(s.range("Nobody", &r(None, None)).await.unwrap().is_empty());
-        let latest = s.latest().await.unwrap();
+        let latest: Vec<Bar> = s.catalog(None, 10).await.unwrap().into_iter().map(|e| e.last_bar).collect();
         assert_eq!(dates(latest.clone()), ["2024-01-05", "2024-01-04"]);
         assert_eq!(latest[1].close, 3.0);
         assert_eq!(s.companies().await.unwrap(), ["Apple", "Tesla"]);
+        assert_eq!(s.companies_page(Some("Apple"), 5).await.unwrap(), ["Tesla"]);
+        assert_eq!(s.catalog(Some("Apple"), 5).await.unwrap()[0].bars(), 3);
     }
 
     #[tokio::test]
@@ -655,6 +810,43 @@ mod tests {
         let to_5 = DateRange::new(None, Some("2024-01-05".parse().unwrap()));
         assert_eq!(closes(store.newest("A", &to_5, 2).await.unwrap()), [4.0, 5.0]);
         assert_eq!(store.newest("A", &to_5, 100).await.unwrap().len(), 5);
+    }
+
+    /// A file of an older binary (bars, no catalog, schema version 0): a
+    /// reader says how to build its catalog; a writer builds it on opening
+    /// (every table of bars), and a newer schema is refused by name.
+    #[tokio::test]
+    async fn an_older_file_gets_its_catalog_and_a_newer_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE bars (company TEXT NOT NULL, date TEXT NOT NULL, symbol TEXT NOT NULL, open REAL NOT NULL,
+                     high REAL NOT NULL, low REAL NOT NULL, close REAL NOT NULL, volume REAL NOT NULL,
+                     PRIMARY KEY (company, date)) WITHOUT ROWID;
+                 CREATE TABLE bars_1m AS SELECT * FROM bars;
+                 INSERT INTO bars VALUES ('Tesla', '2024-01-02', 'TSLA', 1, 2, 0.5, 1.5, 10),
+                     ('Tesla', '2024-01-03', 'TSLA', 1.5, 2, 1, 1.75, 12), ('Apple', '2024-01-02', 'AAPL', 3, 3, 3, 3, 3);
+                 INSERT INTO bars_1m VALUES ('Tesla', '2024-01-02T14:30:00Z', 'TSLA', 1, 2, 0.5, 1.5, 10);",
+            )
+            .unwrap();
+        }
+        let err = SqliteStore::open_read_only(&path).err().expect("a file without a catalog was read").to_string();
+        assert!(err.contains("old.db") && err.contains("stockstream catalog rebuild"), "{err}");
+        let store = SqliteStore::open(&path).unwrap();
+        let entries = store.catalog(None, 10).await.unwrap();
+        let got: Vec<(&str, u64, f64)> = entries.iter().map(|e| (e.company(), e.bars(), e.last_bar.close)).collect();
+        assert_eq!(got, [("Apple", 1, 3.0), ("Tesla", 2, 1.75)]);
+        assert_eq!(store.for_interval("1m").await.unwrap().catalog(None, 10).await.unwrap()[0].bars(), 1);
+        drop(store);
+        assert_eq!(SqliteStore::open_read_only(&path).unwrap().companies().await.unwrap(), ["Apple", "Tesla"]);
+
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        for err in [SqliteStore::open(&path).err(), SqliteStore::open_read_only(&path).err()] {
+            let err = err.expect("a newer schema was opened").to_string();
+            assert!(err.contains("old.db has schema version 2") && err.contains("upgrade stockstream"), "{err}");
+        }
     }
 
     #[tokio::test]

@@ -78,11 +78,12 @@ impl Store for Faulty {
     async fn newest(&self, company: &str, range: &DateRange, limit: usize) -> Result<Vec<Bar>, StoreError> {
         self.inner.newest(company, range, limit).await
     }
-    async fn latest(&self) -> Result<Vec<Bar>, StoreError> {
-        self.inner.latest().await
-    }
-    async fn companies(&self) -> Result<Vec<String>, StoreError> {
-        self.inner.companies().await
+    async fn catalog(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<stockstream_store::CatalogEntry>, StoreError> {
+        self.inner.catalog(after, limit).await
     }
     async fn count(&self) -> Result<u64, StoreError> {
         self.inner.count().await

@@ -1,24 +1,29 @@
-//! The catalog of a table of bars: one item per company in the table
-//! `<table>Catalog` (`StockMktCatalog`), all in one partition so that listing
-//! the companies is one Query, never a Scan of the bars. Each item holds the
-//! company's symbol, first and last dates, the last bar and a count of bars.
+//! The catalog of a table of bars (see [`crate::catalog`]): one item per
+//! company in the table `<table>Catalog` (`StockMktCatalog`), all in one
+//! partition so that listing the companies is one Query, never a Scan of the
+//! bars. Each item holds the company's symbol, first and last dates, last
+//! bar, count and running statistics (`Stats`, `Checkpoint`: 400 bytes each).
 //!
-//! Writers keep it as they store bars: after each batch, one UpdateItem per
-//! company of the batch, conditional on the last date so that concurrent
-//! consumers never move it back. The first and last dates and the last bar
-//! are exact. The count adds each batch's bars, so a bar written again (a
-//! redelivery, a second run of one file) counts again; a rebuild makes it
-//! exact. A table written before the catalog existed gets it built by the
-//! first writer (or `stockstream catalog rebuild`): the one scan of the
-//! bars, once.
+//! Writers keep it as they store bars: after each batch, per company of the
+//! batch, the item is read (consistently), the batch folded in (reading back
+//! the stored bars when the batch is not newer than the item) and the item
+//! put on condition that its `Version` is still the one read: a concurrent
+//! writer's update is never lost, the loser reads again and folds again.
+//! Counts, dates, last bars and statistics are exact once each writer's
+//! update is in, whatever was redelivered or written twice. A table written
+//! before the catalog existed (or by a catalog without statistics) gets it
+//! built by the first writer (or `stockstream catalog rebuild`): the one scan
+//! of the bars, once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, ReturnValue};
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use futures_util::{StreamExt, TryStreamExt};
-use stockstream_core::{Bar, StoreError, Ts};
+use stockstream_core::{Bar, SeriesSummary, StoreError, Ts};
 
-use super::{bar_from_item, number, sdk_error, DynamoStore, COMPANY, DATE};
+use super::{bar_from_item, fatal, number, sdk_error, DynamoStore, COMPANY, DATE};
+use crate::catalog::{by_company, entry_of, plan, updated_entry, CatalogEntry, Fold};
 
 /// The catalog's partition key, and its two partitions: the companies, and
 /// the marker saying the catalog covers its table.
@@ -27,28 +32,83 @@ const COMPANIES: &str = "companies";
 const META: &str = "meta";
 const BUILT: &str = "built";
 
-/// What one company's bars in a batch (or the whole table, for a rebuild) add.
-struct Summary<'a> {
-    first: Ts,
-    last: &'a Bar,
-    count: u64,
+/// The catalog's layout, on its marker: 1 (no attribute), companies, dates,
+/// last bars and counts; 2, with the running statistics.
+const CATALOG_SCHEMA: u64 = 2;
+
+static CONFLICTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Catalog updates that lost to another writer's and were folded again, in
+/// this process.
+pub fn catalog_conflicts() -> u64 {
+    CONFLICTS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-fn summaries<'a>(bars: impl Iterator<Item = &'a Bar>) -> HashMap<&'a str, Summary<'a>> {
-    let mut by_company: HashMap<&str, Summary> = HashMap::new();
-    for bar in bars {
-        let s = by_company.entry(&bar.company).or_insert(Summary { first: bar.ts, last: bar, count: 0 });
-        s.first = s.first.min(bar.ts);
-        if bar.ts >= s.last.ts {
-            s.last = bar;
-        }
-        s.count += 1;
-    }
-    by_company
-}
+/// Tries of one company's update that lost to concurrent writers.
+const CONCURRENT_TRIES: usize = 50;
 
 fn text(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
+}
+
+fn item_of_entry(entry: &CatalogEntry, version: u64) -> HashMap<String, AttributeValue> {
+    let b = &entry.last_bar;
+    let mut item = HashMap::from([
+        (CATALOG.to_string(), text(COMPANIES)),
+        (COMPANY.to_string(), text(&b.company)),
+        ("Symbol".to_string(), text(&b.symbol)),
+        ("First".to_string(), text(entry.summary.first.to_string())),
+        ("Last".to_string(), text(b.ts.to_string())),
+        ("Open".to_string(), number(b.open)),
+        ("High".to_string(), number(b.high)),
+        ("Low".to_string(), number(b.low)),
+        ("Close".to_string(), number(b.close)),
+        ("Volume".to_string(), number(b.volume)),
+        ("Bars".to_string(), AttributeValue::N(entry.bars().to_string())),
+        ("Stats".to_string(), AttributeValue::B(Blob::new(entry.summary.to_bytes()))),
+        ("Version".to_string(), AttributeValue::N(version.to_string())),
+    ]);
+    if let Some(cp) = &entry.checkpoint {
+        item.insert("Checkpoint".to_string(), AttributeValue::B(Blob::new(cp.to_bytes())));
+        item.insert("CheckpointLast".to_string(), text(cp.last.to_string()));
+    }
+    item
+}
+
+/// An item's entry and version.
+fn entry_of_item(mut item: HashMap<String, AttributeValue>) -> Result<(CatalogEntry, u64), StoreError> {
+    let ts = |item: &HashMap<String, AttributeValue>, name: &str| -> Result<Ts, StoreError> {
+        match item.get(name) {
+            Some(AttributeValue::S(s)) => s.parse().map_err(fatal),
+            other => Err(fatal(format!("catalog attribute {name:?} is {other:?}, expected a date"))),
+        }
+    };
+    let bytes = |item: &HashMap<String, AttributeValue>, name: &str| match item.get(name) {
+        Some(AttributeValue::B(b)) => Some(b.as_ref().to_vec()),
+        _ => None,
+    };
+    let (first, last) = (ts(&item, "First")?, ts(&item, "Last")?);
+    let summary = bytes(&item, "Stats").ok_or_else(|| fatal("catalog item without its statistics (Stats)"))?;
+    let summary = SeriesSummary::from_bytes(&summary, first, last).map_err(fatal)?;
+    let checkpoint = match bytes(&item, "Checkpoint") {
+        Some(cp) => Some(SeriesSummary::from_bytes(&cp, first, ts(&item, "CheckpointLast")?).map_err(fatal)?),
+        None => None,
+    };
+    let version = match item.get("Version") {
+        Some(AttributeValue::N(n)) => n.parse().map_err(fatal)?,
+        _ => 0,
+    };
+    // The item in the layout of a bar's: its last date as `Date`.
+    if let Some(last) = item.remove("Last") {
+        item.insert(DATE.to_string(), last);
+    }
+    Ok((CatalogEntry { last_bar: bar_from_item(&item)?, summary, checkpoint }, version))
+}
+
+fn conditional_check_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+    e: &aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> bool {
+    e.as_service_error().and_then(|x| x.code()) == Some("ConditionalCheckFailedException")
 }
 
 impl DynamoStore {
@@ -64,7 +124,20 @@ impl DynamoStore {
         if self.catalog_complete.get().is_some() {
             return Ok(true);
         }
-        let built = self.catalog_table().await?.get(META, BUILT).await?.is_some();
+        let marker = self.catalog_table().await?.get(META, BUILT).await?;
+        let schema = match marker.as_ref().and_then(|m| m.get("Schema")) {
+            Some(AttributeValue::N(n)) => n.parse().map_err(fatal)?,
+            _ => 1,
+        };
+        if schema > CATALOG_SCHEMA {
+            return Err(StoreError::fatal(format!(
+                "DynamoDB table {}Catalog has layout {schema}, written by a newer stockstream; \
+                 this one reads up to layout {CATALOG_SCHEMA}: upgrade stockstream",
+                self.table
+            )));
+        }
+        // A catalog of an older layout is built again, with its statistics.
+        let built = marker.is_some() && schema == CATALOG_SCHEMA;
         if built {
             let _ = self.catalog_complete.set(());
         }
@@ -74,7 +147,13 @@ impl DynamoStore {
     /// Marks the catalog as covering its table.
     pub(super) async fn mark_catalog_built(&self) -> Result<(), StoreError> {
         let catalog = self.catalog_table().await?;
-        catalog.put(HashMap::from([(CATALOG.to_string(), text(META)), (COMPANY.to_string(), text(BUILT))])).await?;
+        catalog
+            .put(HashMap::from([
+                (CATALOG.to_string(), text(META)),
+                (COMPANY.to_string(), text(BUILT)),
+                ("Schema".to_string(), AttributeValue::N(CATALOG_SCHEMA.to_string())),
+            ]))
+            .await?;
         let _ = self.catalog_complete.set(());
         Ok(())
     }
@@ -92,7 +171,7 @@ impl DynamoStore {
         self.catalog_table().await
     }
 
-    /// Counts a written batch in the catalog (`bars` holds each identity once).
+    /// Folds a written batch into the catalog, one update per company.
     pub(super) async fn catalog_batch(&self, bars: &[&Bar]) -> Result<(), StoreError> {
         if !self.catalog_built().await? {
             self.build_catalog().await?;
@@ -100,146 +179,116 @@ impl DynamoStore {
         let catalog = self.catalog_table().await?;
         // The futures made first: a closure making them inside the stream
         // trips the compiler's lifetime inference in an async trait method.
-        let updates: Vec<_> = summaries(bars.iter().copied())
-            .into_iter()
-            .map(|(company, s)| catalog.catalog_update(company, s))
-            .collect();
+        let updates: Vec<_> =
+            by_company(bars.iter().copied()).into_values().map(|batch| self.catalog_fold(&catalog, batch)).collect();
         futures_util::stream::iter(updates).buffer_unordered(self.concurrency).try_collect::<Vec<()>>().await?;
         Ok(())
     }
 
-    /// One company's update: the last bar unless a newer one is there, the
-    /// count added, the first date moved back if this batch starts earlier.
-    async fn catalog_update(&self, company: &str, s: Summary<'_>) -> Result<(), StoreError> {
-        let doing = format!("cannot write to DynamoDB table {}", self.table);
-        let last = s.last;
-        let newest = self
-            .client
-            .update_item()
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .table_name(&self.table)
-            .key(CATALOG, text(COMPANIES))
-            .key(COMPANY, text(company))
-            .update_expression(
-                "SET Symbol = :symbol, #first = if_not_exists(#first, :first), #last = :last, \
-                 #open = :open, High = :high, Low = :low, #close = :close, Volume = :volume ADD Bars :count",
-            )
-            .condition_expression("attribute_not_exists(#last) OR #last <= :last")
-            .expression_attribute_names("#first", "First")
-            .expression_attribute_names("#last", "Last")
-            .expression_attribute_names("#open", "Open")
-            .expression_attribute_names("#close", "Close")
-            .expression_attribute_values(":symbol", text(&last.symbol))
-            .expression_attribute_values(":first", text(s.first.to_string()))
-            .expression_attribute_values(":last", text(last.ts.to_string()))
-            .expression_attribute_values(":open", number(last.open))
-            .expression_attribute_values(":high", number(last.high))
-            .expression_attribute_values(":low", number(last.low))
-            .expression_attribute_values(":close", number(last.close))
-            .expression_attribute_values(":volume", number(last.volume))
-            .expression_attribute_values(":count", AttributeValue::N(s.count.to_string()))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        let stored = match newest {
-            Ok(out) => out.attributes,
-            // A newer bar is there already (another consumer's): only count.
-            Err(e) if e.as_service_error().is_some_and(|x| x.is_conditional_check_failed_exception()) => {
-                self.client
-                    .update_item()
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .table_name(&self.table)
-                    .key(CATALOG, text(COMPANIES))
-                    .key(COMPANY, text(company))
-                    .update_expression("SET #first = if_not_exists(#first, :first) ADD Bars :count")
-                    .expression_attribute_names("#first", "First")
-                    .expression_attribute_values(":first", text(s.first.to_string()))
-                    .expression_attribute_values(":count", AttributeValue::N(s.count.to_string()))
-                    .return_values(ReturnValue::AllNew)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(&e, &doing))?
-                    .attributes
-            }
-            Err(e) => return Err(sdk_error(&e, &doing)),
-        };
-        let stored_first = match stored.as_ref().and_then(|a| a.get("First")) {
-            Some(AttributeValue::S(first)) => first.parse::<Ts>().ok(),
-            _ => None,
-        };
-        if stored_first.is_some_and(|f| s.first < f) {
-            // Older bars than the catalog knew (a backfill): the first date moves back.
-            let moved = self
+    /// One company's update: read, fold, put if nobody else did meanwhile.
+    async fn catalog_fold(&self, catalog: &DynamoStore, batch: Vec<&Bar>) -> Result<(), StoreError> {
+        let Some(first) = batch.first() else { return Ok(()) };
+        let (company, earliest) = (first.company.as_str(), first.ts);
+        for _ in 0..CONCURRENT_TRIES {
+            let (entry, version) = match catalog.get(COMPANIES, company).await? {
+                Some(item) => entry_of_item(item).map(|(e, v)| (Some(e), Some(v)))?,
+                None => (None, None),
+            };
+            let read = match plan(entry.as_ref(), earliest) {
+                Fold::Append => Vec::new(),
+                Fold::After(since) => self.stored_after(company, Some(since)).await?,
+                Fold::Whole => self.stored_after(company, None).await?,
+            };
+            let Some(updated) = updated_entry(entry.as_ref(), &batch, |_| Ok::<_, StoreError>(read))? else {
+                return Ok(());
+            };
+            let put = self
                 .client
-                .update_item()
+                .put_item()
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .table_name(&self.table)
-                .key(CATALOG, text(COMPANIES))
-                .key(COMPANY, text(company))
-                .update_expression("SET #first = :first")
-                .condition_expression("#first > :first")
-                .expression_attribute_names("#first", "First")
-                .expression_attribute_values(":first", text(s.first.to_string()))
-                .send()
-                .await;
-            match moved {
-                Ok(_) => {}
-                Err(e) if e.as_service_error().is_some_and(|x| x.is_conditional_check_failed_exception()) => {}
-                Err(e) => return Err(sdk_error(&e, &doing)),
+                .table_name(&catalog.table)
+                .set_item(Some(item_of_entry(&updated, version.map_or(1, |v| v + 1))))
+                .expression_attribute_names("#v", "Version");
+            let put = match version {
+                Some(v) => put
+                    .condition_expression("#v = :v")
+                    .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
+                None => put.condition_expression("attribute_not_exists(#v)"),
+            };
+            match put.send().await {
+                Ok(_) => return Ok(()),
+                // Another writer's update came first: read it and fold again.
+                Err(e) if conditional_check_failed(&e) => {
+                    CONFLICTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    continue;
+                }
+                Err(e) => return Err(sdk_error(&e, &format!("cannot write to DynamoDB table {}", catalog.table))),
             }
         }
-        Ok(())
+        Err(StoreError::transient(format!(
+            "DynamoDB table {}: the catalog entry of {company:?} kept changing under {CONCURRENT_TRIES} tries",
+            catalog.table
+        )))
     }
 
-    /// Builds the catalog from the bars: the one scan of the table. Counts are
-    /// exact afterwards. Returns how many companies it holds.
+    /// A company's stored bars newer than `after` (all for None), oldest
+    /// first, read consistently: what the writers stored, not a replica's
+    /// older view.
+    async fn stored_after(&self, company: &str, after: Option<Ts>) -> Result<Vec<Bar>, StoreError> {
+        let request = self
+            .client
+            .query()
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .table_name(&self.table)
+            .consistent_read(true)
+            .expression_attribute_names("#c", COMPANY)
+            .expression_attribute_values(":c", text(company));
+        let request = match after {
+            Some(after) => request
+                .key_condition_expression("#c = :c AND #d > :after")
+                .expression_attribute_names("#d", DATE)
+                .expression_attribute_values(":after", text(after.to_string())),
+            None => request.key_condition_expression("#c = :c"),
+        };
+        let doing = format!("cannot query DynamoDB table {}", self.table);
+        let items: Vec<_> =
+            request.into_paginator().items().send().try_collect().await.map_err(|e| sdk_error(&e, &doing))?;
+        items.iter().map(bar_from_item).collect()
+    }
+
+    /// Builds the catalog from the bars: the one scan of the table, for the
+    /// companies' names; then each company's bars, one Query each, folded.
+    /// Returns how many companies it holds.
     pub async fn build_catalog(&self) -> Result<usize, StoreError> {
         let catalog = self.catalog_table().await?;
         tracing::info!(table = %self.table, "building the catalog of the companies (one scan of the table)");
-        // Per company: symbol, first date, last bar, count.
-        let mut by_company: HashMap<String, (Ts, Bar, u64)> = HashMap::new();
+        let mut names = BTreeSet::new();
         let mut read = 0u64;
-        self.each_item(|item| {
-            let bar = bar_from_item(&item)?;
+        self.each_item(|mut item| {
             read += 1;
             if read % 100_000 == 0 {
                 tracing::info!(table = %self.table, bars = read, "building the catalog");
             }
-            match by_company.get_mut(&bar.company) {
-                Some((first, last, count)) => {
-                    *first = (*first).min(bar.ts);
-                    if bar.ts >= last.ts {
-                        *last = bar;
-                    }
-                    *count += 1;
-                }
-                None => {
-                    by_company.insert(bar.company.clone(), (bar.ts, bar, 1));
-                }
+            if let Some(AttributeValue::S(name)) = item.remove(COMPANY) {
+                names.insert(name);
             }
             Ok(())
         })
         .await?;
-        let companies = by_company.len();
-        let items = by_company
-            .into_iter()
-            .map(|(company, (first, last, count))| {
-                HashMap::from([
-                    (CATALOG.to_string(), text(COMPANIES)),
-                    (COMPANY.to_string(), text(company)),
-                    ("Symbol".to_string(), text(&last.symbol)),
-                    ("First".to_string(), text(first.to_string())),
-                    ("Last".to_string(), text(last.ts.to_string())),
-                    ("Open".to_string(), number(last.open)),
-                    ("High".to_string(), number(last.high)),
-                    ("Low".to_string(), number(last.low)),
-                    ("Close".to_string(), number(last.close)),
-                    ("Volume".to_string(), number(last.volume)),
-                    ("Bars".to_string(), AttributeValue::N(count.to_string())),
-                ])
+        let companies = names.len();
+        // A version no writer has read: a concurrent writer's update folds again.
+        let version = stockstream_core::now_micros().unsigned_abs();
+        let builds: Vec<_> = names
+            .iter()
+            .map(|name| async {
+                let bars = self.stored_after(name, None).await?;
+                match entry_of(&bars) {
+                    Some(entry) => catalog.put(item_of_entry(&entry, version)).await,
+                    None => Ok(()),
+                }
             })
             .collect();
-        catalog.put_all(items).await?;
+        futures_util::stream::iter(builds).buffer_unordered(self.concurrency).try_collect::<Vec<()>>().await?;
         self.mark_catalog_built().await?;
         let alerts = self.alerts_table().await?;
         if !alerts.feed_complete().await? {
@@ -249,44 +298,58 @@ impl DynamoStore {
         Ok(companies)
     }
 
-    /// The catalog's items, by company name.
-    async fn catalog_items(&self) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
-        let catalog = self.catalog_for_reading().await?;
-        catalog
-            .client
-            .query()
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .table_name(&catalog.table)
-            .key_condition_expression("#k = :k")
-            .expression_attribute_names("#k", CATALOG)
-            .expression_attribute_values(":k", text(COMPANIES))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| sdk_error(&e, &format!("cannot query DynamoDB table {}", catalog.table)))
-    }
-
-    /// A page of companies from the catalog: a Query from after `after`.
-    pub(super) async fn catalog_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
-        let catalog = self.catalog_for_reading().await?;
-        let mut request = catalog
+    /// A Query of the catalog's companies named after `after`, `limit` a page
+    /// (the paginator goes on past it: the caller stops).
+    fn catalog_query(
+        catalog: &DynamoStore,
+        after: Option<&str>,
+        limit: usize,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        let request = catalog
             .client
             .query()
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .table_name(&catalog.table)
             .expression_attribute_names("#k", CATALOG)
-            .expression_attribute_names("#c", COMPANY)
             .expression_attribute_values(":k", text(COMPANIES))
-            .projection_expression("#c")
-            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX));
-        request = match after {
+            .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000));
+        match after {
             Some(after) => request
                 .key_condition_expression("#k = :k AND #c > :after")
+                .expression_attribute_names("#c", COMPANY)
                 .expression_attribute_values(":after", text(after)),
             None => request.key_condition_expression("#k = :k"),
-        };
+        }
+    }
+
+    /// A page of the catalog's entries.
+    pub(super) async fn catalog_entries(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<CatalogEntry>, StoreError> {
+        let catalog = self.catalog_for_reading().await?;
+        let mut items = Self::catalog_query(&catalog, after, limit).into_paginator().items().send();
+        let mut entries = Vec::new();
+        while entries.len() < limit {
+            match items.next().await {
+                Some(item) => {
+                    let item =
+                        item.map_err(|e| sdk_error(&e, &format!("cannot query DynamoDB table {}", catalog.table)))?;
+                    entries.push(entry_of_item(item)?.0);
+                }
+                None => break,
+            }
+        }
+        Ok(entries)
+    }
+
+    /// A page of companies' names from the catalog.
+    pub(super) async fn catalog_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
+        let catalog = self.catalog_for_reading().await?;
+        let request = Self::catalog_query(&catalog, after, limit)
+            .expression_attribute_names("#n", COMPANY)
+            .projection_expression("#n");
         let mut items = request.into_paginator().items().send();
         let mut names = Vec::new();
         while names.len() < limit {
@@ -307,26 +370,5 @@ impl DynamoStore {
     /// Whether the catalog holds a company of exactly this name: one GetItem.
     pub(super) async fn catalog_has(&self, name: &str) -> Result<bool, StoreError> {
         Ok(self.catalog_for_reading().await?.get(COMPANIES, name).await?.is_some())
-    }
-
-    /// Every company, from the catalog: its names only, page by page (the
-    /// whole items of 100,000 companies took 230 MB at once).
-    pub(super) async fn catalog_companies(&self) -> Result<Vec<String>, StoreError> {
-        self.catalog_page(None, usize::MAX).await
-    }
-
-    /// Every company's last bar, from the catalog.
-    pub(super) async fn catalog_latest(&self) -> Result<Vec<Bar>, StoreError> {
-        self.catalog_items()
-            .await?
-            .into_iter()
-            .map(|mut item| {
-                // The item in the layout of a bar's: its last date as `Date`.
-                if let Some(last) = item.remove("Last") {
-                    item.insert(DATE.to_string(), last);
-                }
-                bar_from_item(&item)
-            })
-            .collect()
     }
 }

@@ -30,6 +30,26 @@ pub struct OperationUsage {
 
 static USAGE: Mutex<BTreeMap<&'static str, OperationUsage>> = Mutex::new(BTreeMap::new());
 
+/// Usage by what it was for (a server's route) and operation.
+type ByAccount = BTreeMap<(std::sync::Arc<str>, &'static str), OperationUsage>;
+
+static BY_ACCOUNT: Mutex<ByAccount> = Mutex::new(BTreeMap::new());
+
+tokio::task_local! {
+    static ACCOUNT: std::sync::Arc<str>;
+}
+
+/// Runs `work` with every DynamoDB request it makes counted under `account`
+/// too (a server's route: `/api/latest`), as well as by operation.
+pub async fn accounted_to<F: std::future::Future>(account: std::sync::Arc<str>, work: F) -> F::Output {
+    ACCOUNT.scope(account, work).await
+}
+
+/// DynamoDB's usage by account (see [`accounted_to`]) and operation.
+pub fn dynamodb_usage_by_account() -> ByAccount {
+    BY_ACCOUNT.lock().expect("usage lock").clone()
+}
+
 /// DynamoDB's usage by this process so far, by operation (`Query`, `Scan`,
 /// `BatchWriteItem`, …).
 pub fn dynamodb_usage() -> BTreeMap<&'static str, OperationUsage> {
@@ -38,15 +58,19 @@ pub fn dynamodb_usage() -> BTreeMap<&'static str, OperationUsage> {
 
 /// Whether an operation reads (its units are read units) or writes.
 pub fn is_read(operation: &str) -> bool {
-    matches!(operation, "Query" | "Scan" | "GetItem" | "DescribeTable")
+    matches!(operation, "Query" | "Scan" | "GetItem" | "BatchGetItem" | "DescribeTable")
 }
 
 fn count(operation: &'static str, capacity: &[&ConsumedCapacity]) {
     let units: f64 = capacity.iter().filter_map(|c| c.capacity_units).sum();
-    let mut usage = USAGE.lock().expect("usage lock");
-    let entry = usage.entry(operation).or_default();
-    entry.requests += 1;
-    entry.capacity_units += units;
+    let add = |entry: &mut OperationUsage| {
+        entry.requests += 1;
+        entry.capacity_units += units;
+    };
+    add(USAGE.lock().expect("usage lock").entry(operation).or_default());
+    if let Ok(account) = ACCOUNT.try_with(|a| a.clone()) {
+        add(BY_ACCOUNT.lock().expect("usage lock").entry((account, operation)).or_default());
+    }
 }
 
 /// The client's interceptor that counts each answer.
