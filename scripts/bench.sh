@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the benchmarks, starting the servers they need on free loopback ports and
-# stopping them afterwards. Usage: scripts/bench.sh [embedded|window|ticks|serve|indicators-file|run-file|kafka|follow|dynamodb|all]
+# stopping them afterwards. Usage: scripts/bench.sh [embedded|window|ticks|serve|indicators-file|run-file|kafka|follow|dynamodb|routes|all]
 # The peers are the scripts in $STOCKSTREAM_PEERS, by default ../shared/peers
 # (Python: confluent-kafka, boto3, kafka-python, pandas, TA-Lib).
 set -euo pipefail
@@ -66,4 +66,8 @@ if [ "$what" = dynamodb ] || [ "$what" = all ]; then
   start_tansu
   start_dynamodb
   STOCKSTREAM_LOG=warn $bin dynamodb --brokers "$brokers" --dynamodb-endpoint "$endpoint"
+fi
+if [ "$what" = routes ] || [ "$what" = all ]; then
+  start_dynamodb
+  STOCKSTREAM_LOG=warn $bin routes --dynamodb-endpoint "$endpoint"
 fi

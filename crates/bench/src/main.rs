@@ -16,6 +16,7 @@ mod files;
 mod indicators;
 mod kafka;
 mod live;
+mod routes;
 mod window;
 
 use dynamodb::DynamoBenchArgs;
@@ -24,6 +25,7 @@ use files::FileBenchArgs;
 use indicators::IndicatorBenchArgs;
 use kafka::KafkaBenchArgs;
 use live::{FollowBenchArgs, ServeBenchArgs, TicksBenchArgs};
+use routes::RoutesBenchArgs;
 use window::WindowBenchArgs;
 
 #[derive(Parser, Debug)]
@@ -81,6 +83,10 @@ pub enum Target {
     /// `stockstream run --input` of a CSV of one-minute bars into SQLite, whole
     /// process, against pandas + sqlite3 on the same file.
     RunFile(FileBenchArgs),
+    /// `stockstream serve`'s page-view routes over 200,000 hourly bars in
+    /// SQLite and DynamoDB, whole processes, beside the statistics
+    /// recomputed over every bar.
+    Routes(RoutesBenchArgs),
 }
 
 pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
@@ -95,6 +101,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         Target::Follow(a) => live::follow(a).await,
         Target::IndicatorsFile(a) => files::indicators_file(a),
         Target::RunFile(a) => files::run_file(a).await,
+        Target::Routes(a) => routes::routes(a).await,
     }
 }
 

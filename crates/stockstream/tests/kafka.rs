@@ -243,6 +243,9 @@ fn a_group_shares_partitions_and_recovers_from_a_killed_member() {
     assert!(by_survivor > 0 && by_survivor < 30_000, "the survivor had a share, not all: {by_survivor}");
     assert!(!doomed_share.is_empty() && !taken_over.is_empty(), "{doomed_share:?} {taken_over:?}");
     assert_eq!(count(&db, "bars_1m"), 30_000, "every bar stored");
+    // Two writers, one killed mid-batch and its batches read again by another:
+    // the catalog's counts and last bars are the stored bars' exactly.
+    common::catalog_is_exact(&db, "bars_1m");
 }
 
 /// Waits until the member's latest logged assignment satisfies `wanted`, and returns it.

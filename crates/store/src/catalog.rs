@@ -71,16 +71,16 @@ pub(crate) fn plan(entry: Option<&CatalogEntry>, earliest: Ts) -> Fold {
 /// ones the plan asked for or the batch's own for an append) into `start`
 /// (the entry's summary, its checkpoint, or nothing), `earliest` being the
 /// batch's earliest date: the checkpoint becomes the summary just before it.
-pub(crate) fn fold(
+pub(crate) fn fold<B: std::borrow::Borrow<Bar>>(
     start: Option<SeriesSummary>,
     last_bar: Option<&Bar>,
-    bars: &[Bar],
+    bars: &[B],
     earliest: Ts,
 ) -> Option<CatalogEntry> {
     let mut summary = start;
     let mut checkpoint = summary.clone();
     let mut last_bar = last_bar.cloned();
-    for bar in bars {
+    for bar in bars.iter().map(std::borrow::Borrow::borrow) {
         match &mut summary {
             Some(s) => {
                 if bar.ts < earliest {
@@ -136,10 +136,7 @@ pub(crate) fn updated_entry<E>(
 ) -> Result<Option<CatalogEntry>, E> {
     let Some(earliest) = batch.first().map(|b| b.ts) else { return Ok(entry.cloned()) };
     Ok(match plan(entry, earliest) {
-        Fold::Append => {
-            let bars: Vec<Bar> = batch.iter().map(|b| (*b).clone()).collect();
-            fold(entry.map(|e| e.summary.clone()), entry.map(|e| &e.last_bar), &bars, earliest)
-        }
+        Fold::Append => fold(entry.map(|e| e.summary.clone()), entry.map(|e| &e.last_bar), batch, earliest),
         Fold::After(since) => {
             let cp = entry.and_then(|e| e.checkpoint.clone());
             fold(cp, None, &read_after(Some(since))?, earliest)

@@ -73,12 +73,37 @@ pub fn count(db: &Path, table: &str) -> u64 {
         .unwrap()
 }
 
+/// Asserts that a table's catalog is its bars' exactly: per company the
+/// count, first and last dates and the last bar's close; as many companies.
+pub fn catalog_is_exact(db: &Path, table: &str) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let query = format!(
+        "SELECT b.company || ': bars ' || b.n || ' ' || b.f || '..' || b.l || ' close ' || last.close
+                || ', catalog ' || IFNULL(c.bars || ' ' || c.first || '..' || c.last || ' close ' || c.close, 'none')
+         FROM (SELECT company, COUNT(*) n, MIN(date) f, MAX(date) l FROM {table} GROUP BY company) b
+         JOIN {table} last ON last.company = b.company AND last.date = b.l
+         LEFT JOIN {table}_catalog c ON c.company = b.company
+         WHERE c.company IS NULL OR c.bars != b.n OR c.first != b.f OR c.last != b.l OR c.close != last.close"
+    );
+    let wrong: Vec<String> =
+        conn.prepare(&query).unwrap().query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
+    assert!(wrong.is_empty(), "{table}: catalog entries that are not their bars':\n{}", wrong.join("\n"));
+    let companies: i64 =
+        conn.query_row(&format!("SELECT COUNT(DISTINCT company) FROM {table}"), [], |r| r.get(0)).unwrap();
+    let entries: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {table}_catalog"), [], |r| r.get(0)).unwrap();
+    assert!(companies > 0, "no bars in {table}");
+    assert_eq!(entries, companies, "{table}: catalog entries of companies without bars");
+}
+
 /// Bars stored so far, of every interval (`bars`, `bars_1m`, ...), while a
 /// process is still starting: 0 until the file and its schema exist.
 pub fn stored_so_far(db: &Path) -> u64 {
     let Ok(conn) = rusqlite::Connection::open(db) else { return 0 };
     let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND (name = 'bars' OR name LIKE 'bars\\_%' ESCAPE '\\')")
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND (name = 'bars' OR name LIKE 'bars\\_%' ESCAPE '\\')
+             AND name NOT LIKE '%\\_catalog' ESCAPE '\\'",
+        )
         .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
         .unwrap_or_default();
     tables

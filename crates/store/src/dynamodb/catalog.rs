@@ -179,18 +179,80 @@ impl DynamoStore {
         let catalog = self.catalog_table().await?;
         // The futures made first: a closure making them inside the stream
         // trips the compiler's lifetime inference in an async trait method.
-        let updates: Vec<_> =
-            by_company(bars.iter().copied()).into_values().map(|batch| self.catalog_fold(&catalog, batch)).collect();
+        let groups = by_company(bars.iter().copied());
+        let names: Vec<&str> = groups.keys().copied().collect();
+        let mut known = catalog.catalog_items_of(&names).await?;
+        let updates: Vec<_> = groups
+            .into_iter()
+            .map(|(company, batch)| self.catalog_fold(&catalog, batch, known.remove(company)))
+            .collect();
         futures_util::stream::iter(updates).buffer_unordered(self.concurrency).try_collect::<Vec<()>>().await?;
         Ok(())
     }
 
-    /// One company's update: read, fold, put if nobody else did meanwhile.
-    async fn catalog_fold(&self, catalog: &DynamoStore, batch: Vec<&Bar>) -> Result<(), StoreError> {
+    /// These companies' catalog items, read consistently, 100 a request
+    /// (BatchGetItem): a batch of many companies is not a GetItem each.
+    async fn catalog_items_of(
+        &self,
+        names: &[&str],
+    ) -> Result<HashMap<String, HashMap<String, AttributeValue>>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let doing = format!("cannot read DynamoDB table {}", self.table);
+        let mut found = HashMap::with_capacity(names.len());
+        for chunk in names.chunks(100) {
+            let keys = chunk
+                .iter()
+                .map(|name| HashMap::from([(CATALOG.to_string(), text(COMPANIES)), (COMPANY.to_string(), text(*name))]))
+                .collect();
+            let mut wanted =
+                KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(fatal)?;
+            for round in 0u32.. {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .request_items(&self.table, wanted)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(&e, &doing))?;
+                for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                    if let Some(AttributeValue::S(name)) = item.get(COMPANY) {
+                        found.insert(name.clone(), item);
+                    }
+                }
+                // Keys left unread (throttling, size): asked again after a pause.
+                match out.unprocessed_keys.and_then(|mut left| left.remove(&self.table)) {
+                    Some(left) if !left.keys.is_empty() && round < 8 => {
+                        wanted = left;
+                        tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
+                    }
+                    Some(left) if !left.keys.is_empty() => {
+                        return Err(StoreError::transient(format!("{doing}: keys left unread after 8 rounds")));
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// One company's update: read (the item `prefetched`, first), fold, put
+    /// if nobody else did meanwhile.
+    async fn catalog_fold(
+        &self,
+        catalog: &DynamoStore,
+        batch: Vec<&Bar>,
+        prefetched: Option<HashMap<String, AttributeValue>>,
+    ) -> Result<(), StoreError> {
         let Some(first) = batch.first() else { return Ok(()) };
         let (company, earliest) = (first.company.as_str(), first.ts);
+        let mut prefetched = Some(prefetched);
         for _ in 0..CONCURRENT_TRIES {
-            let (entry, version) = match catalog.get(COMPANIES, company).await? {
+            let item = match prefetched.take() {
+                Some(item) => item,
+                None => catalog.get(COMPANIES, company).await?,
+            };
+            let (entry, version) = match item {
                 Some(item) => entry_of_item(item).map(|(e, v)| (Some(e), Some(v)))?,
                 None => (None, None),
             };

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use aws_sdk_dynamodb::config::interceptors::AfterDeserializationInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
 use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemOutput;
 use aws_sdk_dynamodb::operation::create_table::CreateTableOutput;
 use aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput;
@@ -101,6 +102,8 @@ impl Intercept for CountUsage {
             count("PutItem", &o.consumed_capacity.iter().collect::<Vec<_>>());
         } else if let Some(o) = output.downcast_ref::<UpdateItemOutput>() {
             count("UpdateItem", &o.consumed_capacity.iter().collect::<Vec<_>>());
+        } else if let Some(o) = output.downcast_ref::<BatchGetItemOutput>() {
+            count("BatchGetItem", &o.consumed_capacity.iter().flatten().collect::<Vec<_>>());
         } else if let Some(o) = output.downcast_ref::<BatchWriteItemOutput>() {
             count("BatchWriteItem", &o.consumed_capacity.iter().flatten().collect::<Vec<_>>());
         } else if output.downcast_ref::<DescribeTableOutput>().is_some() {
