@@ -79,7 +79,7 @@ pub(crate) async fn routes(args: RoutesBenchArgs) -> anyhow::Result<()> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let bind = format!("127.0.0.1:{port}");
         let mut server = std::process::Command::new(&product)
-            .args(["serve", "--bind", &bind])
+            .args(["serve", "--bind", &bind, "--interval", "1h"])
             .args(&store)
             .env("STOCKSTREAM_LOG", "warn")
             .stdout(std::process::Stdio::null())

@@ -423,19 +423,6 @@ pub async fn market_stats_of(store: &dyn Store, range: &DateRange) -> Result<Mar
     stats_of(store, range, MarketStatsBuilder::with_capacity(companies.len()), companies).await
 }
 
-/// [`market_stats_of`] keeping the distributions (`describe`, box plots) of
-/// the companies in `detailed` only: what insights need of every company is
-/// the summary (a run's statistics of 100,000 companies in 2/5 of the memory).
-pub async fn market_summaries_of(
-    store: &dyn Store,
-    range: &DateRange,
-    detailed: std::collections::HashSet<String>,
-) -> Result<MarketStats, StoreError> {
-    let companies = store.companies().await?;
-    let builder = MarketStatsBuilder::with_capacity(companies.len()).summaries_but(detailed);
-    stats_of(store, range, builder, companies).await
-}
-
 async fn stats_of(
     store: &dyn Store,
     range: &DateRange,

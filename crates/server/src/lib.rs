@@ -10,7 +10,7 @@ mod hub;
 pub mod listen;
 pub mod stats;
 
-pub use api::{market_stats_of, market_summaries_of, router, serve, AppState, MetricsText};
+pub use api::{market_stats_of, router, serve, AppState, MetricsText};
 pub use args::ServeArgs;
 pub use hub::{Event, Hub};
 pub use listen::Limits;

@@ -171,3 +171,38 @@ pub(crate) async fn catalog_stats(
         .map(|e| summary_stats(e.last_bar.company, e.last_bar.symbol, &e.summary))
         .collect())
 }
+
+/// Every company's statistics from the catalog, page by page, with the
+/// distributions of those in `detailed` computed from their bars, and return
+/// correlations over all bars of the first [`MAX_CORRELATED`] companies: what
+/// a run's report and insights need when it counted too many companies to
+/// keep their statistics as the bars flowed.
+pub async fn catalog_summaries(
+    store: &dyn Store,
+    detailed: &std::collections::HashSet<String>,
+) -> Result<MarketStats, StoreError> {
+    let mut companies = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = catalog_stats(store, after.as_deref(), CATALOG_PAGE).await?;
+        let full = page.len() == CATALOG_PAGE;
+        after = page.last().map(|c| c.company.clone());
+        for stats in page {
+            companies.push(match detailed.contains(&stats.company) {
+                true => {
+                    let bars = store.range(&stats.company, &DateRange::default()).await?;
+                    stockstream_analytics::company_stats(&bars).unwrap_or(stats)
+                }
+                false => stats,
+            });
+        }
+        if !full {
+            break;
+        }
+    }
+    let mut correlated = MarketStatsBuilder::default();
+    for name in store.companies_page(None, MAX_CORRELATED).await? {
+        correlated.push(&store.range(&name, &DateRange::default()).await?);
+    }
+    Ok(MarketStats { companies, ..correlated.finish() })
+}

@@ -134,7 +134,9 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
                 Some(s) => s.clone(),
                 None => Arc::new(open_sqlite(&args.store.db).await?),
             };
-            embedded(source, store.clone(), rejects, stats.clone(), &options, pace, stop.clone()).await
+            let result = embedded(source, store.clone(), rejects, stats.clone(), &options, pace, stop.clone()).await;
+            drop(options);
+            result
         }
         BusKind::Kafka => {
             let kafka = &args.kafka;
@@ -161,6 +163,11 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     }
     let (latest, _) = analytics.latest_first(LATEST_SHOWN);
     print_latest(&latest, analytics.companies());
+    if server.is_none() {
+        // Nothing reads the live indicators any more: their memory (up to
+        // 25,000 companies') is free for the statistics the extras gather.
+        drop(analytics);
+    }
     finish_extras(&args, total, &run_stats, store.as_ref()).await?;
     if let Some(server) = server {
         println!("serving    until SIGINT or SIGTERM");
@@ -183,12 +190,12 @@ async fn finish_extras(args: &RunArgs, total: u64, run_stats: &StatsOfRun, store
         return Ok(());
     }
     // Past the companies a run counts as the bars flow, the statistics are
-    // read from the store, one company at a time (as `insights` does), the
-    // distributions kept only for the companies the report draws.
+    // read from the store's catalog, the distributions computed only for the
+    // companies the report draws.
     let counted = |stats: Option<stockstream_analytics::MarketStats>, drawn: HashSet<String>| async move {
         match stats {
             Some(stats) => Ok::<_, anyhow::Error>(stats),
-            None => Ok(stockstream_server::market_summaries_of(store, &Default::default(), drawn).await?),
+            None => Ok(stockstream_server::stats::catalog_summaries(store, &drawn).await?),
         }
     };
     let insights = if args.no_report {

@@ -584,6 +584,10 @@ impl Store for DynamoStore {
         self.catalog_has(name).await.map(Some)
     }
 
+    async fn find_folded(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.catalog_lookup(name).await
+    }
+
     async fn rebuild_catalog(&self) -> Result<usize, StoreError> {
         self.build_catalog().await
     }

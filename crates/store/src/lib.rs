@@ -137,7 +137,7 @@ pub trait Store: Send + Sync {
 
     /// The stored company a name or a symbol names (case-insensitive), if any:
     /// its likely spellings looked up first (the name as given, the registered
-    /// company, upper case), the list of every company only when none is stored.
+    /// company, upper case), then the name folded to lower case or as a symbol.
     async fn find_company(&self, name: &str) -> Result<Option<String>, StoreError> {
         let by_symbol = company_for_symbol(name);
         let registered = stockstream_core::registered_company(name).map(|(_, company)| company);
@@ -154,7 +154,13 @@ pub trait Store: Send + Sync {
                 None => break,
             }
         }
-        Ok(self.companies().await?.into_iter().find(|c| c.eq_ignore_ascii_case(name) || *c == by_symbol))
+        self.find_folded(name).await
+    }
+
+    /// The stored company named `name` in any (ASCII) case, or whose symbol
+    /// `name` is: one lookup in the catalog, never a listing.
+    async fn find_folded(&self, _name: &str) -> Result<Option<String>, StoreError> {
+        Ok(None)
     }
 
     /// A company's bars in range, by name or by symbol; an unknown company is

@@ -72,6 +72,8 @@ CREATE TABLE IF NOT EXISTS {catalog} (
     checkpoint      BLOB,
     checkpoint_last TEXT
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS {catalog}_folded ON {catalog} (lower(company));
+CREATE INDEX IF NOT EXISTS {catalog}_symbol ON {catalog} (symbol);
 ";
 
 /// The layout of the file this binary writes, kept in SQLite's
@@ -562,6 +564,17 @@ impl Store for SqliteStore {
     async fn has_company(&self, name: &str) -> Result<Option<bool>, StoreError> {
         let (query, name) = (self.sql("SELECT EXISTS (SELECT 1 FROM {catalog} WHERE company = ?1)"), name.to_string());
         self.with_conn(move |c| c.prepare_cached(&query)?.query_row([name], |r| r.get::<_, bool>(0)).map(Some)).await
+    }
+
+    async fn find_folded(&self, name: &str) -> Result<Option<String>, StoreError> {
+        use rusqlite::OptionalExtension;
+        let query = self.sql(
+            "SELECT company FROM {catalog} WHERE lower(company) = ?1
+             UNION ALL SELECT company FROM {catalog} WHERE symbol = ?2 LIMIT 1",
+        );
+        let (folded, symbol) = (name.to_ascii_lowercase(), name.to_ascii_uppercase());
+        self.with_conn(move |c| c.prepare_cached(&query)?.query_row(params![folded, symbol], |r| r.get(0)).optional())
+            .await
     }
 
     async fn rebuild_catalog(&self) -> Result<usize, StoreError> {

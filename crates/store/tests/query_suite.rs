@@ -94,6 +94,24 @@ async fn sqlite_and_dynamodb_answer_alike() {
     assert_eq!(&counts[14..21], [90, 90, 90, 90, 11, 0, 0], "Apple's intraday ranges");
     assert_eq!(a, b, "SQLite and DynamoDB disagree");
     catalog_is_exact(sqlite.as_ref()).await;
+    catalog_is_exact(dynamo.as_ref()).await;
+    // A company by its name in any case or by its symbol; an unknown one is
+    // a lookup too, never a listing of the companies.
+    for store in [&sqlite, &dynamo] {
+        let found = |name: &'static str| async move {
+            stockstream_store::accounted_to("lookups".into(), store.find_company(name)).await.unwrap()
+        };
+        assert_eq!(found("nvidia").await.as_deref(), Some("NVIDIA"));
+        assert_eq!(found("berkshire HATHAWAY").await.as_deref(), Some("Berkshire Hathaway"));
+        assert_eq!(found("tsla").await.as_deref(), Some("Tesla"));
+        assert_eq!(found("Nobody").await, None);
+    }
+    let lookups: Vec<&str> = stockstream_store::dynamodb_usage_by_account()
+        .keys()
+        .filter(|(account, _)| &**account == "lookups")
+        .map(|(_, operation)| *operation)
+        .collect();
+    assert_eq!(lookups, ["GetItem"], "a lookup listed the companies");
 
     // A second connection finds the table and uses it as it is.
     let again = DynamoStore::connect(&settings).await.unwrap();

@@ -29,6 +29,10 @@ use crate::catalog::{by_company, entry_of, plan, updated_entry, CatalogEntry, Fo
 /// the marker saying the catalog covers its table.
 pub(super) const CATALOG: &str = "Catalog";
 const COMPANIES: &str = "companies";
+/// Partitions naming each company by its name in lower case and by its
+/// symbol: a lookup of `nvidia` or `NVDA` is one GetItem, never a listing.
+const FOLDED: &str = "folded";
+const SYMBOLS: &str = "symbols";
 const META: &str = "meta";
 const BUILT: &str = "built";
 
@@ -103,6 +107,17 @@ fn entry_of_item(mut item: HashMap<String, AttributeValue>) -> Result<(CatalogEn
         item.insert(DATE.to_string(), last);
     }
     Ok((CatalogEntry { last_bar: bar_from_item(&item)?, summary, checkpoint }, version))
+}
+
+/// The items that find a company by its name in lower case and its symbol.
+fn lookup_items(company: &str, symbol: &str) -> [HashMap<String, AttributeValue>; 2] {
+    [(FOLDED, company.to_ascii_lowercase()), (SYMBOLS, symbol.to_ascii_uppercase())].map(|(partition, key)| {
+        HashMap::from([
+            (CATALOG.to_string(), text(partition)),
+            (COMPANY.to_string(), text(key)),
+            ("Name".to_string(), text(company)),
+        ])
+    })
 }
 
 fn conditional_check_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
@@ -186,8 +201,10 @@ impl DynamoStore {
             .into_iter()
             .map(|(company, batch)| self.catalog_fold(&catalog, batch, known.remove(company)))
             .collect();
-        futures_util::stream::iter(updates).buffer_unordered(self.concurrency).try_collect::<Vec<()>>().await?;
-        Ok(())
+        let created: Vec<Option<[HashMap<String, AttributeValue>; 2]>> =
+            futures_util::stream::iter(updates).buffer_unordered(self.concurrency).try_collect().await?;
+        // New companies become findable by name in any case and by symbol.
+        catalog.put_all(created.into_iter().flatten().flatten().collect()).await
     }
 
     /// These companies' catalog items, read consistently, 100 a request
@@ -237,14 +254,15 @@ impl DynamoStore {
     }
 
     /// One company's update: read (the item `prefetched`, first), fold, put
-    /// if nobody else did meanwhile.
+    /// if nobody else did meanwhile. A company new to the catalog gets the
+    /// items that find it, returned for the caller to write.
     async fn catalog_fold(
         &self,
         catalog: &DynamoStore,
         batch: Vec<&Bar>,
         prefetched: Option<HashMap<String, AttributeValue>>,
-    ) -> Result<(), StoreError> {
-        let Some(first) = batch.first() else { return Ok(()) };
+    ) -> Result<Option<[HashMap<String, AttributeValue>; 2]>, StoreError> {
+        let Some(first) = batch.first() else { return Ok(None) };
         let (company, earliest) = (first.company.as_str(), first.ts);
         let mut prefetched = Some(prefetched);
         for _ in 0..CONCURRENT_TRIES {
@@ -262,7 +280,7 @@ impl DynamoStore {
                 Fold::Whole => self.stored_after(company, None).await?,
             };
             let Some(updated) = updated_entry(entry.as_ref(), &batch, |_| Ok::<_, StoreError>(read))? else {
-                return Ok(());
+                return Ok(None);
             };
             let put = self
                 .client
@@ -278,7 +296,7 @@ impl DynamoStore {
                 None => put.condition_expression("attribute_not_exists(#v)"),
             };
             match put.send().await {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(version.is_none().then(|| lookup_items(company, &updated.last_bar.symbol))),
                 // Another writer's update came first: read it and fold again.
                 Err(e) if conditional_check_failed(&e) => {
                     CONFLICTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -345,7 +363,12 @@ impl DynamoStore {
             .map(|name| async {
                 let bars = self.stored_after(name, None).await?;
                 match entry_of(&bars) {
-                    Some(entry) => catalog.put(item_of_entry(&entry, version)).await,
+                    Some(entry) => {
+                        let [folded, symbol] = lookup_items(name, &entry.last_bar.symbol);
+                        catalog.put(item_of_entry(&entry, version)).await?;
+                        catalog.put(folded).await?;
+                        catalog.put(symbol).await
+                    }
                     None => Ok(()),
                 }
             })
@@ -427,6 +450,20 @@ impl DynamoStore {
             }
         }
         Ok(names)
+    }
+
+    /// The company named `name` in any case, or whose symbol it is: at most
+    /// two GetItems.
+    pub(super) async fn catalog_lookup(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let catalog = self.catalog_for_reading().await?;
+        for (partition, key) in [(FOLDED, name.to_ascii_lowercase()), (SYMBOLS, name.to_ascii_uppercase())] {
+            if let Some(AttributeValue::S(found)) =
+                catalog.get(partition, &key).await?.and_then(|mut i| i.remove("Name"))
+            {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
     }
 
     /// Whether the catalog holds a company of exactly this name: one GetItem.
