@@ -4,14 +4,16 @@ use std::str::FromStr;
 
 use chrono::DateTime;
 
-use crate::calendar::{is_trading_day, session_open_utc, SESSION_SECONDS};
+use crate::calendar::{NewYorkDay, SESSION_SECONDS};
 
 const MS_PER_DAY: i64 = 86_400_000;
+const HALF_HOUR_MS: i64 = 1_800_000;
 
 /// How long a bar is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BarLength {
-    /// A fixed number of milliseconds, aligned to the Unix epoch (1s, 1m, 5m, 15m, 1h).
+    /// A fixed number of milliseconds (1s, 1m, 5m, 15m, 30m, 1h), aligned to
+    /// the regular session's open.
     Fixed(i64),
     /// One trading day: the exchange's regular session (New York, 09:30–16:00).
     Day,
@@ -19,21 +21,34 @@ pub enum BarLength {
 
 impl BarLength {
     /// The window `[start, end)` holding an instant (Unix milliseconds), or
-    /// `None` when a daily bar has no session then.
+    /// `None` when a daily bar has no session then. Intraday windows are
+    /// aligned to the regular session's open (09:30 New York) as Yahoo and
+    /// TradingView draw them, and never straddle the open or the close: the
+    /// minutes before the open fall in windows counted back from it, those
+    /// after the close in windows counted on from it.
     pub fn window(self, time_ms: i64) -> Option<(i64, i64)> {
         match self {
-            BarLength::Fixed(len) => {
+            // Lengths that divide half an hour fall on the session's grid
+            // whatever the day: the epoch's grid is the same.
+            BarLength::Fixed(len) if HALF_HOUR_MS % len == 0 => {
                 let start = time_ms.div_euclid(len) * len;
                 Some((start, start + len))
             }
+            BarLength::Fixed(len) => {
+                let day = NewYorkDay::of(time_ms)?;
+                let (from, to, anchor) = if time_ms < day.open {
+                    (day.midnight, day.open, day.open)
+                } else if time_ms < day.close {
+                    (day.open, day.close, day.open)
+                } else {
+                    (day.close, day.next_midnight, day.close)
+                };
+                let start = anchor + (time_ms - anchor).div_euclid(len) * len;
+                Some((start.max(from), (start + len).min(to)))
+            }
             BarLength::Day => {
-                let date = session_date(time_ms)?;
-                if !is_trading_day(date) {
-                    return None;
-                }
-                let open = session_open_utc(date).and_utc().timestamp_millis();
-                let close = open + SESSION_SECONDS * 1000;
-                (open..close).contains(&time_ms).then_some((open, close))
+                let day = NewYorkDay::of(time_ms)?;
+                (day.trading && (day.open..day.close).contains(&time_ms)).then_some((day.open, day.close))
             }
         }
     }
@@ -64,7 +79,7 @@ impl FromStr for BarLength {
     /// `1s`, `1m`, `5m`, `15m`, `1h`, `1d`, or any whole number of seconds,
     /// minutes or hours that divides a day.
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("{s:?} is not a bar length like 1s, 1m, 5m, 15m, 1h or 1d");
+        let bad = || format!("{s:?} is not a bar length like 1s, 1m, 5m, 15m, 30m, 1h or 1d");
         if s == "1d" {
             return Ok(BarLength::Day);
         }

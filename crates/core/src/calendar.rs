@@ -95,18 +95,87 @@ pub fn trading_days(start: NaiveDate, end: NaiveDate) -> impl Iterator<Item = Na
     start.iter_days().take_while(move |d| *d <= end).filter(|d| is_trading_day(*d))
 }
 
-/// The regular session's opening instant (09:30 New York) of a date, in UTC. US
-/// daylight saving runs from the second Sunday of March to the first Sunday of
-/// November.
-pub fn session_open_utc(d: NaiveDate) -> NaiveDateTime {
+/// Hours New York is behind UTC on a date: US daylight saving runs from the
+/// second Sunday of March to the first Sunday of November.
+fn new_york_behind_utc_hours(d: NaiveDate) -> i64 {
     let y = d.year();
     let dst = d >= nth_weekday(y, 3, Weekday::Sun, 2) && d < nth_weekday(y, 11, Weekday::Sun, 1);
-    let offset_hours = if dst { 4 } else { 5 };
-    d.and_time(NaiveTime::from_hms_opt(9, 30, 0).expect("valid time")) + Duration::hours(offset_hours)
+    if dst {
+        4
+    } else {
+        5
+    }
+}
+
+/// The regular session's opening instant (09:30 New York) of a date, in UTC.
+pub fn session_open_utc(d: NaiveDate) -> NaiveDateTime {
+    d.and_time(NaiveTime::from_hms_opt(9, 30, 0).expect("valid time")) + Duration::hours(new_york_behind_utc_hours(d))
 }
 
 /// Length of the regular session (09:30–16:00).
 pub const SESSION_SECONDS: i64 = 6 * 3600 + 30 * 60;
+
+/// Length of a session that closes early (09:30–13:00).
+const EARLY_SESSION_SECONDS: i64 = 3 * 3600 + 30 * 60;
+
+/// Whether the NYSE closes at 13:00 on this trading day: the eve of
+/// Independence Day (when the 4th falls Tuesday to Friday), the day after
+/// Thanksgiving, and Christmas Eve on a weekday.
+pub fn is_early_close(d: NaiveDate) -> bool {
+    let y = d.year();
+    let eve_of_fourth = ymd(y, 7, 3);
+    let christmas_eve = ymd(y, 12, 24);
+    let after_thanksgiving = nth_weekday(y, 11, Weekday::Thu, 4) + Duration::days(1);
+    is_trading_day(d) && (d == eve_of_fourth || d == after_thanksgiving || d == christmas_eve)
+}
+
+/// The regular session's closing instant of a date, in UTC: 16:00 New York,
+/// 13:00 on an early close.
+pub fn session_close_utc(d: NaiveDate) -> NaiveDateTime {
+    let length = if is_early_close(d) { EARLY_SESSION_SECONDS } else { SESSION_SECONDS };
+    session_open_utc(d) + Duration::seconds(length)
+}
+
+/// A New York calendar day's boundaries, in Unix milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewYorkDay {
+    /// The date in New York.
+    pub date: NaiveDate,
+    /// Whether the exchange trades that day.
+    pub trading: bool,
+    /// Midnight that starts it.
+    pub midnight: i64,
+    /// The regular session's open (09:30).
+    pub open: i64,
+    /// The regular session's close (16:00, or 13:00 on an early close).
+    pub close: i64,
+    /// Midnight that ends it.
+    pub next_midnight: i64,
+}
+
+impl NewYorkDay {
+    /// The New York day an instant (Unix milliseconds) falls in.
+    pub fn of(time_ms: i64) -> Option<NewYorkDay> {
+        let guess = chrono::DateTime::from_timestamp_millis(time_ms - 5 * 3_600_000)?.date_naive();
+        // The offset of the day guessed 5 hours back; an instant of the
+        // 4-hour part of the next day moves there.
+        let local =
+            |d: NaiveDate| d.and_hms_opt(0, 0, 0).expect("midnight") + Duration::hours(new_york_behind_utc_hours(d));
+        let date = match local(guess + Duration::days(1)).and_utc().timestamp_millis() <= time_ms {
+            true => guess + Duration::days(1),
+            false => guess,
+        };
+        let ms = |t: NaiveDateTime| t.and_utc().timestamp_millis();
+        Some(NewYorkDay {
+            date,
+            trading: is_trading_day(date),
+            midnight: ms(local(date)),
+            open: ms(session_open_utc(date)),
+            close: ms(session_close_utc(date)),
+            next_midnight: ms(local(date + Duration::days(1))),
+        })
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -160,6 +229,45 @@ mod tests {
     fn default_range_has_the_expected_trading_days() {
         // 2023-04-03..=2025-04-15: 532 weekdays less 21 holidays (2023-04-07 through 2025-02-17).
         assert_eq!(trading_days(ymd(2023, 4, 3), ymd(2025, 4, 15)).count(), 511);
+    }
+
+    #[test]
+    fn early_closes_2023_to_2025() {
+        let early: Vec<_> = ymd(2023, 1, 1)
+            .iter_days()
+            .take_while(|d| d.year() <= 2025)
+            .filter(|d| is_early_close(*d))
+            .map(|d| d.to_string())
+            .collect();
+        // NYSE's published early closes (13:00) of those years.
+        let expected = [
+            "2023-07-03",
+            "2023-11-24",
+            "2024-07-03",
+            "2024-11-29",
+            "2024-12-24",
+            "2025-07-03",
+            "2025-11-28",
+            "2025-12-24",
+        ];
+        assert_eq!(early, expected);
+        assert_eq!(session_close_utc(ymd(2024, 11, 29)).to_string(), "2024-11-29 18:00:00");
+        assert_eq!(session_close_utc(ymd(2024, 11, 27)).to_string(), "2024-11-27 21:00:00");
+    }
+
+    #[test]
+    fn new_york_days_run_midnight_to_midnight_local() {
+        let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap().timestamp_millis();
+        let day = NewYorkDay::of(at("2024-07-02T03:59:59Z")).unwrap();
+        assert_eq!(day.date, ymd(2024, 7, 1), "23:59:59 in New York");
+        assert_eq!(day.next_midnight, at("2024-07-02T04:00:00Z"));
+        assert_eq!(NewYorkDay::of(at("2024-07-02T04:00:00Z")).unwrap().date, ymd(2024, 7, 2));
+        let winter = NewYorkDay::of(at("2024-01-02T04:59:00Z")).unwrap();
+        assert_eq!(
+            (winter.date, winter.open, winter.close),
+            (ymd(2024, 1, 1), at("2024-01-01T14:30:00Z"), at("2024-01-01T21:00:00Z"))
+        );
+        assert!(!winter.trading, "New Year's Day");
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod metrics;
 /// Rejected records and where they are kept.
 pub mod reject;
 pub mod retry;
+pub mod rollup;
 pub mod shown;
 pub mod source;
 pub mod summary;

@@ -70,7 +70,7 @@ impl ConsumeArgs {
 /// Ticks into bars: the bar length and how late a tick may be.
 #[derive(clap::Args, Debug, Clone)]
 pub struct WindowArgs {
-    /// Aggregate ticks into bars of this length: 1s, 1m, 5m, 15m, 1h, or 1d
+    /// Aggregate ticks into bars of this length: 1s, 1m, 5m, 15m, 30m, 1h, or 1d
     /// (the exchange's regular session). Needed by tick sources.
     #[arg(long, env = "STOCKSTREAM_BAR")]
     pub bar: Option<stockstream_window::BarLength>,

@@ -184,10 +184,10 @@ async fn store_for(s: &AppState, params: &HashMap<String, String>) -> Result<Arc
     let Ok(length) = interval.parse::<stockstream_window::BarLength>() else {
         return Err(ApiError::bad(
             "interval",
-            format!("invalid interval {interval:?}: expected 1s, 1m, 5m, 15m, 1h or 1d"),
+            format!("invalid interval {interval:?}: expected 1s, 1m, 5m, 15m, 30m, 1h or 1d"),
         ));
     };
-    s.store.interval(&length.name()).await.map_err(|e| {
+    stockstream_store::interval_view(s.store.as_ref(), length).await.map_err(|e| {
         tracing::debug!("no {interval} bars: {e}");
         ApiError {
             status: StatusCode::NOT_FOUND,

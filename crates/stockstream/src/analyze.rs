@@ -26,6 +26,10 @@ pub struct IndicatorsArgs {
     pub format: RowFormat,
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Bars of this length: a company's table of them, else made from the
+    /// finest shorter bars stored (default: the daily table).
+    #[arg(long, env = "STOCKSTREAM_INTERVAL", conflicts_with = "input")]
+    pub interval: Option<stockstream_window::BarLength>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -38,7 +42,7 @@ pub async fn indicators_command(args: IndicatorsArgs) -> anyhow::Result<()> {
     match (&args.input, &args.company) {
         (Some(path), _) => indicators_of_file(path, args.format),
         (None, Some(company)) => {
-            let store = args.store.open_existing().await?;
+            let store = crate::open_interval(&args.store, args.interval).await?;
             let range = DateRange::checked(args.from, args.to).map_err(anyhow::Error::msg)?;
             let mut out = RowWriter::new(args.format, stdout())?;
             for row in indicator_rows(&store.company_bars(company, &range).await?) {

@@ -150,14 +150,15 @@ fn init_logging() {
     tracing_subscriber::registry().with(format).with(filter).init();
 }
 
-/// The stored bars of one length: the daily table without one.
+/// The stored bars of one length (made from shorter ones where a company
+/// has none of its own): the daily table without one.
 pub async fn open_interval(
     store: &stockstream_store::StoreArgs,
     interval: Option<stockstream_window::BarLength>,
 ) -> anyhow::Result<std::sync::Arc<dyn stockstream_store::Store>> {
     let opened = store.open_existing().await?;
     Ok(match interval {
-        Some(length) => opened.interval(&length.name()).await?,
+        Some(length) => stockstream_store::interval_view(opened.as_ref(), length).await?,
         None => opened,
     })
 }
@@ -170,7 +171,7 @@ pub fn tick_options(
 ) -> anyhow::Result<Option<stockstream_pipeline::TickOptions>> {
     match (source.ticks(), window.options()) {
         (true, None) => {
-            anyhow::bail!("{} yields ticks: pass --bar (1s, 1m, 5m, 15m, 1h, 1d) to aggregate them", source.name())
+            anyhow::bail!("{} yields ticks: pass --bar (1s, 1m, 5m, 15m, 30m, 1h, 1d) to aggregate them", source.name())
         }
         (false, Some(_)) => anyhow::bail!("--bar aggregates ticks, and {} yields bars", source.name()),
         (_, options) => Ok(options),

@@ -22,7 +22,8 @@ pub struct QueryArgs {
     pub format: BarFormat,
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Bars of this length, made from ticks with `--bar` (default: the daily table).
+    /// Bars of this length: a company's table of them, else made from the
+    /// finest shorter bars stored (default: the daily table).
     #[arg(long, env = "STOCKSTREAM_INTERVAL")]
     pub interval: Option<stockstream_window::BarLength>,
 }

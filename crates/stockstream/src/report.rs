@@ -19,7 +19,8 @@ pub struct ReportArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Bars of this length, made from ticks with `--bar` (default: the daily table).
+    /// Bars of this length: a company's table of them, else made from the
+    /// finest shorter bars stored (default: the daily table).
     #[arg(long, env = "STOCKSTREAM_INTERVAL")]
     pub interval: Option<stockstream_window::BarLength>,
 }

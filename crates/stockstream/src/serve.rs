@@ -17,8 +17,9 @@ pub struct ServeCommandArgs {
     pub serve: ServeArgs,
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Bars of this length, made from ticks with `--bar` (default: the daily
-    /// table); when following the bus, its ticks make forming bars of it.
+    /// Bars of this length: a company's table of them, else made from the
+    /// finest shorter bars stored (default: the daily table); when following
+    /// the bus, its ticks make forming bars of it.
     #[arg(long, env = "STOCKSTREAM_INTERVAL")]
     pub interval: Option<BarLength>,
     #[command(flatten)]

@@ -209,6 +209,19 @@ impl DynamoStore {
 
     /// [`DynamoStore::ensure_table`] for a table of bars: one this call
     /// creates starts with its (empty) catalog complete.
+    /// The same backend over the table of another interval's bars.
+    fn of_interval(&self, name: &str) -> DynamoStore {
+        DynamoStore {
+            table: crate::bars_table(&self.table, name),
+            marks_ready: Default::default(),
+            alerts_ready: Default::default(),
+            catalog_ready: Default::default(),
+            catalog_complete: Default::default(),
+            alert_feed_complete: Default::default(),
+            ..self.clone()
+        }
+    }
+
     async fn ensure_bars_table(&self) -> Result<(), StoreError> {
         if self.ensure_table().await? {
             self.mark_catalog_built().await?;
@@ -593,17 +606,18 @@ impl Store for DynamoStore {
     }
 
     async fn interval(&self, name: &str) -> Result<Arc<dyn Store>, StoreError> {
-        let store = DynamoStore {
-            table: crate::bars_table(&self.table, name),
-            marks_ready: Default::default(),
-            alerts_ready: Default::default(),
-            catalog_ready: Default::default(),
-            catalog_complete: Default::default(),
-            alert_feed_complete: Default::default(),
-            ..self.clone()
-        };
+        let store = self.of_interval(name);
         store.ensure_bars_table().await?;
         Ok(Arc::new(store))
+    }
+
+    async fn stored_interval(&self, name: &str) -> Result<Option<Arc<dyn Store>>, StoreError> {
+        let store = self.of_interval(name);
+        match store.client.describe_table().table_name(&store.table).send().await {
+            Ok(_) => Ok(Some(Arc::new(store))),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
+            Err(e) => Err(sdk_error(&e, &format!("cannot describe DynamoDB table {}", store.table))),
+        }
     }
 
     async fn save_marks(&self, marks: Vec<WindowMark>) -> Result<(), StoreError> {

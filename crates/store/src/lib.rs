@@ -13,6 +13,7 @@ use stockstream_core::{company_for_symbol, Alert, AlertQuery, Bar, DateRange, St
 pub mod args;
 pub mod catalog;
 pub mod dynamodb;
+pub mod rollup;
 pub mod sqlite;
 
 pub use args::{open_sqlite, StoreArgs, StoreKind};
@@ -21,6 +22,7 @@ pub use dynamodb::{
     accounted_to, catalog_conflicts, dynamodb_usage, dynamodb_usage_by_account, is_read, DynamoSettings, DynamoStore,
     OperationUsage,
 };
+pub use rollup::interval_view;
 pub use sqlite::SqliteStore;
 
 /// The table holding bars of an interval: the daily table itself for `1d`
@@ -186,6 +188,12 @@ pub trait Store: Send + Sync {
     /// is stored.
     async fn interval(&self, name: &str) -> Result<Arc<dyn Store>, StoreError> {
         Err(StoreError::fatal(format!("this store keeps one interval, not {name}")))
+    }
+
+    /// The same backend's bars of another interval when a table of them
+    /// exists (never created): what a reader looks for.
+    async fn stored_interval(&self, _name: &str) -> Result<Option<Arc<dyn Store>>, StoreError> {
+        Ok(None)
     }
 
     /// Keeps where these symbols' windows stand, after their bars are stored

@@ -592,6 +592,16 @@ impl Store for SqliteStore {
         Ok(Arc::new(self.for_interval(name).await?))
     }
 
+    async fn stored_interval(&self, name: &str) -> Result<Option<Arc<dyn Store>>, StoreError> {
+        let table = crate::bars_table("bars", name);
+        let query = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1";
+        let exists = self.with_conn(move |c| c.query_row(query, [&table], |r| r.get::<_, i64>(0))).await?;
+        match exists {
+            0 => Ok(None),
+            _ => Ok(Some(Arc::new(self.for_interval(name).await?))),
+        }
+    }
+
     async fn save_marks(&self, marks: Vec<WindowMark>) -> Result<(), StoreError> {
         let table = self.table.clone();
         self.with_conn(move |c| {

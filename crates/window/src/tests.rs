@@ -360,7 +360,8 @@ fn duplicates_are_found_in_a_shuffled_window() {
         ((seed >> 33) as usize) % n
     };
     let config = WindowConfig { length: BarLength::Fixed(3_600_000), allowed_lateness_ms: 7_200_000, grace_ms: 0 };
-    let mut ticks: Vec<Tick> = (0..20_000).map(|i| tick("A", T0 + i * 100, 100.0 + (i % 97) as f64, 1.0)).collect();
+    let (start, _) = config.length.window(T0).expect("an hour's window");
+    let mut ticks: Vec<Tick> = (0..20_000).map(|i| tick("A", start + i * 100, 100.0 + (i % 97) as f64, 1.0)).collect();
     let originals = ticks.len();
     for i in 0..2_000 {
         let copy = ticks[i * 7].clone();

@@ -1,0 +1,186 @@
+//! Every interval from the finest stored: 5m, 15m, 30m, 1h and 1d bars read
+//! from stored one-minute bars equal pandas' aggregation of those minutes,
+//! through `query`, the API and `indicators`.
+
+mod common;
+
+use std::path::Path;
+
+use common::{interop, ok, python, start};
+
+/// Days with their UTC offset's change, an early close (2024-07-03, 13:00;
+/// 2024-11-29, 13:00), pre- and post-market minutes (08:00–17:59 New York),
+/// and minutes missing here and there.
+const DAYS: [(&str, i64); 4] = [("2024-07-02", 4), ("2024-07-03", 4), ("2024-11-29", 5), ("2024-12-02", 5)];
+const EARLY_CLOSES: [&str; 2] = ["2024-07-03", "2024-11-29"];
+
+fn minutes_file(dir: &Path) {
+    let mut csv = String::from("Date,Open,High,Low,Close,Volume,Company Name\n");
+    let mut seed = 7u64;
+    let mut next = || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) as f64 / (1u64 << 31) as f64
+    };
+    for (company, skip) in [("NVIDIA", 17), ("Tesla", 23)] {
+        let mut close = 100.0;
+        for (day, behind_utc) in DAYS {
+            for minute in 0..600 {
+                let (h, m) = (8 + minute / 60, minute % 60);
+                if minute % skip == 5 {
+                    continue;
+                }
+                let open: f64 = close;
+                close = (open * (1.0 + (next() - 0.5) * 0.004) * 100.0).round() / 100.0;
+                let high = open.max(close) + (next() * 30.0).round() / 100.0;
+                let low = open.min(close) - (next() * 30.0).round() / 100.0;
+                let volume = (next() * 10_000.0).round();
+                let utc = format!("{day}T{:02}:{m:02}:00Z", h + behind_utc);
+                csv.push_str(&format!("{utc},{open},{high},{low},{close},{volume},{company}\n"));
+            }
+        }
+    }
+    std::fs::write(dir.join("minutes.csv"), csv).unwrap();
+}
+
+/// CSV rows as (date, company, [open, high, low, close, volume]).
+fn bars_of(csv: &str) -> Vec<(String, String, [f64; 5])> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
+    let at = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no {name} in {header:?}"));
+    let (date, company) = (at("Date"), at("Company Name"));
+    let values = ["Open", "High", "Low", "Close", "Volume"].map(at);
+    lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[date].to_string(), f[company].to_string(), values.map(|i| f[i].parse::<f64>().unwrap()))
+        })
+        .collect()
+}
+
+fn assert_same_bars(ours: &[(String, String, [f64; 5])], reference: &[(String, String, [f64; 5])], what: &str) {
+    assert_eq!(ours.len(), reference.len(), "{what}: {} bars against pandas' {}", ours.len(), reference.len());
+    for (a, b) in ours.iter().zip(reference) {
+        assert_eq!((&a.0, &a.1), (&b.0, &b.1), "{what}");
+        for (x, y) in a.2.iter().zip(&b.2) {
+            assert!(
+                (x - y).abs() <= 1e-9 * y.abs().max(1.0),
+                "{what} {} {}: {:?} against pandas' {:?}",
+                a.0,
+                a.1,
+                a.2,
+                b.2
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_interval_is_made_from_the_stored_minutes_as_pandas_makes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    minutes_file(d);
+    let stored = ok(d, &["run", "--input", "minutes.csv", "--no-report", "--no-insights"]);
+    assert!(stored.contains("interval   1m"), "{stored}");
+    let mut minutes = String::new();
+    for company in ["NVIDIA", "Tesla"] {
+        let csv = ok(d, &["query", "--company", company, "--interval", "1m", "--format", "csv"]);
+        minutes.push_str(if minutes.is_empty() { &csv } else { csv.split_once('\n').unwrap().1 });
+    }
+    std::fs::write(d.join("stored-1m.csv"), &minutes).unwrap();
+    let early: Vec<&str> = EARLY_CLOSES.to_vec();
+
+    let server = start(d, &["serve", "--interval", "1m"]);
+    let reference_of = |rule: &str| {
+        let out = d.join(format!("pandas-{rule}.csv"));
+        let mut args =
+            vec![d.join("stored-1m.csv").to_str().unwrap().to_string(), rule.into(), out.to_str().unwrap().into()];
+        args.extend(early.iter().map(|s| s.to_string()));
+        python(&interop("resample_minutes.py"), &args.iter().map(String::as_str).collect::<Vec<_>>());
+        bars_of(&std::fs::read_to_string(out).unwrap())
+    };
+    for rule in ["5m", "15m", "30m", "1h", "1d"] {
+        let reference = reference_of(rule);
+        assert!(reference.len() >= 8, "{rule}: {} bars", reference.len());
+        let mut ours = Vec::new();
+        // By name and by symbol in another case.
+        for company in ["NVIDIA", "tsla"] {
+            ours.extend(bars_of(&ok(d, &["query", "--company", company, "--interval", rule, "--format", "csv"])));
+        }
+        assert_same_bars(&ours, &reference, &format!("query --interval {rule}"));
+
+        // The API, newest first page and the one before it.
+        let nvidia: Vec<_> = reference.iter().filter(|b| b.1 == "NVIDIA").cloned().collect();
+        let (n, k) = (nvidia.len(), (nvidia.len() / 3).min(7));
+        let url = format!("{}/api/bars/nvda?interval={rule}&limit={k}", server.base);
+        let page: Vec<serde_json::Value> = reqwest::get(&url).await.unwrap().json().await.unwrap();
+        let api = |page: &[serde_json::Value]| -> Vec<(String, String, [f64; 5])> {
+            page.iter()
+                .map(|b| {
+                    let v = |k: &str| b[k].as_f64().unwrap_or_else(|| panic!("no {k} in {b}"));
+                    (
+                        b["Date"].as_str().unwrap().to_string(),
+                        b["Company Name"].as_str().unwrap().to_string(),
+                        [v("Open"), v("High"), v("Low"), v("Close"), v("Volume")],
+                    )
+                })
+                .collect()
+        };
+        assert_same_bars(&api(&page), &nvidia[n - k..], &format!("/api/bars?interval={rule}&limit={k}"));
+        let before = &nvidia[n - k].0;
+        let url = format!("{}/api/bars/NVIDIA?interval={rule}&limit={k}&before={before}", server.base);
+        let page: Vec<serde_json::Value> = reqwest::get(&url).await.unwrap().json().await.unwrap();
+        assert_same_bars(&api(&page), &nvidia[n - 2 * k..n - k], &format!("{rule} page before"));
+        // Oldest first, after a bucket.
+        let first = &nvidia[0].0;
+        let url = format!("{}/api/bars/NVIDIA?interval={rule}&after={first}&limit={k}", server.base);
+        let page: Vec<serde_json::Value> = reqwest::get(&url).await.unwrap().json().await.unwrap();
+        assert_same_bars(&api(&page), &nvidia[1..=k], &format!("{rule} page after"));
+    }
+
+    // Indicators over 5m bars are those of pandas' 5m bars read as a file.
+    let reference = std::fs::read_to_string(d.join("pandas-5m.csv")).unwrap();
+    let nvidia_5m: String = reference
+        .lines()
+        .enumerate()
+        .filter(|(i, l)| *i == 0 || l.contains(",NVIDIA,"))
+        .map(|(_, l)| {
+            let f: Vec<&str> = l.split(',').collect();
+            format!("{}\n", f[..7].join(","))
+        })
+        .collect();
+    std::fs::write(d.join("nvidia-5m.csv"), nvidia_5m).unwrap();
+    let ours = ok(d, &["indicators", "--company", "NVDA", "--interval", "5m"]);
+    let theirs = ok(d, &["indicators", "--input", "nvidia-5m.csv"]);
+    assert!(ours.lines().count() > 400, "{} rows", ours.lines().count());
+    assert_eq!(ours.lines().count(), theirs.lines().count());
+    // Equal to the last bits but for the order of a sum's terms.
+    for (i, (a, b)) in ours.lines().zip(theirs.lines()).enumerate() {
+        for (x, y) in a.split(',').zip(b.split(',')) {
+            let close = match (x.parse::<f64>(), y.parse::<f64>()) {
+                (Ok(x), Ok(y)) => (x - y).abs() <= 1e-9 * y.abs().max(1.0),
+                _ => x == y,
+            };
+            assert!(close, "indicators over 5m bars made from minutes and over pandas' 5m bars, row {i}:\n{a}\n{b}");
+        }
+    }
+    let api: Vec<serde_json::Value> =
+        reqwest::get(format!("{}/api/indicators/NVIDIA?interval=5m&limit=3", server.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let last_rsi = ours.lines().last().unwrap().split(',').nth(8).unwrap().parse::<f64>().unwrap();
+    assert!((api[2]["rsi14"].as_f64().unwrap() - last_rsi).abs() < 1e-9, "{}", api[2]);
+
+    // Companies and latest bars of a derived interval; an unknown interval.
+    let companies: Vec<String> =
+        reqwest::get(format!("{}/api/companies?interval=1h", server.base)).await.unwrap().json().await.unwrap();
+    assert_eq!(companies, ["NVIDIA", "Tesla"]);
+    let latest: Vec<serde_json::Value> =
+        reqwest::get(format!("{}/api/latest?interval=1d", server.base)).await.unwrap().json().await.unwrap();
+    assert_eq!(latest[0]["bar"]["Date"], "2024-12-02", "{:?}", latest[0]);
+    let r = reqwest::get(format!("{}/api/bars/NVIDIA?interval=7m", server.base)).await.unwrap();
+    assert_eq!(r.status(), 400);
+}
