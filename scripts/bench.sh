@@ -70,4 +70,6 @@ fi
 if [ "$what" = routes ] || [ "$what" = all ]; then
   start_dynamodb
   STOCKSTREAM_LOG=warn $bin routes --dynamodb-endpoint "$endpoint"
+  # Pages of hourly, daily and 5-minute bars made from 1.4M one-minute bars (SQLite).
+  STOCKSTREAM_LOG=warn $bin routes --interval 1m --rows 1400000
 fi

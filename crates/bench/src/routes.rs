@@ -13,9 +13,13 @@ use crate::median;
 
 #[derive(Args, Debug)]
 pub struct RoutesBenchArgs {
-    /// Hourly bars of the 7 companies.
+    /// Bars of the 7 companies.
     #[arg(long, default_value_t = 200_000)]
     pub rows: u64,
+    /// Their length: hourly bars, or one-minute bars (`1m`), which adds the
+    /// pages of hourly, daily and 5-minute bars made from them.
+    #[arg(long, default_value = "1h", value_parser = ["1h", "1m"])]
+    pub interval: String,
     /// DynamoDB Local (none: SQLite only).
     #[arg(long)]
     pub dynamodb_endpoint: Option<String>,
@@ -33,6 +37,13 @@ const ROUTES: [&str; 6] = [
     "/api/insights",
 ];
 
+/// Pages of bars made from one-minute bars as they are read.
+const ROLLUPS: [&str; 3] = [
+    "/api/bars/NVIDIA?interval=1h&limit=500",
+    "/api/bars/NVIDIA?interval=1d&limit=500",
+    "/api/bars/NVIDIA?interval=5m&limit=500",
+];
+
 /// Statistics recomputed over every bar: a range that holds them all.
 const RECOMPUTED: &str = "/api/insights?from=1900-01-01";
 
@@ -40,10 +51,11 @@ pub(crate) async fn routes(args: RoutesBenchArgs) -> anyhow::Result<()> {
     let product = std::env::current_exe()?.with_file_name("stockstream");
     anyhow::ensure!(product.is_file(), "{} not built (cargo build --release -p stockstream)", product.display());
     let dir = tempfile::tempdir()?;
-    let csv = dir.path().join("hourly.csv");
+    let csv = dir.path().join("bars.csv");
     {
         use std::io::Write;
-        let config = SyntheticConfig { rows: Some(args.rows), interval: Interval::Hour, ..Default::default() };
+        let interval = if args.interval == "1m" { Interval::Minute } else { Interval::Hour };
+        let config = SyntheticConfig { rows: Some(args.rows), interval, ..Default::default() };
         let mut file = std::io::BufWriter::new(std::fs::File::create(&csv)?);
         writeln!(file, "Date,Open,High,Low,Close,Volume,Company Name")?;
         for b in Synthetic::new(config).map_err(anyhow::Error::msg)? {
@@ -63,8 +75,8 @@ pub(crate) async fn routes(args: RoutesBenchArgs) -> anyhow::Result<()> {
         ));
     }
     println!(
-        "serve's routes over {} hourly bars of 7 companies (first request; median of {} more)",
-        args.rows, args.repeat
+        "serve's routes over {} {} bars of 7 companies (first request; median of {} more)",
+        args.rows, args.interval, args.repeat
     );
     for (name, store) in stores {
         let started = Instant::now();
@@ -79,7 +91,7 @@ pub(crate) async fn routes(args: RoutesBenchArgs) -> anyhow::Result<()> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let bind = format!("127.0.0.1:{port}");
         let mut server = std::process::Command::new(&product)
-            .args(["serve", "--bind", &bind, "--interval", "1h"])
+            .args(["serve", "--bind", &bind, "--interval", &args.interval])
             .args(&store)
             .env("STOCKSTREAM_LOG", "warn")
             .stdout(std::process::Stdio::null())
@@ -102,7 +114,12 @@ pub(crate) async fn routes(args: RoutesBenchArgs) -> anyhow::Result<()> {
         };
         let base = format!("http://{bind}");
         let metrics = || async { client.get(format!("{base}/metrics")).send().await?.text().await };
-        for route in ROUTES.iter().chain([&RECOMPUTED]) {
+        // Past 200,000 bars the recomputed statistics are refused (413).
+        let (rollups, recomputed) = match args.interval.as_str() {
+            "1m" => (&ROLLUPS[..], None),
+            _ => (&[][..], Some(&RECOMPUTED)),
+        };
+        for route in ROUTES.iter().chain(rollups).chain(recomputed) {
             let first = get(format!("{base}{route}")).await?;
             let mut again = Vec::new();
             for _ in 0..args.repeat {

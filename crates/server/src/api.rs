@@ -310,7 +310,16 @@ async fn bars(
     let (page, store) = (page(&p)?, store_for(&s, &p).await?);
     let company = company(store.as_ref(), &name).await?;
     let bars = bars_page(store.as_ref(), &company, &page).await?;
-    Ok(Json(bars.iter().map(wire).collect()))
+    let mut rows: Vec<serde_json::Value> = bars.iter().map(wire).collect();
+    // A bucket made from shorter bars is still forming until its end.
+    let length = p.get("interval").and_then(|i| i.parse::<stockstream_window::BarLength>().ok());
+    if let (Some(length), Some(last), Some(row)) = (length, bars.last(), rows.last_mut()) {
+        let end = stockstream_core::rollup::bucket_end(length, &last.ts);
+        if end.is_some_and(|end| end > chrono::Utc::now().timestamp_millis()) {
+            row["partial"] = json!(true);
+        }
+    }
+    Ok(Json(serde_json::Value::Array(rows)))
 }
 
 async fn indicators(
@@ -552,9 +561,12 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
-/// What the live stream carries: bars of which length.
-async fn live(State(s): State<AppState>) -> Json<serde_json::Value> {
-    Json(json!({ "interval": s.hub.interval() }))
+/// What the live stream carries (bars of which length) and the lengths the
+/// store's bars can be read in (stored, or made from shorter stored ones).
+async fn live(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let intervals: Vec<String> =
+        stockstream_store::readable_intervals(s.store.as_ref()).await?.iter().map(|l| l.name()).collect();
+    Ok(Json(json!({ "interval": s.hub.interval(), "intervals": intervals })))
 }
 
 async fn dashboard() -> Html<&'static str> {

@@ -13,7 +13,8 @@ const plotDate = d => d.replace("T", " ").replace("Z", "");
 // Milliseconds since the epoch of a bar's date or a date Plotly gives back.
 const ms = d => { const s = String(d).replace(" ", "T").replace("Z", ""); return Date.parse(s.length <= 10 ? s + "T00:00:00Z" : s.slice(0, 23) + "Z"); };
 const time = b => ms(b.date);
-const INTERVALS = ["1s", "1m", "5m", "15m", "1h", "1d"];
+// Offered when the server does not say which it can read.
+const INTERVALS = ["1s", "1m", "5m", "15m", "30m", "1h", "1d"];
 // The first page holds what is shown and a little more (fewer candles draw
 // sooner); older pages come as they scroll into view.
 const FIRST_PAGE = 200, PAGE = 500, MAX_LOADED = 50000, SPARK = 60, VISIBLE = 120;
@@ -106,7 +107,7 @@ function colours() {
 
 const pageOf = (rows, ind) => {
   const byDate = new Map(ind.map(r => [r.date, r]));
-  return rows.map(b => ({ date: b.Date, open: b.Open, high: b.High, low: b.Low, close: b.Close, volume: b.Volume, partial: false, ind: byDate.get(b.Date) || null }));
+  return rows.map(b => ({ date: b.Date, open: b.Open, high: b.High, low: b.Low, close: b.Close, volume: b.Volume, partial: b.partial === true, ind: byDate.get(b.Date) || null }));
 };
 
 async function loadPage(older) {
@@ -502,7 +503,9 @@ async function start() {
   const [info, watched] = await Promise.all([api("/api/live"), api("/api/companies")]);
   state.live = info.interval;
   if (view.interval === state.live) view.interval = null;
-  for (const i of INTERVALS) addOption($("interval"), i, i === state.live ? `${i} · live` : i);
+  // The intervals the store's bars can be read in, the live one among them.
+  const offered = INTERVALS.filter(i => i === state.live || (info.intervals || INTERVALS).includes(i) || i === view.interval);
+  for (const i of offered) addOption($("interval"), i, i === state.live ? `${i} · live` : i);
   $("interval").value = shown();
   $("interval").onchange = () => { view.interval = $("interval").value === state.live ? null : $("interval").value; reset(); };
   $("company").onchange = () => select($("company").value);

@@ -58,6 +58,10 @@ fn bars_of(csv: &str) -> Vec<(String, String, [f64; 5])> {
         .collect()
 }
 
+fn nvidia_5m_bars_last(reference: &[(String, String, [f64; 5])]) -> f64 {
+    reference.iter().rfind(|b| b.1 == "NVIDIA").expect("NVIDIA's bars").2[3]
+}
+
 fn assert_same_bars(ours: &[(String, String, [f64; 5])], reference: &[(String, String, [f64; 5])], what: &str) {
     assert_eq!(ours.len(), reference.len(), "{what}: {} bars against pandas' {}", ours.len(), reference.len());
     for (a, b) in ours.iter().zip(reference) {
@@ -183,4 +187,37 @@ async fn every_interval_is_made_from_the_stored_minutes_as_pandas_makes_it() {
     assert_eq!(latest[0]["bar"]["Date"], "2024-12-02", "{:?}", latest[0]);
     let r = reqwest::get(format!("{}/api/bars/NVIDIA?interval=7m", server.base)).await.unwrap();
     assert_eq!(r.status(), 400);
+    let live: serde_json::Value =
+        reqwest::get(format!("{}/api/live", server.base)).await.unwrap().json().await.unwrap();
+    assert_eq!(live["intervals"], serde_json::json!(["1m", "5m", "15m", "30m", "1h", "1d"]), "{live}");
+    // The dashboard on 5-minute bars made from the minutes.
+    let seen = common::in_browser("company.cjs", &format!("{}/?company=NVIDIA&interval=5m", server.base), "rollup-5m");
+    let nvidia_5m_bars = reference_of("5m").iter().filter(|b| b.1 == "NVIDIA").count() as u64;
+    assert_eq!(seen["loaded"].as_u64(), Some(nvidia_5m_bars.min(200)), "{seen}");
+    let last = nvidia_5m_bars_last(&reference_of("5m"));
+    assert_eq!(
+        seen["lastCandle"].as_str().map(|s| s.rsplit(' ').next().unwrap().parse::<f64>().unwrap()),
+        Some(last),
+        "{seen}"
+    );
+    let closed: Vec<serde_json::Value> = reqwest::get(format!("{}/api/bars/NVIDIA?interval=1h&limit=3", server.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(closed.iter().all(|b| b.get("partial").is_none()), "{closed:?}");
+    drop(server);
+
+    // The minute in progress: its hour is still forming.
+    let now = chrono::Utc::now().timestamp() / 60 * 60;
+    let minute = chrono::DateTime::from_timestamp(now, 0).unwrap().format("%Y-%m-%dT%H:%M:%SZ");
+    let csv = format!("Date,Open,High,Low,Close,Volume,Company Name\n{minute},1,2,0.5,1.5,10,Apple\n");
+    std::fs::write(d.join("now.csv"), csv).unwrap();
+    ok(d, &["run", "--input", "now.csv", "--interval", "1m", "--no-report", "--no-insights"]);
+    let server = start(d, &["serve", "--interval", "1m"]);
+    let forming: Vec<serde_json::Value> =
+        reqwest::get(format!("{}/api/bars/AAPL?interval=1h&limit=3", server.base)).await.unwrap().json().await.unwrap();
+    assert_eq!(forming.len(), 1, "{forming:?}");
+    assert_eq!(forming[0]["partial"], true, "{forming:?}");
 }

@@ -343,7 +343,8 @@ fn the_dashboard_moves_in_a_real_browser() {
 /// chart (the library cached, as on every visit after the first) within 1 s,
 /// the page's first paint within 1 s even on a first visit; the URL's company
 /// and theme applied; history loaded a page at a time as the view zooms out
-/// to all of it; another interval picked shows that none is stored.
+/// to all of it; the picker offers the daily interval alone, and an hourly
+/// one named in the URL says none is stored.
 #[test]
 fn a_long_history_opens_within_a_second_and_pages_in_as_it_comes_into_view() {
     let dir = tempfile::tempdir().unwrap();
@@ -366,8 +367,9 @@ fn a_long_history_opens_within_a_second_and_pages_in_as_it_comes_into_view() {
     let drawn = seen["paged"]["candles"].as_u64().unwrap();
     assert!(drawn <= 450, "zoomed out, bars are merged into at most 450 candles: {drawn}");
     let picked = &seen["picked"];
+    assert_eq!(picked["offered"], serde_json::json!(["1d"]), "daily bars make no shorter ones: {picked}");
     assert!(picked["url"].as_str().unwrap().contains("interval=1h"), "{picked}");
-    assert_eq!(picked["message"], "no 1h bars stored for Tesla");
+    assert_eq!(picked["message"], "no 1h bars stored for tesla", "the company as the URL names it");
 }
 
 /// A raw HTTP/1.1 exchange: the status line of the answer to `request`.

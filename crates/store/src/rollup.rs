@@ -28,6 +28,23 @@ fn nests(shorter: BarLength, length: BarLength) -> bool {
     }
 }
 
+/// Every length a reader may ask for, shortest first.
+const READABLE: [&str; 7] = ["1s", "1m", "5m", "15m", "30m", "1h", "1d"];
+
+/// The lengths whose bars `store`'s backend holds or can make from shorter
+/// ones it holds, shortest first.
+pub async fn readable_intervals(store: &dyn Store) -> Result<Vec<BarLength>, StoreError> {
+    let mut lengths = Vec::new();
+    for name in READABLE {
+        lengths.push((
+            name.parse::<BarLength>().map_err(StoreError::fatal)?,
+            store.stored_interval(name).await?.is_some(),
+        ));
+    }
+    let stored: Vec<BarLength> = lengths.iter().filter(|(_, s)| *s).map(|(l, _)| *l).collect();
+    Ok(lengths.into_iter().map(|(l, _)| l).filter(|l| stored.iter().any(|s| s == l || nests(*s, *l))).collect())
+}
+
 /// The bars of `length` a reader of `store` sees: its table of that length
 /// alone when no shorter one is stored, else a view over both. An error
 /// names the interval when neither is stored.

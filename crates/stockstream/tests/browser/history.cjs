@@ -2,7 +2,8 @@
 // and the chart's first drawing (ms from navigation) on a first visit and on
 // three visits with the library cached; what the URL kept; how many bars the chart
 // has loaded at first and after zooming out with the wheel (older pages loaded as
-// they come into view); what picking another interval shows.
+// they come into view); which intervals the picker offers, and what an
+// interval none can be made for shows.
 // Usage: node history.cjs URL SCREENSHOT (URL with its query, e.g. ?company=tesla).
 const open = require("./open.cjs"), { look } = open;
 
@@ -38,9 +39,13 @@ const timings = page => page.waitForFunction(() => performance.getEntriesByName(
   await page.waitForTimeout(800);
   const paged = await look(page);
   await page.screenshot({ path: screenshot });
-  await page.selectOption("#interval", "1h");
-  await page.waitForTimeout(800);
+  // The picker offers the intervals the store can give; one named in the
+  // URL that it cannot give says so.
+  const offered = await page.evaluate(() => [...document.querySelectorAll("#interval option")].map(o => o.value));
+  await page.goto(url + "&interval=1h");
+  await page.waitForTimeout(1500);
   const picked = await look(page);
+  picked.offered = offered;
   picked.message = await page.evaluate(() => document.getElementById("chart-message").hidden ? null : document.getElementById("chart-message").textContent);
   await browser.close();
   console.log(JSON.stringify({ errors, external, first, cached, opened, zoomed, paged, picked }));
