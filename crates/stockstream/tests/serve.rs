@@ -192,7 +192,8 @@ async fn every_endpoint_and_error_path() {
     let (status, licence) = get(b, "/assets/plotly-LICENSE.txt").await;
     assert_eq!(status, 200);
     assert!(licence.contains("The MIT License") && licence.contains("Plotly, Inc."), "{licence}");
-    assert_eq!(json(b, "/api/live").await, serde_json::json!({ "interval": "1d" }));
+    let daily_only = serde_json::json!({ "interval": "1d", "intervals": ["1d"] });
+    assert_eq!(json(b, "/api/live").await, daily_only, "daily bars make no shorter ones");
     // No bars of an interval: no companies, and an error that keeps the file's name to the log.
     assert_eq!(json(b, "/api/companies?interval=1m").await, serde_json::json!([]));
     let (_, missing) = get(b, "/api/bars/NVDA?interval=1m").await;
