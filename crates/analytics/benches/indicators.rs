@@ -43,6 +43,8 @@ fn streaming_update(c: &mut Criterion) {
             low: c * 0.99,
             close: c,
             volume: 1000.0,
+            vwap: None,
+            trades: None,
         })
         .collect();
     let mut g = c.benchmark_group("streaming");

@@ -147,6 +147,8 @@ mod tests {
             low: close,
             close,
             volume,
+            vwap: None,
+            trades: None,
         }
     }
 

@@ -486,7 +486,7 @@ pub fn indicator_rows(bars: &[stockstream_core::Bar]) -> Vec<crate::IndicatorRow
             ret: at(&ret, i),
             volatility20: at(&vol, i),
             drawdown: at(&dd, i),
-            vwap: match b.ts {
+            session_vwap: match b.ts {
                 Ts::Date(_) => None,
                 Ts::Instant(_) => at(&vw, i),
             },

@@ -360,9 +360,11 @@ pub struct IndicatorRow {
     pub volatility20: Option<f64>,
     /// Fall from the highest close so far.
     pub drawdown: Option<f64>,
-    /// Intraday bars only; resets each trading day.
+    /// The session-anchored VWAP of the bars (typical price weighted by
+    /// volume since the day's first bar): intraday bars only. Not the bar's
+    /// own VWAP of its trades (`Bar::vwap`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub vwap: Option<f64>,
+    pub session_vwap: Option<f64>,
 }
 
 impl IndicatorRow {
@@ -390,7 +392,7 @@ impl IndicatorRow {
             ret,
             volatility20,
             drawdown,
-            vwap,
+            session_vwap,
         } = other;
         self.date.clone_from(date);
         self.company.clone_from(company);
@@ -411,7 +413,7 @@ impl IndicatorRow {
         self.ret = *ret;
         self.volatility20 = *volatility20;
         self.drawdown = *drawdown;
-        self.vwap = *vwap;
+        self.session_vwap = *session_vwap;
     }
 
     /// The CSV columns of `stockstream indicators`, in order.
@@ -573,7 +575,7 @@ impl Indicators {
             ret,
             volatility20: log_ret.and_then(|r| self.log_returns.update(r)).map(|s| s * TRADING_DAYS.sqrt()),
             drawdown: Some(close / self.peak - 1.0),
-            vwap,
+            session_vwap: vwap,
         };
         true
     }
@@ -679,6 +681,8 @@ mod tests {
             low: close - 1.0,
             close,
             volume: 100.0,
+            vwap: None,
+            trades: None,
         }
     }
 

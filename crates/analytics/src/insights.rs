@@ -204,6 +204,8 @@ mod tests {
                     low: close - 1.0,
                     close,
                     volume: 1.0,
+                    vwap: None,
+                    trades: None,
                 }
             })
             .collect()

@@ -481,6 +481,8 @@ mod tests {
                     low: open.min(close) * (1.0 - next() * 0.01),
                     close,
                     volume: (1e6 * (0.5 + next())).round(),
+                    vwap: None,
+                    trades: None,
                 });
             }
         }
@@ -588,6 +590,8 @@ mod tests {
                             low: close,
                             close,
                             volume: 1.0,
+                            vwap: None,
+                            trades: None,
                         }
                     })
                     .collect()

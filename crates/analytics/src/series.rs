@@ -111,6 +111,8 @@ mod tests {
             low: close - (i % 5) as f64,
             close,
             volume: (i % 13) as f64 + 1.0,
+            vwap: None,
+            trades: None,
         }
     }
 

@@ -356,6 +356,8 @@ mod tests {
             low: close,
             close,
             volume: 1.0,
+            vwap: None,
+            trades: None,
         };
         let series: Vec<Vec<Bar>> = (0..1_000)
             .map(|c| (1..=4).map(|d| bar(&format!("C{c:04}"), d, 10.0 + ((c * d) % 7) as f64)).collect())

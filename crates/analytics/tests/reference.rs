@@ -33,6 +33,8 @@ fn load(name: &str) -> Vec<Vec<Bar>> {
             low: num(3),
             close: num(4),
             volume: num(5),
+            vwap: None,
+            trades: None,
         });
     }
     order.into_iter().map(|c| by.remove(&c).unwrap()).collect()
@@ -167,7 +169,7 @@ fn vwap_agrees_with_pandas() {
         let mut ind = Indicators::default();
         for (bar, batch) in bars.iter().zip(batch) {
             let expected = reference[&(bar.ts.to_string(), bar.company.clone())];
-            let streaming = ind.update(bar).unwrap().vwap.unwrap();
+            let streaming = ind.update(bar).unwrap().session_vwap.unwrap();
             assert!(
                 close_enough(streaming, expected),
                 "{} {}: vwap {streaming}, pandas {expected}",

@@ -45,6 +45,8 @@ fn series(seed: u64, len: usize) -> Vec<Bar> {
                 close: price,
                 // Some minutes trade nothing: VWAP stays empty until volume arrives.
                 volume: if rng.next() < 0.05 { 0.0 } else { 1000.0 + (rng.next() * 5e4).round() },
+                vwap: None,
+                trades: None,
             }
         })
         .collect()
@@ -122,9 +124,9 @@ fn streaming_indicators_equal_batch_indicators() {
                 same(s, b, what, seed, i);
             }
             if bars[i].ts.is_intraday() {
-                same(r.vwap, vwap[i], "vwap", seed, i);
+                same(r.session_vwap, vwap[i], "vwap", seed, i);
             } else {
-                assert_eq!(r.vwap, None, "seed {seed} bar {i}: a daily bar has no VWAP");
+                assert_eq!(r.session_vwap, None, "seed {seed} bar {i}: a daily bar has no VWAP");
             }
         }
     }

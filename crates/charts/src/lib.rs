@@ -125,6 +125,8 @@ mod tests {
             low: close - 1.0,
             close,
             volume: 10.0,
+            vwap: None,
+            trades: None,
         }
     }
 

@@ -147,6 +147,11 @@ pub struct Bar {
     pub close: f64,
     /// Shares traded.
     pub volume: f64,
+    /// Volume-weighted average price of the trades in the bar (Σ price ×
+    /// size / Σ size), for bars made from trades; None where unknown.
+    pub vwap: Option<f64>,
+    /// Trades (ticks) in the bar, for bars made from trades; None where unknown.
+    pub trades: Option<u64>,
 }
 
 /// An inclusive range of bar times as the stores compare them: on the text form

@@ -4,6 +4,9 @@
 use crate::reject::RejectKind;
 use std::collections::HashMap;
 
+/// Most trades a bar may count: integers beyond 2^53 are not exact in JSON.
+const MAX_TRADES: f64 = 9_007_199_254_740_992.0;
+
 use crate::bar::{Bar, Ts};
 use crate::codec::RawBar;
 use crate::companies::{registered_company, symbol_for_company};
@@ -111,7 +114,17 @@ impl Cleaner {
             }
             None => self.names[read_name].1.clone(),
         };
-        Ok(Bar { symbol, company, ts, open, high, low, close, volume })
+        let trades = match raw.trades {
+            None => None,
+            Some(t) if t >= 0.0 && t.fract() == 0.0 && t <= MAX_TRADES => Some(t as u64),
+            Some(t) => {
+                return Err(Refusal::new(
+                    RejectKind::BadTrades,
+                    format!("Trades {t} is not a whole count >= 0 ({company} {ts})"),
+                ))
+            }
+        };
+        Ok(Bar { symbol, company, ts, open, high, low, close, volume, vwap: raw.vwap, trades })
     }
 
     /// The one name and symbol of the company a file names `read_name`
@@ -165,6 +178,8 @@ mod tests {
             volume: Some(5.0),
             company: Some("NVIDIA".into()),
             symbol: None,
+            vwap: None,
+            trades: None,
         }
     }
 
@@ -220,6 +235,8 @@ mod tests {
             volume: Some(10.0),
             company: Some("EURUSD".into()),
             symbol: None,
+            vwap: None,
+            trades: None,
         };
         for (date, close) in [("2017-04-19T09:00:00Z", 1.0716), ("2017-04-19T10:00:00Z", 1.07219)] {
             let bar = c.clean(&raw(date, Some(close))).unwrap();

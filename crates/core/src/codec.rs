@@ -41,6 +41,12 @@ pub struct RawBar {
     #[serde(rename = "Symbol", default, deserialize_with = "text")]
     /// `Symbol`, when the message carries one.
     pub symbol: Option<String>,
+    #[serde(rename = "VWAP", default, deserialize_with = "number")]
+    /// `VWAP`, for bars made from trades.
+    pub vwap: Option<f64>,
+    #[serde(rename = "Trades", default, deserialize_with = "number")]
+    /// `Trades`, for bars made from trades.
+    pub trades: Option<f64>,
 }
 
 impl From<&Bar> for RawBar {
@@ -54,6 +60,8 @@ impl From<&Bar> for RawBar {
             volume: Some(b.volume),
             company: Some(b.company.clone()),
             symbol: Some(b.symbol.clone()),
+            vwap: b.vwap,
+            trades: b.trades.map(|t| t as f64),
         }
     }
 }
@@ -193,6 +201,8 @@ pub fn encode_into(bar: &Bar, out: &mut Vec<u8>) {
         [Some(bar.open), Some(bar.high), Some(bar.low), Some(bar.close), Some(bar.volume)],
         Some(&bar.company),
         Some(&bar.symbol),
+        bar.vwap,
+        bar.trades.map(|t| t as f64),
     );
 }
 
@@ -213,13 +223,24 @@ pub fn encode_raw_into(raw: &RawBar, out: &mut Vec<u8>) {
         [raw.open, raw.high, raw.low, raw.close, raw.volume],
         raw.company.as_deref(),
         raw.symbol.as_deref(),
+        raw.vwap,
+        raw.trades,
     );
 }
 
 // Hand-written rather than derived: field order is fixed, numbers print in their
 // shortest exact form (101.3, never 101.30000000000001) and integral volumes
-// print without a fraction, as the original project's rows do.
-fn write_rest(out: &mut Vec<u8>, numbers: [Option<f64>; 5], company: Option<&str>, symbol: Option<&str>) {
+// print without a fraction, as the original project's rows do. `VWAP` and
+// `Trades` are written only when known: bars of the original layout keep its
+// fields.
+fn write_rest(
+    out: &mut Vec<u8>,
+    numbers: [Option<f64>; 5],
+    company: Option<&str>,
+    symbol: Option<&str>,
+    vwap: Option<f64>,
+    trades: Option<f64>,
+) {
     const NAMES: [&[u8]; 5] = [b",\"Open\":", b",\"High\":", b",\"Low\":", b",\"Close\":", b",\"Volume\":"];
     for (name, value) in NAMES.iter().zip(numbers) {
         out.extend_from_slice(name);
@@ -233,6 +254,12 @@ fn write_rest(out: &mut Vec<u8>, numbers: [Option<f64>; 5], company: Option<&str
     if symbol.is_some() {
         out.extend_from_slice(b",\"Symbol\":");
         write_text(out, symbol);
+    }
+    for (name, value) in [(&b",\"VWAP\":"[..], vwap), (b",\"Trades\":", trades)] {
+        if let Some(v) = value.filter(|v| v.is_finite()) {
+            out.extend_from_slice(name);
+            write_number(out, v);
+        }
     }
     out.push(b'}');
 }
@@ -261,6 +288,37 @@ fn write_text(out: &mut Vec<u8>, v: Option<&str>) {
 mod tests {
     use super::*;
     use crate::bar::Ts;
+
+    /// A bar made from trades carries `VWAP` and `Trades` on the wire and
+    /// back, cleaned and validated; others keep the original layout's fields.
+    #[test]
+    fn vwap_and_trades_travel_when_known() {
+        let mut bar = Bar {
+            symbol: "NVDA".into(),
+            company: "NVIDIA".into(),
+            ts: "2024-01-02T14:30:00Z".parse().unwrap(),
+            open: 10.0,
+            high: 11.0,
+            low: 9.5,
+            close: 10.5,
+            volume: 1200.0,
+            vwap: None,
+            trades: None,
+        };
+        let plain = String::from_utf8(encode(&bar)).unwrap();
+        assert!(!plain.contains("VWAP") && !plain.contains("Trades"), "{plain}");
+        (bar.vwap, bar.trades) = (Some(10.25), Some(42));
+        let wire = encode(&bar);
+        assert!(String::from_utf8_lossy(&wire).ends_with(r#","VWAP":10.25,"Trades":42}"#));
+        let mut cleaner = crate::Cleaner::new(crate::MissingPolicy::Ffill);
+        assert_eq!(cleaner.clean(&decode(&wire).unwrap()).unwrap(), bar);
+        for (bad, kind) in [(r#""Trades":-1"#, "bad_trades"), (r#""Trades":1.5"#, "bad_trades")] {
+            let text = String::from_utf8_lossy(&wire).replace(r#""Trades":42"#, bad);
+            assert_eq!(cleaner.clean(&decode(text.as_bytes()).unwrap()).unwrap_err().kind.as_str(), kind, "{bad}");
+        }
+        bar.vwap = Some(12.0);
+        assert_eq!(crate::validate(&bar).unwrap_err().kind.as_str(), "bad_vwap");
+    }
 
     /// The same text as Rust's, but where two shortest forms are equally near
     /// (an exact tie, as 1149636667324797.25): then the last digit may differ,
@@ -306,6 +364,8 @@ mod tests {
             low: 268.1,
             close: 274.5,
             volume: 41234500.0,
+            vwap: None,
+            trades: None,
         }
     }
 

@@ -108,6 +108,10 @@ reject_kinds! {
     NonPositivePrice = "non_positive_price",
     /// A negative or non-finite volume.
     BadVolume = "bad_volume",
+    /// A VWAP outside the bar's low–high range, or not a number.
+    BadVwap = "bad_vwap",
+    /// A trade count that is not a whole number >= 0.
+    BadTrades = "bad_trades",
     /// High below the open or the close.
     HighBelowOpenClose = "high_below_open_close",
     /// Low above the open or the close.

@@ -2,7 +2,8 @@
 //! first, highest high, lowest low, close of the last, summed volume, each
 //! bucket the [`BarLength::window`] of its bars (aligned to the regular
 //! session's open) and dated by its start; a daily bucket takes the regular
-//! session's bars only and is dated by its New York date.
+//! session's bars only and is dated by its New York date. VWAP is weighted by
+//! volume and trades are summed, each unknown if any part's is.
 
 use chrono::DateTime;
 
@@ -36,10 +37,16 @@ pub fn roll_up<'a>(bars: impl IntoIterator<Item = &'a Bar>, length: BarLength) -
         let Some(bucket) = bucket_of(length, &bar.ts) else { continue };
         match out.last_mut() {
             Some(last) if last.ts == bucket => {
+                let volume = last.volume + bar.volume;
+                last.vwap = match (last.vwap, bar.vwap) {
+                    (Some(a), Some(b)) if volume > 0.0 => Some((a * last.volume + b * bar.volume) / volume),
+                    _ => None,
+                };
+                last.trades = last.trades.zip(bar.trades).map(|(a, b)| a + b);
                 last.high = last.high.max(bar.high);
                 last.low = last.low.min(bar.low);
                 last.close = bar.close;
-                last.volume += bar.volume;
+                last.volume = volume;
             }
             _ => out.push(Bar { ts: bucket, ..bar.clone() }),
         }
@@ -52,7 +59,18 @@ mod tests {
     use super::*;
 
     fn minute(at: &str, open: f64, high: f64, low: f64, close: f64, volume: f64) -> Bar {
-        Bar { symbol: "NVDA".into(), company: "NVIDIA".into(), ts: at.parse().unwrap(), open, high, low, close, volume }
+        Bar {
+            symbol: "NVDA".into(),
+            company: "NVIDIA".into(),
+            ts: at.parse().unwrap(),
+            open,
+            high,
+            low,
+            close,
+            volume,
+            vwap: None,
+            trades: None,
+        }
     }
 
     #[test]
@@ -104,6 +122,25 @@ mod tests {
             (2.0, 3.0, 1.5, 2.0, 2.0)
         );
         assert_eq!(rolled[1].ts.to_string(), "2024-12-02");
+    }
+
+    #[test]
+    fn vwap_is_weighted_by_volume_and_unknown_if_any_part_is() {
+        let m5: BarLength = "5m".parse().unwrap();
+        let traded = |at: &str, vwap: Option<f64>, volume: f64, trades: Option<u64>| Bar {
+            vwap,
+            trades,
+            ..minute(at, 10.0, 12.0, 9.0, 11.0, volume)
+        };
+        let bars = [
+            traded("2024-01-02T14:30:00Z", Some(10.0), 100.0, Some(3)),
+            traded("2024-01-02T14:31:00Z", Some(11.0), 300.0, Some(5)),
+            traded("2024-01-02T14:35:00Z", Some(10.0), 100.0, Some(1)),
+            traded("2024-01-02T14:36:00Z", None, 100.0, None),
+        ];
+        let rolled = roll_up(&bars, m5);
+        assert_eq!((rolled[0].vwap, rolled[0].trades), (Some(10.75), Some(8)));
+        assert_eq!((rolled[1].vwap, rolled[1].trades), (None, None));
     }
 
     #[test]

@@ -34,7 +34,8 @@ pub fn computed(x: f64) -> String {
 pub enum BarFormat {
     /// Aligned columns for a terminal.
     Table,
-    /// CSV in the original project's layout, with the symbol.
+    /// CSV in the original project's layout, with the symbol (and `VWAP`,
+    /// `Trades` for bars made from trades).
     Csv,
     /// A JSON array of wire-format bars.
     Json,
@@ -46,10 +47,15 @@ pub fn write_bars(out: &mut impl Write, bars: &[Bar], format: BarFormat) -> std:
         BarFormat::Csv => {
             let mut w = csv::Writer::from_writer(out);
             let csv_error = |e: csv::Error| std::io::Error::other(e.to_string());
-            w.write_record(["Date", "Open", "High", "Low", "Close", "Volume", "Company Name", "Symbol"])
-                .map_err(csv_error)?;
+            // Bars made from trades carry two more columns, empty where unknown.
+            let traded = bars.iter().any(|b| b.vwap.is_some() || b.trades.is_some());
+            let mut header = vec!["Date", "Open", "High", "Low", "Close", "Volume", "Company Name", "Symbol"];
+            if traded {
+                header.extend(["VWAP", "Trades"]);
+            }
+            w.write_record(&header).map_err(csv_error)?;
             for b in bars {
-                w.write_record([
+                let mut row = vec![
                     b.ts.to_string(),
                     b.open.to_string(),
                     b.high.to_string(),
@@ -58,8 +64,12 @@ pub fn write_bars(out: &mut impl Write, bars: &[Bar], format: BarFormat) -> std:
                     b.volume.to_string(),
                     b.company.clone(),
                     b.symbol.clone(),
-                ])
-                .map_err(csv_error)?;
+                ];
+                if traded {
+                    row.push(b.vwap.map(|v| v.to_string()).unwrap_or_default());
+                    row.push(b.trades.map(|t| t.to_string()).unwrap_or_default());
+                }
+                w.write_record(&row).map_err(csv_error)?;
             }
             w.flush()?;
         }

@@ -72,6 +72,8 @@ pub enum Item {
 ///             low: close,
 ///             close,
 ///             volume: 100.0,
+///             vwap: None,
+///             trades: None,
 ///         };
 ///         stream::iter([Item::Bar(bar("2024-01-02", 10.0)), Item::Bar(bar("2024-01-03", 11.0))]).boxed()
 ///     }

@@ -230,6 +230,8 @@ mod tests {
             low: close - 2.0,
             close,
             volume: 1000.0 * day as f64,
+            vwap: None,
+            trades: None,
         }
     }
 

@@ -41,6 +41,16 @@ pub fn validate(bar: &Bar) -> Result<(), Refusal> {
     if !bar.volume.is_finite() || bar.volume < 0.0 {
         return Err(Refusal::new(RejectKind::BadVolume, format!("Volume {} is not a count >= 0", bar.volume)));
     }
+    if let Some(vwap) = bar.vwap {
+        // An average of the bar's prices lies within its range (to rounding).
+        let (lo, hi) = (bar.low * (1.0 - 1e-9), bar.high * (1.0 + 1e-9));
+        if !vwap.is_finite() || vwap < lo || vwap > hi {
+            return Err(Refusal::new(
+                RejectKind::BadVwap,
+                format!("VWAP {vwap} is outside the bar's range {}..{}", bar.low, bar.high),
+            ));
+        }
+    }
     let body_low = bar.open.min(bar.close);
     if bar.low > body_low {
         return Err(Refusal::new(
@@ -100,6 +110,8 @@ mod tests {
             low: 9.0,
             close: 11.0,
             volume: 100.0,
+            vwap: None,
+            trades: None,
         }
     }
 

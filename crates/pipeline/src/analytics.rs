@@ -273,6 +273,8 @@ mod tests {
             low: close - 1.0,
             close,
             volume: 1000.0 + day as f64,
+            vwap: None,
+            trades: None,
         }
     }
 

@@ -330,5 +330,7 @@ pub fn bar_of(w: &WindowBar, length: BarLength) -> Bar {
         low: w.low,
         close: w.close,
         volume: w.volume,
+        vwap: w.vwap,
+        trades: Some(u64::from(w.ticks)),
     }
 }

@@ -207,8 +207,14 @@ async fn company(store: &dyn Store, name: &str) -> Result<String, ApiError> {
 }
 
 /// A bar in the wire format, as the bus carries it.
+/// `VWAP` and `Trades` are null where unknown (the bus omits them).
 fn wire(bar: &Bar) -> serde_json::Value {
-    serde_json::from_slice(&encode(bar)).unwrap_or(serde_json::Value::Null)
+    let mut value = serde_json::from_slice(&encode(bar)).unwrap_or(serde_json::Value::Null);
+    if let Some(object) = value.as_object_mut() {
+        object.entry("VWAP").or_insert(serde_json::Value::Null);
+        object.entry("Trades").or_insert(serde_json::Value::Null);
+    }
+    value
 }
 
 /// The companies with bars (of `interval`), a page at a time (`limit`,
@@ -681,6 +687,8 @@ mod tests {
             low: close,
             close,
             volume: 1.0,
+            vwap: None,
+            trades: None,
         }
     }
 
@@ -774,6 +782,8 @@ mod tests {
                     low: close - 1.0,
                     close,
                     volume: 1000.0 + i as f64,
+                    vwap: None,
+                    trades: None,
                 }
             })
             .collect();

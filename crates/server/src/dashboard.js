@@ -54,7 +54,7 @@ const shownOverlays = () => OVERLAYS.filter(o => $(o.id).checked);
 const state = {
   live: "1d",          // the interval the live stream carries
   /** @type {any[]} */
-  bars: [],            // the chart's bars, oldest first: {date, open, high, low, close, volume, partial, ind}
+  bars: [],            // the chart's bars, oldest first: {date, open, high, low, close, volume, vwap, partial, ind}
   /** @type {any[]} */
   alerts: [],          // the chart company's alerts
   complete: false,     // no older page left
@@ -107,7 +107,7 @@ function colours() {
 
 const pageOf = (rows, ind) => {
   const byDate = new Map(ind.map(r => [r.date, r]));
-  return rows.map(b => ({ date: b.Date, open: b.Open, high: b.High, low: b.Low, close: b.Close, volume: b.Volume, partial: b.partial === true, ind: byDate.get(b.Date) || null }));
+  return rows.map(b => ({ date: b.Date, open: b.Open, high: b.High, low: b.Low, close: b.Close, volume: b.Volume, vwap: b.VWAP ?? null, partial: b.partial === true, ind: byDate.get(b.Date) || null }));
 };
 
 async function loadPage(older) {
@@ -206,8 +206,14 @@ function drawable(range) {
     const end = i === 0 ? stride - (first % stride) : i + stride;
     const group = near.slice(i, end), last = group[group.length - 1];
     i = end;
-    const merged = { date: group[0].date, open: group[0].open, close: last.close, high: -Infinity, low: Infinity, volume: 0, ind: last.ind };
-    for (const g of group) { merged.high = Math.max(merged.high, g.high); merged.low = Math.min(merged.low, g.low); merged.volume += g.volume; drawnFor.set(g.date, merged); }
+    const merged = { date: group[0].date, open: group[0].open, close: last.close, high: -Infinity, low: Infinity, volume: 0, vwap: null, ind: last.ind };
+    // VWAP weighted by volume, unknown if any part's is.
+    let traded = 0, known = true;
+    for (const g of group) {
+      merged.high = Math.max(merged.high, g.high); merged.low = Math.min(merged.low, g.low); merged.volume += g.volume; drawnFor.set(g.date, merged);
+      if (g.vwap == null) known = false; else traded += g.vwap * g.volume;
+    }
+    merged.vwap = known && merged.volume > 0 ? traded / merged.volume : null;
     drawn.push(merged);
   }
   return { drawn, drawnFor, stride };
@@ -236,7 +242,7 @@ function draw() {
   $("zoom-note").textContent = stride > 1 ? `zoomed out: a candle per ${stride} bars` : "";
   // The price axis holds the overlays shown as well as the candles.
   const columns = shownOverlays().flatMap(o => o.columns);
-  const prices = span(seen.flatMap(b => [b.low, b.high].concat(b.ind ? columns.map(k => b.ind[k]) : [])));
+  const prices = span(seen.flatMap(b => [b.low, b.high, b.vwap].concat(b.ind ? columns.map(k => b.ind[k]) : [])));
   const x = drawn.map(b => plotDate(b.date)), ind = k => drawn.map(b => b.ind ? b.ind[k] : null);
   const line = (k, name, color, extra = {}) => ({ type: "scatter", mode: "lines", x, y: ind(k), name, line: { color, width: 1.3 }, hoverinfo: "none", ...extra });
   const candle = (list, name, hollow) => ({
@@ -252,6 +258,12 @@ function draw() {
   /** Plotly's traces, of several kinds. @type {any[]} */
   const data = [candle(drawn, "price", false), candle(alone.concat(forming), "forming", true)];
   for (const o of shownOverlays()) data.push(...o.traces(line, c));
+  // Each bar's own VWAP of its trades, where bars made from trades carry one.
+  const vwaps = drawn.concat(forming).filter(b => b.vwap != null);
+  if (vwaps.length) {
+    data.push({ type: "scatter", mode: "lines+markers", name: "VWAP", x: vwaps.map(b => plotDate(b.date)), y: vwaps.map(b => b.vwap),
+      line: { color: "#56B4E9", width: 1.3, dash: "dot" }, marker: { size: 3, color: "#56B4E9" }, hoverinfo: "none" });
+  }
 
   // Alert markers above the bar that raised them (the merged one it is in).
   const marked = state.alerts.filter(a => drawnFor.has(a.date));
@@ -312,6 +324,7 @@ function legend(b) {
   const i = b.ind || {}, up = b.close >= b.open;
   $("legend").innerHTML = `<b>${esc(view.company)}</b> <span>${esc(plotDate(b.date))}${b.partial ? " (forming)" : ""}</span> · ` +
     `O ${price(b.open)} H ${price(b.high)} L ${price(b.low)} <span class="${up ? "up" : "down"}">C ${price(b.close)}</span> V ${Math.round(b.volume).toLocaleString("en")}` +
+    (b.vwap != null ? ` VWAP ${fixed(b.vwap)}` : "") +
     ` · SMA 10 ${fixed(i.sma10)} · RSI ${fixed(i.rsi14, 1)} · MACD ${fixed(i.macd, 3)}`;
 }
 
@@ -525,7 +538,7 @@ async function start() {
     const b = JSON.parse(e.data), ind = b.indicators;
     state.received++;
     state.textDirty = true;
-    const bar = { date: ind.date, open: b.open, high: b.high, low: b.low, close: ind.close, volume: b.volume, partial: false, ind };
+    const bar = { date: ind.date, open: b.open, high: b.high, low: b.low, close: ind.close, volume: b.volume, vwap: b.vwap ?? null, partial: false, ind };
     watchBar(ind.company, b.symbol, bar);
     if (ind.company === view.company && isLive()) upsert(bar);
   });
@@ -533,7 +546,7 @@ async function start() {
     const b = JSON.parse(e.data);
     state.ticks++;
     state.textDirty = true;
-    const bar = { date: b.date, open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume, partial: true, ind: null };
+    const bar = { date: b.date, open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume, vwap: b.vwap ?? null, partial: true, ind: null };
     watchBar(b.company, b.symbol, bar);
     if (b.company === view.company && isLive()) upsert(bar);
   });

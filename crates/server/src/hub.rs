@@ -32,6 +32,10 @@ pub enum Event {
         indicators: Box<IndicatorRow>,
         /// When the bar entered the bus (µs since the epoch), if known.
         sent_at_micros: Option<i64>,
+        /// VWAP of its trades, for bars made from them.
+        vwap: Option<f64>,
+        /// Trades in it, for bars made from them.
+        trades: Option<u64>,
     },
     /// An alert raised by the bar before it.
     Alert(Alert),
@@ -54,6 +58,10 @@ pub enum Event {
         close: f64,
         /// Volume so far.
         volume: f64,
+        /// VWAP of its trades so far.
+        vwap: Option<f64>,
+        /// Trades so far.
+        trades: Option<u64>,
         /// Always true: the bar is not final.
         partial: bool,
         /// When the tick that moved it entered the bus (µs since the epoch).
@@ -102,6 +110,8 @@ impl Subscriber for Hub {
             low: bar.low,
             close: bar.close,
             volume: bar.volume,
+            vwap: bar.vwap,
+            trades: bar.trades,
             partial: true,
             sent_at_micros,
         });
@@ -123,6 +133,8 @@ impl Subscriber for Hub {
             volume: bar.volume,
             indicators: Box::new(row.clone()),
             sent_at_micros,
+            vwap: bar.vwap,
+            trades: bar.trades,
         });
         if let Some(t) = sent_at_micros {
             self.bus_to_event.observe((now_micros() - t) as f64 / 1e6);

@@ -394,6 +394,8 @@ impl CsvSource {
                 volume,
                 company: named(&cols.company)?,
                 symbol: named(&cols.symbol)?,
+                vwap: None,
+                trades: None,
             },
             source: format!("{}:{line}", self.name),
         })

@@ -298,6 +298,8 @@ impl Synthetic {
             low,
             close: close_c,
             volume,
+            vwap: None,
+            trades: None,
         }
     }
 }

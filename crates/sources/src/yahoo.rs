@@ -260,6 +260,8 @@ fn to_bars(symbol: &str, reply: Reply, interval: Interval) -> Result<Vec<Fetched
                 volume,
                 company: Some(company.clone()),
                 symbol: Some(symbol.clone()),
+                vwap: None,
+                trades: None,
             },
             adj_close: at(&adj, i),
         });

@@ -221,3 +221,75 @@ async fn every_interval_is_made_from_the_stored_minutes_as_pandas_makes_it() {
     assert_eq!(forming.len(), 1, "{forming:?}");
     assert_eq!(forming[0]["partial"], true, "{forming:?}");
 }
+
+/// Bars made from ticks carry their VWAP (Σ price × size / Σ size) and their
+/// trades, stored, read back through `query` and the API, and rolled up
+/// weighted by volume; bars of a file of the original layout have none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bars_from_ticks_carry_their_vwap_and_trades() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut csv = String::from("symbol,time,price,size\n");
+    // (minute, Σ price × size, Σ size, ticks)
+    let mut minutes: Vec<(u32, f64, f64, u64)> = Vec::new();
+    for minute in 0..10u32 {
+        let (mut pv, mut size, mut ticks) = (0.0, 0.0, 0);
+        for k in 0..(3 + minute % 4) {
+            let price = 100.0 + f64::from(minute) * 0.5 + f64::from(k) * 0.25;
+            let shares = f64::from(100 + 37 * k + minute);
+            csv.push_str(&format!("nvda,2024-01-02T14:{:02}:{:02}Z,{price},{shares}\n", 30 + minute, 5 + 10 * k));
+            (pv, size, ticks) = (pv + price * shares, size + shares, ticks + 1);
+        }
+        minutes.push((minute, pv, size, ticks));
+    }
+    std::fs::write(d.join("ticks.csv"), csv).unwrap();
+    ok(d, &["run", "--source", "ticks", "--input", "ticks.csv", "--bar", "1m", "--no-report", "--no-insights"]);
+
+    let query = ok(d, &["query", "--company", "NVIDIA", "--interval", "1m", "--format", "csv"]);
+    let mut lines = query.lines();
+    assert_eq!(lines.next(), Some("Date,Open,High,Low,Close,Volume,Company Name,Symbol,VWAP,Trades"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 10);
+    for (row, (minute, pv, size, ticks)) in rows.iter().zip(&minutes) {
+        assert_eq!(row[0], format!("2024-01-02T14:{:02}:00Z", 30 + minute));
+        let vwap: f64 = row[8].parse().unwrap();
+        assert!((vwap - pv / size).abs() < 1e-9, "{row:?}: VWAP {}", pv / size);
+        assert_eq!(row[9], ticks.to_string(), "{row:?}");
+        assert_eq!(row[5].parse::<f64>().unwrap(), *size);
+    }
+    // Five minutes: weighted by volume, trades summed.
+    let five = ok(d, &["query", "--company", "nvda", "--interval", "5m", "--format", "csv"]);
+    let rows: Vec<Vec<String>> = five.lines().skip(1).map(|l| l.split(',').map(String::from).collect()).collect();
+    assert_eq!(rows.len(), 2);
+    for (row, part) in rows.iter().zip(minutes.chunks(5)) {
+        let (pv, size, ticks) = part.iter().fold((0.0, 0.0, 0), |(a, b, c), m| (a + m.1, b + m.2, c + m.3));
+        assert!((row[8].parse::<f64>().unwrap() - pv / size).abs() < 1e-9, "{row:?}");
+        assert_eq!(row[9], ticks.to_string());
+    }
+
+    let server = start(d, &["serve", "--interval", "1m"]);
+    let bars: Vec<serde_json::Value> =
+        reqwest::get(format!("{}/api/bars/NVDA?limit=2", server.base)).await.unwrap().json().await.unwrap();
+    let (_, pv, size, ticks) = minutes[9];
+    assert!((bars[1]["VWAP"].as_f64().unwrap() - pv / size).abs() < 1e-9, "{:?}", bars[1]);
+    assert_eq!(bars[1]["Trades"], ticks, "{:?}", bars[1]);
+    let seen = common::in_browser("company.cjs", &format!("{}/?company=NVIDIA", server.base), "vwap-1m");
+    assert_eq!(seen["loaded"], 10, "{seen}");
+    assert!(seen["traces"].as_array().is_some_and(|t| t.iter().any(|n| n == "VWAP")), "the VWAP line is drawn: {seen}");
+    drop(server);
+
+    // A daily file in the original layout: seven columns in, eight out, and
+    // the API's VWAP and Trades null.
+    std::fs::write(
+        d.join("daily.csv"),
+        "Date,Open,High,Low,Close,Volume,Company Name\n2024-01-02,1,2,0.5,1.5,10,Tesla\n",
+    )
+    .unwrap();
+    ok(d, &["run", "--input", "daily.csv", "--no-report", "--no-insights"]);
+    let daily = ok(d, &["query", "--company", "Tesla", "--format", "csv"]);
+    assert!(daily.starts_with("Date,Open,High,Low,Close,Volume,Company Name,Symbol\n"), "{daily}");
+    let server = start(d, &["serve"]);
+    let bars: Vec<serde_json::Value> =
+        reqwest::get(format!("{}/api/bars/Tesla", server.base)).await.unwrap().json().await.unwrap();
+    assert!(bars[0]["VWAP"].is_null() && bars[0]["Trades"].is_null() && bars[0].get("VWAP").is_some(), "{:?}", bars[0]);
+}

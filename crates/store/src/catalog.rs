@@ -166,6 +166,8 @@ mod tests {
             low: close,
             close,
             volume: 1.0,
+            vwap: None,
+            trades: None,
         }
     }
 

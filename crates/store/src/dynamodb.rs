@@ -463,8 +463,9 @@ fn write_requests(bars: &[Bar], picks: &[usize]) -> Result<Vec<WriteRequest>, St
         .collect()
 }
 
+/// A bar as an item; `VWAP` and `Trades` only when known.
 fn item_of(bar: &Bar) -> HashMap<String, AttributeValue> {
-    HashMap::from([
+    let mut item = HashMap::from([
         (COMPANY.to_string(), AttributeValue::S(bar.company.clone())),
         (DATE.to_string(), AttributeValue::S(bar.ts.to_string())),
         ("Symbol".to_string(), AttributeValue::S(bar.symbol.clone())),
@@ -473,7 +474,14 @@ fn item_of(bar: &Bar) -> HashMap<String, AttributeValue> {
         ("Low".to_string(), number(bar.low)),
         ("Close".to_string(), number(bar.close)),
         ("Volume".to_string(), number(bar.volume)),
-    ])
+    ]);
+    if let Some(vwap) = bar.vwap {
+        item.insert("VWAP".to_string(), number(vwap));
+    }
+    if let Some(trades) = bar.trades {
+        item.insert("Trades".to_string(), AttributeValue::N(trades.to_string()));
+    }
+    item
 }
 
 fn bar_from_item(item: &HashMap<String, AttributeValue>) -> Result<Bar, StoreError> {
@@ -503,6 +511,14 @@ fn bar_from_item(item: &HashMap<String, AttributeValue>) -> Result<Bar, StoreErr
         low: num("Low")?,
         close: num("Close")?,
         volume: num("Volume")?,
+        vwap: item.get("VWAP").map(|_| num("VWAP")).transpose()?,
+        trades: match item.get("Trades") {
+            Some(AttributeValue::N(n)) => {
+                Some(n.parse().map_err(|_| fatal(format!("attribute \"Trades\" = {n:?} is not a count")))?)
+            }
+            None => None,
+            other => return Err(fatal(format!("item attribute \"Trades\" is {other:?}, expected a number"))),
+        },
     })
 }
 
@@ -745,6 +761,8 @@ mod tests {
             low: 1.0,
             close: 2.0,
             volume: 12345.0,
+            vwap: None,
+            trades: None,
         };
         assert_eq!(bar_from_item(&item_of(&bar)).unwrap(), bar);
     }

@@ -58,6 +58,8 @@ pub fn bars_table(base: &str, interval: &str) -> String {
 ///     low: close,
 ///     close,
 ///     volume: 1.0,
+///     vwap: None,
+///     trades: None,
 /// };
 /// store.upsert(Arc::from(vec![bar(240.0)])).await.unwrap();
 /// store.upsert(Arc::from(vec![bar(241.5)])).await.unwrap();

@@ -55,6 +55,8 @@ CREATE TABLE IF NOT EXISTS {bars} (
     low     REAL NOT NULL,
     close   REAL NOT NULL,
     volume  REAL NOT NULL,
+    vwap    REAL,
+    trades  INTEGER,
     PRIMARY KEY (company, date)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS {catalog} (
@@ -78,17 +80,19 @@ CREATE INDEX IF NOT EXISTS {catalog}_symbol ON {catalog} (symbol);
 
 /// The layout of the file this binary writes, kept in SQLite's
 /// `user_version`: 0, bars without a catalog (built on a writer's first
-/// open); 1, every table of bars with its catalog (`bars_catalog`).
-pub const SCHEMA_VERSION: i64 = 1;
+/// open); 1, every table of bars with its catalog (`bars_catalog`); 2, bars
+/// with their VWAP and trade count (`vwap`, `trades`, null where unknown).
+pub const SCHEMA_VERSION: i64 = 2;
 
 const CATALOG_COLUMNS: &str =
     "company, symbol, first, last, bars, open, high, low, close, volume, summary, checkpoint, checkpoint_last";
 
-const UPSERT: &str = "INSERT INTO {bars} (company, date, symbol, open, high, low, close, volume)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+const UPSERT: &str = "INSERT INTO {bars} (company, date, symbol, open, high, low, close, volume, vwap, trades)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
 ON CONFLICT (company, date) DO UPDATE SET
     symbol = excluded.symbol, open = excluded.open, high = excluded.high,
-    low = excluded.low, close = excluded.close, volume = excluded.volume";
+    low = excluded.low, close = excluded.close, volume = excluded.volume,
+    vwap = excluded.vwap, trades = excluded.trades";
 
 /// Rows a write inserts between yields of its core. A batch of thousands of
 /// rows holds a core for milliseconds, and the live view's threads that wake
@@ -105,7 +109,7 @@ fn yield_every_few_rows(row: usize) {
     }
 }
 
-const COLUMNS: &str = "company, date, symbol, open, high, low, close, volume";
+const COLUMNS: &str = "company, date, symbol, open, high, low, close, volume, vwap, trades";
 
 /// A reject as stored, for reading back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,7 +163,7 @@ impl SqliteStore {
         let version = schema_version(&conn, path)?;
         conn.execute_batch(&with_tables(BARS_SCHEMA, "bars")).map_err(fail)?;
         if version < SCHEMA_VERSION {
-            migrate(&mut conn, path)?;
+            migrate(&mut conn, path, version)?;
         }
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
@@ -201,13 +205,24 @@ impl SqliteStore {
             }
             Err(e) => return Err(fail(e)),
         };
-        if schema_version(&conn, path)? < SCHEMA_VERSION {
-            return Err(StoreError::fatal(format!(
-                "SQLite database {} was written before it kept a catalog of its companies: build it once with \
-                 `stockstream catalog rebuild --db {}` (any `run` or `consume` into it builds it too)",
-                path.display(),
-                path.display()
-            )));
+        match schema_version(&conn, path)? {
+            0 => {
+                return Err(StoreError::fatal(format!(
+                    "SQLite database {} was written before it kept a catalog of its companies: build it once with \
+                     `stockstream catalog rebuild --db {}` (any `run` or `consume` into it builds it too)",
+                    path.display(),
+                    path.display()
+                )))
+            }
+            v if v < SCHEMA_VERSION => {
+                return Err(StoreError::fatal(format!(
+                    "SQLite database {} has schema version {v}, from an older stockstream: bring it up to date \
+                     once with `stockstream catalog rebuild --db {}` (any `run` or `consume` into it does too)",
+                    path.display(),
+                    path.display()
+                )))
+            }
+            _ => {}
         }
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
@@ -301,8 +316,9 @@ fn schema_version(conn: &Connection, path: &Path) -> Result<i64, StoreError> {
 }
 
 /// Brings a file of an older schema to [`SCHEMA_VERSION`] in one
-/// transaction: every table of bars gets its catalog, built from its bars.
-fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+/// transaction: every table of bars gets the VWAP and trades columns (null:
+/// unknown) and, from version 0, its catalog, built from its bars.
+fn migrate(conn: &mut Connection, path: &Path, from: i64) -> Result<(), StoreError> {
     let fail = |e| sqlite_error(path, e);
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(fail)?;
     let tables: Vec<String> = tx
@@ -310,9 +326,20 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
         .map_err(fail)?;
     for table in tables {
+        let columns: Vec<String> = tx
+            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+            .map_err(fail)?;
+        for (column, kind) in [("vwap", "REAL"), ("trades", "INTEGER")] {
+            if !columns.iter().any(|c| c == column) {
+                tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}")).map_err(fail)?;
+            }
+        }
         tx.execute_batch(&with_tables(BARS_SCHEMA, &table)).map_err(fail)?;
-        let companies = rebuild_catalog_of(&tx, &table).map_err(fail)?;
-        tracing::info!("{}: catalog of {table} built, {companies} companies", path.display());
+        if from < 1 {
+            let companies = rebuild_catalog_of(&tx, &table).map_err(fail)?;
+            tracing::info!("{}: catalog of {table} built, {companies} companies", path.display());
+        }
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(fail)?;
     tx.commit().map_err(fail)
@@ -376,6 +403,8 @@ fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CatalogEntry> {
             low: r.get(7)?,
             close: r.get(8)?,
             volume: r.get(9)?,
+            vwap: None,
+            trades: None,
         },
         summary,
         checkpoint,
@@ -441,6 +470,8 @@ fn bar_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Bar> {
         low: r.get(5)?,
         close: r.get(6)?,
         volume: r.get(7)?,
+        vwap: r.get(8)?,
+        trades: r.get::<_, Option<i64>>(9)?.map(|t| t as u64),
     })
 }
 
@@ -462,7 +493,18 @@ impl Store for SqliteStore {
                     yield_every_few_rows(i);
                     date.clear();
                     let _ = write!(date, "{}", b.ts);
-                    st.execute(params![b.company, date, b.symbol, b.open, b.high, b.low, b.close, b.volume])?;
+                    st.execute(params![
+                        b.company,
+                        date,
+                        b.symbol,
+                        b.open,
+                        b.high,
+                        b.low,
+                        b.close,
+                        b.volume,
+                        b.vwap,
+                        b.trades.map(|t| t as i64)
+                    ])?;
                 }
             }
             // The bars and their catalog entries commit together: exact.
@@ -748,6 +790,8 @@ mod tests {
             low: close - 1.0,
             close,
             volume: 1000.0,
+            vwap: None,
+            trades: None,
         }
     }
 
@@ -862,14 +906,52 @@ mod tests {
         let got: Vec<(&str, u64, f64)> = entries.iter().map(|e| (e.company(), e.bars(), e.last_bar.close)).collect();
         assert_eq!(got, [("Apple", 1, 3.0), ("Tesla", 2, 1.75)]);
         assert_eq!(store.for_interval("1m").await.unwrap().catalog(None, 10).await.unwrap()[0].bars(), 1);
-        drop(store);
+        // The old bars read back with their VWAP and trades unknown; new
+        // ones keep theirs.
+        let minutes = store.for_interval("1m").await.unwrap();
+        let old = minutes.range("Tesla", &DateRange::default()).await.unwrap();
+        assert_eq!((old[0].close, old[0].vwap, old[0].trades), (1.5, None, None));
+        let mut traded = bar("Tesla", "2024-01-04", 1.5);
+        (traded.vwap, traded.trades) = (Some(1.25), Some(7));
+        store.upsert(vec![traded.clone()].into()).await.unwrap();
+        assert_eq!(store.range("Tesla", &DateRange::default()).await.unwrap()[2], traded);
+        drop((store, minutes));
         assert_eq!(SqliteStore::open_read_only(&path).unwrap().companies().await.unwrap(), ["Apple", "Tesla"]);
 
         Connection::open(&path).unwrap().pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
         for err in [SqliteStore::open(&path).err(), SqliteStore::open_read_only(&path).err()] {
             let err = err.expect("a newer schema was opened").to_string();
-            assert!(err.contains("old.db has schema version 2") && err.contains("upgrade stockstream"), "{err}");
+            assert!(err.contains("old.db has schema version 3") && err.contains("upgrade stockstream"), "{err}");
         }
+    }
+
+    /// A file of schema version 1 (a catalog, bars without VWAP and trades):
+    /// a reader says how to bring it up to date; a writer adds the columns,
+    /// keeping its bars and catalog.
+    #[tokio::test]
+    async fn a_file_of_version_1_gets_the_vwap_and_trades_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            store.upsert(vec![bar("Tesla", "2024-01-02", 2.0)].into()).await.unwrap();
+        }
+        {
+            // Back to version 1's layout.
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "ALTER TABLE bars DROP COLUMN vwap; ALTER TABLE bars DROP COLUMN trades; PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let err = SqliteStore::open_read_only(&path).err().expect("a version 1 file was read").to_string();
+        assert!(err.contains("v1.db has schema version 1") && err.contains("catalog rebuild --db"), "{err}");
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.catalog(None, 10).await.unwrap()[0].bars(), 1);
+        assert_eq!(store.range("Tesla", &DateRange::default()).await.unwrap()[0].close, 2.0);
+        drop(store);
+        let reader = SqliteStore::open_read_only(&path).unwrap();
+        assert_eq!(reader.range("Tesla", &DateRange::default()).await.unwrap()[0].vwap, None);
     }
 
     #[tokio::test]

@@ -18,6 +18,8 @@ fn bar(company: &str, ts: &str, close: f64) -> Bar {
         low: close - 1.5,
         close,
         volume: (close * 1000.0).round(),
+        vwap: None,
+        trades: None,
     }
 }
 
@@ -30,7 +32,12 @@ fn data() -> Vec<Bar> {
     }
     for minute in 0..90 {
         let ts = format!("2024-01-03T{:02}:{:02}:00Z", 14 + (30 + minute) / 60, (30 + minute) % 60);
-        bars.push(bar("Apple", &ts, 180.0 + minute as f64 / 100.0));
+        let mut b = bar("Apple", &ts, 180.0 + minute as f64 / 100.0);
+        // Some made from trades: their VWAP and trade count are kept.
+        if minute % 3 == 0 {
+            (b.vwap, b.trades) = (Some(b.close - 0.125 + minute as f64 / 1e4), Some(minute as u64 * 7 + 1));
+        }
+        bars.push(b);
     }
     bars.push(bar("Berkshire Hathaway", "2024-01-02", 101.3));
     bars
@@ -92,6 +99,8 @@ async fn sqlite_and_dynamodb_answer_alike() {
     assert_eq!((tesla_last.ts.to_string().as_str(), tesla_last.close), ("2024-01-08", 195.9));
     let counts: Vec<usize> = a.3.iter().map(Vec::len).collect();
     assert_eq!(&counts[14..21], [90, 90, 90, 90, 11, 0, 0], "Apple's intraday ranges");
+    let apple_minutes: Vec<Bar> = data().into_iter().filter(|b| b.company == "Apple").collect();
+    assert_eq!(a.3[14], apple_minutes, "Apple's minutes, VWAP and trades included");
     assert_eq!(a, b, "SQLite and DynamoDB disagree");
     catalog_is_exact(sqlite.as_ref()).await;
     catalog_is_exact(dynamo.as_ref()).await;

@@ -65,6 +65,10 @@ pub struct WindowBar {
     pub close: f64,
     /// Shares traded in the window.
     pub volume: f64,
+    /// Σ price × size / Σ size over its ticks (a feed's size being its day
+    /// volume's increase since the symbol's previous tick); None when no
+    /// tick had a known size.
+    pub vwap: Option<f64>,
     /// Ticks counted (duplicates once).
     pub ticks: u32,
     /// 0 when first closed, then one more for each revision.
@@ -169,6 +173,9 @@ struct Acc {
     close: f64,
     close_t: i64,
     size: f64,
+    /// Σ price × size and Σ size of the ticks whose size is known (VWAP).
+    price_size: f64,
+    sized: f64,
     /// Day volume at the earliest and the latest tick, for feeds that send it.
     dv_first: Option<f64>,
     dv_last: Option<f64>,
@@ -199,6 +206,8 @@ impl Acc {
             close: f64::NAN,
             close_t: i64::MIN,
             size: 0.0,
+            price_size: 0.0,
+            sized: 0.0,
             dv_first: None,
             dv_last: None,
             ticks: 0,
@@ -210,9 +219,10 @@ impl Acc {
         }
     }
 
-    /// Counts a tick; false for a duplicate. True in the second place when the
-    /// tick became the window's latest (its day volume now ends the window).
-    fn add(&mut self, tick: &Tick) -> (bool, bool) {
+    /// Counts a tick of `size` shares (for VWAP); false for a duplicate. True
+    /// in the second place when the tick became the window's latest (its day
+    /// volume now ends the window).
+    fn add(&mut self, tick: &Tick, size: f64) -> (bool, bool) {
         let t = tick.time_ms;
         let fp = fingerprint(tick);
         if t > self.close_t {
@@ -252,6 +262,8 @@ impl Acc {
         self.high = self.high.max(tick.price);
         self.low = self.low.min(tick.price);
         self.size += tick.size;
+        self.price_size += tick.price * size;
+        self.sized += size;
         self.ticks += 1;
         (true, latest)
     }
@@ -272,6 +284,8 @@ impl Acc {
             low: self.low,
             close: self.close,
             volume,
+            // Within the bar's range but for rounding, which it is kept to.
+            vwap: (self.sized > 0.0).then(|| (self.price_size / self.sized).clamp(self.low, self.high)),
             ticks: self.ticks,
             revision: self.revision,
             partial: !self.closed,
@@ -419,7 +433,21 @@ impl Windows {
                 at
             }
         };
-        let (counted, latest) = sym.windows[i].add(tick);
+        // A tick's size for VWAP: the feed's own, or its day volume's
+        // increase since the symbol's latest tick; unknown (0) for the first
+        // tick seen and for one older than the latest.
+        let size = match tick.day_volume {
+            None => tick.size,
+            Some(dv) if t >= sym.latest_t => {
+                match sym.windows.iter().rev().find_map(|w| w.dv_last).or(sym.finalized_dv) {
+                    Some(previous) if dv >= previous => dv - previous,
+                    Some(_) => dv, // a new session's count
+                    None => 0.0,
+                }
+            }
+            Some(_) => 0.0,
+        };
+        let (counted, latest) = sym.windows[i].add(tick, size);
         if !counted {
             return Verdict::Duplicate;
         }

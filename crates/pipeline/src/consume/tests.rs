@@ -141,6 +141,8 @@ fn bar(day: u32, close: f64) -> Bar {
         low: close - 1.0,
         close,
         volume: 1000.0,
+        vwap: None,
+        trades: None,
     }
 }
 
@@ -433,6 +435,8 @@ async fn a_consumer_holding_few_companies_raises_the_alerts_of_one_holding_all()
                 low: close - 1.0,
                 close,
                 volume: 1000.0 + ((day * 7 + c) % 13) as f64 * 400.0,
+                vwap: None,
+                trades: None,
             };
             messages.push(encode(&bar));
         }
