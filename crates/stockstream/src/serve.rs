@@ -18,15 +18,19 @@ pub struct ServeCommandArgs {
     #[command(flatten)]
     pub store: StoreArgs,
     /// Bars of this length: a company's table of them, else made from the
-    /// finest shorter bars stored (default: the daily table); when following
-    /// the bus, its ticks make forming bars of it.
+    /// finest shorter bars stored (default: the shortest interval stored, the
+    /// daily table when following the bus); when following the bus, its
+    /// ticks make forming bars of it.
     #[arg(long, env = "STOCKSTREAM_INTERVAL")]
     pub interval: Option<BarLength>,
     #[command(flatten)]
     pub follow: FollowArgs,
 }
 
-pub async fn serve_command(args: ServeCommandArgs) -> anyhow::Result<()> {
+pub async fn serve_command(mut args: ServeCommandArgs) -> anyhow::Result<()> {
+    if args.interval.is_none() && args.follow.follow().is_none() {
+        args.interval = finest_stored(&args.store).await?;
+    }
     let store = match args.follow.follow() {
         // Started with its consumers (a deployment script, a supervisor), a
         // following server waits for the store they create.
@@ -62,6 +66,21 @@ pub async fn serve_command(args: ServeCommandArgs) -> anyhow::Result<()> {
     let (addr, server) = args.serve.start(store, hub, analytics, Arc::new(Stats::default()), stop).await?;
     println!("serving    http://{addr}/ (store {})", args.store.describe());
     server.await?
+}
+
+/// The shortest interval whose own table holds bars, when it is not the
+/// daily table: a store of one-minute bars is served as such, not as the
+/// empty daily table beside them.
+async fn finest_stored(store: &StoreArgs) -> anyhow::Result<Option<BarLength>> {
+    let opened = store.open_existing().await?;
+    for length in stockstream_store::readable_intervals(opened.as_ref()).await? {
+        if let Some(table) = opened.stored_interval(&length.name()).await? {
+            if !table.companies_page(None, 1).await?.is_empty() {
+                return Ok((length != BarLength::Day).then_some(length));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// How long a following server waits for its store to appear.

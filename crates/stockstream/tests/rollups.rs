@@ -215,7 +215,11 @@ async fn every_interval_is_made_from_the_stored_minutes_as_pandas_makes_it() {
     let csv = format!("Date,Open,High,Low,Close,Volume,Company Name\n{minute},1,2,0.5,1.5,10,Apple\n");
     std::fs::write(d.join("now.csv"), csv).unwrap();
     ok(d, &["run", "--input", "now.csv", "--interval", "1m", "--no-report", "--no-insights"]);
-    let server = start(d, &["serve", "--interval", "1m"]);
+    // Without --interval, a store of minutes is served as minutes.
+    let server = start(d, &["serve"]);
+    let live: serde_json::Value =
+        reqwest::get(format!("{}/api/live", server.base)).await.unwrap().json().await.unwrap();
+    assert_eq!(live["interval"], "1m", "{live}");
     let forming: Vec<serde_json::Value> =
         reqwest::get(format!("{}/api/bars/AAPL?interval=1h&limit=3", server.base)).await.unwrap().json().await.unwrap();
     assert_eq!(forming.len(), 1, "{forming:?}");
@@ -288,7 +292,8 @@ async fn bars_from_ticks_carry_their_vwap_and_trades() {
     ok(d, &["run", "--input", "daily.csv", "--no-report", "--no-insights"]);
     let daily = ok(d, &["query", "--company", "Tesla", "--format", "csv"]);
     assert!(daily.starts_with("Date,Open,High,Low,Close,Volume,Company Name,Symbol\n"), "{daily}");
-    let server = start(d, &["serve"]);
+    // The store holds minutes too: served as minutes unless told otherwise.
+    let server = start(d, &["serve", "--interval", "1d"]);
     let bars: Vec<serde_json::Value> =
         reqwest::get(format!("{}/api/bars/Tesla", server.base)).await.unwrap().json().await.unwrap();
     assert!(bars[0]["VWAP"].is_null() && bars[0]["Trades"].is_null() && bars[0].get("VWAP").is_some(), "{:?}", bars[0]);
