@@ -116,18 +116,7 @@ impl StatsCache {
     pub(crate) async fn market(&self, store: &dyn Store) -> Result<Arc<MarketStats>, StatsError> {
         let correlations = self.correlations(store).await?;
         cached(&self.market, store, String::new(), async {
-            let mut companies = Vec::new();
-            let mut after: Option<String> = None;
-            loop {
-                let page = catalog_stats(store, after.as_deref(), CATALOG_PAGE).await?;
-                let full = page.len() == CATALOG_PAGE;
-                after = page.last().map(|c| c.company.clone());
-                companies.extend(page);
-                if !full {
-                    break;
-                }
-            }
-            Ok(MarketStats { companies, ..(*correlations).clone() })
+            Ok(MarketStats { companies: all_catalog_stats(store).await?, ..(*correlations).clone() })
         })
         .await
     }
@@ -172,6 +161,21 @@ pub(crate) async fn catalog_stats(
         .collect())
 }
 
+/// Every company's statistics from the catalog, read a page at a time.
+async fn all_catalog_stats(store: &dyn Store) -> Result<Vec<CompanyStats>, StoreError> {
+    let mut companies = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = catalog_stats(store, after.as_deref(), CATALOG_PAGE).await?;
+        let full = page.len() == CATALOG_PAGE;
+        after = page.last().map(|c| c.company.clone());
+        companies.extend(page);
+        if !full {
+            return Ok(companies);
+        }
+    }
+}
+
 /// Every company's statistics from the catalog, page by page, with the
 /// distributions of those in `detailed` computed from their bars, and return
 /// correlations over all bars of the first [`MAX_CORRELATED`] companies: what
@@ -181,23 +185,11 @@ pub async fn catalog_summaries(
     store: &dyn Store,
     detailed: &std::collections::HashSet<String>,
 ) -> Result<MarketStats, StoreError> {
-    let mut companies = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = catalog_stats(store, after.as_deref(), CATALOG_PAGE).await?;
-        let full = page.len() == CATALOG_PAGE;
-        after = page.last().map(|c| c.company.clone());
-        for stats in page {
-            companies.push(match detailed.contains(&stats.company) {
-                true => {
-                    let bars = store.range(&stats.company, &DateRange::default()).await?;
-                    stockstream_analytics::company_stats(&bars).unwrap_or(stats)
-                }
-                false => stats,
-            });
-        }
-        if !full {
-            break;
+    let mut companies = all_catalog_stats(store).await?;
+    for stats in companies.iter_mut().filter(|c| detailed.contains(&c.company)) {
+        let bars = store.range(&stats.company, &DateRange::default()).await?;
+        if let Some(detail) = stockstream_analytics::company_stats(&bars) {
+            *stats = detail;
         }
     }
     let mut correlated = MarketStatsBuilder::default();

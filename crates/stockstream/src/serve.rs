@@ -73,11 +73,9 @@ pub async fn serve_command(mut args: ServeCommandArgs) -> anyhow::Result<()> {
 /// empty daily table beside them.
 async fn finest_stored(store: &StoreArgs) -> anyhow::Result<Option<BarLength>> {
     let opened = store.open_existing().await?;
-    for length in stockstream_store::readable_intervals(opened.as_ref()).await? {
-        if let Some(table) = opened.stored_interval(&length.name()).await? {
-            if !table.companies_page(None, 1).await?.is_empty() {
-                return Ok((length != BarLength::Day).then_some(length));
-            }
+    for (length, table) in stockstream_store::stored_intervals(opened.as_ref()).await? {
+        if !table.companies_page(None, 1).await?.is_empty() {
+            return Ok((length != BarLength::Day).then_some(length));
         }
     }
     Ok(None)

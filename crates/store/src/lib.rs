@@ -22,7 +22,7 @@ pub use dynamodb::{
     accounted_to, catalog_conflicts, dynamodb_usage, dynamodb_usage_by_account, is_read, DynamoSettings, DynamoStore,
     OperationUsage,
 };
-pub use rollup::{interval_view, readable_intervals};
+pub use rollup::{interval_view, readable_intervals, stored_intervals};
 pub use sqlite::SqliteStore;
 
 /// The table holding bars of an interval: the daily table itself for `1d`

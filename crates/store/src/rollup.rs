@@ -13,8 +13,8 @@ use stockstream_core::{Alert, AlertQuery, Bar, BarLength, DateRange, StoreError,
 
 use crate::{CatalogEntry, Store};
 
-/// The lengths a table of bars may hold that others are rolled up from.
-const SHORTER: [&str; 6] = ["1s", "1m", "5m", "15m", "30m", "1h"];
+/// Every length a table of bars may hold and a reader may ask for, shortest first.
+const LENGTHS: [&str; 7] = ["1s", "1m", "5m", "15m", "30m", "1h", "1d"];
 
 /// Whether buckets of `shorter` nest in buckets of `length`: both aligned to
 /// the session's open, so a shorter length dividing half an hour (the grid
@@ -28,35 +28,41 @@ fn nests(shorter: BarLength, length: BarLength) -> bool {
     }
 }
 
-/// Every length a reader may ask for, shortest first.
-const READABLE: [&str; 7] = ["1s", "1m", "5m", "15m", "30m", "1h", "1d"];
+/// The tables of bars `store`'s backend holds, by length, shortest first.
+pub async fn stored_intervals(store: &dyn Store) -> Result<Vec<(BarLength, Arc<dyn Store>)>, StoreError> {
+    let mut tables = Vec::new();
+    for name in LENGTHS {
+        if let Some(table) = store.stored_interval(name).await? {
+            tables.push((name.parse().map_err(StoreError::fatal)?, table));
+        }
+    }
+    Ok(tables)
+}
 
 /// The lengths whose bars `store`'s backend holds or can make from shorter
 /// ones it holds, shortest first.
 pub async fn readable_intervals(store: &dyn Store) -> Result<Vec<BarLength>, StoreError> {
-    let mut lengths = Vec::new();
-    for name in READABLE {
-        lengths.push((
-            name.parse::<BarLength>().map_err(StoreError::fatal)?,
-            store.stored_interval(name).await?.is_some(),
-        ));
+    let stored: Vec<BarLength> = stored_intervals(store).await?.into_iter().map(|(l, _)| l).collect();
+    let mut readable = Vec::new();
+    for name in LENGTHS {
+        let length: BarLength = name.parse().map_err(StoreError::fatal)?;
+        if stored.iter().any(|s| *s == length || nests(*s, length)) {
+            readable.push(length);
+        }
     }
-    let stored: Vec<BarLength> = lengths.iter().filter(|(_, s)| *s).map(|(l, _)| *l).collect();
-    Ok(lengths.into_iter().map(|(l, _)| l).filter(|l| stored.iter().any(|s| s == l || nests(*s, *l))).collect())
+    Ok(readable)
 }
 
 /// The bars of `length` a reader of `store` sees: its table of that length
 /// alone when no shorter one is stored, else a view over both. An error
 /// names the interval when neither is stored.
 pub async fn interval_view(store: &dyn Store, length: BarLength) -> Result<Arc<dyn Store>, StoreError> {
-    let exact = store.stored_interval(&length.name()).await?;
-    let mut shorter = Vec::new();
-    for name in SHORTER {
-        let candidate: BarLength = name.parse().map_err(StoreError::fatal)?;
-        if nests(candidate, length) {
-            if let Some(table) = store.stored_interval(name).await? {
-                shorter.push((candidate, table));
-            }
+    let (mut exact, mut shorter) = (None, Vec::new());
+    for (stored, table) in stored_intervals(store).await? {
+        if stored == length {
+            exact = Some(table);
+        } else if nests(stored, length) {
+            shorter.push((stored, table));
         }
     }
     match (exact, shorter.is_empty()) {
