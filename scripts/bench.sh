@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the benchmarks, starting the servers they need on free loopback ports and
-# stopping them afterwards. Usage: scripts/bench.sh [embedded|window|ticks|serve|indicators-file|run-file|kafka|follow|dynamodb|routes|all]
+# stopping them afterwards. Usage: scripts/bench.sh [embedded|window|ticks|serve|indicators-file|run-file|kafka|follow|dynamodb|routes|backfill|all]
 # The peers are the scripts in $STOCKSTREAM_PEERS, by default ../shared/peers
 # (Python: confluent-kafka, boto3, kafka-python, pandas, TA-Lib).
 set -euo pipefail
@@ -33,6 +33,9 @@ if [ "$what" = serve ] || [ "$what" = all ]; then
 fi
 if [ "$what" = indicators-file ] || [ "$what" = all ]; then
   $bin indicators-file --rows 1000000
+fi
+if [ "$what" = backfill ] || [ "$what" = all ]; then
+  $bin backfill
 fi
 if [ "$what" = run-file ] || [ "$what" = all ]; then
   $bin run-file --rows 1000000

@@ -10,6 +10,7 @@ use stockstream_pipeline::{AnalyticsStage, StoredAlerts};
 use stockstream_server::Hub;
 use stockstream_store::SqliteStore;
 
+mod backfill;
 mod dynamodb;
 mod embedded;
 mod files;
@@ -19,6 +20,7 @@ mod live;
 mod routes;
 mod window;
 
+use backfill::BackfillBenchArgs;
 use dynamodb::DynamoBenchArgs;
 use embedded::EmbeddedArgs;
 use files::FileBenchArgs;
@@ -87,6 +89,9 @@ pub enum Target {
     /// SQLite and DynamoDB, whole processes, beside the statistics
     /// recomputed over every bar.
     Routes(RoutesBenchArgs),
+    /// A live feed's start with 5 days of history from a local chart API,
+    /// whole process, beside a plain script fetching and storing the same bars.
+    Backfill(BackfillBenchArgs),
 }
 
 pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
@@ -102,6 +107,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         Target::IndicatorsFile(a) => files::indicators_file(a),
         Target::RunFile(a) => files::run_file(a).await,
         Target::Routes(a) => routes::routes(a).await,
+        Target::Backfill(a) => backfill::backfill(a).await,
     }
 }
 

@@ -12,6 +12,7 @@ pub mod clean;
 pub mod codec;
 pub mod companies;
 pub mod error;
+pub mod fetched;
 pub mod metrics;
 /// Rejected records and where they are kept.
 pub mod reject;
@@ -33,6 +34,7 @@ pub use companies::{
     DEFAULT_COMPANIES,
 };
 pub use error::{BusError, Retry, StoreError};
+pub use fetched::FetchedBar;
 pub use metrics::now_micros;
 pub use reject::{DeadLetters, Refusal, Reject, RejectKind};
 pub use retry::{RetryPolicy, Retryable};

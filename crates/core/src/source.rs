@@ -41,6 +41,9 @@ pub enum Item {
     Tick(Tick),
     /// A tick read from a file, with its file and line for the dead letters.
     TickAt(Tick, String),
+    /// A closed bar from a chart API (history, a gap's fill): it travels on
+    /// the ticks topic and is stored over the live bar of its window.
+    Fetched(crate::FetchedBar),
     /// A row the source could not read, kept with its reason.
     Reject(Reject),
 }

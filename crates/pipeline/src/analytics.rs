@@ -22,6 +22,10 @@ pub trait Subscriber: Send + Sync {
     /// for live views only, never stored. Do no I/O here.
     fn on_forming(&self, _bar: &Bar, _sent_at_micros: Option<i64>) {}
 
+    /// A closed bar older than the company's newest (a gap filled from the
+    /// chart API): stored, but no news to the indicators. Do no I/O here.
+    fn on_earlier(&self, _bar: &Bar) {}
+
     /// Every alert a polled batch raised, once per batch; may wait (to publish).
     async fn on_alerts(&self, _alerts: &[Alert]) -> Result<(), crate::PipelineError> {
         Ok(())
@@ -109,7 +113,12 @@ impl AnalyticsStage {
             if !forgotten.is_empty() {
                 forgotten.remove(&bar.company);
             }
-            let Some(row) = indicators.update(bar) else { continue };
+            let Some(row) = indicators.update(bar) else {
+                for s in &self.subscribers {
+                    s.on_earlier(bar);
+                }
+                continue;
+            };
             let alerts = engine.check(bar, row);
             for s in &self.subscribers {
                 s.on_bar(bar, row, &alerts, sent_at);

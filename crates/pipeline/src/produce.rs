@@ -191,6 +191,11 @@ fn prepare(item: Item) -> Prepared {
         Item::Wire(w) => Prepared::Send(w.key, w.ts, Outgoing::Bytes(w.payload, None)),
         Item::Tick(t) => prepare_tick(t, None),
         Item::TickAt(t, origin) => prepare_tick(t, Some(origin)),
+        Item::Fetched(f) => {
+            let bytes = stockstream_core::fetched::encode_fetched(&f);
+            // Keyed as the symbol's ticks are: one partition, one order.
+            Prepared::Send(canonical_symbol(&f.bar.symbol), Some(f.bar.ts), Outgoing::Bytes(bytes, None))
+        }
         Item::Reject(r) => Prepared::Reject(r),
     }
 }

@@ -12,13 +12,14 @@
 //! - the windows are flushed (every open one closed and stored) only when the
 //!   input ends, never on a stop: a stopped consumer's successor rebuilds them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stockstream_core::RejectKind;
 
 use stockstream_bus::{Consumer, Message, Position};
-use stockstream_core::{canonical_symbol, company_for_symbol, Bar, Refusal, Tick, Ts, WindowMark};
+use stockstream_core::fetched::{decode_fetched, is_fetched};
+use stockstream_core::{canonical_symbol, company_for_symbol, Bar, FetchedBar, Refusal, Tick, Ts, WindowMark};
 use stockstream_store::Store;
 use stockstream_window::{session_date, BarLength, Output, Verdict, WindowBar, WindowConfig, Windows};
 
@@ -85,7 +86,17 @@ pub(crate) struct TickStage {
     retry: RetryPolicy,
     /// Forming bars go to its subscribers at once.
     analytics: Option<Arc<AnalyticsStage>>,
+    /// Per symbol, the windows whose bar was fetched whole (the latest
+    /// few): the windows' own bars of them, made of the part the feed saw,
+    /// are dropped.
+    settled: HashMap<String, VecDeque<i64>>,
+    /// Fetched bars of another length than the windows' (`1m` history of
+    /// `1s` bars), written to their own table before the next cut.
+    elsewhere: Vec<FetchedBar>,
 }
+
+/// Fetched windows remembered per symbol: those a late tick may still revise.
+const SETTLED_PER_SYMBOL: usize = 16;
 
 impl TickStage {
     pub(crate) fn new(
@@ -107,7 +118,34 @@ impl TickStage {
             store,
             retry,
             analytics,
+            settled: HashMap::new(),
+            elsewhere: Vec::new(),
         }
+    }
+
+    /// Takes a fetched bar: one of the windows' length goes to `batch` and
+    /// settles its window; another is kept for its own table.
+    fn take_fetched(&mut self, bytes: &[u8], batch: &mut Batch) -> Option<Refusal> {
+        let fetched = match decode_fetched(bytes) {
+            Ok(f) => f,
+            Err(refusal) => return Some(refusal),
+        };
+        if fetched.length != self.length {
+            self.elsewhere.push(fetched);
+            return None;
+        }
+        let symbol = canonical_symbol(&fetched.bar.symbol);
+        // Bounded with the symbols; past them a bar is stored, not remembered.
+        if self.settled.len() < self.max_symbols || self.settled.contains_key(&symbol) {
+            let starts = self.settled.entry(symbol).or_default();
+            if starts.len() >= SETTLED_PER_SYMBOL {
+                starts.pop_front();
+            }
+            starts.push_back(fetched.start_ms());
+        }
+        batch.bars.push(fetched.bar);
+        batch.sent_at.push(None);
+        None
     }
 
     /// Takes one tick in: the bars it closed or revised go to `batch`;
@@ -207,10 +245,15 @@ impl TickStage {
         }
     }
 
-    /// Moves the bars the windows closed or revised into `batch`.
+    /// Moves the bars the windows closed or revised into `batch`, but for
+    /// those of windows fetched whole.
     fn closed_into(&mut self, batch: &mut Batch) {
         for o in self.out.drain(..) {
-            batch.bars.push(bar_of(o.bar(), self.length));
+            let w = o.bar();
+            if self.settled.get(&*w.symbol).is_some_and(|starts| starts.contains(&w.start_ms)) {
+                continue;
+            }
+            batch.bars.push(bar_of(w, self.length));
             batch.sent_at.push(None);
         }
     }
@@ -273,6 +316,10 @@ impl Stage for TickStage {
     async fn take(&mut self, m: &Message, batch: &mut Batch) -> Result<Option<Refusal>, PipelineError> {
         let read = self.read.entry(m.position.partition).or_insert(m.position.offset);
         *read = (*read).max(m.position.offset);
+        let bytes = m.wire_bytes();
+        if is_fetched(&bytes) {
+            return Ok(self.take_fetched(&bytes, batch));
+        }
         let now_ms = chrono::Utc::now().timestamp_millis();
         Ok(match self.take_tick(m, batch, now_ms).await? {
             // Handed on at once: a live view waits for it.
@@ -287,8 +334,28 @@ impl Stage for TickStage {
         })
     }
 
-    /// Quiet symbols: their open windows close on wall time.
+    /// Quiet symbols: their open windows close on wall time. Fetched bars
+    /// of another length are written to their table here, before the cut
+    /// that commits past them.
     async fn on_pass(&mut self, batch: &mut Batch) -> Result<(), PipelineError> {
+        if !self.elsewhere.is_empty() {
+            let fetched = std::mem::take(&mut self.elsewhere);
+            if let Some(store) = &self.store {
+                let mut by_length: Vec<(BarLength, Vec<Bar>)> = Vec::new();
+                for f in fetched {
+                    match by_length.iter_mut().find(|(l, _)| *l == f.length) {
+                        Some((_, bars)) => bars.push(f.bar),
+                        None => by_length.push((f.length, vec![f.bar])),
+                    }
+                }
+                for (length, bars) in by_length {
+                    let name = length.name();
+                    let table = self.retry.run("opening a table", || store.interval(&name)).await?;
+                    let bars: Arc<[Bar]> = bars.into();
+                    self.retry.run("storing fetched bars", || table.upsert(bars.clone())).await?;
+                }
+            }
+        }
         if self.idle_checked.elapsed() >= Duration::from_millis(500) {
             self.idle_checked = Instant::now();
             self.windows.close_idle(self.idle_checked, self.idle_close, &mut self.out);

@@ -492,6 +492,7 @@ async fn stream(
         let kind = match &event {
             crate::Event::Bar { .. } => "bar",
             crate::Event::Alert(_) => "alert",
+            crate::Event::Forming { partial: false, .. } => "earlier",
             crate::Event::Forming { .. } => "forming",
         };
         let data = serde_json::to_string(&event).ok()?;

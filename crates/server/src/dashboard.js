@@ -155,6 +155,12 @@ function upsert(bar) {
   } else {
     let i = n - 1;
     while (i > 0 && state.bars[i].date > bar.date) i--;
+    if (state.bars[i].date < bar.date && !bar.partial) {
+      // A filled gap: in its place among the loaded bars.
+      state.bars.splice(i + 1, 0, bar);
+      state.dirty = state.textDirty = true;
+      return;
+    }
     if (state.bars[i].date !== bar.date) return; // older than what is loaded
     if (!state.bars[i].partial && bar.partial) return; // a closed bar stays closed
     if (!bar.ind) bar.ind = state.bars[i].ind;
@@ -165,10 +171,44 @@ function upsert(bar) {
 
 // ---- the chart ----
 
-// The length of a bar of the interval shown, in ms.
-function step() {
-  const m = /^(\d+)([smhd])$/.exec(shown());
+// The length of a bar of an interval (`5m`), in ms.
+function lengthOf(interval) {
+  const m = /^(\d+)([smhd])$/.exec(interval);
   return m ? Number(m[1]) * { s: 1e3, m: 6e4, h: 36e5, d: 864e5 }[m[2]] : 864e5;
+}
+
+// The length of a bar of the interval shown, in ms.
+const step = () => lengthOf(shown());
+
+// An intraday interval coarser than the stream's: its newest bucket moves
+// with the live bars, folded in.
+const folding = () => !isLive() && !shown().endsWith("d") && lengthOf(state.live) < step();
+
+// Folds a live bar (closed, or the forming one) into the newest bucket: high,
+// low, close and volume move as the bucket's own would. A bar past that
+// bucket starts another, which the store's page gives (loaded again).
+function fold(bar) {
+  const last = state.bars[state.bars.length - 1];
+  if (!last || state.loading) return;
+  const t = ms(bar.date), start = at(last);
+  if (t < start) return;
+  if (t >= start + step()) { reloadSoon(); return; }
+  // What the bucket holds of closed bars; the forming one is added on top.
+  const base = last.base || (last.base = { high: last.high, low: last.low, volume: last.volume || 0, counted: new Set() });
+  if (!bar.partial && !base.counted.has(bar.date)) {
+    base.counted.add(bar.date);
+    base.high = Math.max(base.high, bar.high); base.low = Math.min(base.low, bar.low); base.volume += bar.volume;
+  }
+  last.high = Math.max(base.high, bar.high); last.low = Math.min(base.low, bar.low); last.close = bar.close;
+  last.volume = base.volume + (bar.partial ? bar.volume : 0);
+  last.partial = true;
+  state.dirty = state.textDirty = true;
+}
+
+let reloading = 0;
+function reloadSoon() {
+  if (reloading) return;
+  reloading = setTimeout(() => { reloading = 0; loadPage(false); }, 1000);
 }
 
 // A date `steps` bars after the newest, as Plotly takes it.
@@ -541,6 +581,7 @@ async function start() {
     const bar = { date: ind.date, open: b.open, high: b.high, low: b.low, close: ind.close, volume: b.volume, vwap: b.vwap ?? null, partial: false, ind };
     watchBar(ind.company, b.symbol, bar);
     if (ind.company === view.company && isLive()) upsert(bar);
+    else if (ind.company === view.company && folding()) fold(bar);
   });
   source.addEventListener("forming", e => {
     const b = JSON.parse(e.data);
@@ -549,6 +590,14 @@ async function start() {
     const bar = { date: b.date, open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume, vwap: b.vwap ?? null, partial: true, ind: null };
     watchBar(b.company, b.symbol, bar);
     if (b.company === view.company && isLive()) upsert(bar);
+    else if (b.company === view.company && folding()) fold(bar);
+  });
+  // A closed bar older than the newest: a gap the chart API filled.
+  source.addEventListener("earlier", e => {
+    const b = JSON.parse(e.data);
+    if (b.company !== view.company) return;
+    if (isLive()) upsert({ date: b.date, open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume, vwap: b.vwap ?? null, partial: false, ind: null });
+    else if (folding()) reloadSoon();
   });
   source.addEventListener("alert", e => {
     const a = JSON.parse(e.data);

@@ -62,7 +62,8 @@ pub enum Event {
         vwap: Option<f64>,
         /// Trades so far.
         trades: Option<u64>,
-        /// Always true: the bar is not final.
+        /// True: the bar is not final. False for a closed bar older than the
+        /// company's newest (a filled gap), sent as an `earlier` event.
         partial: bool,
         /// When the tick that moved it entered the bus (µs since the epoch).
         sent_at_micros: Option<i64>,
@@ -118,6 +119,26 @@ impl Subscriber for Hub {
         if let Some(t) = sent_at_micros {
             self.tick_to_event.observe((now_micros() - t) as f64 / 1e6);
         }
+    }
+
+    fn on_earlier(&self, bar: &Bar) {
+        if self.events.receiver_count() == 0 {
+            return;
+        }
+        let _ = self.events.send(Event::Forming {
+            symbol: bar.symbol.clone(),
+            company: bar.company.clone(),
+            date: bar.ts.to_string(),
+            open: bar.open,
+            high: bar.high,
+            low: bar.low,
+            close: bar.close,
+            volume: bar.volume,
+            vwap: bar.vwap,
+            trades: bar.trades,
+            partial: false,
+            sent_at_micros: None,
+        });
     }
 
     fn on_bar(&self, bar: &Bar, row: &IndicatorRow, alerts: &[Alert], sent_at_micros: Option<i64>) {

@@ -3,10 +3,14 @@
 
 use std::path::PathBuf;
 
-use chrono::NaiveDate;
-use stockstream_core::Source;
+use std::collections::HashMap;
 
-use crate::{CsvOptions, Interval, SourceError, SourceOptions, SyntheticConfig, DEFAULT_BASE_URL, SOURCES};
+use chrono::NaiveDate;
+use stockstream_core::{BarLength, Source};
+
+use crate::{
+    BackfillPlan, CsvOptions, Interval, SourceError, SourceOptions, SyntheticConfig, DEFAULT_BASE_URL, SOURCES,
+};
 
 /// Options of the synthetic market. The data is SYNTHETIC: made-up prices from a
 /// random model, not real market history.
@@ -101,6 +105,12 @@ pub struct SourceArgs {
     /// `12h`, `30m`, `90s`.
     #[arg(long, env = "STOCKSTREAM_MAX_TICK_AGE", default_value = "7d", value_parser = parse_age)]
     pub max_tick_age: std::time::Duration,
+    /// A live feed's history stored before it goes live, fetched from the
+    /// chart API at --base-url (synthetic ticks make theirs): `2h`, `5d`,
+    /// `90m`; `0` fetches nothing, gaps after outages neither. Default: from
+    /// the latest regular session's open.
+    #[arg(long, env = "STOCKSTREAM_BACKFILL", value_parser = parse_age)]
+    pub backfill: Option<std::time::Duration>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub synthetic: SyntheticArgs,
@@ -148,6 +158,43 @@ impl SourceArgs {
     /// Opens the source. A file in an unknown layout or a failed download
     /// fails here, before anything is written anywhere.
     pub async fn open(&self) -> Result<Box<dyn Source>, SourceError> {
+        self.open_live(None, HashMap::new()).await
+    }
+
+    /// Opens the source; a live one making bars of `bar` first backfills
+    /// them (unless `--backfill 0`), each symbol from its point in `resume`
+    /// (upper-case symbol → Unix milliseconds) if it has one.
+    pub async fn open_live(
+        &self,
+        bar: Option<BarLength>,
+        resume: HashMap<String, i64>,
+    ) -> Result<Box<dyn Source>, SourceError> {
+        let backfill = match (bar.and_then(crate::chart_length), self.backfill) {
+            (None, _) => None,
+            (Some(_), Some(d)) if d.is_zero() => None,
+            (Some(length), duration) => {
+                let now = chrono::Utc::now().timestamp_millis();
+                let from_ms = match duration {
+                    Some(d) => now - d.as_millis() as i64,
+                    None => crate::latest_session_open(now),
+                };
+                if length != bar.expect("some") {
+                    tracing::info!(
+                        "{} bars are backfilled as {length} bars, into the {length} table",
+                        bar.expect("some")
+                    );
+                }
+                Some(BackfillPlan {
+                    chart_url: self.base_url.clone(),
+                    length,
+                    from_ms,
+                    resume_ms: resume,
+                    // Past the windows' lateness (5 s): the live bar of the window is
+                    // stored first, the fetched one over it.
+                    settle: std::time::Duration::from_secs(10),
+                })
+            }
+        };
         let name = match (&self.source, &self.input) {
             (Some(name), _) => name.as_str(),
             (None, Some(path)) => crate::source_for_file(path),
@@ -171,13 +218,14 @@ impl SourceArgs {
                 stall: std::time::Duration::from_secs_f64(self.feed_stall.max(0.1)),
                 ..Default::default()
             },
+            backfill,
         };
         crate::open(name, &options).await
     }
 }
 
 /// `7d`, `12h`, `30m`, `90s` (or a plain number of seconds).
-fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+pub fn parse_age(text: &str) -> Result<std::time::Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (n, unit) = t.split_at(split);

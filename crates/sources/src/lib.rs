@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod args;
+pub mod backfill;
 pub mod bounded;
 pub use stockstream_core::calendar;
 pub mod csv_file;
@@ -19,6 +20,7 @@ pub mod yahoo;
 pub mod yahoo_stream;
 
 pub use args::{SourceArgs, SyntheticArgs};
+pub use backfill::{chart_length, latest_session_open, BackfillPlan};
 pub use bounded::DEFAULT_MAX_RECORD_BYTES;
 pub use csv_file::{CsvError, CsvOptions, CsvSource};
 pub use json_lines::JsonLinesSource;

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::backfill::{BackfillPlan, Filler};
 use crate::bounded::KEPT_START_BYTES;
 use crate::yahoo_stream::decode_frame;
 
@@ -81,6 +82,7 @@ pub struct LiveSource<F: Feed> {
     feed: F,
     reconnect: Reconnect,
     max_tick_age: Duration,
+    backfill: Option<BackfillPlan>,
 }
 
 /// A live feed's ticks older than this are refused (`bad_time`): a trade a
@@ -93,12 +95,19 @@ impl<F: Feed> LiveSource<F> {
     /// `ws://exa mple.com/`, `http://…`) is refused here, not retried forever.
     pub fn new(feed: F, reconnect: Reconnect) -> Result<Self, String> {
         check_url(&feed.url()).map_err(|why| format!("{}: {why}", redact_userinfo(&feed.shown_url())))?;
-        Ok(LiveSource { feed, reconnect, max_tick_age: DEFAULT_MAX_TICK_AGE })
+        Ok(LiveSource { feed, reconnect, max_tick_age: DEFAULT_MAX_TICK_AGE, backfill: None })
     }
 
     /// Refuses ticks older than `age` (`--max-tick-age`).
     pub fn with_max_tick_age(mut self, age: Duration) -> Self {
         self.max_tick_age = age;
+        self
+    }
+
+    /// Fetches the history before connecting, and each outage's gap after
+    /// (see [`crate::backfill`]).
+    pub fn with_backfill(mut self, plan: Option<BackfillPlan>) -> Self {
+        self.backfill = plan;
         self
     }
 }
@@ -169,7 +178,22 @@ impl<F: Feed> Source for LiveSource<F> {
 
     fn records(self: Box<Self>) -> BoxStream<'static, Item> {
         let (tx, rx) = mpsc::channel(BUFFERED);
-        tokio::spawn(connection_loop(self.feed, self.reconnect, self.max_tick_age, tx));
+        let LiveSource { feed, reconnect, max_tick_age, backfill } = *self;
+        tokio::spawn(async move {
+            let filler = match backfill {
+                Some(plan) => {
+                    let symbols: Vec<Arc<str>> =
+                        feed.symbols().iter().map(|s| Arc::from(s.to_ascii_uppercase())).collect();
+                    match Filler::start(plan, &symbols, tx.clone()).await {
+                        Some(filler) => Some(filler),
+                        None if tx.is_closed() => return,
+                        None => None,
+                    }
+                }
+                None => None,
+            };
+            connection_loop(feed, reconnect, max_tick_age, filler, tx).await
+        });
         futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed()
     }
 }
@@ -182,12 +206,18 @@ enum Ended {
     Lost(String),
 }
 
-async fn connection_loop<F: Feed>(mut feed: F, reconnect: Reconnect, max_age: Duration, tx: mpsc::Sender<Item>) {
+async fn connection_loop<F: Feed>(
+    mut feed: F,
+    reconnect: Reconnect,
+    max_age: Duration,
+    mut filler: Option<Filler>,
+    tx: mpsc::Sender<Item>,
+) {
     let mut wait = reconnect.initial;
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let (ended, got_frames) = connect_once(&mut feed, &reconnect, max_age, &tx).await;
+        let (ended, got_frames) = connect_once(&mut feed, &reconnect, max_age, &mut filler, &tx).await;
         let why = match ended {
             Ended::ReaderGone => return,
             Ended::Lost(why) => why,
@@ -212,6 +242,7 @@ async fn connect_once<F: Feed>(
     feed: &mut F,
     reconnect: &Reconnect,
     max_age: Duration,
+    filler: &mut Option<Filler>,
     tx: &mpsc::Sender<Item>,
 ) -> (Ended, bool) {
     // The socket takes messages up to `MAX_SOCKET_MESSAGE`, so that one
@@ -227,6 +258,9 @@ async fn connect_once<F: Feed>(
         Err(_) => return (Ended::Lost("connection timed out".into()), false),
     };
     tracing::info!(feed = feed.name(), url = %feed.shown_url(), "connected");
+    if let Some(filler) = filler.as_mut() {
+        filler.connected();
+    }
     let mut got_frames = false;
     let mut resubscribe =
         feed.resubscribe_every().map(|every| tokio::time::interval_at(tokio::time::Instant::now(), every));
@@ -314,7 +348,15 @@ async fn connect_once<F: Feed>(
                 Ok(tick)
             };
             let item = match result.and_then(|t| t.check(now_ms).map(|()| t)).and_then(recent).and_then(subscribed) {
-                Ok(tick) => Item::Tick(tick),
+                Ok(tick) => {
+                    if let Some(filler) = filler.as_mut() {
+                        if !filler.on_tick(&tick.symbol, tick.time_ms).await {
+                            let _ = socket.close(None).await;
+                            return (Ended::ReaderGone, got_frames);
+                        }
+                    }
+                    Item::Tick(tick)
+                }
                 Err(refusal) => {
                     // A frame too long to read is kept by its start.
                     let kept =

@@ -33,6 +33,8 @@ pub struct SourceOptions {
     pub reconnect: crate::Reconnect,
     /// A live feed's ticks older than this are refused.
     pub max_tick_age: std::time::Duration,
+    /// What a live feed backfills, if anything.
+    pub backfill: Option<crate::BackfillPlan>,
 }
 
 /// Why a source could not be opened.
@@ -131,7 +133,13 @@ pub const SOURCES: &[Registration] = &[
                     start_ms: s.start.and_hms_opt(14, 30, 0).expect("a valid time").and_utc().timestamp_millis(),
                     seed: s.seed,
                 };
-                Ok(Box::new(SyntheticTickSource::new(config, s.rows).map_err(SourceError::Options)?) as Box<dyn Source>)
+                // One clock for every symbol: history from the latest resume point.
+                let history = o.backfill.as_ref().map(|p| match p.resume_ms.values().max() {
+                    Some(&resumed) => p.from_ms.max(resumed + p.length.millis()),
+                    None => p.from_ms,
+                });
+                let source = SyntheticTickSource::new(config, s.rows).map_err(SourceError::Options)?;
+                Ok(Box::new(source.with_history(history)) as Box<dyn Source>)
             }
             .boxed()
         },
@@ -144,7 +152,8 @@ pub const SOURCES: &[Registration] = &[
                 let url = o.feed_url.clone().unwrap_or_else(|| crate::yahoo_stream::DEFAULT_STREAM_URL.into());
                 let feed = YahooFeed { url, symbols: o.synthetic.symbols.clone() };
                 let source = LiveSource::new(feed, o.reconnect).map_err(SourceError::Options)?;
-                Ok(Box::new(source.with_max_tick_age(o.max_tick_age)) as Box<dyn Source>)
+                Ok(Box::new(source.with_max_tick_age(o.max_tick_age).with_backfill(o.backfill.clone()))
+                    as Box<dyn Source>)
             }
             .boxed()
         },
@@ -162,7 +171,8 @@ pub const SOURCES: &[Registration] = &[
                 let url = o.feed_url.clone().unwrap_or_else(|| crate::FINNHUB_URL.into());
                 let feed = FinnhubFeed { url, token: token.0, symbols: o.synthetic.symbols.clone() };
                 let source = LiveSource::new(feed, o.reconnect).map_err(SourceError::Options)?;
-                Ok(Box::new(source.with_max_tick_age(o.max_tick_age)) as Box<dyn Source>)
+                Ok(Box::new(source.with_max_tick_age(o.max_tick_age).with_backfill(o.backfill.clone()))
+                    as Box<dyn Source>)
             }
             .boxed()
         },

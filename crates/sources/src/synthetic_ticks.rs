@@ -35,6 +35,8 @@ pub struct SyntheticTicks {
     last_ms: Vec<i64>,
     rng: ChaCha8Rng,
     emitted: u64,
+    /// Ticks emitted before the current rate was set, and when it was.
+    rate_base: (u64, i64),
     /// One trading year, in milliseconds of session time.
     year_ms: f64,
 }
@@ -56,9 +58,18 @@ impl SyntheticTicks {
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             models,
             emitted: 0,
+            rate_base: (0, config.start_ms),
             year_ms: 252.0 * SESSION_SECONDS as f64 * 1000.0,
             config,
         })
+    }
+
+    /// From the next tick on, `rate` ticks a second of event time, the next
+    /// one at `at_ms`: history is made sparser than the live feed, in the
+    /// same model, one price path.
+    pub fn set_rate(&mut self, rate: f64, at_ms: i64) {
+        self.config.rate = rate;
+        self.rate_base = (self.emitted, at_ms);
     }
 
     /// A standard normal draw (Box–Muller, one value used: ticks are cheap).
@@ -75,7 +86,8 @@ impl Iterator for SyntheticTicks {
     fn next(&mut self) -> Option<Tick> {
         let n = self.models.len();
         let i = (self.emitted % n as u64) as usize;
-        let time_ms = self.config.start_ms + (self.emitted as f64 * 1000.0 / self.config.rate) as i64;
+        let (base, base_ms) = self.rate_base;
+        let time_ms = base_ms + ((self.emitted - base) as f64 * 1000.0 / self.config.rate) as i64;
         self.emitted += 1;
         let dt = ((time_ms - self.last_ms[i]).max(1) as f64) / self.year_ms;
         self.last_ms[i] = time_ms;
@@ -109,7 +121,13 @@ impl Iterator for SyntheticTicks {
 pub struct SyntheticTickSource {
     config: TickConfig,
     limit: Option<u64>,
+    /// A live feed's history starts here (Unix milliseconds).
+    history_from: Option<i64>,
 }
+
+/// Ticks of history generated at most: a long history is made of sparser
+/// ticks (bars from a few ticks each), not of more.
+const MAX_HISTORY_TICKS: f64 = 200_000.0;
 
 impl SyntheticTickSource {
     /// A source; fails as [`SyntheticTicks::new`] does. A live feed (no
@@ -119,7 +137,16 @@ impl SyntheticTickSource {
             config.start_ms = chrono::Utc::now().timestamp_millis();
         }
         SyntheticTicks::new(config.clone())?;
-        Ok(SyntheticTickSource { config, limit })
+        Ok(SyntheticTickSource { config, limit, history_from: None })
+    }
+
+    /// A live feed that first makes its history from `from_ms` on, in the
+    /// same model, as fast as it is taken; then goes on live.
+    pub fn with_history(mut self, from_ms: Option<i64>) -> Self {
+        if self.limit.is_none() {
+            self.history_from = from_ms.filter(|&f| f < self.config.start_ms);
+        }
+        self
     }
 }
 
@@ -148,16 +175,31 @@ impl stockstream_core::Source for SyntheticTickSource {
     fn records(self: Box<Self>) -> futures_util::stream::BoxStream<'static, stockstream_core::Item> {
         use futures_util::StreamExt;
         use stockstream_core::Item;
-        let ticks = SyntheticTicks::new(self.config).expect("checked in new");
+        let live_rate = self.config.rate;
+        let mut ticks = SyntheticTicks::new(self.config).expect("checked in new");
+        if let Some(from) = self.history_from {
+            let now = chrono::Utc::now().timestamp_millis();
+            let seconds = (now - from).max(1) as f64 / 1000.0;
+            ticks.set_rate(live_rate.min(MAX_HISTORY_TICKS / seconds), from);
+            tracing::info!("synthetic ticks: history from {} on", stockstream_core::tick::time_text::format(from));
+        }
+        let live = self.history_from.is_none();
         match self.limit {
             Some(n) => crate::reader_thread::on_own_thread("synthetic ticks", ticks.take(n as usize).map(Item::Tick)),
-            None => futures_util::stream::unfold(ticks, |mut ticks| async move {
-                let tick = ticks.next()?;
-                let ahead = tick.time_ms - chrono::Utc::now().timestamp_millis();
+            None => futures_util::stream::unfold((ticks, live), move |(mut ticks, mut live)| async move {
+                let mut tick = ticks.next()?;
+                let now = chrono::Utc::now().timestamp_millis();
+                if !live && tick.time_ms >= now {
+                    // History made: the live feed goes on from here.
+                    live = true;
+                    ticks.set_rate(live_rate, tick.time_ms);
+                    tick = ticks.next()?;
+                }
+                let ahead = tick.time_ms - now;
                 if ahead > 0 {
                     tokio::time::sleep(std::time::Duration::from_millis(ahead as u64)).await;
                 }
-                Some((Item::Tick(tick), ticks))
+                Some((Item::Tick(tick), (ticks, live)))
             })
             .boxed(),
         }

@@ -25,10 +25,10 @@ pub enum FetchError {
     /// Yahoo could not be reached.
     #[allow(missing_docs)] // the fields are named in the message
     Unreachable { base: String, message: String },
-    #[error("Yahoo Finance answered {status} for {symbol} after {ATTEMPTS} attempts")]
+    #[error("Yahoo Finance answered {status} for {symbol} after {attempts} attempt(s)")]
     /// Yahoo answered with an HTTP error.
     #[allow(missing_docs)] // the fields are named in the message
-    Status { symbol: String, status: u16 },
+    Status { symbol: String, status: u16, attempts: u32 },
     #[error("unreadable reply from Yahoo Finance for {symbol}: {message}")]
     /// Yahoo answered something that is not a chart.
     #[allow(missing_docs)] // the fields are named in the message
@@ -110,6 +110,15 @@ struct Split {
     split_ratio: Option<String>,
 }
 
+/// What one request to the chart API asks.
+struct ChartQuery {
+    period1: i64,
+    period2: i64,
+    interval: String,
+    pre_post: bool,
+    attempts: u32,
+}
+
 /// One fetched bar, with Yahoo's adjusted close when it sent one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fetched {
@@ -164,22 +173,59 @@ impl Yahoo {
     ) -> Result<Reply, FetchError> {
         let period1 = start.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp();
         let period2 = end.succ_opt().unwrap_or(end).and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp();
+        let query =
+            ChartQuery { period1, period2, interval: interval.to_string(), pre_post: false, attempts: ATTEMPTS };
+        self.chart_of(symbol, &query).await
+    }
+
+    /// Closed bars of `length` (`1m`, `5m`, `1h`) starting in `[from_ms,
+    /// to_ms)`, pre- and post-market included, at most `before_ms` closed
+    /// (the bar in progress is no bar yet), in one request; a failure is the
+    /// caller's to retry.
+    pub async fn bars_between(
+        &self,
+        symbol: &str,
+        from_ms: i64,
+        to_ms: i64,
+        length: stockstream_core::BarLength,
+        before_ms: i64,
+    ) -> Result<Vec<Fetched>, FetchError> {
+        let query = ChartQuery {
+            period1: from_ms.div_euclid(1000),
+            period2: (to_ms + 999).div_euclid(1000),
+            interval: length.name(),
+            pre_post: true,
+            attempts: 1,
+        };
+        let reply = self.chart_of(symbol, &query).await?;
+        let mut bars = to_bars(symbol, reply, Interval::Minute)?;
+        bars.retain(|f| {
+            let start =
+                f.raw.date.as_deref().and_then(|d| d.parse().ok()).map(|t| stockstream_core::fetched::ts_ms(&t));
+            start.is_some_and(|s| s >= from_ms && s < to_ms && s + length.millis() <= before_ms)
+        });
+        Ok(bars)
+    }
+
+    async fn chart_of(&self, symbol: &str, q: &ChartQuery) -> Result<Reply, FetchError> {
         let url = format!("{}/v8/finance/chart/{}", self.base, symbol);
         let query = [
-            ("period1", period1.to_string()),
-            ("period2", period2.to_string()),
-            ("interval", interval.to_string()),
+            ("period1", q.period1.to_string()),
+            ("period2", q.period2.to_string()),
+            ("interval", q.interval.clone()),
+            ("includePrePost", q.pre_post.to_string()),
             ("events", "div,splits".to_string()),
             ("includeAdjustedClose", "true".to_string()),
         ];
+        let attempts = q.attempts.max(1);
         let mut last_status = 0;
-        for attempt in 0..ATTEMPTS {
+        for attempt in 0..attempts {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
             }
             let response = match self.client.get(&url).query(&query).send().await {
                 Ok(r) => r,
-                Err(e) if attempt + 1 < ATTEMPTS => {
+                Err(e) if attempt + 1 < attempts => {
                     tracing::warn!("Yahoo Finance request for {symbol} failed, will retry: {e}");
                     continue;
                 }
@@ -209,7 +255,7 @@ impl Yahoo {
             }
             return Ok(reply);
         }
-        Err(FetchError::Status { symbol: symbol.into(), status: last_status })
+        Err(FetchError::Status { symbol: symbol.into(), status: last_status, attempts })
     }
 }
 

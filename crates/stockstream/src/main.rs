@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod analyze;
+mod backfill;
 mod catalog;
 mod config;
 mod consume;

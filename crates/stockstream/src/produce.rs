@@ -17,10 +17,24 @@ pub struct ProduceArgs {
     pub kafka: KafkaArgs,
     #[command(flatten)]
     pub pace: PaceArgs,
+    /// The length of the bars the consumers make of a live feed's ticks:
+    /// its history and gaps are fetched as bars of this length.
+    #[arg(long, env = "STOCKSTREAM_BAR", default_value = "1m")]
+    pub bar: stockstream_core::BarLength,
 }
 
 pub async fn produce_command(args: ProduceArgs) -> anyhow::Result<()> {
-    let source = args.source.open().await?;
+    // A restarted live feed resumes its history a window before its newest tick on the topic.
+    let resume = if crate::backfill::backfills(args.source.source.as_deref())
+        && !args.source.backfill.is_some_and(|d| d.is_zero())
+    {
+        args.kafka.ensure_topics().await?;
+        crate::backfill::topic_resume(&args.kafka.settings(), &args.kafka.ticks_topic(), args.bar).await?
+    } else {
+        Default::default()
+    };
+    let live_bar = crate::backfill::backfills(args.source.source.as_deref()).then_some(args.bar);
+    let source = args.source.open_live(live_bar, resume).await?;
     let (label, expected) = (source.description(), source.expected());
     // Consumers store the topic's bars in the table of the interval they are told.
     let interval = (!source.ticks()).then(|| source.interval()).flatten();

@@ -73,7 +73,15 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
         // A file run with --bar holds ticks.
         args.source.source = Some("ticks".into());
     }
-    let source = args.source.open().await?;
+    // A restarted live feed resumes its history a window before the newest bar stored.
+    let resume = match args.window.bar {
+        Some(bar) if crate::backfill::backfills(args.source.source.as_deref()) && !backfill_off(&args) => {
+            let store = args.store.open().await?;
+            crate::backfill::stored_resume(store.as_ref(), bar, &args.source.synthetic.symbols).await?
+        }
+        _ => Default::default(),
+    };
+    let source = args.source.open_live(args.window.bar, resume).await?;
     let (label, expected) = (source.description(), source.expected());
     let ticks = crate::tick_options(source.as_ref(), &args.window)?;
     // Bars live in the table of their interval: ticks' bars of their length,
@@ -176,6 +184,10 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
         server.await??;
     }
     Ok(())
+}
+
+fn backfill_off(args: &RunArgs) -> bool {
+    args.source.backfill.is_some_and(|d| d.is_zero())
 }
 
 /// The report and insights written at the end of a run, from the statistics

@@ -56,6 +56,8 @@ fn run_live(dir: &Path, server: &FeedServer, args: &[&str], env: &[(&str, &str)]
     let url = format!("ws://127.0.0.1:{}/", server.port);
     let mut child = bin()
         .args(["run", "--bar", "1m", "--url", &url, "--feed-stall", "2", "--no-report", "--no-insights"])
+        // No chart API here: nothing to backfill from.
+        .args(["--backfill", "0"])
         // The feed replays ticks of 2024-01-02: older than the default week.
         .args(["--max-tick-age", "36500d"])
         .args(args)

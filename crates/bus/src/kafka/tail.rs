@@ -69,6 +69,58 @@ impl KafkaTail {
         Ok((KafkaTail { consumer, topics }, followed))
     }
 
+    /// The last `per_partition` messages of every partition of `topic` as
+    /// they are now (keys and payloads; none of a topic that does not
+    /// exist), read without any group: where a restarted producer left off.
+    pub async fn last_messages(
+        settings: &KafkaSettings,
+        topic: &str,
+        per_partition: i64,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, BusError> {
+        let (tail, _) = KafkaTail::new(settings, &[])?;
+        let consumer = &tail.consumer;
+        let metadata = blocking(|| consumer.fetch_metadata(Some(topic), Duration::from_secs(10)))
+            .map_err(|e| kafka_error(e, &format!("cannot read the metadata of {topic}")))?;
+        let Some(t) = metadata.topics().iter().find(|t| t.name() == topic && t.error().is_none()) else {
+            return Ok(Vec::new());
+        };
+        let mut assignment = TopicPartitionList::new();
+        // Per partition: the last offset to read.
+        let mut last = std::collections::HashMap::new();
+        for p in t.partitions() {
+            let (low, end) = blocking(|| consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10)))
+                .map_err(|e| kafka_error(e, &format!("cannot read the end of {topic}/{}", p.id())))?;
+            if end > low {
+                let from = low.max(end - per_partition);
+                assignment
+                    .add_partition_offset(topic, p.id(), Offset::Offset(from))
+                    .map_err(|e| kafka_error(e, "invalid partition"))?;
+                last.insert(p.id(), end - 1);
+            }
+        }
+        if last.is_empty() {
+            return Ok(Vec::new());
+        }
+        consumer.assign(&assignment).map_err(|e| kafka_error(e, "cannot assign the partitions"))?;
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !last.is_empty() {
+            let m = match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Err(_) => {
+                    return Err(BusError::transient(format!("the last messages of {topic} were not read within 30 s")))
+                }
+                Ok(Err(e)) if passing(&e) => continue,
+                Ok(Err(e)) => return Err(kafka_error(e, "Kafka consumer error")),
+                Ok(Ok(m)) => m,
+            };
+            out.push((m.key().unwrap_or_default().to_vec(), m.payload().unwrap_or_default().to_vec()));
+            if last.get(&m.partition()).is_some_and(|&l| m.offset() >= l) {
+                last.remove(&m.partition());
+            }
+        }
+        Ok(out)
+    }
+
     fn owned(&self, m: &rdkafka::message::BorrowedMessage<'_>) -> Message {
         let mut message = owned(m);
         message.topic = self.topics.iter().find(|t| ***t == *m.topic()).cloned();

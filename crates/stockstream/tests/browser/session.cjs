@@ -1,0 +1,39 @@
+// A live feed's session as a trader opens it: the history is on the chart at
+// the first paint, with the bars' VWAP line; then the 5m interval is picked:
+// 5m candles, and a forming 5m candle that moves with the live ticks, sampled
+// every 250 ms for 8 s. Screenshots: SCREENSHOT (1m) and SCREENSHOT with
+// `-5m` before `.png`.
+// Usage: node session.cjs URL SCREENSHOT (PLAYWRIGHT_CORE names the installed
+// playwright-core folder).
+const open = require("./open.cjs"), { look } = open;
+
+(async () => {
+  const [url, screenshot] = process.argv.slice(2);
+  const { browser, page, errors, external } = await open(url, { width: 1400, height: 900 });
+  // The first drawing with any candle: what the first paint shows.
+  await page.waitForFunction(() => ((document.getElementById("chart").data || []).find(t => t.name === "price") || { x: [] }).x.length > 0,
+    null, { timeout: 30000, polling: 20 });
+  const first = await look(page);
+  const vwap = await page.evaluate(() => {
+    const t = (document.getElementById("chart").data || []).find(t => t.name === "VWAP");
+    return t ? t.y.filter(v => v != null).length : 0;
+  });
+  await page.screenshot({ path: screenshot });
+  await page.selectOption("#interval", "5m");
+  await page.waitForFunction(() => document.getElementById("interval").value === "5m"
+    && ((document.getElementById("chart").data || []).find(t => t.name === "price") || { x: [] }).x.length > 0
+    && ((document.getElementById("chart").data || []).find(t => t.name === "forming") || { x: [] }).x.length > 0,
+    null, { timeout: 30000 });
+  const fiveMinutes = await look(page);
+  // Candle times of the 5m chart, as drawn.
+  const times = await page.evaluate(() => (document.getElementById("chart").data || []).find(t => t.name === "price").x.map(String));
+  const samples = [];
+  for (let i = 0; i < 32; i++) {
+    samples.push((await look(page)).forming);
+    await page.waitForTimeout(250);
+  }
+  const after = await look(page);
+  await page.screenshot({ path: screenshot.replace(/\.png$/, "-5m.png") });
+  await browser.close();
+  console.log(JSON.stringify({ errors, external, first, vwap, fiveMinutes, times, samples, after }));
+})().catch(e => { console.error(e); process.exit(1); });
