@@ -93,6 +93,9 @@ pub(crate) struct TickStage {
     /// Fetched bars of another length than the windows' (`1m` history of
     /// `1s` bars), written to their own table before the next cut.
     elsewhere: Vec<FetchedBar>,
+    /// The batch holds a bar the windows closed: it is written at once (a
+    /// live view waits for it); fetched history is batched as bars are.
+    closed_waiting: bool,
 }
 
 /// Fetched windows remembered per symbol: those a late tick may still revise.
@@ -120,6 +123,7 @@ impl TickStage {
             analytics,
             settled: HashMap::new(),
             elsewhere: Vec::new(),
+            closed_waiting: false,
         }
     }
 
@@ -154,10 +158,11 @@ impl TickStage {
     async fn take_tick(
         &mut self,
         m: &Message,
+        bytes: &[u8],
         batch: &mut Batch,
         now_ms: i64,
     ) -> Result<Result<Option<WindowBar>, Refusal>, PipelineError> {
-        let mut tick = match Tick::decode(&m.wire_bytes()).and_then(|t| t.check(now_ms).map(|()| t)) {
+        let mut tick = match Tick::decode(bytes).and_then(|t| t.check(now_ms).map(|()| t)) {
             Ok(tick) => tick,
             Err(refusal) => return Ok(Err(refusal)),
         };
@@ -254,6 +259,7 @@ impl TickStage {
                 continue;
             }
             batch.bars.push(bar_of(w, self.length));
+            self.closed_waiting = true;
             batch.sent_at.push(None);
         }
     }
@@ -321,7 +327,7 @@ impl Stage for TickStage {
             return Ok(self.take_fetched(&bytes, batch));
         }
         let now_ms = chrono::Utc::now().timestamp_millis();
-        Ok(match self.take_tick(m, batch, now_ms).await? {
+        Ok(match self.take_tick(m, &bytes, batch, now_ms).await? {
             // Handed on at once: a live view waits for it.
             Ok(Some(bar)) => {
                 if let Some(analytics) = &self.analytics {
@@ -366,10 +372,11 @@ impl Stage for TickStage {
 
     /// A closed bar is written at once: it is what a live view waits for.
     fn writes_at_once(&self) -> bool {
-        true
+        self.closed_waiting
     }
 
     fn cut(&mut self, consumer: &dyn Consumer, _read: &HashMap<i32, i64>) -> (Vec<WindowMark>, Vec<Position>) {
+        self.closed_waiting = false;
         self.drop_revoked(consumer);
         self.cut_here()
     }

@@ -161,6 +161,15 @@ impl SourceArgs {
         self.open_live(None, HashMap::new()).await
     }
 
+    /// Where a live feed's history starts at `now_ms` (`--backfill`, or the
+    /// latest regular session's open).
+    pub fn backfill_from(&self, now_ms: i64) -> i64 {
+        match self.backfill {
+            Some(d) => now_ms - d.as_millis() as i64,
+            None => crate::latest_session_open(now_ms),
+        }
+    }
+
     /// Opens the source; a live one making bars of `bar` first backfills
     /// them (unless `--backfill 0`), each symbol from its point in `resume`
     /// (upper-case symbol → Unix milliseconds) if it has one.
@@ -172,12 +181,8 @@ impl SourceArgs {
         let backfill = match (bar.and_then(crate::chart_length), self.backfill) {
             (None, _) => None,
             (Some(_), Some(d)) if d.is_zero() => None,
-            (Some(length), duration) => {
-                let now = chrono::Utc::now().timestamp_millis();
-                let from_ms = match duration {
-                    Some(d) => now - d.as_millis() as i64,
-                    None => crate::latest_session_open(now),
-                };
+            (Some(length), _) => {
+                let from_ms = self.backfill_from(chrono::Utc::now().timestamp_millis());
                 if length != bar.expect("some") {
                     tracing::info!(
                         "{} bars are backfilled as {length} bars, into the {length} table",

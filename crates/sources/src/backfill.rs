@@ -11,7 +11,7 @@
 //! - A failed fetch is logged and retried with backoff (1 s doubling to 60 s)
 //!   while the ticks go on; nothing stops the feed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,7 +95,7 @@ pub(crate) struct Filler {
     /// Per symbol: where a new connection's gap starts.
     resume: HashMap<Arc<str>, i64>,
     /// Symbols with a tick on this connection.
-    seen: HashMap<Arc<str>, ()>,
+    seen: HashSet<Arc<str>>,
 }
 
 impl Filler {
@@ -160,7 +160,7 @@ impl Filler {
         drop(fetches);
         let (gaps, queued) = mpsc::channel(symbols.len().max(1) * GAPS_PER_SYMBOL);
         tokio::spawn(work(yahoo, length, queued, failed, items));
-        Some(Filler { length, settle: plan.settle, gaps, resume, seen: HashMap::new() })
+        Some(Filler { length, settle: plan.settle, gaps, resume, seen: HashSet::new() })
     }
 
     /// A new connection: each symbol's first tick on it opens a gap.
@@ -172,7 +172,7 @@ impl Filler {
     /// stopped reading).
     pub(crate) async fn on_tick(&mut self, symbol: &Arc<str>, time_ms: i64) -> bool {
         let Some((start, end)) = self.length.window(time_ms) else { return true };
-        if self.seen.insert(symbol.clone(), ()).is_none() {
+        if self.seen.insert(symbol.clone()) {
             let from = self.resume.get(symbol).copied().unwrap_or(start);
             if from < end {
                 let closes_in = Duration::from_millis((end - chrono::Utc::now().timestamp_millis()).max(0) as u64);

@@ -77,7 +77,8 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     let resume = match args.window.bar {
         Some(bar) if crate::backfill::backfills(args.source.source.as_deref()) && !backfill_off(&args) => {
             let store = args.store.open().await?;
-            crate::backfill::stored_resume(store.as_ref(), bar, &args.source.synthetic.symbols).await?
+            let from = args.source.backfill_from(chrono::Utc::now().timestamp_millis());
+            crate::backfill::stored_resume(store.as_ref(), bar, &args.source.synthetic.symbols, from).await?
         }
         _ => Default::default(),
     };

@@ -106,6 +106,19 @@ fn interrupt(mut child: Child, dir: &Path, log: &str) {
     assert!(ended && status.success(), "{log}: {status:?}\n{text}");
 }
 
+/// Keeps the logs of `dir` among the test artifacts (`target/test-artifacts/NAME/`).
+fn keep_logs(dir: &Path, name: &str) {
+    let kept = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts").join(name);
+    let _ = std::fs::remove_dir_all(&kept);
+    std::fs::create_dir_all(&kept).unwrap();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "log" || e == "out") {
+            std::fs::copy(&path, kept.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
 fn log_text(dir: &Path, log: &str) -> String {
     std::fs::read_to_string(dir.join(log)).unwrap_or_default()
 }
@@ -228,6 +241,7 @@ fn history_restarts_and_outages_leave_every_minute_whole() {
         |n| spawn(d, &args, &format!("run{n}.log")),
         |child, n| interrupt(child, d, &format!("run{n}.log")),
     );
+    keep_logs(d, "backfill-run");
     let db = dir.path().join("live.db");
     for (symbol, company) in [("NVDA", "NVIDIA"), ("TSLA", "Tesla")] {
         let whole = check_minutes(&market, &db, "bars_1m", symbol, company, from, to);
@@ -237,9 +251,10 @@ fn history_restarts_and_outages_leave_every_minute_whole() {
     assert_eq!(count(&db, "rejects"), 0, "{:?}", rows(&db, "SELECT kind, reason FROM rejects LIMIT 5"));
     let (first, second) = (log_text(d, "run1.log"), log_text(d, "run2.log"));
     for symbol in ["NVDA", "TSLA"] {
-        assert!(first.contains(&format!("bars of {symbol} ")), "run 1 backfilled no {symbol}:\n{first}");
+        let filled = |l: &&str| l.contains("backfilled") && l.contains(&format!(" of {symbol} "));
+        assert!(first.lines().any(|l| filled(&l)), "run 1 backfilled no {symbol}:\n{first}");
         // The restart's history, the first minute of its connection, the outage's gap.
-        let lines = second.lines().filter(|l| l.contains(&format!("bars of {symbol} "))).count();
+        let lines = second.lines().filter(filled).count();
         assert!(lines >= 3, "run 2 filled {lines} gaps of {symbol}:\n{second}");
     }
     let asked = market.get("/control/log");
@@ -293,13 +308,17 @@ fn through_kafka_a_restarted_producer_fills_its_gap() {
         std::thread::sleep(Duration::from_secs(1));
     }
     interrupt(consumer, d, "consume.log");
+    keep_logs(d, "backfill-kafka");
     for (symbol, company) in [("NVDA", "NVIDIA"), ("TSLA", "Tesla")] {
         let whole = check_minutes(&market, &db, "bars_1m", symbol, company, from, to);
         eprintln!("through Kafka, {symbol}: {whole} minutes made whole by the live feed");
         assert!(whole >= 1, "the live feed made no whole minute of {symbol}");
     }
     let second = log_text(d, "produce2.log");
-    assert!(second.contains("bars of NVDA "), "the restarted producer backfilled nothing:\n{second}");
+    assert!(
+        second.contains("backfilled") && second.contains(" of NVDA "),
+        "the restarted producer backfilled nothing:\n{second}"
+    );
 }
 
 /// `--bar 1s`: the history is fetched as minutes into the `1m` table (said
@@ -338,7 +357,9 @@ fn second_bars_backfill_minutes_and_ride_out_a_failing_chart_api() {
     let first_minute_end = began - began % 60_000 + 60_000;
     let db = d.join("s.db");
     let fetched = wait_until_every(Duration::from_secs(150), Duration::from_secs(1), || {
-        now_ms() > first_minute_end + 10_000 && log_text(d, "run.log").matches("bars of NVDA ").count() >= 2
+        let log = log_text(d, "run.log");
+        now_ms() > first_minute_end + 15_000
+            && log.lines().filter(|l| l.contains("backfilled") && l.contains(" of NVDA ")).count() >= 2
     });
     interrupt(run, d, "run.log");
     let log = log_text(d, "run.log");

@@ -341,3 +341,79 @@ async fn pacing_holds_when_the_stop_channel_is_closed() {
     }
     assert_eq!(n, 10);
 }
+
+/// A fetched bar settles its window: stored over the live bar the windows
+/// made of part of it, and a late tick within the grace period no longer
+/// revises it. A fetched bar of another length goes to its own table; a
+/// fetched bar that is not whole goes to the dead letters with why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetched_bars_are_stored_over_the_live_ones_and_stay() {
+    use stockstream_core::fetched::encode_fetched;
+    use stockstream_core::{FetchedBar, Ts};
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("f.db")).unwrap().for_interval("1m").await.unwrap();
+    let start = 1_709_564_400_000i64; // 15:00 UTC
+    let tick = |at: i64, price: f64| Tick {
+        symbol: Arc::from("NVDA"),
+        time_ms: start + at,
+        price,
+        size: 5.0,
+        day_volume: None,
+        trade_id: None,
+        source: Arc::from("test"),
+    };
+    let bar = |minute: i64, close: f64| Bar {
+        company: "NVIDIA".into(),
+        symbol: "NVDA".into(),
+        ts: Ts::Instant(chrono::DateTime::from_timestamp_millis(start + minute * 60_000).unwrap()),
+        open: 90.0,
+        high: 120.0,
+        low: 80.0,
+        close,
+        volume: 1000.0,
+        vwap: None,
+        trades: None,
+    };
+    let fetched = |b: Bar, length: i64| Item::Fetched(FetchedBar { bar: b, length: BarLength::Fixed(length) });
+    let mut not_whole = encode_fetched(&FetchedBar { bar: bar(3, 1.0), length: BarLength::Fixed(60_000) });
+    not_whole = String::from_utf8(not_whole).unwrap().replace("\"Close\":1", "\"Close\":null").into_bytes();
+    let items = vec![
+        // The feed saw the second half of minute 0 only.
+        Item::Tick(tick(30_000, 100.0)),
+        Item::Tick(tick(50_000, 101.0)),
+        // Minute 1 live, which closes minute 0 (past the 5 s lateness).
+        Item::Tick(tick(66_000, 102.0)),
+        // Minute 0 whole from the chart API, then a late tick for it.
+        fetched(bar(0, 99.0), 60_000),
+        Item::Tick(tick(70_000, 103.0)),
+        Item::Tick(tick(40_000, 150.0)),
+        // An hour bar of history (10:30 New York), for the 1h table.
+        fetched(bar(30, 98.0), 3_600_000),
+        Item::Wire(stockstream_core::WireRecord { key: "NVDA".into(), payload: not_whole, ts: None }),
+    ];
+    let (_keep, stop) = watch::channel(false);
+    let stats = Arc::new(Stats::default());
+    embedded(
+        Box::new(Items(items)),
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        stats.clone(),
+        &tick_options(),
+        Pace::Max,
+        stop,
+    )
+    .await
+    .unwrap();
+    let minutes = stored(&store).await;
+    let first = minutes.iter().find(|b| b.ts.to_string() == "2024-03-04T15:00:00Z").unwrap();
+    assert_eq!((first.close, first.high, first.volume, first.trades), (99.0, 120.0, 1000.0, None), "{minutes:?}");
+    let second = minutes.iter().find(|b| b.ts.to_string() == "2024-03-04T15:01:00Z").unwrap();
+    assert_eq!((second.open, second.close, second.trades), (102.0, 103.0, Some(2)));
+    let hours = store.interval("1h").await.unwrap();
+    let hour = hours.range("NVIDIA", &DateRange::default()).await.unwrap();
+    assert_eq!(hour.len(), 1, "{hour:?}");
+    assert_eq!((hour[0].ts.to_string().as_str(), hour[0].close), ("2024-03-04T15:30:00Z", 98.0));
+    let kept = store.rejects().await.unwrap();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].reason.contains("Close"), "{kept:?}");
+}

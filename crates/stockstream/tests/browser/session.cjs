@@ -20,10 +20,12 @@ const open = require("./open.cjs"), { look } = open;
   });
   await page.screenshot({ path: screenshot });
   await page.selectOption("#interval", "5m");
-  await page.waitForFunction(() => document.getElementById("interval").value === "5m"
-    && ((document.getElementById("chart").data || []).find(t => t.name === "price") || { x: [] }).x.length > 0
-    && ((document.getElementById("chart").data || []).find(t => t.name === "forming") || { x: [] }).x.length > 0,
-    null, { timeout: 30000 });
+  // Drawn again from the 5m page: candles five minutes apart, and a forming one.
+  await page.waitForFunction(() => {
+    const data = document.getElementById("chart").data || [], price = data.find(t => t.name === "price"), forming = data.find(t => t.name === "forming");
+    const at = x => Date.parse(String(x).replace(" ", "T") + "Z");
+    return price && price.x.length > 1 && at(price.x[1]) - at(price.x[0]) >= 300000 && forming && forming.x.length > 0;
+  }, null, { timeout: 30000 });
   const fiveMinutes = await look(page);
   // Candle times of the 5m chart, as drawn.
   const times = await page.evaluate(() => (document.getElementById("chart").data || []).find(t => t.name === "price").x.map(String));
