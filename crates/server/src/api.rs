@@ -611,6 +611,10 @@ pub fn router(state: AppState) -> Router {
             ApiError { status: StatusCode::NOT_FOUND, message: "no such route".into(), parameter: None }
         })
         .layer(axum::middleware::map_response(harden))
+        // The page, its script and the JSON, gzip or brotli as the browser
+        // asks, at a level that costs little per request; server-sent
+        // events and the gzipped library pass as they are.
+        .layer(tower_http::compression::CompressionLayer::new().quality(tower_http::CompressionLevel::Precise(4)))
         .with_state(state)
 }
 
@@ -621,6 +625,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let limits = state.limits;
+    crate::assets::warm();
     crate::listen::serve_limited(listener, router(state), limits, shutdown).await?;
     Ok(())
 }

@@ -15,8 +15,11 @@ const timings = page => page.waitForFunction(() => performance.getEntriesByName(
 
 (async () => {
   const [url, screenshot] = process.argv.slice(2);
-  const { browser, page, errors, external } = await open(url, { width: 1400, height: 900 });
+  const { browser, page, errors, external, transferred } = await open(url, { width: 1400, height: 900 });
   const first = await timings(page);
+  // A cold visit's weight: everything the page took until its chart was drawn.
+  await page.waitForTimeout(300);
+  first.bytes = await transferred();
   const cached = [];
   for (let i = 0; i < 3; i++) {
     await page.reload();

@@ -15,8 +15,13 @@ module.exports = async function open(url, viewport) {
   page.on("pageerror", e => errors.push(String(e)));
   const origin = new URL(url).origin;
   page.on("request", r => { if (!r.url().startsWith("data:") && new URL(r.url()).origin !== origin) external.push(r.url()); });
+  // Bytes over the wire (headers and bodies as sent, compressed), of every
+  // request finished so far: the event stream never finishes.
+  const sizes = [];
+  page.on("requestfinished", r => sizes.push(r.sizes().then(s => s.responseHeadersSize + s.responseBodySize).catch(() => 0)));
+  const transferred = async () => (await Promise.all(sizes)).reduce((a, b) => a + b, 0);
   await page.goto(url);
-  return { browser, page, errors, external };
+  return { browser, page, errors, external, transferred };
 };
 
 // What the dashboard shows: the chart's candles (closed and forming), its
