@@ -8,10 +8,54 @@ const esc = t => String(t).replace(/[&<>"]/g, ch => ({ "&": "&amp;", "<": "&lt;"
 const price = v => v == null || !isFinite(v) ? "–" : (String(v).split(".")[1] || "").length > 2 ? String(v) : v.toFixed(2);
 const fixed = (v, d = 2) => v == null || !isFinite(v) ? "–" : v.toFixed(d);
 const pct = v => v == null || !isFinite(v) ? "–" : (v >= 0 ? "+" : "") + (v * 100).toFixed(2) + "%";
-// Plotly reads dates without a zone as they are: bars are in UTC.
-const plotDate = d => d.replace("T", " ").replace("Z", "");
-// Milliseconds since the epoch of a bar's date or a date Plotly gives back.
-const ms = d => { const s = String(d).replace(" ", "T").replace("Z", ""); return Date.parse(s.length <= 10 ? s + "T00:00:00Z" : s.slice(0, 23) + "Z"); };
+// Intraday times are drawn in a zone: the exchange's (New York) unless the
+// URL says `tz=utc` or `tz=local` (the browser's). Plotly reads a date
+// without a zone as it is: a bar's instant becomes a wall time of the zone,
+// and a date Plotly gives back becomes an instant again. Days have no zone.
+const ZONES = { exchange: "America/New_York", utc: "UTC", local: Intl.DateTimeFormat().resolvedOptions().timeZone };
+const ZONE_TITLES = { exchange: "New York time", utc: "UTC", local: `local time (${ZONES.local})` };
+/** @type {Intl.DateTimeFormat} */
+let wallFormat;
+const wallCache = new Map();
+function setZone(tz) {
+  view.tz = tz in ZONES ? tz : "exchange";
+  wallFormat = new Intl.DateTimeFormat("en-CA", { timeZone: ZONES[view.tz], hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  wallCache.clear();
+}
+const zoned = () => !shown().endsWith("d");
+// An instant's wall time in the zone: `2024-01-02 09:30:00`.
+function wall(t) {
+  let w = wallCache.get(t);
+  if (w === undefined) {
+    /** @type {Record<string, string>} */
+    const p = {};
+    for (const { type, value } of wallFormat.formatToParts(t)) p[type] = value;
+    const frac = ((t % 1000) + 1000) % 1000;
+    w = `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}${frac ? "." + String(frac).padStart(3, "0") : ""}`;
+    if (wallCache.size > 50000) wallCache.clear();
+    wallCache.set(t, w);
+  }
+  return w;
+}
+// The instant of a wall time read as if in UTC (`naive`): less the zone's
+// offset then, found again at the result (a change of offset between).
+function fromWall(naive) {
+  let t = naive;
+  for (let i = 0; i < 2; i++) t = naive - (Date.parse(wall(t).replace(" ", "T") + "Z") - t);
+  return t;
+}
+// A bar's date as Plotly draws it.
+const plotDate = d => d.length <= 10 ? d : zoned() ? wall(Date.parse(d)) : d.replace("T", " ").replace("Z", "");
+// Milliseconds since the epoch of a bar's date (UTC) or of a date Plotly
+// gives back (a wall time, text or number).
+const ms = d => {
+  if (typeof d === "number") return zoned() ? fromWall(d) : d;
+  const s = String(d);
+  if (s.length <= 10) return Date.parse(s + "T00:00:00Z");
+  if (s.includes("T")) return Date.parse(s.endsWith("Z") ? s : s + "Z");
+  const naive = Date.parse(s.replace(" ", "T").slice(0, 23) + "Z");
+  return zoned() ? fromWall(naive) : naive;
+};
 const time = b => ms(b.date);
 // Offered when the server does not say which it can read.
 const INTERVALS = ["1s", "1m", "5m", "15m", "30m", "1h", "1d"];
@@ -19,13 +63,17 @@ const INTERVALS = ["1s", "1m", "5m", "15m", "30m", "1h", "1d"];
 // sooner); older pages come as they scroll into view.
 const FIRST_PAGE = 200, PAGE = 500, MAX_LOADED = 50000, SPARK = 60, VISIBLE = 120;
 
-// What the URL keeps: company, interval, theme and overlays.
+// What the URL keeps: company, interval, theme, overlays and whether the
+// view follows the newest bars.
 const url = new URLSearchParams(location.search);
 const view = {
   company: url.get("company"),
   interval: url.get("interval"),
   theme: url.get("theme") || (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"),
+  hold: url.get("follow") === "0",
+  tz: "exchange",
 };
+setZone(url.get("tz") || "exchange");
 /**
  * The overlays of the price pane, one row each: its checkbox, the indicator
  * columns it draws (they widen the price axis too) and its traces, given the
@@ -62,6 +110,10 @@ const state = {
   loading: null,       // the page request in flight
   /** @type {any} */
   xrange: null,        // the visible dates, as Plotly shows them
+  /** @type {EventSource | null} */
+  stream: null,        // the live events
+  streamOpened: false,
+  lastEvent: 0,        // when the last live event came (performance.now())
   generation: 0,       // a new company or interval makes older answers stale
   painted: false,      // the chart was drawn once
   dirty: false,        // the chart must be drawn again
@@ -95,6 +147,8 @@ function keepUrl() {
   p.set("interval", shown());
   p.set("theme", view.theme);
   p.set("overlays", overlays.filter(o => $(o).checked).join(","));
+  p.set("tz", view.tz);
+  p.set("follow", state.xrange ? "0" : "1");
   history.replaceState(null, "", "?" + p);
 }
 
@@ -192,7 +246,16 @@ function fold(bar) {
   if (!last || state.loading) return;
   const t = ms(bar.date), start = at(last);
   if (t < start) return;
-  if (t >= start + step()) { reloadSoon(); return; }
+  if (t >= start + step()) {
+    // A new bucket: formed here until the store's page has it (loaded again).
+    const k = Math.floor((t - start) / step());
+    last.partial = false;
+    const date = new Date(start + k * step()).toISOString().replace(".000Z", "Z");
+    state.bars.push({ date, open: bar.open, high: bar.high, low: bar.low, close: bar.close, volume: 0, vwap: null, partial: true, ind: null });
+    reloadSoon();
+    fold(bar);
+    return;
+  }
   // What the bucket holds of closed bars; the forming one is added on top.
   const base = last.base || (last.base = { high: last.high, low: last.low, volume: last.volume || 0, counted: new Set() });
   if (!bar.partial && !base.counted.has(bar.date)) {
@@ -223,6 +286,38 @@ function defaultRange() {
   const from = state.bars.length > VISIBLE ? ms(state.bars[state.bars.length - VISIBLE].date)
     : ms(state.bars[state.bars.length - 1].date) - step() * Math.max(40, state.bars.length);
   return [plotDate(new Date(from - step() / 2).toISOString()), pastNewest(0.5)];
+}
+
+// A view kept on the bars: its width kept when it runs past the newest bar
+// (a few bars of room) or, once every page is loaded, before the oldest;
+// all of them when it is wider than they are; the newest bars (null) when
+// it is empty or flipped.
+function clampRange(range) {
+  if (!range || !state.bars.length) return range;
+  let a = ms(range[0]), b = ms(range[1]);
+  if (!(b > a)) return null;
+  const hi = ms(pastNewest(20)), lo = state.complete ? ms(state.bars[0].date) - step() / 2 : -Infinity, width = b - a;
+  if (hi - lo <= width) { a = lo; b = hi; }
+  else if (b > hi) { a = hi - width; b = hi; }
+  else if (a < lo) { a = lo; b = lo + width; }
+  return [a, b].map(t => plotDate(new Date(t).toISOString()));
+}
+
+// Back to the newest bars, following them as they come.
+function followNewest() {
+  state.xrange = null;
+  state.dirty = true;
+  showFollow();
+}
+
+// Whether the view follows the newest bars (no range of the user's): on the
+// button, and in the URL.
+function showFollow() {
+  const on = state.xrange === null, button = $("follow");
+  if (button.getAttribute("aria-pressed") === String(on)) return;
+  button.setAttribute("aria-pressed", String(on));
+  button.textContent = on ? "Following live" : "Follow live";
+  keepUrl();
 }
 
 // A bar's time in ms, kept on it: drawing asks for it often.
@@ -277,6 +372,11 @@ function draw() {
   if (!window.Plotly) { message("loading the chart…"); return false; }
   message(null);
   $("chart").dataset.loaded = String(state.bars.length);
+  // The URL said not to follow: the newest bars' view, held where it is.
+  if (view.hold && !state.xrange) state.xrange = defaultRange();
+  view.hold = false;
+  if (state.xrange) state.xrange = clampRange(state.xrange);
+  showFollow();
   const c = colours(), range = state.xrange || defaultRange(), { drawn, drawnFor, stride } = drawable(range);
   const from = ms(range[0]), to = ms(range[1]), seen = drawn.concat(forming).filter(b => at(b) >= from && at(b) <= to);
   $("zoom-note").textContent = stride > 1 ? `zoomed out: a candle per ${stride} bars` : "";
@@ -330,13 +430,14 @@ function draw() {
   const daily = shown() === "1d";
   const layout = {
     paper_bgcolor: c.bg, plot_bgcolor: c.bg, font: { color: c.text, size: 11 }, showlegend: false, dragmode: "pan",
-    hovermode: "x", hoverdistance: -1, spikedistance: -1, margin: { l: 10, r: 60, t: 8, b: 30 }, bargap: 0.2,
+    hovermode: "x", hoverdistance: -1, spikedistance: -1, margin: { l: 10, r: 60, t: 8, b: 44 }, bargap: 0.2,
     xaxis: {
       // The range is ours (the user's zoom, kept from relayout events, then
       // clamped or moved with the newest bar): applied on every drawing.
       type: "date", range, uirevision: ++state.drawings, anchor: "y4", rangeslider: { visible: false }, gridcolor: c.grid, showspikes: true, spikemode: "across",
       spikethickness: 1, spikedash: "dot", spikecolor: c.muted, spikesnap: "cursor",
       rangebreaks: daily ? [{ bounds: ["sat", "mon"] }] : [],
+      title: { text: zoned() ? ZONE_TITLES[view.tz] : "", font: { size: 11, color: c.muted }, standoff: 4 },
     },
     yaxis: axis([0.42, 1], "price", prices),
     yaxis2: axis([0.29, 0.4], "volume", span(seen.map(b => b.volume).concat([0]), 0.02)),
@@ -345,7 +446,11 @@ function draw() {
     shapes: [30, 70].map(v => ({ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y3", y0: v, y1: v, line: { color: c.muted, width: 1, dash: "dash" } })),
     uirevision: `${view.company}|${shown()}`,
   };
-  const config = { responsive: true, scrollZoom: true, displaylogo: false, modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"] };
+  // Plotly's own reset goes back to the range of an earlier drawing: the
+  // home button and a double-click go to the newest bars instead.
+  const home = { name: "newest", title: "Newest bars, following them", icon: Plotly.Icons.home, click: followNewest };
+  const config = { responsive: true, scrollZoom: true, displaylogo: false, doubleClick: false,
+    modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "resetScale2d"], modeBarButtonsToAdd: [home] };
   Plotly.react($("chart"), data, layout, config).then(() => {
     if (!state.painted) { state.painted = true; performance.mark("stockstream-first-chart"); onChart(); }
   });
@@ -392,9 +497,25 @@ function texts() {
   legend(state.hovered || state.bars[state.bars.length - 1]);
   const f = state.bars.length && state.bars[state.bars.length - 1].partial ? state.bars[state.bars.length - 1] : null;
   $("forming-label").textContent = f
-    ? `forming ${f.date.slice(11, 19)} · O ${price(f.open)} H ${price(f.high)} L ${price(f.low)} C ${price(f.close)} · V ${Math.round(f.volume)}`
+    ? `forming ${plotDate(f.date).slice(11, 19)} · O ${price(f.open)} H ${price(f.high)} L ${price(f.low)} C ${price(f.close)} · V ${Math.round(f.volume)}`
     : "";
-  if (state.received || state.ticks) $("status").textContent = state.ticks ? `live · ${state.received} bars, ${state.ticks} ticks received` : `live · ${state.received} bars received`;
+  showStatus();
+}
+
+// What the stream does, truthfully: "live" only while events arrive; a
+// stream gone quiet or lost is said over the chart too.
+const QUIET_MS = 15000;
+function showStatus() {
+  const open = state.stream && state.stream.readyState === EventSource.OPEN, quiet = performance.now() - state.lastEvent;
+  let text, stale = false;
+  if (!state.stream) text = "connecting…";
+  else if (!open) { text = "reconnecting… the chart is not live"; stale = state.lastEvent > 0 || state.streamOpened; }
+  else if (!state.lastEvent) text = "connected · nothing streaming";
+  else if (quiet > QUIET_MS) { text = `stale · nothing new for ${Math.round(quiet / 1000)} s`; stale = true; }
+  else text = state.ticks ? `live · ${state.received} bars, ${state.ticks} ticks received` : `live · ${state.received} bars received`;
+  if ($("status").textContent !== text) $("status").textContent = text;
+  document.body.classList.toggle("stale", stale);
+  $("stale").textContent = stale ? text : "";
 }
 
 function onChart() {
@@ -403,7 +524,7 @@ function onChart() {
   gd.on("plotly_hover", e => {
     const x = e.xvals && e.xvals[0];
     if (x == null || !state.bars.length) return;
-    const t = typeof x === "number" ? x : ms(x);
+    const t = ms(x);
     let lo = 0, hi = state.bars.length - 1;
     while (lo < hi) { const mid = (lo + hi) >> 1; if (time(state.bars[mid]) < t) lo = mid + 1; else hi = mid; }
     if (lo > 0 && t - time(state.bars[lo - 1]) < time(state.bars[lo]) - t) lo--;
@@ -411,18 +532,15 @@ function onChart() {
     legend(state.hovered);
   });
   gd.on("plotly_unhover", () => { state.hovered = null; legend(state.bars[state.bars.length - 1]); });
+  gd.on("plotly_doubleclick", followNewest);
   gd.on("plotly_relayout", e => {
     if (e["xaxis.range[0]"] !== undefined) state.xrange = [String(e["xaxis.range[0]"]), String(e["xaxis.range[1]"])];
     else if (Array.isArray(e["xaxis.range"])) state.xrange = e["xaxis.range"].map(String);
     else if (e["xaxis.autorange"]) state.xrange = null;
     else return;
-    // Not far past the newest bar, nor before the oldest once all are here.
-    if (state.xrange && state.bars.length) {
-      const newest = pastNewest(20), oldest = plotDate(state.bars[0].date);
-      if (state.xrange[1] > newest) state.xrange[1] = newest;
-      if (state.complete && state.xrange[0] < oldest) state.xrange[0] = oldest;
-    }
+    state.xrange = clampRange(state.xrange);
     state.dirty = true;
+    showFollow();
     // Near the oldest bar loaded: the page before it.
     const edge = state.bars[Math.min(state.bars.length - 1, 20)];
     if (state.xrange && edge && state.xrange[0] <= plotDate(edge.date)) loadPage(true);
@@ -563,6 +681,9 @@ async function start() {
   $("interval").onchange = () => { view.interval = $("interval").value === state.live ? null : $("interval").value; reset(); };
   $("company").onchange = () => select($("company").value);
   $("theme").onclick = () => theme(view.theme === "dark" ? "light" : "dark");
+  $("follow").onclick = followNewest;
+  $("tz").value = view.tz;
+  $("tz").onchange = () => { setZone($("tz").value); state.xrange = null; keepUrl(); state.dirty = state.textDirty = true; };
   for (const o of overlays) $(o).onchange = () => { keepUrl(); state.dirty = true; };
   if (!view.company) view.company = watched[0] || null;
   reset(view.interval ? null : watched);
@@ -571,9 +692,12 @@ async function start() {
   for (const a of (await api(`/api/alerts${q({ limit: 50 })}`).catch(() => [])).reverse()) feed(a);
 
   const source = new EventSource("/api/stream");
-  const status = $("status");
-  source.onopen = () => { status.textContent = "live"; };
-  source.onerror = () => { status.textContent = "reconnecting…"; };
+  state.stream = source;
+  source.onopen = () => { state.streamOpened = true; showStatus(); };
+  source.onerror = () => showStatus();
+  setInterval(showStatus, 1000);
+  // Any event of the stream: it is live.
+  for (const kind of ["bar", "forming", "earlier", "alert"]) source.addEventListener(kind, () => { state.lastEvent = performance.now(); });
   source.addEventListener("bar", e => {
     const b = JSON.parse(e.data), ind = b.indicators;
     state.received++;

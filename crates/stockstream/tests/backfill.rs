@@ -439,6 +439,23 @@ fn the_dashboard_opens_on_the_session() {
     eprintln!("first paint: {first}\n5m: {}", seen["fiveMinutes"]);
     assert!(first["candles"].as_u64().unwrap() >= 100, "history at the first paint: {first}");
     assert!(seen["vwap"].as_u64().unwrap() >= 1, "no VWAP line: {seen}");
+    // Times in New York time by default, named on the axis; UTC when picked.
+    let (exchange, utc) = (&seen["exchange"], &seen["utc"]);
+    assert_eq!(exchange["title"], "New York time", "{exchange}");
+    assert_eq!(utc["title"], "UTC", "{utc}");
+    assert!(utc["url"].as_str().unwrap().contains("tz=utc"), "{utc}");
+    for z in [exchange, utc] {
+        let newest = chrono::DateTime::parse_from_rfc3339(z["newest"].as_str().unwrap()).unwrap().timestamp_millis();
+        let (last, shown) = (z["last"].as_str().unwrap(), newest);
+        let wall = if z == exchange {
+            let day = stockstream_core::calendar::NewYorkDay::of(shown).unwrap();
+            let minutes = (shown - day.midnight) / 60_000;
+            format!("{} {:02}:{:02}", day.date, minutes / 60, minutes % 60)
+        } else {
+            chrono::DateTime::from_timestamp_millis(shown).unwrap().format("%Y-%m-%d %H:%M").to_string()
+        };
+        assert_eq!(&last[..16], wall, "the newest candle drawn at {last}, stored at {}", z["newest"]);
+    }
     assert!(seen["after"]["url"].as_str().unwrap().contains("interval=5m"), "{seen}");
     let five = &seen["fiveMinutes"];
     assert!(five["candles"].as_u64().unwrap() >= 20, "5m candles: {five}");

@@ -365,7 +365,7 @@ fn a_long_history_opens_within_a_second_and_pages_in_as_it_comes_into_view() {
     let opened = &seen["opened"];
     assert_eq!(opened["company"], "Tesla", "the URL's company, as stored");
     assert_eq!(opened["theme"], "dark");
-    assert_eq!(opened["url"], "?company=Tesla&interval=1d&theme=dark&overlays=sma10%2Csma50");
+    assert_eq!(opened["url"], "?company=Tesla&interval=1d&theme=dark&overlays=sma10%2Csma50&tz=exchange&follow=1");
     assert_eq!(opened["loaded"], 200, "a first page, not the whole history");
     let zoomed: Vec<u64> = seen["zoomed"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap()).collect();
     assert!(zoomed.contains(&700) && zoomed.contains(&1200), "pages of 500: {zoomed:?}");
@@ -596,4 +596,91 @@ fn terminated_cleanly(mut server: Server, dir: &Path) {
     let status = server.child.wait().unwrap();
     let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
     assert!(status.success(), "{status:?} after SIGTERM:\n{log}");
+}
+
+/// Navigation over two years of daily bars in a real browser: six and more
+/// drags towards the oldest bar keep the view's width and stop at that bar
+/// (the time axis never flips), drags back move it again, the wheel out
+/// shows the whole history and no more, and a double-click, the home button
+/// or the follow button return to the newest bars (the button and the URL
+/// say whether the view follows them); the status does not claim "live"
+/// when nothing streams, and a lost stream is said over the chart until it
+/// is back. Screenshots: `target/test-artifacts/navigation.png` and
+/// `navigation-offline.png`.
+#[test]
+fn navigation_stays_on_the_bars_and_returns_to_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["run", "--rows", "3528", "--start", "2023-04-03", "--no-report", "--no-insights"]);
+    let newest = common::rows(&dir.path().join("stockstream.db"), "SELECT MAX(date) FROM bars")[0][0].clone();
+    let server = start(dir.path(), &["serve"]);
+    let base = server.base.clone();
+    // The server stopped and started again when the page says so.
+    let signal = dir.path().join("outage");
+    let outage = {
+        let (signal, dir) = (signal.clone(), dir.path().to_path_buf());
+        std::thread::spawn(move || {
+            let says = |word: &str| std::fs::read_to_string(&signal).is_ok_and(|s| s == word);
+            assert!(common::wait_until(Duration::from_secs(120), || says("ready")), "the page never got ready");
+            let bind = server.base.trim_start_matches("http://").to_string();
+            drop(server);
+            assert!(common::wait_until(Duration::from_secs(60), || says("seen")), "the page never saw the outage");
+            common::start_at(&dir, &["serve"], &bind)
+        })
+    };
+    let seen = common::in_browser_with(
+        "navigation.cjs",
+        &format!("{base}/?company=NVIDIA"),
+        "navigation",
+        &[("OUTAGE_FILE", signal.to_str().unwrap())],
+    );
+    let _server = outage.join().unwrap();
+    let day = |text: &str| chrono::NaiveDate::parse_from_str(&text[..10], "%Y-%m-%d").unwrap();
+    // Plotly gives `2024-06-11`, `2024-06-11 16:48` or `2024-06-11 16:48:07.5`.
+    let at = |text: &str| {
+        let full = format!("{text}{}", &" 00:00:00"[(text.len().min(19) - 10).min(9)..]);
+        chrono::NaiveDateTime::parse_from_str(&full[..19], "%Y-%m-%d %H:%M:%S").unwrap().and_utc().timestamp() as f64
+    };
+    let span = |r: &Value| {
+        let r: Vec<&str> = r.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        (at(r[0]), at(r[1]), r[0].to_string(), r[1].to_string())
+    };
+    let (oldest, newest) = (chrono::NaiveDate::from_ymd_opt(2023, 4, 3).unwrap(), day(&newest));
+    let (a0, b0, ..) = span(&seen["opened"]);
+    let width = b0 - a0;
+    let older = seen["older"].as_array().unwrap();
+    assert!(older.len() >= 6, "{older:?}");
+    for r in older {
+        let (a, b, ta, tb) = span(r);
+        assert!(b > a, "the axis flipped: {ta} .. {tb}");
+        assert!((b - a - width).abs() <= 86_400.0 * 3.0, "the view's width changed: {ta} .. {tb} ({older:?})");
+        assert!(day(&ta) >= oldest.pred_opt().unwrap(), "the view went before the oldest bar: {ta}");
+    }
+    let (last_a, _, last_ta, _) = span(older.last().unwrap());
+    assert!(day(&last_ta) <= oldest.succ_opt().unwrap(), "the drags did not reach the oldest bar: {last_ta}");
+    let (back_a, _, back_ta, _) = span(seen["back"].as_array().unwrap().last().unwrap());
+    assert!(back_a > last_a + width, "dragging back did not move the view: {back_ta}");
+    let (wa, wb, wta, wtb) = span(&seen["wheeled"]);
+    assert!(wb > wa && day(&wta) >= oldest.pred_opt().unwrap() && day(&wta) <= oldest.succ_opt().unwrap(), "wheeled out: {wta} .. {wtb}");
+    assert!(day(&wtb) >= newest && (day(&wtb) - newest).num_days() <= 31, "wheeled out: {wta} .. {wtb}, newest {newest}");
+    assert_eq!(seen["loaded"], 504, "every bar loaded once the view holds them all");
+    // Nothing streams from a store served as it is: the page does not say "live".
+    assert_eq!(seen["seen"]["status"], "connected · nothing streaming", "{}", seen["seen"]);
+    let (offline, online) = (&seen["offline"], &seen["online"]);
+    assert_eq!(offline["stale"], true, "the lost stream is not shown: {offline}");
+    assert!(offline["banner"].as_str().unwrap().starts_with("reconnecting"), "{offline}");
+    assert_eq!(online["stale"], false, "the stream came back: {online}");
+    assert_eq!(online["networkErrors"], serde_json::json!([]), "errors besides the failed requests: {online}");
+    assert_eq!(online["status"], "connected · nothing streaming", "{online}");
+    assert_eq!(seen["dragged"]["pressed"], "false", "{}", seen["dragged"]);
+    assert!(seen["dragged"]["url"].as_str().unwrap().contains("follow=0"), "{}", seen["dragged"]);
+    for state in ["afterHome", "afterFollow"] {
+        assert_eq!(seen[state]["pressed"], "true", "{state}: {}", seen[state]);
+        assert!(seen[state]["url"].as_str().unwrap().contains("follow=1"), "{state}: {}", seen[state]);
+    }
+    for (before, after) in [("beforeDouble", "doubled"), ("beforeHome", "homed"), ("beforeFollow", "followed")] {
+        let (_, bb, _, tbb) = span(&seen[before]);
+        let (_, ab, ta, tb) = span(&seen[after]);
+        assert!(day(&tbb) < newest, "{before}: the drag left the newest bars: {tbb}");
+        assert!(ab > bb && day(&tb) >= newest && (day(&tb) - newest).num_days() <= 31, "{after}: {ta} .. {tb}, newest {newest}");
+    }
 }

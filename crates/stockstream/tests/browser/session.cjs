@@ -18,14 +18,31 @@ const open = require("./open.cjs"), { look } = open;
     const t = (document.getElementById("chart").data || []).find(t => t.name === "VWAP");
     return t ? t.y.filter(v => v != null).length : 0;
   });
+  // The time axis in exchange time, named.
+  // The newest closed bar as loaded (UTC, as the API gave it) and as drawn.
+  // @ts-ignore: the page's own state, a global of its script
+  const zone = () => page.waitForFunction(() => !state.dirty).then(() => page.evaluate(() => {
+    const gd = document.getElementById("chart"), price = gd.data.find(t => t.name === "price");
+    // @ts-ignore: the page's own state, a global of its script
+    const newest = state.bars.filter(b => !b.partial).pop().date;
+    return { title: gd.layout.xaxis.title.text, last: String(price.x[price.x.length - 1]), newest, url: location.search };
+  }));
+  const exchange = await zone();
   await page.screenshot({ path: screenshot });
+  await page.selectOption("#tz", "utc");
+  await page.waitForFunction(() => document.getElementById("chart").layout.xaxis.title.text === "UTC", null, { timeout: 10000 });
+  const utc = await zone();
+  await page.selectOption("#tz", "exchange");
   await page.selectOption("#interval", "5m");
   // Drawn again from the 5m page: candles five minutes apart, and a forming one.
   await page.waitForFunction(() => {
     const data = document.getElementById("chart").data || [], price = data.find(t => t.name === "price"), forming = data.find(t => t.name === "forming");
     const at = x => Date.parse(String(x).replace(" ", "T") + "Z");
     return price && price.x.length > 1 && at(price.x[1]) - at(price.x[0]) >= 300000 && forming && forming.x.length > 0;
-  }, null, { timeout: 30000 });
+  }, null, { timeout: 30000 }).catch(async e => {
+    await page.screenshot({ path: screenshot.replace(/\.png$/, "-5m.png") });
+    throw new Error(`no 5m chart: ${e.message}\n${JSON.stringify(await look(page))}`);
+  });
   const fiveMinutes = await look(page);
   // Candle times of the 5m chart, as drawn.
   const times = await page.evaluate(() => (document.getElementById("chart").data || []).find(t => t.name === "price").x.map(String));
@@ -37,5 +54,5 @@ const open = require("./open.cjs"), { look } = open;
   const after = await look(page);
   await page.screenshot({ path: screenshot.replace(/\.png$/, "-5m.png") });
   await browser.close();
-  console.log(JSON.stringify({ errors, external, first, vwap, fiveMinutes, times, samples, after }));
+  console.log(JSON.stringify({ errors, external, first, exchange, utc, vwap, fiveMinutes, times, samples, after }));
 })().catch(e => { console.error(e); process.exit(1); });

@@ -157,6 +157,11 @@ pub fn proc_status_kb(pid: u32, field: &str) -> u64 {
 /// host for anything. Its screenshot is kept as
 /// `target/test-artifacts/<name>.png`.
 pub fn in_browser(script: &str, url: &str, name: &str) -> serde_json::Value {
+    in_browser_with(script, url, name, &[])
+}
+
+/// [`in_browser`], the script given these environment variables.
+pub fn in_browser_with(script: &str, url: &str, name: &str, env: &[(&str, &str)]) -> serde_json::Value {
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     let shot = artifacts.join(format!("{name}.png"));
@@ -167,6 +172,7 @@ pub fn in_browser(script: &str, url: &str, name: &str) -> serde_json::Value {
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser").join(script))
         .args([url, shot.to_str().unwrap()])
         .env("PLAYWRIGHT_CORE", &playwright)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -194,7 +200,12 @@ impl Drop for Server {
 /// Starts `stockstream ARGS --bind …` in `dir` (its log in `server.log`) and
 /// waits until it listens.
 pub fn start(dir: &Path, args: &[&str]) -> Server {
-    let bind = format!("127.0.0.1:{}", stockstream_testkit::free_port());
+    start_at(dir, args, &format!("127.0.0.1:{}", stockstream_testkit::free_port()))
+}
+
+/// [`start`] on the address `bind` (a server started again where it was).
+pub fn start_at(dir: &Path, args: &[&str], bind: &str) -> Server {
+    let bind = bind.to_string();
     let child = bin()
         .args(args)
         .args(["--bind", &bind])
