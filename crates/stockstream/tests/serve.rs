@@ -660,8 +660,14 @@ fn navigation_stays_on_the_bars_and_returns_to_the_newest() {
     let (back_a, _, back_ta, _) = span(seen["back"].as_array().unwrap().last().unwrap());
     assert!(back_a > last_a + width, "dragging back did not move the view: {back_ta}");
     let (wa, wb, wta, wtb) = span(&seen["wheeled"]);
-    assert!(wb > wa && day(&wta) >= oldest.pred_opt().unwrap() && day(&wta) <= oldest.succ_opt().unwrap(), "wheeled out: {wta} .. {wtb}");
-    assert!(day(&wtb) >= newest && (day(&wtb) - newest).num_days() <= 31, "wheeled out: {wta} .. {wtb}, newest {newest}");
+    assert!(
+        wb > wa && day(&wta) >= oldest.pred_opt().unwrap() && day(&wta) <= oldest.succ_opt().unwrap(),
+        "wheeled out: {wta} .. {wtb}"
+    );
+    assert!(
+        day(&wtb) >= newest && (day(&wtb) - newest).num_days() <= 31,
+        "wheeled out: {wta} .. {wtb}, newest {newest}"
+    );
     assert_eq!(seen["loaded"], 504, "every bar loaded once the view holds them all");
     // Nothing streams from a store served as it is: the page does not say "live".
     assert_eq!(seen["seen"]["status"], "connected · nothing streaming", "{}", seen["seen"]);
@@ -681,6 +687,9 @@ fn navigation_stays_on_the_bars_and_returns_to_the_newest() {
         let (_, bb, _, tbb) = span(&seen[before]);
         let (_, ab, ta, tb) = span(&seen[after]);
         assert!(day(&tbb) < newest, "{before}: the drag left the newest bars: {tbb}");
-        assert!(ab > bb && day(&tb) >= newest && (day(&tb) - newest).num_days() <= 31, "{after}: {ta} .. {tb}, newest {newest}");
+        assert!(
+            ab > bb && day(&tb) >= newest && (day(&tb) - newest).num_days() <= 31,
+            "{after}: {ta} .. {tb}, newest {newest}"
+        );
     }
 }
