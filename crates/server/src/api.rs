@@ -573,7 +573,7 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
 async fn live(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let intervals: Vec<String> =
         stockstream_store::readable_intervals(s.store.as_ref()).await?.iter().map(|l| l.name()).collect();
-    Ok(Json(json!({ "interval": s.hub.interval(), "intervals": intervals })))
+    Ok(Json(json!({ "interval": s.hub.interval(), "intervals": intervals, "streaming": s.hub.streams() })))
 }
 
 async fn dashboard() -> Html<&'static str> {

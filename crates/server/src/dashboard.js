@@ -101,6 +101,7 @@ const shownOverlays = () => OVERLAYS.filter(o => $(o.id).checked);
 /** What the page holds and where it stands, in one place. */
 const state = {
   live: "1d",          // the interval the live stream carries
+  streams: true,       // false when nothing streams (a store served as it is)
   /** @type {any[]} */
   bars: [],            // the chart's bars, oldest first: {date, open, high, low, close, volume, vwap, partial, ind}
   /** @type {any[]} */
@@ -139,7 +140,7 @@ const q = params => {
   return s.toString() ? "?" + s : "";
 };
 const shown = () => view.interval || state.live;
-const isLive = () => shown() === state.live;
+const isLive = () => state.streams && shown() === state.live;
 
 function keepUrl() {
   const p = new URLSearchParams();
@@ -648,15 +649,26 @@ async function reset(known) {
     || (await api(`/api/companies${q({ name: view.company, interval: view.interval })}`).catch(() => []))[0];
   if (g !== state.generation) return;
   if (stored) { view.company = stored; fillCompanies(companies); keepUrl(); }
-  else if (!isLive()) { message(`no ${shown()} bars stored for ${view.company}`); return; }
+  else if (!isLive()) {
+    // Known in the interval the server streams, or not at all: said, with the
+    // companies there are, and not offered in the picker. (A live stream's
+    // company may come before its first bar is stored.)
+    const anywhere = view.interval && (await api(`/api/companies${q({ name: view.company })}`).catch(() => []))[0];
+    if (g !== state.generation) return;
+    const some = companies.slice(0, 10).join(", ") + (companies.length > 10 ? ", …" : "");
+    message(anywhere ? `no ${shown()} bars stored for ${view.company}`
+      : `no company "${view.company}" is stored${companies.length ? `; there are ${some}` : ""}`);
+    fillCompanies(companies, false);
+    return;
+  }
   // A company only streamed so far has no page to load yet.
   if (stored) { loadPage(false); loadAlerts(); }
   state.dirty = true;
 }
 
-function fillCompanies(companies) {
+function fillCompanies(companies, known = true) {
   const sel = $("company"), names = new Set(companies.concat(isLive() ? [...watch.keys()] : []));
-  if (view.company) names.add(view.company);
+  if (view.company && known) names.add(view.company);
   sel.innerHTML = "";
   for (const c of [...names].sort()) addOption(sel, c);
   if (view.company) sel.value = view.company;
@@ -673,10 +685,11 @@ async function start() {
   theme(view.theme);
   const [info, watched] = await Promise.all([api("/api/live"), api("/api/companies")]);
   state.live = info.interval;
+  state.streams = info.streaming !== false;
   if (view.interval === state.live) view.interval = null;
   // The intervals the store's bars can be read in, the live one among them.
   const offered = INTERVALS.filter(i => i === state.live || (info.intervals || INTERVALS).includes(i) || i === view.interval);
-  for (const i of offered) addOption($("interval"), i, i === state.live ? `${i} · live` : i);
+  for (const i of offered) addOption($("interval"), i, i === state.live && state.streams ? `${i} · live` : i);
   $("interval").value = shown();
   $("interval").onchange = () => { view.interval = $("interval").value === state.live ? null : $("interval").value; reset(); };
   $("company").onchange = () => select($("company").value);

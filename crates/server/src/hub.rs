@@ -82,6 +82,8 @@ pub struct Hub {
     alerts_from_bars: bool,
     /// The length of the bars it streams (`1d` unless told).
     interval: String,
+    /// False for a server of a store as it is: nothing streams through it.
+    streams: bool,
 }
 
 impl Default for Hub {
@@ -92,6 +94,7 @@ impl Default for Hub {
             tick_to_event: Histogram::default(),
             alerts_from_bars: true,
             interval: "1d".into(),
+            streams: true,
         }
     }
 }
@@ -191,6 +194,19 @@ impl Hub {
     /// The length of the bars it streams.
     pub fn interval(&self) -> &str {
         &self.interval
+    }
+
+    /// The same hub, serving bars of `interval` with nothing streaming
+    /// (`serve` of a store, following no bus): pages say so.
+    pub fn serving(mut self, interval: impl Into<String>) -> Self {
+        self.interval = interval.into();
+        self.streams = false;
+        self
+    }
+
+    /// Whether anything streams through it.
+    pub fn streams(&self) -> bool {
+        self.streams
     }
 
     /// Sends an alert to every client.

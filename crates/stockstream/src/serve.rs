@@ -44,7 +44,7 @@ pub async fn serve_command(mut args: ServeCommandArgs) -> anyhow::Result<()> {
     let stop = stop_on_signal();
     let interval = args.interval.map(|b| b.name()).unwrap_or_else(|| "1d".into());
     let (hub, analytics) = match args.follow.follow() {
-        None => (Arc::new(Hub::default().streaming(interval)), Arc::new(AnalyticsStage::default())),
+        None => (Arc::new(Hub::default().serving(interval)), Arc::new(AnalyticsStage::default())),
         Some((settings, [bars, ticks, alerts])) => {
             let hub = Arc::new(Hub::with_alerts_from_elsewhere().streaming(interval));
             let analytics = Arc::new(AnalyticsStage::new(vec![hub.clone()]));

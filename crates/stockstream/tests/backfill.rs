@@ -477,3 +477,47 @@ fn the_dashboard_opens_on_the_session() {
     assert!(earlier.join().unwrap(), "no earlier event within 120 s of the start:\n{log}");
     drop(server);
 }
+
+/// Synthetic ticks make their history with their own model: `--backfill 30m`
+/// stores every minute of the half hour before the start, made of ticks
+/// (with their trade counts), before the live ones; nothing is refused.
+#[test]
+fn synthetic_ticks_make_their_own_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let began = now_ms();
+    let args = [
+        "run",
+        "--source",
+        "synthetic-ticks",
+        "--symbols",
+        "NVDA,TSLA",
+        "--bar",
+        "1m",
+        "--backfill",
+        "30m",
+        "--tick-rate",
+        "20",
+        "--db",
+        "syn.db",
+        "--no-report",
+        "--no-insights",
+    ];
+    let run = spawn(d, &args, "run.log");
+    std::thread::sleep(Duration::from_secs(8));
+    interrupt(run, d, "run.log");
+    let db = d.join("syn.db");
+    let (first, last) = (began - 30 * 60_000, began - began % 60_000);
+    for company in ["NVIDIA", "Tesla"] {
+        let bars = stored(&db, "bars_1m", company);
+        let missing: Vec<String> = (first - first % 60_000 + 60_000..last)
+            .step_by(60_000)
+            .filter(|m| !bars.contains_key(m))
+            .map(text)
+            .collect();
+        assert!(missing.is_empty(), "{company}: minutes of history missing: {missing:?}");
+        let made = bars.range(first..last).filter(|(_, b)| b[6] >= 100.0).count();
+        assert!(made >= 29, "{company}: {made} minutes of history made of 100 ticks or more: {bars:?}");
+    }
+    assert_eq!(count(&db, "rejects"), 0, "{:?}", rows(&db, "SELECT kind, reason FROM rejects LIMIT 5"));
+}

@@ -192,7 +192,7 @@ async fn every_endpoint_and_error_path() {
     let (status, licence) = get(b, "/assets/plotly-LICENSE.txt").await;
     assert_eq!(status, 200);
     assert!(licence.contains("The MIT License") && licence.contains("Plotly, Inc."), "{licence}");
-    let daily_only = serde_json::json!({ "interval": "1d", "intervals": ["1d"] });
+    let daily_only = serde_json::json!({ "interval": "1d", "intervals": ["1d"], "streaming": false });
     assert_eq!(json(b, "/api/live").await, daily_only, "daily bars make no shorter ones");
     // No bars of an interval: no companies, and an error that keeps the file's name to the log.
     assert_eq!(json(b, "/api/companies?interval=1m").await, serde_json::json!([]));
@@ -605,7 +605,8 @@ fn terminated_cleanly(mut server: Server, dir: &Path) {
 /// or the follow button return to the newest bars (the button and the URL
 /// say whether the view follows them); the status does not claim "live"
 /// when nothing streams, and a lost stream is said over the chart until it
-/// is back. Screenshots: `target/test-artifacts/navigation.png` and
+/// is back; `?company=nvda` opens NVIDIA, an unknown company is said with
+/// those there are. Screenshots: `target/test-artifacts/navigation.png` and
 /// `navigation-offline.png`.
 #[test]
 fn navigation_stays_on_the_bars_and_returns_to_the_newest() {
@@ -671,6 +672,16 @@ fn navigation_stays_on_the_bars_and_returns_to_the_newest() {
     assert_eq!(seen["loaded"], 504, "every bar loaded once the view holds them all");
     // Nothing streams from a store served as it is: the page does not say "live".
     assert_eq!(seen["seen"]["status"], "connected · nothing streaming", "{}", seen["seen"]);
+    let (by_symbol, unknown) = (&seen["bySymbol"], &seen["unknown"]);
+    assert_eq!(by_symbol["company"], "NVIDIA", "?company=nvda: {by_symbol}");
+    assert!(by_symbol["url"].as_str().unwrap().contains("company=NVIDIA"), "{by_symbol}");
+    assert_eq!(by_symbol["interval"], serde_json::json!(["1d"]), "a store served as it is: nothing called live");
+    assert_eq!(
+        unknown["message"],
+        "no company \"nosuch\" is stored; there are Amazon, Apple, Google, Meta, NVIDIA, Netflix, Tesla",
+        "{unknown}"
+    );
+    assert!(!unknown["picker"].as_array().unwrap().iter().any(|c| c == "nosuch"), "{unknown}");
     let (offline, online) = (&seen["offline"], &seen["online"]);
     assert_eq!(offline["stale"], true, "the lost stream is not shown: {offline}");
     assert!(offline["banner"].as_str().unwrap().starts_with("reconnecting"), "{offline}");

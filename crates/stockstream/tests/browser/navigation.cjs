@@ -79,6 +79,17 @@ const open = require("./open.cjs"), { look } = open;
   const online = await status();
   // What the browser logs of the requests that failed meanwhile is expected.
   online.networkErrors = errors.splice(quietBefore).filter(e => !/ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_INCOMPLETE_CHUNKED_ENCODING|Failed to load resource/.test(e));
+  // A company named by its symbol in lower case, and one the store does not hold.
+  const opened_as = async company => {
+    await page.goto(url.replace(/company=[^&]*/, `company=${company}`));
+    await page.waitForFunction(() => document.getElementById("chart-message").textContent || performance.getEntriesByName("stockstream-first-chart").length > 0, null, { timeout: 30000 });
+    await page.waitForTimeout(300);
+    return page.evaluate(() => ({ company: document.getElementById("company").value, message: document.getElementById("chart-message").textContent,
+      picker: [...document.querySelectorAll("#company option")].map(o => o.value), url: location.search,
+      interval: [...document.querySelectorAll("#interval option")].map(o => o.textContent) }));
+  };
+  const bySymbol = await opened_as("nvda");
+  const unknown = await opened_as("nosuch");
   await browser.close();
-  console.log(JSON.stringify({ errors, external, opened, older, back, wheeled, loaded, beforeDouble, doubled, beforeHome, homed, afterHome, dragged, beforeFollow, followed, afterFollow, seen, offline, online }));
+  console.log(JSON.stringify({ errors, external, opened, older, back, wheeled, loaded, beforeDouble, doubled, beforeHome, homed, afterHome, dragged, beforeFollow, followed, afterFollow, seen, offline, online, bySymbol, unknown }));
 })().catch(e => { console.error(e); process.exit(1); });

@@ -14,6 +14,9 @@ const open = require("./open.cjs"), { look } = open;
   await page.waitForFunction(() => ((document.getElementById("chart").data || []).find(t => t.name === "price") || { x: [] }).x.length > 0,
     null, { timeout: 30000, polling: 20 });
   const first = await look(page);
+  // The bars' VWAP: the live bars carry it (the chart API's history does not).
+  await page.waitForFunction(() => ((document.getElementById("chart").data || []).find(t => t.name === "VWAP") || { y: [] }).y.some(v => v != null),
+    null, { timeout: 15000 }).catch(() => {});
   const vwap = await page.evaluate(() => {
     const t = (document.getElementById("chart").data || []).find(t => t.name === "VWAP");
     return t ? t.y.filter(v => v != null).length : 0;
