@@ -81,15 +81,15 @@ setZone(url.get("tz") || "exchange");
  * @type {{id: string, columns: string[], traces: (line: Function, c: any) => any[]}[]}
  */
 const OVERLAYS = [
-  { id: "sma10", columns: ["sma10"], traces: line => [line("sma10", "SMA 10", "#E69F00")] },
-  { id: "sma30", columns: ["sma30"], traces: line => [line("sma30", "SMA 30", "#009E73")] },
-  { id: "sma50", columns: ["sma50"], traces: line => [line("sma50", "SMA 50", "#CC79A7")] },
+  { id: "sma10", columns: ["sma10"], traces: (line, c) => [line("sma10", "SMA 10", c.sma10)] },
+  { id: "sma30", columns: ["sma30"], traces: (line, c) => [line("sma30", "SMA 30", c.sma30)] },
+  { id: "sma50", columns: ["sma50"], traces: (line, c) => [line("sma50", "SMA 50", c.sma50)] },
   {
     id: "bb",
     columns: ["bb_upper", "bb_lower"],
     traces: (line, c) => [
-      line("bb_upper", "Bollinger upper", c.muted, { line: { color: c.muted, width: 1, dash: "dot" } }),
-      line("bb_lower", "Bollinger lower", c.muted, { line: { color: c.muted, width: 1, dash: "dot" }, fill: "tonexty", fillcolor: c.band }),
+      line("bb_upper", "Bollinger upper", c.bb, { line: { color: c.bb, width: 1, dash: "dot" } }),
+      line("bb_lower", "Bollinger lower", c.bb, { line: { color: c.bb, width: 1, dash: "dot" }, fill: "tonexty", fillcolor: c.band }),
     ],
   },
 ];
@@ -155,7 +155,8 @@ function keepUrl() {
 
 function colours() {
   const css = getComputedStyle(document.documentElement), v = n => css.getPropertyValue(n).trim();
-  return { bg: v("--panel"), text: v("--text"), muted: v("--muted"), grid: v("--grid"), up: v("--up"), down: v("--down"), accent: v("--accent"), band: v("--band") };
+  return { bg: v("--panel"), text: v("--text"), muted: v("--muted"), grid: v("--grid"), up: v("--up"), down: v("--down"), accent: v("--accent"), band: v("--band"),
+    sma10: v("--sma10"), sma30: v("--sma30"), sma50: v("--sma50"), bb: v("--bb"), vwap: v("--vwap"), rsi: v("--rsi"), macd: v("--macd"), signal: v("--signal"), marker: v("--marker") };
 }
 
 // ---- history, in pages ----
@@ -403,7 +404,7 @@ function draw() {
   const vwaps = drawn.concat(forming).filter(b => b.vwap != null);
   if (vwaps.length) {
     data.push({ type: "scatter", mode: "lines+markers", name: "VWAP", x: vwaps.map(b => plotDate(b.date)), y: vwaps.map(b => b.vwap),
-      line: { color: "#56B4E9", width: 1.3, dash: "dot" }, marker: { size: 3, color: "#56B4E9" }, hoverinfo: "none" });
+      line: { color: c.vwap, width: 1.3, dash: "dot" }, marker: { size: 3, color: c.vwap }, hoverinfo: "none" });
   }
 
   // Alert markers above the bar that raised them (the merged one it is in).
@@ -411,17 +412,17 @@ function draw() {
   data.push({
     type: "scatter", mode: "markers", name: "alerts", x: marked.map(a => plotDate(drawnFor.get(a.date).date)),
     y: marked.map(a => drawnFor.get(a.date).high + (prices ? (prices[1] - prices[0]) * 0.03 : 0)), text: marked.map(a => a.message), hoverinfo: "text",
-    marker: { symbol: "triangle-down", size: seen.length > 300 ? 5 : 11, color: c.accent, line: { color: c.bg, width: 1 } }, yaxis: "y",
+    marker: { symbol: "triangle-down", size: seen.length > 300 ? 5 : 11, color: c.marker, line: { color: c.bg, width: 1 } }, yaxis: "y",
   });
   const all = drawn.concat(alone, forming);
   data.push({
     type: "bar", name: "volume", x: all.map(b => plotDate(b.date)), y: all.map(b => b.volume), yaxis: "y2", hoverinfo: "none",
     marker: { color: all.map(b => b.close >= b.open ? c.up : c.down), opacity: 0.6 },
   });
-  data.push(line("rsi14", "RSI 14", c.accent, { yaxis: "y3" }));
+  data.push(line("rsi14", "RSI 14", c.rsi, { yaxis: "y3" }));
   data.push({ type: "bar", name: "MACD histogram", x, y: ind("macd_hist"), yaxis: "y4", hoverinfo: "none", marker: { color: ind("macd_hist").map(v => v >= 0 ? c.up : c.down), opacity: 0.5 } });
-  data.push(line("macd", "MACD", c.accent, { yaxis: "y4" }));
-  data.push(line("macd_signal", "signal", "#E69F00", { yaxis: "y4" }));
+  data.push(line("macd", "MACD", c.macd, { yaxis: "y4" }));
+  data.push(line("macd_signal", "signal", c.signal, { yaxis: "y4" }));
 
   const axis = (domain, title, yrange, extra = {}) => ({
     domain, title: { text: title, font: { size: 11, color: c.muted } }, range: yrange, autorange: yrange ? false : true, fixedrange: true,
@@ -465,13 +466,26 @@ function message(text) {
   $("chart").style.display = text == null ? "" : "none";
 }
 
+// Every series drawn, with its colour and its value at the bar.
+function legendSeries(b) {
+  const i = b.ind || {}, c = colours(), sw = color => `<i class="sw" style="background:${color}"></i>`;
+  const item = (name, color, v, d = 2) => `<span class="series">${sw(color)}${esc(name)} ${fixed(v, d)}</span>`;
+  const items = [];
+  if (b.vwap != null || state.bars.some(x => x.vwap != null)) items.push(item("VWAP", c.vwap, b.vwap));
+  if ($("sma10").checked) items.push(item("SMA 10", c.sma10, i.sma10));
+  if ($("sma30").checked) items.push(item("SMA 30", c.sma30, i.sma30));
+  if ($("sma50").checked) items.push(item("SMA 50", c.sma50, i.sma50));
+  if ($("bb").checked) items.push(item("Bollinger", c.bb, i.bb_upper) + ` / ${fixed(i.bb_lower)}`);
+  items.push(item("RSI 14", c.rsi, i.rsi14, 1), item("MACD", c.macd, i.macd, 3), item("signal", c.signal, i.macd_signal, 3));
+  return items.join(" ");
+}
+
 function legend(b) {
   if (!b) { $("legend").textContent = ""; return; }
-  const i = b.ind || {}, up = b.close >= b.open;
+  const up = b.close >= b.open;
   $("legend").innerHTML = `<b>${esc(view.company)}</b> <span>${esc(plotDate(b.date))}${b.partial ? " (forming)" : ""}</span> · ` +
     `O ${price(b.open)} H ${price(b.high)} L ${price(b.low)} <span class="${up ? "up" : "down"}">C ${price(b.close)}</span> V ${Math.round(b.volume).toLocaleString("en")}` +
-    (b.vwap != null ? ` VWAP ${fixed(b.vwap)}` : "") +
-    ` · SMA 10 ${fixed(i.sma10)} · RSI ${fixed(i.rsi14, 1)} · MACD ${fixed(i.macd, 3)}`;
+    ` · ${legendSeries(b)}`;
 }
 
 // The legend, the forming bar's label and the status: every frame they
@@ -697,7 +711,7 @@ async function start() {
   $("follow").onclick = followNewest;
   $("tz").value = view.tz;
   $("tz").onchange = () => { setZone($("tz").value); state.xrange = null; keepUrl(); state.dirty = state.textDirty = true; };
-  for (const o of overlays) $(o).onchange = () => { keepUrl(); state.dirty = true; };
+  for (const o of overlays) $(o).onchange = () => { keepUrl(); state.dirty = state.textDirty = true; };
   if (!view.company) view.company = watched[0] || null;
   reset(view.interval ? null : watched);
   requestAnimationFrame(frame);

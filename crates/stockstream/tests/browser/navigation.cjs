@@ -80,9 +80,10 @@ const open = require("./open.cjs"), { look } = open;
   // What the browser logs of the requests that failed meanwhile is expected.
   online.networkErrors = errors.splice(quietBefore).filter(e => !/ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_INCOMPLETE_CHUNKED_ENCODING|Failed to load resource/.test(e));
   // A company named by its symbol in lower case, and one the store does not hold.
+  // Opened once the chart is drawn, or the page says the company is not there.
   const opened_as = async company => {
     await page.goto(url.replace(/company=[^&]*/, `company=${company}`));
-    await page.waitForFunction(() => document.getElementById("chart-message").textContent || performance.getEntriesByName("stockstream-first-chart").length > 0, null, { timeout: 30000 });
+    await page.waitForFunction(() => / is stored/.test(document.getElementById("chart-message").textContent) || performance.getEntriesByName("stockstream-first-chart").length > 0, null, { timeout: 30000 }).catch(() => {});
     await page.waitForTimeout(300);
     return page.evaluate(() => ({ company: document.getElementById("company").value, message: document.getElementById("chart-message").textContent,
       picker: [...document.querySelectorAll("#company option")].map(o => o.value), url: location.search,

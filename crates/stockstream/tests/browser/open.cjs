@@ -48,6 +48,16 @@ module.exports.look = page => page.evaluate(() => {
       return { shown: shown.length, off: shown.filter(v => v < lo || v > hi).length, range: [x0, x1, lo, hi] };
     })(),
     traces: (gd.data || []).map(t => t.name),
+    // Each drawn series' colour: the rising and falling candles, the lines
+    // (Bollinger's two as one) and the alert markers.
+    palette: (gd.data || []).flatMap(t => {
+      if (t.type === "candlestick") return t.name === "price" ? [{ name: "rising", color: t.increasing.line.color }, { name: "falling", color: t.decreasing.line.color }] : [];
+      if (t.type === "scatter" && String(t.mode).includes("lines")) return [{ name: String(t.name).startsWith("Bollinger") ? "Bollinger" : t.name, color: t.line.color }];
+      if (t.type === "scatter" && t.mode === "markers") return [{ name: t.name, color: t.marker.color }];
+      return [];
+    }),
+    // The series the legend lists, without their values.
+    legendSeries: [...document.querySelectorAll("#legend .series")].map(e => e.textContent.replace(/ [-–\d.]+$/, "")),
     watchlist: document.querySelector("#watchlist tbody").innerText,
     rows: document.querySelectorAll("#watchlist tbody tr").length,
     sparklines: document.querySelectorAll("#watchlist svg.spark polyline").length,

@@ -252,6 +252,22 @@ pub fn check_live_dashboard(seen: &serde_json::Value, companies: u64) {
     for pane in ["RSI 14", "MACD", "volume", "SMA 10", "SMA 50"] {
         assert!(traces("after").iter().any(|t| t.contains(pane)), "no {pane}");
     }
+    // In both themes, every drawn series has a colour of its own (none a
+    // candle's), and the legend names every line.
+    for k in ["bands", "dark"] {
+        let mut colours = std::collections::BTreeMap::new();
+        for p in seen[k]["palette"].as_array().unwrap() {
+            colours.insert(p["name"].as_str().unwrap().to_string(), p["color"].as_str().unwrap().to_lowercase());
+        }
+        let distinct: std::collections::BTreeSet<&String> = colours.values().collect();
+        assert_eq!(distinct.len(), colours.len(), "{k}: series share a colour: {colours:?}");
+        assert!(colours.len() >= 9, "{k}: {colours:?}");
+        let listed: Vec<&str> =
+            seen[k]["legendSeries"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+        for name in colours.keys().filter(|n| !["rising", "falling", "alerts"].contains(&n.as_str())) {
+            assert!(listed.contains(&name.as_str()), "{k}: the legend does not list {name}: {listed:?}");
+        }
+    }
     let dark = &seen["dark"];
     assert_eq!(dark["theme"], "dark");
     assert_ne!(dark["background"], seen["bands"]["background"], "the dark theme did not apply");
